@@ -1,0 +1,3 @@
+from desktop_ift.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""PySide6 + pyqtgraph GUI. Never imports torch/transformers: it talks to workers through events."""
