@@ -1,0 +1,75 @@
+"""Side-by-side comparison of models' scores: rows are metrics, columns are models.
+
+Used by the CLI's table and the GUI's Evaluate page, so both show the same rows in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ComparisonRow:
+    key: str
+    name: str
+    higher_is_better: bool
+    values: dict[str, float | None]  # model label -> value
+    best: str | None  # label of the best model (None on a tie or when fewer than two values)
+    delta: float | None  # last model minus the first (the base), when both exist
+
+
+def comparison_rows(results: dict[str, dict[str, float | None]], baseline: str | None = None) -> list[ComparisonRow]:
+    """Rows for every known scalar metric that at least one model has, in display order.
+
+    ``results`` is ``{model label: {metric: value}}`` (as ``Store.eval_results`` returns). ``baseline`` is
+    the label the change is measured against (default: the first model).
+    """
+    from desktop_ift.core.evaluation.metrics import SCALAR_METRICS
+
+    labels = list(results)
+    baseline = baseline if baseline in results else (labels[0] if labels else None)
+    rows = []
+    for key, name, higher in SCALAR_METRICS:
+        values = {label: results[label].get(key) for label in labels}
+        present = {k: v for k, v in values.items() if v is not None}
+        if not present:
+            continue
+        best = None
+        if len(present) > 1:
+            top = max(present.values()) if higher else min(present.values())
+            winners = [k for k, v in present.items() if v == top]
+            best = winners[0] if len(winners) == 1 else None
+        delta = None
+        others = [label for label in labels if label != baseline]
+        if baseline is not None and others and values.get(baseline) is not None and values.get(others[-1]) is not None:
+            delta = values[others[-1]] - values[baseline]  # type: ignore[operator]
+        rows.append(ComparisonRow(key, name, higher, values, best, delta))
+    return rows
+
+
+def format_value(key: str, value: float | None) -> str:
+    """Display a score: BLEU/chrF on their 0-100 scale, the others in 0-1 with three decimals."""
+    if value is None:
+        return "—"
+    return f"{value:.2f}" if key in ("bleu", "chrf") else f"{value:.3f}"
+
+
+def format_comparison(results: dict[str, dict[str, float | None]]) -> str:
+    """A plain-text table: one metric per row, one model per column, the best value marked with ``*``."""
+    rows = comparison_rows(results)
+    labels = list(results)
+    header = ["metric", *labels, "change"]
+    body = []
+    for row in rows:
+        cells = [row.name]
+        for label in labels:
+            text = format_value(row.key, row.values.get(label))
+            cells.append(text + (" *" if row.best == label else ""))
+        cells.append("—" if row.delta is None else f"{row.delta:+.3f}" if row.key not in ("bleu", "chrf")
+                     else f"{row.delta:+.2f}")
+        body.append(cells)
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
