@@ -1,0 +1,272 @@
+"""Loading models and tokenizers from local folders, and formatting examples the same way everywhere.
+
+Training and evaluation both format a row with :func:`format_prompt` / :func:`format_example` and encode
+the prompt with :func:`encode_prompt`, so a fine-tuned model is asked questions exactly as it was taught.
+Every problem with a folder the user chose ends in a :class:`ModelFolderError` whose message says what is
+wrong in plain words.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+#: Used when a tokenizer has no chat template (base models): an Alpaca-like layout.
+PLAIN_INSTRUCTION = "### Instruction:\n"
+PLAIN_RESPONSE = "\n\n### Response:\n"
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+
+
+class WorkerError(Exception):
+    """A problem the user can fix; ``message`` says what happened, ``hint`` what to try."""
+
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint or self.default_hint
+
+
+class ModelFolderError(WorkerError):
+    """A model or adapter folder that cannot be used; the message says why."""
+
+    default_hint = ("Choose a Hugging Face model folder (config.json, tokenizer files, *.safetensors), "
+                    "or the built-in demo model.")
+
+
+class DataError(WorkerError):
+    """The prepared data cannot be used (an empty split, unreadable file)."""
+
+    default_hint = "Import data with some rows, check the template, and check the split ratios."
+
+
+def resolve_model(spec: str, workspace: Path | str) -> Path:
+    """The folder for a job's ``model`` entry: ``"demo"`` builds/returns the tiny model, else the path."""
+    from desktop_ift.core.jobs import DEMO_MODEL
+
+    if spec == DEMO_MODEL:
+        from desktop_ift.core.training.tiny_model import ensure_demo_model
+
+        return ensure_demo_model(Path(workspace))
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        raise ModelFolderError(f"The model folder {path} does not exist (was it moved or deleted?).")
+    return path
+
+
+def _check_model_folder(path: Path) -> dict:
+    if not path.is_dir():
+        raise ModelFolderError(f"The model folder {path} does not exist (was it moved or deleted?).")
+    config_path = path / "config.json"
+    if not config_path.exists():
+        if (path / "adapter_config.json").exists():
+            raise ModelFolderError(
+                f"{path} holds a LoRA adapter, not a whole model. Choose the base model folder and give "
+                "this folder as the adapter."
+            )
+        raise ModelFolderError(
+            f"{path} is not a model folder: it has no config.json. Choose the folder that holds config.json, "
+            "the tokenizer files and the weights (*.safetensors)."
+        )
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFolderError(f"{config_path} cannot be read ({exc}); the model folder looks damaged.") from exc
+    if config.get("is_encoder_decoder"):
+        raise ModelFolderError(
+            f"{path} holds an encoder-decoder model ({config.get('model_type')}, like T5 or BART). "
+            "This version fine-tunes decoder-only models (Llama, Qwen, Mistral, GPT-2, ...) only.",
+            hint="Choose a decoder-only model folder.",
+        )
+    if not any(any(path.glob(p)) for p in WEIGHT_PATTERNS):
+        raise ModelFolderError(
+            f"{path} has a config.json but no weights (*.safetensors or *.bin). The download may be "
+            "incomplete: download the model again, with its weight files."
+        )
+    return config
+
+
+def load_tokenizer(path: Path | str, padding_side: str = "right"):
+    """Load the tokenizer of a model folder; a missing pad token becomes eos (or unk).
+
+    Raises :class:`ModelFolderError` when the folder has no usable tokenizer files.
+    """
+    from transformers import AutoTokenizer
+
+    path = Path(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except Exception as exc:  # transformers raises OSError/ValueError/TypeError depending on what is missing
+        raise ModelFolderError(
+            f"The tokenizer in {path} cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+            "The folder needs tokenizer files (tokenizer.json or tokenizer.model + tokenizer_config.json)."
+        ) from exc
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        elif tokenizer.unk_token is not None:
+            tokenizer.pad_token = tokenizer.unk_token
+        else:
+            raise ModelFolderError(f"The tokenizer in {path} has no pad, end-of-text or unknown token.")
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def _resolve_dtype(dtype: Any):
+    import torch
+
+    if dtype in (None, "auto"):
+        # Keep full precision on CPU; on a GPU use bf16 where supported (halves memory, same quality).
+        if torch.cuda.is_available():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if isinstance(dtype, str):
+        return getattr(torch, dtype)
+    return dtype
+
+
+def load_causal_lm(path: Path | str, adapter: str | Path | None = None, for_training: bool = False,
+                   dtype: Any = "auto"):
+    """Load a decoder-only model from a folder, optionally with a LoRA adapter on top.
+
+    With ``for_training`` the adapter's weights stay trainable (resuming); otherwise the model is put in
+    eval mode. Raises :class:`ModelFolderError` for a folder that is not a model, an encoder-decoder model,
+    or an adapter made for a different base model.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = Path(path)
+    config = _check_model_folder(path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=_resolve_dtype(dtype), local_files_only=True)
+    except (torch.OutOfMemoryError, MemoryError):
+        raise
+    except ValueError as exc:
+        raise ModelFolderError(
+            f"{path} holds a {config.get('model_type')!r} model, which cannot generate text "
+            f"(transformers has no causal language model class for it). Choose a text-generation model."
+        ) from exc
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise ModelFolderError(
+            f"The weights in {path} cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+            "The folder may be damaged or incomplete."
+        ) from exc
+    if adapter:
+        model = attach_adapter(model, adapter, is_trainable=for_training)
+    if not for_training:
+        model.eval()
+    return model
+
+
+def attach_adapter(model, adapter: str | Path, is_trainable: bool = False):
+    """Wrap ``model`` with the LoRA adapter saved in ``adapter`` (peft). Mismatches -> ModelFolderError."""
+    from peft import PeftModel
+
+    adapter = Path(adapter)
+    if not (adapter / "adapter_config.json").exists():
+        if (adapter / "config.json").exists():
+            raise ModelFolderError(
+                f"{adapter} holds a whole model, not a LoRA adapter. Evaluate it as a model of its own."
+            )
+        raise ModelFolderError(f"{adapter} is not a LoRA adapter folder: it has no adapter_config.json.")
+    try:
+        cfg = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFolderError(f"{adapter}/adapter_config.json cannot be read ({exc}).") from exc
+    base_type = getattr(model.config, "model_type", "?")
+    hint = ("Choose the base model the adapter was trained on (its adapter_config.json names it: "
+            f"{cfg.get('base_model_name_or_path') or 'unknown'}).")
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=is_trainable)
+    except (RuntimeError, ValueError, KeyError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()
+        reason = " ".join(line.strip() for line in first[:3])[:300]
+        raise ModelFolderError(
+            f"The adapter in {adapter} does not fit the base model ({base_type}): it was trained on a "
+            f"different model. ({reason})",
+            hint=hint,
+        ) from exc
+    return peft_model
+
+
+def format_prompt(tokenizer, system: str, prompt: str) -> str:
+    """The text a model sees before its answer.
+
+    With a chat template: ``tokenizer.apply_chat_template`` with the system (if any) and user messages and
+    the generation prompt. Without one (base models)::
+
+        {system}\\n\\n### Instruction:\\n{prompt}\\n\\n### Response:\\n
+
+    (the system part and its blank line only when ``system`` is not empty).
+    """
+    if getattr(tokenizer, "chat_template", None):
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": prompt}
+        ]
+        try:
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception:
+            if not system:
+                raise
+            # Some templates reject a system role: put it in front of the user message instead.
+            messages = [{"role": "user", "content": f"{system}\n\n{prompt}"}]
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    head = f"{system}\n\n" if system else ""
+    return f"{head}{PLAIN_INSTRUCTION}{prompt}{PLAIN_RESPONSE}"
+
+
+def format_example(tokenizer, system: str, prompt: str, response: str) -> tuple[str, str]:
+    """``(prompt_text, full_text)`` with ``full_text = prompt_text + response + eos``: one training example."""
+    prompt_text = format_prompt(tokenizer, system, prompt)
+    return prompt_text, prompt_text + response + (tokenizer.eos_token or "")
+
+
+def adds_bos_itself(tokenizer, text: str) -> bool:
+    """True when ``text`` already starts with the bos token (chat templates often write it themselves)."""
+    bos = getattr(tokenizer, "bos_token", None)
+    return bool(bos) and text.startswith(bos)
+
+
+def encode_prompt(tokenizer, prompt_text: str) -> list[int]:
+    """Token ids of a formatted prompt, with the tokenizer's special tokens unless the text has them."""
+    return tokenizer(prompt_text, add_special_tokens=not adds_bos_itself(tokenizer, prompt_text))["input_ids"]
+
+
+def encode_example(tokenizer, prompt_text: str, full_text: str) -> tuple[list[int], list[int]]:
+    """``(prompt_ids, completion_ids)`` of an example; prompt ids equal :func:`encode_prompt`'s exactly.
+
+    The two parts are tokenized separately so the boundary is exact and the model is asked, at evaluation,
+    with the very tokens it was trained on.
+    """
+    prompt_ids = encode_prompt(tokenizer, prompt_text)
+    completion_ids = tokenizer(full_text[len(prompt_text):], add_special_tokens=False)["input_ids"]
+    if tokenizer.eos_token_id is not None and (not completion_ids or completion_ids[-1] != tokenizer.eos_token_id):
+        completion_ids.append(tokenizer.eos_token_id)
+    return prompt_ids, completion_ids
+
+
+def describe_device() -> str:
+    """``"cuda:0 (NVIDIA ...)"`` or ``"cpu"``."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:0 ({torch.cuda.get_device_name(0)})"
+    return "cpu"
+
+
+def memory_mb() -> float | None:
+    """Peak GPU memory allocated (MiB) on CUDA, else this process's resident memory (MiB)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 2**20
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except Exception:  # pragma: no cover - monitoring must never break a run
+        return None
