@@ -97,7 +97,8 @@ _BLOCK_QT_AND_IMPORT_CORE = """
 
     failures = []
     def on_error(name):
-        failures.append((name, traceback.format_exc()))
+        if name not in {failed for failed, _ in failures}:
+            failures.append((name, traceback.format_exc()))
 
     import desktop_ift.core as core
     imported = ["desktop_ift.core"]

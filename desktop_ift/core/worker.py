@@ -1,0 +1,204 @@
+"""The worker process: ``python -u -m desktop_ift.core.worker JOB.json`` runs one training or evaluation job.
+
+What a watcher can rely on:
+
+* stdout carries only events, one JSON line each (:mod:`desktop_ift.core.events`), numbered from the run's
+  last stored sequence number + 1, so a resumed run continues its numbering. Every event is also written
+  to the workspace store *first*, so nothing is lost when the watcher dies.
+* Everything else the libraries print (Trainer dicts, warnings, tracebacks) goes to
+  ``<run_dir>/worker.log``: file descriptors 1 and 2 are redirected there before anything heavy runs,
+  and events go to a duplicate of the original stdout. A closed pipe (the GUI died) is ignored.
+* SIGTERM (or SIGINT) asks the job to stop: training saves a resumable checkpoint at the next step and
+  ends with a ``cancelled`` event; evaluation stops between batches with ``cancelled``.
+* Every error ends with a ``failed`` event whose message is plain words and whose hint says what to try;
+  the traceback goes to ``details`` and to the log.
+
+Exit codes: 0 finished, 1 failed, 3 cancelled (EXIT_CANCELLED), 2 the job file itself was unusable (no
+run to report to; the reason is printed on stderr).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+from desktop_ift.core import events as ev
+from desktop_ift.core.store import Store
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_JOB = 2
+EXIT_CANCELLED = 3
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; the training callback and the generation loop poll it."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        """Ask the job to stop as soon as it safely can."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """Whether a stop was requested."""
+        return self._event.is_set()
+
+    __bool__ = is_set
+
+    def install(self) -> None:
+        """Route SIGTERM and SIGINT to :meth:`set` (main thread only)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.set())
+
+
+class EventWriter:
+    """Numbers events, stores them, and writes them as JSON lines to ``stream``."""
+
+    def __init__(self, store: Store, run_id: str, stream: IO[str] | None):
+        self.store = store
+        self.run_id = run_id
+        self.stream = stream
+        self.seq = store.last_seq(run_id)
+        self._lock = threading.Lock()
+
+    def emit(self, event_cls: type[ev.Event], **fields: Any) -> ev.Event:
+        """Build an event of ``event_cls`` with the next sequence number, store it, and write it out."""
+        with self._lock:
+            self.seq += 1
+            event = event_cls(run_id=self.run_id, seq=self.seq, **fields)
+            self.store.append_event(event)
+            if self.stream is not None:
+                try:
+                    self.stream.write(ev.encode(event) + "\n")
+                    self.stream.flush()
+                except (BrokenPipeError, OSError, ValueError):
+                    # Nobody is listening any more (the GUI died): the store has the event; keep working.
+                    self.stream = None
+            return event
+
+
+def _redirect_output(log_path: Path) -> IO[str]:
+    """Point fds 1 and 2 at ``log_path`` (append) and return a text stream on a dup of the real stdout."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    events_fd = os.dup(1)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    # Python's own sys.stdout/sys.stderr still write to fds 1/2, now the log; make them line-buffered.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError):  # pragma: no cover
+            pass
+    return os.fdopen(events_fd, "w", encoding="utf-8", buffering=1)
+
+
+def _set_offline_environment() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
+    """``(message, hint)`` in plain words for an exception that ended a job."""
+    from desktop_ift.core.jobs import JobError
+    from desktop_ift.core.modeling import WorkerError
+    from desktop_ift.core.training.config import ConfigError
+
+    text = str(exc)
+    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text.lower() or isinstance(exc, MemoryError):
+        return (
+            "The model ran out of memory.",
+            "Use LoRA instead of full fine-tuning, a smaller batch size, a shorter maximum sequence length, "
+            "or turn on gradient checkpointing.",
+        )
+    if isinstance(exc, WorkerError):
+        return exc.message, exc.hint
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return (
+            f"The disk is full: {exc.filename or 'a file'} could not be written.",
+            "Free some disk space (old runs and checkpoints take the most) and start again.",
+        )
+    if isinstance(exc, (ConfigError, JobError)):
+        return text, "Change the setting it names and start again."
+    return (
+        f"The job stopped on an unexpected error: {type(exc).__name__}: {text.splitlines()[0] if text else ''}".strip(),
+        f"The full log is in {run_dir / 'worker.log'}.",
+    )
+
+
+def run_job(job: dict, writer: EventWriter, stop: StopFlag) -> str:
+    """Run ``job`` (already read) and return how it ended: ``"finished"``, ``"cancelled"``."""
+    if job["kind"] == "train":
+        from desktop_ift.core.training.recipe import run_training
+
+        return run_training(job, writer, stop)
+    from desktop_ift.core.evaluation.runner import run_evaluation
+
+    return run_evaluation(job, writer, stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: read the job file named in ``argv``, run it, and return the exit code."""
+    from desktop_ift.core.jobs import read_job
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 1:
+        print("usage: python -m desktop_ift.core.worker JOB.json", file=sys.stderr)
+        return EXIT_BAD_JOB
+    try:
+        job = read_job(argv[0])
+        run_id = job["run_id"]
+        store = Store.open(job["workspace"])
+        store.get_run(run_id)
+    except Exception as exc:  # no run to report to (bad job file, unknown run): say it on stderr
+        print(f"desktop_ift worker: cannot start: {exc}", file=sys.stderr)
+        return EXIT_BAD_JOB
+
+    _set_offline_environment()
+    stop = StopFlag()
+    stop.install()
+    run_dir = store.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    events_stream = _redirect_output(run_dir / "worker.log")
+    writer = EventWriter(store, run_id, events_stream)
+    print(f"=== worker pid {os.getpid()} starting {job['kind']} job {run_id}", flush=True)
+    try:
+        outcome = run_job(job, writer, stop)
+    except BaseException as exc:  # noqa: BLE001 - every failure must end in a failed event
+        details = traceback.format_exc()
+        print(details, file=sys.stderr, flush=True)
+        if isinstance(exc, KeyboardInterrupt):
+            writer.emit(ev.Cancelled, step=0, checkpoint="")
+            return EXIT_CANCELLED
+        message, hint = classify_error(exc, run_dir)
+        writer.emit(ev.Failed, message=message, hint=hint, details=details)
+        return EXIT_FAILED
+    finally:
+        print(f"=== worker pid {os.getpid()} done", flush=True)
+    return EXIT_CANCELLED if outcome == "cancelled" else EXIT_OK
+
+
+def _exit(code: int) -> None:
+    try:
+        sys.stdout.flush()
+    except Exception:  # pragma: no cover
+        pass
+    # Skip interpreter teardown noise (and a flush on a broken events pipe) once everything is stored.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    _exit(main())
