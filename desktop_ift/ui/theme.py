@@ -40,9 +40,11 @@ def stylesheet_path() -> Path:
 def load_stylesheet() -> str:
     """The app stylesheet, or an empty string if the file is missing (the app still works, plainer)."""
     try:
-        return stylesheet_path().read_text(encoding="utf-8")
+        text = stylesheet_path().read_text(encoding="utf-8")
     except OSError:
         return ""
+    # Images in the stylesheet (arrows, check mark) are referenced relative to its folder.
+    return text.replace("@STYLES@", stylesheet_path().parent.as_posix())
 
 
 def app_icon() -> QIcon:

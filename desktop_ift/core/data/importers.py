@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import math
-import re
 import shutil
 import sys
 import unicodedata
@@ -93,7 +92,8 @@ def read_table(path: Path | str) -> pa.Table:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise DataImportError(f'"{path.name}" cannot be read: {exc.strerror or exc}. Check that you may open it.', path) from exc
+        raise DataImportError(
+            f'"{path.name}" cannot be read: {exc.strerror or exc}. Check that you may open it.', path) from exc
     if size == 0:
         raise DataImportError(f'"{path.name}" is empty (0 bytes). Choose a file that contains a table.', path)
     try:
@@ -105,7 +105,8 @@ def read_table(path: Path | str) -> pa.Table:
             f'"{path.name}" is too large to load into memory. Split it into smaller files, or convert it to '
             "Parquet, and import again.", path) from exc
     except PermissionError as exc:
-        raise DataImportError(f'"{path.name}" cannot be opened: permission denied. Check that you may read it.', path) from exc
+        raise DataImportError(
+            f'"{path.name}" cannot be opened: permission denied. Check that you may read it.', path) from exc
     except Exception as exc:  # a library failing on a malformed file: say which file and what kind
         raise DataImportError(
             f'"{path.name}" could not be read as {_kind(suffix)}: {_short(exc)}. Check that the file is complete '
@@ -221,7 +222,8 @@ def _read_delimited(path: Path) -> tuple[pa.Table, Callable[[int], str]]:
     encoding = _detect_encoding(path)
     sample, whole = _read_text_sample(path, encoding)
     if not sample.strip():
-        raise DataImportError(f'"{path.name}" is empty (it holds only blank lines). Choose a file that contains a table.', path)
+        raise DataImportError(
+            f'"{path.name}" is empty (it holds only blank lines). Choose a file that contains a table.', path)
     delimiter = _choose_delimiter(sample, whole, path.suffix.lower())
     arrow_encoding = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
     n_header = len(_csv_rows(sample, delimiter, 1)[0])
@@ -420,7 +422,7 @@ def _read_jsonl(path: Path) -> tuple[pa.Table, Callable[[int], str]]:
 
 def _jsonl_records(path: Path, text: str) -> list[dict]:
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): JSON text may hold U+2028
         if not line.strip():
             continue
         try:
@@ -461,9 +463,7 @@ def _records_table(records: list[dict], path: Path) -> pa.Table:
     if not records:
         raise DataImportError(f'"{path.name}" contains no records. Choose a file with at least one row of data.', path)
     names = list(dict.fromkeys(k for record in records for k in record))
-    stripped = [str(k).strip() for k in names]
-    _check_names(stripped, path, _name_column, original=names)
-    return pa.table([_column_from_values([r.get(k) for r in records]) for k in names], names=stripped)
+    return pa.table([_column_from_values([r.get(k) for r in records]) for k in names], names=names)
 
 
 def _column_from_values(values: list) -> pa.Array:
@@ -606,7 +606,7 @@ def _finish(table: pa.Table, path: Path, label_column: Callable[[int], str]) -> 
     return table
 
 
-def _check_names(names: list[str], path: Path, label_column: Callable[[int], str], original: list | None = None) -> None:
+def _check_names(names: list[str], path: Path, label_column: Callable[[int], str]) -> None:
     for i, name in enumerate(names):
         if name == "":
             raise DataImportError(
@@ -704,7 +704,10 @@ def load_dataset_table(record: DatasetRecord) -> pa.Table:
 
 
 def table_rows(table: pa.Table, start: int, count: int) -> list[dict]:
-    """Rows ``start`` .. ``start + count - 1`` of ``table`` as dicts (fewer at the end; only that slice is converted)."""
+    """Rows ``start`` .. ``start + count - 1`` of ``table`` as dicts (fewer past the end).
+
+    Only that slice is converted to Python objects, so previews of large tables stay fast.
+    """
     start = max(0, int(start))
     count = max(0, int(count))
     if start >= table.num_rows or count == 0:

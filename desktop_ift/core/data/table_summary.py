@@ -45,7 +45,7 @@ def column_types(table: pa.Table) -> list[dict]:
 
 @dataclass
 class ColumnSummary:
-    """What one column holds: its type, how many cells are empty, how many distinct values (capped)."""
+    """What one column holds: its type, how many cells are empty, how many distinct non-null values (capped)."""
 
     name: str
     type: str
@@ -65,8 +65,8 @@ def summarize_columns(table: pa.Table, distinct_cap: int = 10_000) -> list[Colum
             blank = pc.equal(pc.utf8_trim_whitespace(column.cast(pa.string())), "")
             n_empty += int(pc.sum(blank).as_py() or 0)
         try:
-            distinct = pc.unique(column)
-            n_distinct, capped = min(len(distinct), distinct_cap), len(distinct) > distinct_cap
+            count = pc.count_distinct(column, mode="only_valid").as_py()
+            n_distinct, capped = min(count, distinct_cap), count > distinct_cap
         except (pa.ArrowException, NotImplementedError):  # nested types have no hash kernel
             n_distinct, capped = 0, False
         example = ""

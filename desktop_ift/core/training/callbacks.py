@@ -34,6 +34,7 @@ class EventCallback(TrainerCallback):
         self.last_checkpoint: str = ""
         self.last_train_loss: float | None = None
         self.last_eval_loss: float | None = None
+        self.last_eval_step: int | None = None
         self._t0 = time.monotonic()
         self._start_step = 0
         self._last_time = self._t0
@@ -84,6 +85,7 @@ class EventCallback(TrainerCallback):
         metrics = metrics or {}
         numeric = {k: float(v) for k, v in metrics.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool) and k.endswith("loss")}
+        self.last_eval_step = state.global_step
         if "eval_loss" in numeric:
             self.last_eval_loss = numeric["eval_loss"]
         self.writer.emit(ev.Eval, step=state.global_step, model_label="", metrics=numeric)

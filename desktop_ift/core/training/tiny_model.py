@@ -86,6 +86,7 @@ def build_tiny_model(
     intermediate_size: int = 256,
     num_layers: int = 2,
     num_heads: int = 4,
+    initializer_range: float = 0.02,
 ) -> Path:
     """Build a tokenizer trained on ``texts`` and a randomly initialised small Llama into ``folder``.
 
@@ -115,7 +116,7 @@ def build_tiny_model(
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
             tie_word_embeddings=True,
-            initializer_range=0.02,
+            initializer_range=initializer_range,
         )
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)

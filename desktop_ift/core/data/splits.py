@@ -1,0 +1,178 @@
+"""Deterministic train/validation/test splits of a dataset's rows, optionally stratified by a column."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Hashable
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+class SplitError(ValueError):
+    """A split setting the user chose cannot work; ``str(e)`` says why and what to change."""
+
+
+@dataclass
+class SplitSpec:
+    """How to divide rows: fractions for each split (summing to 1), the random seed, an optional column to
+    stratify by (each split then keeps that column's class proportions)."""
+
+    train: float = 0.8
+    validation: float = 0.1
+    test: float = 0.1
+    seed: int = 42
+    stratify_column: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in SPLIT_NAMES:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+                raise SplitError(f"The {name} share must be a number between 0 and 1, not {value!r}.")
+            if abs(value) < 1e-9 or 1 < value < 1 + 1e-9:  # rounding noise such as 1 - a - b
+                value = 0.0 if abs(value) < 1e-9 else 1.0
+                setattr(self, name, value)
+            if value < 0 or value > 1:
+                raise SplitError(f"The {name} share must be between 0 and 1 (it is {value:g}).")
+        if self.train <= 0:
+            raise SplitError("The training share must be above 0: the model needs rows to learn from.")
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise SplitError(
+                f"The train, validation and test shares must add up to 1 (100%); they add up to {total:.4g} "
+                f"({self.train:g} + {self.validation:g} + {self.test:g}). Adjust them."
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise SplitError(f"The random seed must be a whole number, not {self.seed!r}.")
+        if self.stratify_column is not None and not str(self.stratify_column).strip():
+            self.stratify_column = None
+
+    def ratios(self) -> dict[str, float]:
+        """``{"train": ..., "validation": ..., "test": ...}``."""
+        return {name: float(getattr(self, name)) for name in SPLIT_NAMES}
+
+
+def split_counts(n_rows: int, spec: SplitSpec) -> dict[str, int]:
+    """How many of ``n_rows`` rows each split gets (what the GUI shows before training).
+
+    Counts follow the shares (largest remainder), add up to ``n_rows``, and training always gets at least one
+    row. With 3 or more rows, every split whose share is above 0 gets at least one row.
+    """
+    if n_rows < 0:
+        raise SplitError(f"The number of rows cannot be negative ({n_rows}).")
+    counts = _largest_remainder(n_rows, spec.ratios())
+    if n_rows >= 3:
+        for name in ("validation", "test"):
+            if getattr(spec, name) > 0 and counts[name] == 0:
+                counts[name] = 1
+                counts["train"] -= 1
+    if n_rows >= 1 and counts["train"] == 0:
+        donor = max(("validation", "test"), key=lambda k: counts[k])
+        counts[donor] -= 1
+        counts["train"] += 1
+    return counts
+
+
+def split_indices(n_rows: int, spec: SplitSpec, stratify_values: list | None = None) -> dict[str, list[int]]:
+    """Row indices (ascending) of each split: keys ``train``, ``validation``, ``test``.
+
+    The same ``n_rows``, shares, seed and values give the same split every time; every row is in exactly one
+    split, and the sizes are :func:`split_counts`. With ``stratify_values`` (one value per row), each class
+    is shared out between the splits in proportion to the shares, as closely as whole rows allow.
+    """
+    counts = split_counts(n_rows, spec)
+    rng = random.Random(spec.seed)
+    if stratify_values is None:
+        order = list(range(n_rows))
+        rng.shuffle(order)
+        out, start = {}, 0
+        for name in SPLIT_NAMES:
+            out[name] = sorted(order[start:start + counts[name]])
+            start += counts[name]
+        return out
+    if len(stratify_values) != n_rows:
+        raise SplitError(
+            f"The stratify column has {len(stratify_values)} values but the dataset has {n_rows} rows."
+        )
+    classes: dict[Hashable, list[int]] = {}
+    for index, value in enumerate(stratify_values):
+        classes.setdefault(_class_key(value), []).append(index)
+    members = list(classes.values())
+    for rows in members:
+        rng.shuffle(rows)
+    allocation = _allocate(counts, [len(rows) for rows in members], spec.ratios())
+    out = {name: [] for name in SPLIT_NAMES}
+    for rows, per_split in zip(members, allocation):
+        start = 0
+        for name in SPLIT_NAMES:
+            out[name].extend(rows[start:start + per_split[name]])
+            start += per_split[name]
+    return {name: sorted(indices) for name, indices in out.items()}
+
+
+def split_table(table: Any, spec: SplitSpec) -> dict[str, list[int]]:
+    """:func:`split_indices` for a ``pyarrow.Table``, stratified by ``spec.stratify_column`` when it is set.
+
+    Raises :class:`SplitError` naming the column (and the available ones) if the table lacks it.
+    """
+    values = None
+    if spec.stratify_column:
+        if spec.stratify_column not in table.column_names:
+            raise SplitError(
+                f'Cannot stratify by "{spec.stratify_column}": the dataset has no such column. '
+                f"Available columns: {', '.join(table.column_names)}."
+            )
+        values = table.column(spec.stratify_column).to_pylist()
+    return split_indices(table.num_rows, spec, values)
+
+
+def _class_key(value: Any) -> Hashable:
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return repr(value)
+
+
+def _largest_remainder(total: int, ratios: dict[str, float]) -> dict[str, int]:
+    exact = {name: total * ratio for name, ratio in ratios.items()}
+    counts = {name: int(math.floor(value)) for name, value in exact.items()}
+    left = total - sum(counts.values())
+    for name in sorted(exact, key=lambda k: (-(exact[k] - counts[k]), SPLIT_NAMES.index(k)))[:left]:
+        counts[name] += 1
+    return counts
+
+
+def _allocate(counts: dict[str, int], class_sizes: list[int], ratios: dict[str, float]) -> list[dict[str, int]]:
+    """Per-class split sizes whose row sums are the class sizes and whose column sums are ``counts``.
+
+    Each class first gets the whole-number part of its proportional share; the rows left over go, largest
+    fractional remainder first, to splits that still need rows; any rest fills the remaining gaps in order.
+    """
+    exact = [{name: size * ratios[name] for name in SPLIT_NAMES} for size in class_sizes]
+    cells = [{name: min(int(math.floor(e[name])), counts[name]) for name in SPLIT_NAMES} for e in exact]
+    need = {name: counts[name] - sum(c[name] for c in cells) for name in SPLIT_NAMES}
+    # Taking whole parts can overshoot a split that was shrunk for the minimum-one rule; give rows back.
+    for name in SPLIT_NAMES:
+        for cell in cells:
+            while need[name] < 0 and cell[name] > 0:
+                cell[name] -= 1
+                need[name] += 1
+    spare = [size - sum(c.values()) for size, c in zip(class_sizes, cells)]
+    order = sorted(
+        ((exact[i][name] - math.floor(exact[i][name]), i, name) for i in range(len(cells)) for name in SPLIT_NAMES),
+        key=lambda t: (-t[0], t[1], SPLIT_NAMES.index(t[2])),
+    )
+    for remainder, i, name in order:
+        if remainder > 0 and spare[i] > 0 and need[name] > 0:
+            cells[i][name] += 1
+            spare[i] -= 1
+            need[name] -= 1
+    for i, cell in enumerate(cells):
+        for name in SPLIT_NAMES:
+            take = min(spare[i], need[name])
+            cell[name] += take
+            spare[i] -= take
+            need[name] -= take
+    return cells

@@ -1,0 +1,128 @@
+"""The evaluation job: every model answers the same test prompts, then is scored the same way.
+
+``run_evaluation(job, writer, stop)`` reads an evaluation job (see :mod:`desktop_ift.core.jobs`), and for
+each entry of ``job["models"]`` (the base model, base + LoRA adapter, or a fully fine-tuned folder) loads
+it, generates answers with progress events, scores them with
+:func:`desktop_ift.core.evaluation.metrics.compute_all`, stores per-example rows, emits an ``eval`` event
+with that model's label, and frees it before the next one.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+
+from desktop_ift.core import events as ev
+from desktop_ift.core.jobs import DEMO_MODEL, read_jsonl
+from desktop_ift.core.modeling import (
+    DataError,
+    describe_device,
+    format_prompt,
+    load_causal_lm,
+    load_tokenizer,
+    resolve_model,
+)
+from desktop_ift.core.training.config import GenerationConfig
+
+
+def _read_test_rows(job: dict) -> list[dict]:
+    path = job.get("test_data")
+    if not path or not os.path.exists(path):
+        raise DataError(f"The test data {path} is missing (was the training run's folder removed?).",
+                        hint="Train again with a test ratio above 0, then evaluate that run.")
+    try:
+        rows = read_jsonl(path)
+    except ValueError as exc:
+        raise DataError(f"The test data {path} is damaged ({exc}).", hint="Prepare the training run again.") from exc
+    if not rows:
+        raise DataError("The test split is empty, so there is nothing to evaluate.",
+                        hint="Train again with a test ratio above 0 (for example 0.1).")
+    return rows
+
+
+def flat_metrics(metrics: dict) -> dict:
+    """The numeric entries of a ``compute_all`` result (what the comparison table shows)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _jsonable(value):
+    """Plain Python types only (numpy scalars/arrays from metric libraries become floats/lists)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def run_evaluation(job: dict, writer, stop) -> str:
+    """Run an evaluation job; return ``"finished"`` or ``"cancelled"``. Errors propagate to the worker."""
+    from desktop_ift.core.evaluation.generation import GenerationStopped, generate_answers
+    from desktop_ift.core.evaluation.metrics import compute_all, per_example_scores
+
+    gen = GenerationConfig.from_dict(job.get("generation") or {})
+    models = job.get("models") or []
+    rows = _read_test_rows(job)
+    if gen.max_examples > 0:
+        rows = rows[: gen.max_examples]
+    if not models:
+        raise DataError("The evaluation job names no model to evaluate.", hint="Choose at least one model.")
+    labels = [m.get("label") or f"model {i + 1}" for i, m in enumerate(models)]
+    writer.emit(
+        ev.Started,
+        job_kind="evaluate",
+        total_steps=0,
+        description=f"evaluate {', '.join(labels)} on {len(rows)} test examples",
+        pid=os.getpid(),
+        device=describe_device(),
+        info={"models": models, "examples": len(rows), "generation": gen.to_dict()},
+    )
+    references = [str(r.get("response", "")) for r in rows]
+    summary: dict[str, dict] = {}
+    for spec, label in zip(models, labels):
+        if stop.is_set():
+            writer.emit(ev.Cancelled, step=0, checkpoint="")
+            return "cancelled"
+        if spec.get("model") == DEMO_MODEL:
+            writer.emit(ev.Progress, stage="building the demo model", done=0, total=1,
+                        message="Preparing the built-in tiny demo model")
+        path = resolve_model(spec["model"], job["workspace"])
+        adapter = spec.get("adapter") or None
+        writer.emit(ev.Progress, stage="loading model", done=0, total=1,
+                    message=f"{label}: loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
+        tokenizer = load_tokenizer(path, padding_side="left")
+        model = load_causal_lm(path, adapter=adapter)
+        prompts = [format_prompt(tokenizer, r.get("system", ""), r["prompt"]) for r in rows]
+        writer.emit(ev.Progress, stage="generating", done=0, total=len(prompts), message=f"{label}: generating")
+
+        def on_batch(done: int, total: int, label=label) -> None:
+            writer.emit(ev.Progress, stage="generating", done=done, total=total,
+                        message=f"{label}: {done} of {total} answers")
+
+        try:
+            outputs = generate_answers(model, tokenizer, prompts, gen, on_batch=on_batch, should_stop=stop.is_set)
+        except GenerationStopped:
+            writer.emit(ev.Cancelled, step=0, checkpoint="")
+            return "cancelled"
+        metrics = _jsonable(compute_all(outputs, references, labels=job.get("labels", "auto")))
+        label_list = metrics.get("labels")
+        writer.store.add_eval_examples(job["run_id"], label, [
+            {"idx": int(row.get("idx", i)), "prompt": prompt, "reference": ref, "output": out,
+             "scores": per_example_scores(out, ref, labels=label_list)}
+            for i, (row, prompt, ref, out) in enumerate(zip(rows, prompts, references, outputs))
+        ])
+        writer.emit(ev.Eval, step=0, model_label=label, metrics=metrics)
+        summary[label] = flat_metrics(metrics)
+        del model
+        gc.collect()
+        _empty_cuda_cache()
+    writer.emit(ev.Finished, output_dir="", metrics=summary)
+    return "finished"
+
+
+def _empty_cuda_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

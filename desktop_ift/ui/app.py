@@ -1,0 +1,65 @@
+"""Start the desktop application: ``desktop-ift-gui`` or ``python -m desktop_ift.ui.app``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop_ift.core.store import Store, StoreError
+from desktop_ift.ui import theme
+from desktop_ift.ui.main_window import MainWindow
+
+ORGANIZATION = "desktop_ift"
+APP_NAME = "desktop_ift"
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication with name, icon, Fusion style and our stylesheet (reuses a running one)."""
+    app = QApplication.instance()
+    if app is None:
+        QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_DontShowIconsInMenus, False)
+        app = QApplication(list(argv) if argv is not None else sys.argv)
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName("desktop_ift")
+    app.setDesktopFileName("desktop_ift")
+    app.setWindowIcon(theme.app_icon())
+    theme.apply(app)  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
+
+
+def create_main_window(store: Store) -> MainWindow:
+    """The main window on the demo project (created on first launch, so a newcomer can try the whole flow)."""
+    from desktop_ift.core.demo import ensure_demo_project
+
+    return MainWindow(store, ensure_demo_project(store))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the GUI; returns the exit code (1 when the workspace cannot be opened)."""
+    app = create_application(argv)
+    try:
+        store = Store.open()
+        window = create_main_window(store)
+    except StoreError as exc:
+        QMessageBox.critical(None, "desktop_ift cannot start",
+                             f"The workspace cannot be opened.\n\n{exc}")
+        return 1
+    window.show()
+    code = app.exec()
+    if window.keep_worker_on_exit:
+        # A run goes on in the background. Deleting its QProcess would kill it, so leave without running
+        # destructors; the worker writes its progress to the workspace and the next start re-attaches.
+        store.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    store.close()
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,331 @@
+"""The main window: step navigation on the left, the five pages, menus, status bar and the run controller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget,
+)
+
+from desktop_ift.core import events as ev
+from desktop_ift.core.store import Project, Store, StoreError
+from desktop_ift.ui import theme
+from desktop_ift.ui.app_state import AppState
+from desktop_ift.ui.pages.data_page import DataPage
+from desktop_ift.ui.pages.evaluate_page import EvaluatePage
+from desktop_ift.ui.pages.monitor_page import MonitorPage
+from desktop_ift.ui.pages.templates_page import TemplatesPage
+from desktop_ift.ui.pages.train_page import TrainPage
+from desktop_ift.ui.run_controller import RunController
+from desktop_ift.ui.widgets.navigation import StepNavigation
+
+NAV_HINTS = {
+    "data": "Import a table",
+    "templates": "Rows into examples",
+    "train": "Fine-tune a model",
+    "monitor": "Watch the loss",
+    "evaluate": "Base vs fine-tuned",
+}
+
+
+class MainWindow(QMainWindow):
+    """One project's window. Pages are attributes (``data_page`` ... ``evaluate_page``) for tests."""
+
+    def __init__(self, store: Store, project: Project, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store = store
+        self.state = AppState(store, project, self)
+        self.run_controller = RunController(store, self)
+        self.run_kind = ""
+        self.keep_worker_on_exit = False
+
+        self.setWindowTitle(f"desktop_ift — {project.name}")
+        self.setWindowIcon(theme.app_icon())
+        self.resize(1280, 800)
+        self.setMinimumSize(1024, 680)
+        self.setAcceptDrops(True)
+
+        self.data_page = DataPage(self.state)
+        self.templates_page = TemplatesPage(self.state)
+        self.train_page = TrainPage(self.state)
+        self.monitor_page = MonitorPage(self.state)
+        self.evaluate_page = EvaluatePage(self.state)
+        self.pages = [self.data_page, self.templates_page, self.train_page, self.monitor_page, self.evaluate_page]
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self._build_sidebar())
+        self.stack = QStackedWidget()
+        for page in self.pages:
+            self.stack.addWidget(page)
+            self.nav.add_step(page.key, page.title, NAV_HINTS[page.key], theme.page_icon(page.key))
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.setCurrentRow(0)
+
+        self.run_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.run_label)
+        self.statusBar().setSizeGripEnabled(False)
+        self._build_menus()
+        self._connect()
+        QTimer.singleShot(0, self._restore_runs)
+
+    # ------------------------------------------------------------------ building
+    def _build_sidebar(self) -> QWidget:
+        host = QWidget()
+        host.setObjectName("SidebarHeader")
+        host.setFixedWidth(232)
+        layout = QVBoxLayout(host)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        header = QHBoxLayout()
+        header.setContentsMargins(18, 18, 12, 6)
+        header.setSpacing(10)
+        icon = QLabel()
+        pixmap = theme.app_icon().pixmap(32, 32)
+        if not pixmap.isNull():
+            icon.setPixmap(pixmap)
+            header.addWidget(icon)
+        titles = QVBoxLayout()
+        titles.setSpacing(0)
+        title = QLabel("desktop_ift")
+        title.setObjectName("SidebarTitle")
+        self.project_label = QLabel(self.state.project.name)
+        self.project_label.setObjectName("SidebarProject")
+        self.project_label.setToolTip("The open project")
+        titles.addWidget(title)
+        titles.addWidget(self.project_label)
+        header.addLayout(titles, 1)
+        layout.addLayout(header)
+        self.nav = StepNavigation()
+        layout.addWidget(self.nav, 1)
+        footer = QLabel("Everything stays on this computer.")
+        footer.setObjectName("SidebarProject")
+        footer.setWordWrap(True)
+        footer.setContentsMargins(18, 6, 12, 14)
+        layout.addWidget(footer)
+        return host
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.import_action = QAction("&Import data…", self)
+        self.import_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.import_action.triggered.connect(self._import_from_menu)
+        file_menu.addAction(self.import_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        go_menu = self.menuBar().addMenu("&Go")
+        for i, page in enumerate(self.pages):
+            action = QAction(f"&{i + 1}  {page.title}", self)
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _=False, row=i: self.show_page(row))
+            go_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About desktop_ift", self)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(self.show_about)
+        help_menu.addAction(about)
+
+    def _connect(self) -> None:
+        c = self.run_controller
+        c.event.connect(self._on_event)
+        c.log_line.connect(self.monitor_page.append_log_line)
+        c.ended.connect(self._on_run_ended)
+        self.train_page.start_requested.connect(lambda run_id, job: self.start_run(run_id, job, "train"))
+        self.evaluate_page.start_requested.connect(lambda run_id, job: self.start_run(run_id, job, "evaluate"))
+        self.monitor_page.cancel_requested.connect(self.cancel_run)
+        self.monitor_page.run_selected.connect(self.show_train_run)
+        self.templates_page.save_button.clicked.connect(lambda: self.train_page.update_summary())
+
+    # ------------------------------------------------------------------ navigation
+    def show_page(self, page: int | QWidget) -> None:
+        row = page if isinstance(page, int) else self.pages.index(page)
+        self.nav.setCurrentRow(row)
+
+    def current_page(self) -> QWidget:
+        return self.stack.currentWidget()
+
+    def show_status(self, text: str, ms: int = 6000) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, "About desktop_ift",
+            "<h3>desktop_ift</h3><p>Fine-tune language models on your own tabular data, on your own "
+            "computer, without writing code.</p><p>Data, templates, runs and results are kept in the "
+            f"workspace folder:<br><code>{self.store.home}</code></p>",
+        )
+
+    # ------------------------------------------------------------------ import (menu, drop)
+    def _import_from_menu(self) -> None:
+        self.show_page(self.data_page)
+        self.data_page.choose_file()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not files:
+            return
+        event.acceptProposedAction()
+        self.import_file(files[0])
+        if len(files) > 1:
+            self.show_status("Only the first dropped file is imported; drop the others one at a time.")
+
+    def import_file(self, path: str | Path) -> None:
+        self.show_page(self.data_page)
+        self.data_page.import_file(path)
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, run_id: str, job_path: str, kind: str = "train", command: list[str] | None = None) -> None:
+        """Start a prepared run's worker; a training run is shown on the Monitor page."""
+        if self.run_controller.is_running:
+            QMessageBox.information(self, "A run is in progress",
+                                    "Wait for the current run to finish, or cancel it on the Monitor page.")
+            return
+        self.run_kind = kind
+        self.state.runs_changed.emit()
+        if kind == "train":
+            self.state.set_train_run(run_id)
+            self.monitor_page.load_run(run_id)
+            self.show_page(self.monitor_page)
+        try:
+            self.run_controller.start(run_id, job_path, command=command)
+        except RuntimeError as exc:
+            QMessageBox.warning(self, "The run cannot start", str(exc))
+            return
+        self._set_active(True)
+        self.show_status("Training started." if kind == "train" else "Evaluation started.")
+
+    def attach_run(self, run_id: str) -> bool:
+        """Follow a run whose worker is alive but was started by another session."""
+        if self.run_controller.is_running:
+            return False
+        run = self.store.get_run(run_id)
+        if run.kind == "train":
+            self.monitor_page.load_run(run_id)
+            after = self.monitor_page.last_seq
+        else:
+            self.evaluate_page.show_eval(run_id)
+            after = None
+        self.run_kind = run.kind
+        alive = self.run_controller.attach(run_id, after_seq=after)
+        if alive:
+            self._set_active(True)
+            self.show_status(f"Re-attached to the running {'training' if run.kind == 'train' else 'evaluation'}.")
+        return alive
+
+    def show_train_run(self, run_id: str) -> None:
+        """Show a training run on the Monitor page (re-attaching when its worker is still going)."""
+        self.state.set_train_run(run_id)
+        try:
+            run = self.store.get_run(run_id)
+        except StoreError:
+            return
+        if not run.is_over and not self.run_controller.is_running:
+            self.attach_run(run_id)
+        else:
+            self.monitor_page.load_run(run_id)
+
+    def _restore_runs(self) -> None:
+        """At start: show the last training run, and follow any run of this project still going."""
+        for run in self.state.runs("train")[:5] + self.state.runs("evaluate")[:5]:
+            if not run.is_over and self.attach_run(run.id):
+                return
+        if self.state.train_run_id:
+            try:
+                self.store.get_run(self.state.train_run_id)
+            except StoreError:
+                return
+            self.monitor_page.load_run(self.state.train_run_id)
+
+    def _on_event(self, event: ev.Event) -> None:
+        self.monitor_page.on_event(event)
+        self.evaluate_page.on_event(event)
+        if isinstance(event, ev.Log) and event.total_steps:
+            self.run_label.setText(f"Training: step {event.step:,} of {event.total_steps:,}  ")
+        elif isinstance(event, ev.Progress) and event.total:
+            self.run_label.setText(f"{event.message or event.stage}: {event.done} of {event.total}  ")
+
+    def _on_run_ended(self, status: str) -> None:
+        self._set_active(False)
+        self.run_label.setText("")
+        what = "Training" if self.run_kind == "train" else "Evaluation"
+        self.show_status(f"{what} {status}.", 10000)
+        self.state.runs_changed.emit()
+        self.monitor_page.reload_runs()
+
+    def _set_active(self, active: bool) -> None:
+        self.state.set_run_active(active)
+        self.monitor_page.set_controller_running(active)
+        self.nav.set_badge(self.pages.index(self.monitor_page if self.run_kind == "train" else self.evaluate_page), active)
+        self.nav.viewport().update()
+        self.train_page.update_summary()
+
+    def cancel_run(self, run_id: str = "") -> None:
+        if not self.run_controller.is_running:
+            return
+        answer = self.ask_question(
+            "Cancel the run?",
+            "The worker saves a checkpoint and stops. The curves and the log stay in the workspace.",
+            "Cancel run", "Keep running")
+        if answer == 0:
+            self.run_controller.cancel()
+            self.show_status("Cancelling… the worker is saving a checkpoint.")
+
+    def ask_question(self, title: str, text: str, *buttons: str) -> int:
+        """A question with custom buttons; returns the index of the one clicked (-1 for Escape).
+        Tests replace this method."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
+        made = []
+        for i, label in enumerate(buttons):
+            role = QMessageBox.ButtonRole.AcceptRole if i == 0 else (
+                QMessageBox.ButtonRole.RejectRole if i == len(buttons) - 1 else QMessageBox.ButtonRole.DestructiveRole)
+            made.append(box.addButton(label, role))
+        box.setDefaultButton(made[-1])
+        box.exec()
+        clicked = box.clickedButton()
+        return made.index(clicked) if clicked in made else -1
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if self.templates_page.is_dirty:
+            answer = self.ask_question(
+                "Unsaved template",
+                "The template has unsaved changes. Save them before quitting?",
+                "Save", "Quit without saving", "Cancel")
+            if answer == 0 and not self.templates_page.save():
+                event.ignore()
+                return
+            if answer in (2, -1):
+                event.ignore()
+                return
+        if self.run_controller.is_running:
+            what = "training" if self.run_kind == "train" else "evaluation"
+            answer = self.ask_question(
+                f"The {what} is still running",
+                f"Keep the {what} running in the background? It writes its progress to the workspace, "
+                "and the app shows it again when you reopen it. Or cancel it now (a checkpoint is saved).",
+                "Keep running", "Cancel run and quit", "Don't quit")
+            if answer in (2, -1):
+                event.ignore()
+                return
+            if answer == 1:
+                self.run_controller.cancel()
+            self.run_controller.detach()
+            self.keep_worker_on_exit = True
+        event.accept()

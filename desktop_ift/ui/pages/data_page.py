@@ -1,0 +1,418 @@
+"""Step 1 — Data: import a table, look at it, and choose how it is split for training."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
+    QPushButton, QScrollArea, QSpinBox, QStackedWidget, QTableView, QVBoxLayout, QWidget,
+)
+
+from desktop_ift.core.store import Store
+from desktop_ift.ui.app_state import AppState
+from desktop_ift.ui.tasks import run_in_background
+from desktop_ift.ui.widgets.arrow_table_model import ArrowTableModel
+from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
+
+FILE_KINDS = "Tables (*.csv *.tsv *.txt *.json *.jsonl *.ndjson *.xlsx *.xlsm *.parquet *.pq *.arrow *.feather *.ipc)"
+
+
+def _file_filter() -> str:
+    try:
+        from desktop_ift.core.data.importers import SUPPORTED_SUFFIXES
+    except ImportError:
+        return FILE_KINDS + ";;All files (*)"
+    patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
+    return f"Tables ({patterns});;All files (*)"
+
+
+class DropZone(QFrame):
+    """The empty state: what to do first."""
+
+    import_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setProperty("role", "card")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(32, 32, 32, 32)
+        layout.addStretch(1)
+        title = QLabel("No data yet")
+        title.setProperty("role", "figure")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text = muted_label("Drop a CSV, Excel, JSON, JSONL or Parquet file anywhere on this window, "
+                           "or choose one with Import data…")
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        button = QPushButton("Import data…")
+        button.setProperty("variant", "primary")
+        button.clicked.connect(self.import_clicked)
+        layout.addWidget(title)
+        layout.addWidget(text)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        layout.addStretch(1)
+
+
+class DataPage(Page):
+    key = "data"
+    title = "Data"
+    subtitle = "Import a table of examples (one row per example), check it, and choose how it is split."
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.importing = False
+        self._last_import_error = ""
+
+        self.import_button = QPushButton("Import data…")
+        self.import_button.setProperty("variant", "primary")
+        self.import_button.setToolTip("Import a CSV, TSV, Excel, JSON, JSONL, Parquet or Arrow file (Ctrl+O)")
+        self.import_button.clicked.connect(self.choose_file)
+        self.header_actions.addWidget(self.import_button)
+
+        # dataset picker + busy indicator
+        picker = QHBoxLayout()
+        picker.setSpacing(8)
+        picker.addWidget(QLabel("Dataset"))
+        self.dataset_combo = QComboBox()
+        self.dataset_combo.setMinimumWidth(320)
+        self.dataset_combo.setToolTip("Every import is kept as a new version; pick the one to work with.")
+        self.dataset_combo.currentIndexChanged.connect(self._combo_changed)
+        picker.addWidget(self.dataset_combo)
+        self.info_label = muted_label(wrap=False)
+        picker.addWidget(self.info_label, 1)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setFixedWidth(140)
+        self.busy_bar.hide()
+        self.busy_label = muted_label(wrap=False)
+        self.busy_label.hide()
+        picker.addWidget(self.busy_label)
+        picker.addWidget(self.busy_bar)
+        self.body.addLayout(picker)
+
+        self.banner = Banner(closable=True)
+        self.body.addWidget(self.banner)
+
+        # columns strip
+        self.columns_area = QScrollArea()
+        self.columns_area.setWidgetResizable(True)
+        self.columns_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.columns_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.columns_area.setFixedHeight(62)
+        strip = QWidget()
+        self.columns_layout = QHBoxLayout(strip)
+        self.columns_layout.setContentsMargins(0, 0, 0, 0)
+        self.columns_layout.setSpacing(8)
+        self.columns_area.setWidget(strip)
+        self.body.addWidget(self.columns_area)
+
+        # table / empty state
+        self.stack = QStackedWidget()
+        self.drop_zone = DropZone()
+        self.drop_zone.import_clicked.connect(self.choose_file)
+        self.model = ArrowTableModel()
+        self.table_view = QTableView()
+        self.table_view.setModel(self.model)
+        self.table_view.setAlternatingRowColors(True)
+        self.table_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table_view.setWordWrap(False)
+        self.table_view.verticalHeader().setDefaultSectionSize(28)
+        self.table_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table_view.horizontalHeader().setDefaultSectionSize(220)
+        self.table_view.horizontalHeader().setStretchLastSection(True)
+        self.table_view.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.stack.addWidget(self.drop_zone)
+        self.stack.addWidget(self.table_view)
+        self.body.addWidget(self.stack, 1)
+
+        self.body.addWidget(self._build_split_card())
+
+        state.datasets_changed.connect(self.reload_datasets)
+        state.dataset_changed.connect(self._dataset_changed)
+        state.table_loaded.connect(self._table_loaded)
+        state.table_failed.connect(self._table_failed)
+        self.reload_datasets()
+
+    # ------------------------------------------------------------------ split section
+    def _build_split_card(self) -> QFrame:
+        frame, layout = card()
+        head = QHBoxLayout()
+        head.addWidget(section_label("Train / validation / test split"))
+        head.addStretch(1)
+        self.counts_label = QLabel()
+        self.counts_label.setProperty("role", "muted")
+        head.addWidget(self.counts_label)
+        layout.addLayout(head)
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        self.ratio_spins: dict[str, QSpinBox] = {}
+        tips = {
+            "train": "Share of the rows the model learns from.",
+            "validation": "Share held out to measure the loss during training (spots over-fitting).",
+            "test": "Share never seen in training; the Evaluate page compares models on it.",
+        }
+        for key, text in (("train", "Train"), ("validation", "Validation"), ("test", "Test")):
+            label = QLabel(text)
+            spin = QSpinBox()
+            spin.setRange(0, 100)
+            spin.setSuffix(" %")
+            spin.setToolTip(tips[key])
+            label.setToolTip(tips[key])
+            spin.valueChanged.connect(self._split_edited)
+            row.addWidget(label)
+            row.addWidget(spin)
+            row.addSpacing(10)
+            self.ratio_spins[key] = spin
+        row.addWidget(QLabel("Seed"))
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setToolTip("The same seed gives the same split every time.")
+        self.seed_spin.valueChanged.connect(self._split_edited)
+        row.addWidget(self.seed_spin)
+        row.addSpacing(10)
+        row.addWidget(QLabel("Stratify by"))
+        self.stratify_combo = QComboBox()
+        self.stratify_combo.setMinimumWidth(160)
+        self.stratify_combo.setToolTip("Keep the proportions of a label column equal in every split "
+                                       "(useful for classification).")
+        self.stratify_combo.currentIndexChanged.connect(self._split_edited)
+        row.addWidget(self.stratify_combo)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.split_banner = Banner()
+        layout.addWidget(self.split_banner)
+        self._load_split_values()
+        return frame
+
+    def _load_split_values(self) -> None:
+        values = self.state.split_values()
+        for key, spin in self.ratio_spins.items():
+            spin.blockSignals(True)
+            spin.setValue(round(float(values[key]) * 100))
+            spin.blockSignals(False)
+        self.seed_spin.blockSignals(True)
+        self.seed_spin.setValue(int(values.get("seed") or 0))
+        self.seed_spin.blockSignals(False)
+
+    def _fill_stratify(self, columns: list[str]) -> None:
+        wanted = self.state.split_values().get("stratify_column")
+        self.stratify_combo.blockSignals(True)
+        self.stratify_combo.clear()
+        self.stratify_combo.addItem("(none)", None)
+        for name in columns:
+            self.stratify_combo.addItem(name, name)
+        idx = self.stratify_combo.findData(wanted) if wanted else 0
+        self.stratify_combo.setCurrentIndex(max(idx, 0))
+        self.stratify_combo.blockSignals(False)
+
+    def split_values(self) -> dict:
+        return {
+            **{key: spin.value() / 100 for key, spin in self.ratio_spins.items()},
+            "seed": self.seed_spin.value(),
+            "stratify_column": self.stratify_combo.currentData(),
+        }
+
+    def _split_edited(self) -> None:
+        self.state.set_split_values(self.split_values())
+        self.update_counts()
+
+    def update_counts(self) -> None:
+        """Show how many rows each split gets, or what is wrong with the ratios."""
+        from desktop_ift.core.data.splits import split_counts
+
+        record = self.state.dataset()
+        try:
+            spec = self.state.split_spec()
+        except ValueError as exc:
+            self.split_banner.show_message(str(exc), "error")
+            self.counts_label.setText("")
+            return
+        self.split_banner.clear()
+        if record is None:
+            self.counts_label.setText("Import data to see the split sizes.")
+            return
+        counts = split_counts(record.n_rows, spec)
+        self.counts_label.setText(
+            f"Train {counts['train']:,} rows  ·  Validation {counts['validation']:,}  ·  Test {counts['test']:,}"
+        )
+
+    # ------------------------------------------------------------------ datasets
+    def reload_datasets(self) -> None:
+        records = self.state.datasets()
+        self.dataset_combo.blockSignals(True)
+        self.dataset_combo.clear()
+        for record in reversed(records):  # newest first
+            when = time.strftime("%d %b %Y %H:%M", time.localtime(record.created_at))
+            self.dataset_combo.addItem(f"{record.label} — imported {when}", record.id)
+        idx = self.dataset_combo.findData(self.state.dataset_id)
+        if idx < 0 and records:
+            idx = 0
+        self.dataset_combo.setCurrentIndex(idx)
+        self.dataset_combo.blockSignals(False)
+        self.dataset_combo.setEnabled(bool(records))
+        if not records:
+            self.dataset_combo.addItem("No dataset imported yet", 0)
+        if idx >= 0 and self.dataset_combo.itemData(idx) != self.state.dataset_id:
+            self.state.set_dataset(self.dataset_combo.itemData(idx))
+        self._show_dataset()
+
+    def _combo_changed(self, index: int) -> None:
+        dataset_id = self.dataset_combo.itemData(index)
+        if dataset_id:
+            self.state.set_dataset(int(dataset_id))
+
+    def _dataset_changed(self, dataset_id: int) -> None:
+        idx = self.dataset_combo.findData(dataset_id)
+        if idx >= 0 and idx != self.dataset_combo.currentIndex():
+            self.dataset_combo.blockSignals(True)
+            self.dataset_combo.setCurrentIndex(idx)
+            self.dataset_combo.blockSignals(False)
+        self._show_dataset()
+
+    def _show_dataset(self) -> None:
+        record = self.state.dataset()
+        if record is None:
+            self.model.set_table(None)
+            self.stack.setCurrentWidget(self.drop_zone)
+            self.info_label.setText("")
+            self._fill_columns([])
+            self._fill_stratify([])
+            self.update_counts()
+            return
+        self.stack.setCurrentWidget(self.table_view)
+        self.info_label.setText(f"{record.n_rows:,} rows · {len(record.columns)} columns · from "
+                                f"{Path(record.source_path).name}")
+        self.info_label.setToolTip(record.source_path)
+        self._fill_stratify(record.column_names)
+        self.update_counts()
+        table = self.state.table(record.id)
+        if table is None:
+            self.model.set_table(None)
+            self._set_busy(True, "Loading…")
+        else:
+            self._table_loaded(record.id)
+
+    def _table_loaded(self, dataset_id: int) -> None:
+        if dataset_id != self.state.dataset_id:
+            return
+        if not self.importing:
+            self._set_busy(False)
+        record = self.state.dataset()
+        table = self.state.table(dataset_id)
+        if record is None or table is None:
+            return
+        types = {c["name"]: c.get("type", "") for c in record.columns}
+        if self.model.table is not table:
+            self.model.set_table(table, types)
+            self._fit_columns()
+        self._fill_columns(self.state.column_summaries(dataset_id))
+
+    def _table_failed(self, dataset_id: int, message: str) -> None:
+        if dataset_id == self.state.dataset_id:
+            self._set_busy(False)
+            self.banner.show_message(message, "error", "This dataset cannot be shown")
+
+    def _fit_columns(self) -> None:
+        """Size columns from the header and a sample of rows (not the whole table): 90 to 420 px."""
+        header = self.table_view.horizontalHeader()
+        count = self.model.columnCount()
+        if not count:
+            return
+        metrics = self.table_view.fontMetrics()
+        bold = header.fontMetrics()
+        sample = range(min(40, self.model.rowCount()))
+        for col in range(count):
+            name = self.model.headerData(col, Qt.Orientation.Horizontal) or ""
+            widest = bold.horizontalAdvance(name) + 28
+            for row in sample:
+                text = self.model.data(self.model.index(row, col)) or ""
+                widest = max(widest, metrics.horizontalAdvance(text[:80]) + 20)
+            header.resizeSection(col, max(90, min(420, widest)))
+
+    def _fill_columns(self, summaries: list) -> None:
+        while self.columns_layout.count():
+            item = self.columns_layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        for s in summaries:
+            empty = f"{s.n_empty:,} empty" if s.n_empty else "no empty cells"
+            distinct = f"{s.n_distinct:,}{'+' if s.distinct_capped else ''} distinct"
+            label = QLabel(f"<b>{s.name}</b><br><span style='color:#6b7280'>{s.type} · {empty} · {distinct}</span>")
+            label.setObjectName("ColumnCard")
+            label.setToolTip(f"{s.name}: {s.type}\n{empty}, {distinct}\nExample: {s.example}")
+            self.columns_layout.addWidget(label)
+        self.columns_layout.addStretch(1)
+        self.columns_area.setVisible(bool(summaries))
+
+    # ------------------------------------------------------------------ import
+    def choose_file(self) -> None:
+        if self.importing:
+            return
+        start = str(Path(self.state.setting("last_import_dir") or Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Import data", start, _file_filter())
+        if path:
+            self.import_file(path)
+
+    def import_file(self, path: str | Path) -> None:
+        """Import ``path`` off the GUI thread; on success the new dataset is selected."""
+        if self.importing:
+            self.banner.show_message("Wait for the current import to finish, then try again.", "info")
+            return
+        path = Path(path)
+        self.state.remember(last_import_dir=str(path.parent))
+        self.banner.clear()
+        self.importing = True
+        self.import_button.setEnabled(False)
+        self.import_button.setToolTip("An import is in progress.")
+        self._set_busy(True, f"Importing {path.name}…")
+        home = self.state.store.home
+        project_id = self.state.project.id
+
+        def work():
+            from desktop_ift.core.data.importers import import_dataset
+
+            with Store.open(home) as store:  # a connection per thread
+                return import_dataset(store, project_id, path)
+
+        run_in_background(work, self._import_done, lambda exc: self._import_failed(path, exc))
+
+    def _import_finished(self) -> None:
+        self.importing = False
+        self.import_button.setEnabled(True)
+        self.import_button.setToolTip("Import a CSV, TSV, Excel, JSON, JSONL, Parquet or Arrow file (Ctrl+O)")
+        self._set_busy(False)
+
+    def _import_done(self, record) -> None:
+        self._import_finished()
+        record = self.state.store.get_dataset(record.id)
+        self.banner.show_message(f"{record.label} was imported from {Path(record.source_path).name}.",
+                                 "success")
+        self.state.dataset_added(record)
+
+    def _import_failed(self, path: Path, exc: BaseException) -> None:
+        self._import_finished()
+        try:
+            from desktop_ift.core.data.importers import DataImportError
+        except ImportError:  # pragma: no cover
+            DataImportError = ()  # type: ignore[assignment]
+        if isinstance(exc, DataImportError):
+            text = str(exc)
+        else:
+            text = (f"{exc.__class__.__name__}: {exc}. Check that the file is a table (CSV, Excel, JSON, "
+                    "Parquet) that you can open, then import it again.")
+        self._last_import_error = text
+        self.banner.show_message(text, "error", f"Could not import “{path.name}”")
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self.busy_bar.setVisible(busy)
+        self.busy_label.setVisible(busy)
+        self.busy_label.setText(text)

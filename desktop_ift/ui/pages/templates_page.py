@@ -1,0 +1,471 @@
+"""Step 2 — Templates: turn each row into a training example (system, prompt, response) with a live preview."""
+
+from __future__ import annotations
+
+import html
+import random
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import (
+    QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit,
+    QPushButton, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+)
+
+from desktop_ift.core.store import StoreError
+from desktop_ift.ui import theme
+from desktop_ift.ui.app_state import AppState
+from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.flow_layout import FlowLayout
+from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
+
+PREVIEW_DELAY_MS = 150
+FIELDS = ("system", "prompt", "response")
+FIELD_TITLES = {"system": "System", "prompt": "Prompt / instruction", "response": "Response"}
+FIELD_HELP = {
+    "system": "Optional. Standing instructions the model gets before every prompt.",
+    "prompt": "What the model is asked: combine the columns of a row into a question or instruction.",
+    "response": "The answer the model should learn to give (usually one column).",
+}
+FIELD_HINTS = {"system": "optional", "prompt": "what the model is asked", "response": "what it should answer"}
+
+
+def placeholder(column: str) -> str:
+    try:
+        from desktop_ift.core.templates.render import placeholder_for
+    except ImportError:  # pragma: no cover
+        return "{{ " + column + " }}"
+    return placeholder_for(column)
+
+
+class TemplatesPage(Page):
+    key = "templates"
+    title = "Templates"
+    subtitle = "Turn each row into a training example; the preview shows a real row of your data."
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self._loaded = {"name": "", "system": "", "prompt": "", "response": ""}
+        self._row = 0
+        self._focused: QPlainTextEdit | None = None
+        self._loading = False
+
+        # header: template picker, name, new, save
+        self.template_combo = QComboBox()
+        self.template_combo.setMinimumWidth(200)
+        self.template_combo.setToolTip("The project's saved templates")
+        self.template_combo.currentIndexChanged.connect(self._combo_changed)
+        self.new_button = QPushButton("New")
+        self.new_button.setToolTip("Start a new, empty template")
+        self.new_button.clicked.connect(self.new_template)
+        self.dirty_label = QLabel("")
+        self.dirty_label.setProperty("role", "muted")
+        self.save_button = QPushButton("Save")
+        self.save_button.setProperty("variant", "primary")
+        self.save_button.setShortcut("Ctrl+S")
+        self.save_button.clicked.connect(self.save)
+        for w in (QLabel("Template"), self.template_combo, self.new_button, self.dirty_label, self.save_button):
+            self.header_actions.addWidget(w)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        splitter.setHandleWidth(12)
+        splitter.addWidget(self._build_editor_card())
+        splitter.addWidget(self._build_preview_card())
+        splitter.setSizes([620, 520])
+        self.body.addWidget(splitter, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(PREVIEW_DELAY_MS)
+        self._timer.timeout.connect(self.refresh_preview)
+
+        state.templates_changed.connect(self.reload_templates)
+        state.template_changed.connect(lambda _id: self._load_selected())
+        state.dataset_changed.connect(self._dataset_changed)
+        state.table_loaded.connect(self._table_loaded)
+        self.reload_templates()
+        self._dataset_changed()
+
+    # ------------------------------------------------------------------ layout
+    def _build_editor_card(self) -> QWidget:
+        frame, layout = card()
+        name_row = QHBoxLayout()
+        name_row.addWidget(QLabel("Name"))
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("e.g. question-answer")
+        self.name_edit.setToolTip("Saving under a new name keeps the old template too.")
+        self.name_edit.textChanged.connect(self._edited)
+        name_row.addWidget(self.name_edit, 1)
+        layout.addLayout(name_row)
+
+        layout.addWidget(section_label("Columns"))
+        self.chips_hint = muted_label("Click a column to insert it at the cursor of the editor you were in.")
+        layout.addWidget(self.chips_hint)
+        chips_host = QWidget()
+        self.chips_layout = FlowLayout(chips_host, spacing=6)
+        layout.addWidget(chips_host)
+        self.chip_buttons: dict[str, QPushButton] = {}
+
+        self.editors: dict[str, QPlainTextEdit] = {}
+        mono = theme.monospace_font()
+        for field in FIELDS:
+            head = QHBoxLayout()
+            title = section_label(FIELD_TITLES[field])
+            head.addWidget(title)
+            hint = muted_label(FIELD_HINTS[field], wrap=False)
+            hint.setToolTip(FIELD_HELP[field])
+            head.addWidget(hint, 1)
+            layout.addLayout(head)
+            editor = QPlainTextEdit()
+            editor.setFont(mono)
+            editor.setTabChangesFocus(True)
+            editor.setToolTip(FIELD_HELP[field])
+            editor.setPlaceholderText({"system": "You are a helpful assistant.",
+                                       "prompt": "Answer the question: {{ question }}",
+                                       "response": "{{ answer }}"}[field])
+            editor.textChanged.connect(self._edited)
+            editor.installEventFilter(self)
+            editor.setMinimumHeight(56)
+            self.editors[field] = editor
+            layout.addWidget(editor, 1 if field == "system" else 2)
+        self._focused = self.editors["prompt"]
+        self.system_edit, self.prompt_edit, self.response_edit = (self.editors[f] for f in FIELDS)
+
+        problems_head = QHBoxLayout()
+        problems_head.addWidget(section_label("Problems"))
+        self.problems_ok = QLabel("✓  No problems found")
+        self.problems_ok.setStyleSheet(f"color: {theme.SUCCESS};")
+        problems_head.addWidget(self.problems_ok, 1)
+        layout.addLayout(problems_head)
+        self.problems_list = QListWidget()
+        self.problems_list.setObjectName("Problems")
+        self.problems_list.setMaximumHeight(84)
+        self.problems_list.itemActivated.connect(self._jump_to_problem)
+        self.problems_list.itemClicked.connect(self._jump_to_problem)
+        layout.addWidget(self.problems_list)
+        return frame
+
+    def _build_preview_card(self) -> QWidget:
+        frame, layout = card()
+        head = QHBoxLayout()
+        head.addWidget(section_label("Preview"))
+        head.addStretch(1)
+        self.prev_button = QPushButton("◀")
+        self.prev_button.setFixedWidth(40)
+        self.next_button = QPushButton("▶")
+        self.next_button.setFixedWidth(40)
+        self.random_button = QPushButton("Random")
+        self.prev_button.clicked.connect(lambda: self.show_row(self._row - 1))
+        self.next_button.clicked.connect(lambda: self.show_row(self._row + 1))
+        self.random_button.clicked.connect(self.random_row)
+        self.row_label = QLabel("")
+        self.row_label.setProperty("role", "muted")
+        self.row_label.setMinimumWidth(110)
+        self.row_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        for w in (self.prev_button, self.row_label, self.next_button, self.random_button):
+            head.addWidget(w)
+        layout.addLayout(head)
+        self.preview_banner = Banner()
+        layout.addWidget(self.preview_banner)
+        self.preview = QTextBrowser()
+        self.preview.setOpenLinks(False)
+        layout.addWidget(self.preview, 1)
+        return frame
+
+    # ------------------------------------------------------------------ focus tracking for chips
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.FocusIn and isinstance(obj, QPlainTextEdit):
+            self._focused = obj
+        return super().eventFilter(obj, event)
+
+    def insert_column(self, column: str) -> None:
+        """Insert the placeholder of ``column`` at the cursor of the editor last focused."""
+        editor = self._focused or self.prompt_edit
+        editor.insertPlainText(placeholder(column))
+        editor.setFocus()
+
+    def _fill_chips(self, columns: list[str]) -> None:
+        self.chips_layout.clear()
+        self.chip_buttons = {}
+        for name in columns:
+            button = QPushButton(name)
+            button.setProperty("role", "chip")
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the editor keeps its cursor
+            button.setToolTip(f"Insert {placeholder(name)}")
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+            button.clicked.connect(lambda _=False, n=name: self.insert_column(n))
+            self.chips_layout.addWidget(button)
+            self.chip_buttons[name] = button
+        self.chips_hint.setText(
+            "Click a column to insert it at the cursor of the editor you were in." if columns
+            else "Import data on the Data page to see its columns here.")
+        self.chips_layout.update()
+
+    # ------------------------------------------------------------------ templates
+    def current_texts(self) -> dict:
+        return {"name": self.name_edit.text().strip(),
+                **{f: self.editors[f].toPlainText() for f in FIELDS}}
+
+    @property
+    def is_dirty(self) -> bool:
+        return self.current_texts() != self._loaded
+
+    def reload_templates(self) -> None:
+        records = self.state.templates()
+        self.template_combo.blockSignals(True)
+        self.template_combo.clear()
+        for record in records:
+            self.template_combo.addItem(record.name, record.id)
+        idx = self.template_combo.findData(self.state.template_id)
+        self.template_combo.setCurrentIndex(idx if idx >= 0 else (0 if records else -1))
+        self.template_combo.blockSignals(False)
+        if not self.is_dirty:
+            self._load_selected()
+
+    def _combo_changed(self, index: int) -> None:
+        template_id = self.template_combo.itemData(index)
+        if not template_id or template_id == self.state.template_id:
+            return
+        if self.is_dirty and not self.confirm_discard():
+            self.template_combo.blockSignals(True)
+            self.template_combo.setCurrentIndex(self.template_combo.findData(self.state.template_id))
+            self.template_combo.blockSignals(False)
+            return
+        self._loaded = {}  # force the load even though the editors hold edits
+        self.state.set_template(int(template_id))
+
+    def confirm_discard(self) -> bool:
+        """Ask before replacing unsaved edits; Save keeps them, Cancel stays."""
+        answer = QMessageBox.question(
+            self, "Unsaved template",
+            "The template has unsaved changes. Save them before switching?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _load_selected(self) -> None:
+        record = self.state.template()
+        if record is None:
+            texts = {"name": "", "system": "", "prompt": "", "response": ""}
+        else:
+            texts = {"name": record.name, "system": record.system, "prompt": record.prompt,
+                     "response": record.response}
+        if self._loaded and self.is_dirty and texts != self._loaded:
+            return  # never overwrite the user's edits silently
+        if texts == self.current_texts():
+            self._loaded = dict(texts)  # already shown: keep the cursor where it is
+            self._edited()
+        else:
+            self._set_texts(texts)
+        idx = self.template_combo.findData(self.state.template_id)
+        if idx >= 0:
+            self.template_combo.blockSignals(True)
+            self.template_combo.setCurrentIndex(idx)
+            self.template_combo.blockSignals(False)
+
+    def _set_texts(self, texts: dict) -> None:
+        self._loading = True
+        self.name_edit.setText(texts["name"])
+        for f in FIELDS:
+            self.editors[f].setPlainText(texts[f])
+        self._loading = False
+        self._loaded = dict(texts)
+        self._edited()
+
+    def new_template(self) -> None:
+        if self.is_dirty and not self.confirm_discard():
+            return
+        names = {r.name for r in self.state.templates()}
+        n = 1
+        while f"template {n}" in names:
+            n += 1
+        self._set_texts({"name": "", "system": "", "prompt": "", "response": ""})
+        self.name_edit.setText(f"template {n}")
+        self.prompt_edit.setFocus()
+
+    def save(self) -> bool:
+        """Save the editors as the named template (a new name creates a new template)."""
+        texts = self.current_texts()
+        if not texts["name"]:
+            self.preview_banner.show_message("Give the template a name, then save again.", "error",
+                                             "The template has no name")
+            self.name_edit.setFocus()
+            return False
+        if not texts["prompt"].strip() or not texts["response"].strip():
+            self.preview_banner.show_message(
+                "A template needs a prompt and a response. Fill both in, then save again.", "error",
+                "The template is incomplete")
+            return False
+        try:
+            record = self.state.store.save_template(self.state.project.id, texts["name"], texts["prompt"],
+                                                    texts["response"], texts["system"])
+        except StoreError as exc:
+            self.preview_banner.show_message(f"{exc} Your text is still in the editors.", "error",
+                                             "The template could not be saved")
+            return False
+        self._loaded = dict(texts)
+        self.state.templates_changed.emit()
+        self.state.set_template(record.id)
+        self._edited()
+        window = self.window()
+        if hasattr(window, "show_status"):
+            window.show_status(f"Template “{record.name}” saved.")
+        return True
+
+    def _edited(self) -> None:
+        dirty = self.is_dirty
+        self.save_button.setText("Save *" if dirty else "Save")
+        self.dirty_label.setText("Unsaved changes" if dirty else "")
+        self.save_button.setToolTip("Save the template (Ctrl+S)" if dirty else "No unsaved changes")
+        if not self._loading:
+            self._timer.start()
+        else:
+            self.refresh_preview()
+
+    # ------------------------------------------------------------------ dataset rows
+    def _dataset_changed(self, *_args) -> None:
+        record = self.state.dataset()
+        self._fill_chips(record.column_names if record else [])
+        self._row = 0
+        self.state.table()  # start loading if needed
+        self.refresh_preview()
+
+    def _table_loaded(self, dataset_id: int) -> None:
+        if dataset_id == self.state.dataset_id:
+            self.refresh_preview()
+
+    def n_rows(self) -> int:
+        table = self.state.table()
+        return table.num_rows if table is not None else 0
+
+    def show_row(self, row: int) -> None:
+        n = self.n_rows()
+        if n:
+            self._row = max(0, min(n - 1, row))
+            self.refresh_preview()
+
+    def random_row(self) -> None:
+        n = self.n_rows()
+        if n > 1:
+            choices = [i for i in range(min(n, 1_000_000)) if i != self._row] if n < 10_000 else None
+            self.show_row(random.choice(choices) if choices else random.randrange(n))
+
+    def current_row(self) -> dict | None:
+        table = self.state.table()
+        if table is None or table.num_rows == 0:
+            return None
+        from desktop_ift.core.data.importers import table_rows
+
+        self._row = max(0, min(self._row, table.num_rows - 1))
+        return table_rows(table, self._row, 1)[0]
+
+    # ------------------------------------------------------------------ preview
+    def refresh_preview(self) -> None:
+        """Render the current row and list the template's problems; never raises on a half-typed template."""
+        self._timer.stop()
+        from desktop_ift.core.templates.render import PromptTemplate, check_template, render_row
+
+        texts = self.current_texts()
+        template = PromptTemplate(prompt=texts["prompt"], response=texts["response"], system=texts["system"],
+                                  name=texts["name"])
+        record = self.state.dataset()
+        columns = record.column_names if record else []
+        n = self.n_rows()
+        for b, tip in ((self.prev_button, "Previous row"), (self.next_button, "Next row"),
+                       (self.random_button, "Show a random row")):
+            b.setEnabled(n > 1)
+            b.setToolTip(tip if n > 1 else "Import a dataset with rows to browse them here.")
+        self.row_label.setText(f"Row {self._row + 1:,} of {n:,}" if n else "No rows")
+
+        try:
+            problems = check_template(template, columns) if record else []
+        except Exception as exc:  # a checker bug must not take the editor down
+            problems = []
+            self.preview_banner.show_message(str(exc), "warning")
+        self._show_problems(problems)
+
+        row = self.current_row()
+        if record is None:
+            self.preview_banner.show_message("Import data on the Data page to preview real rows.", "info")
+            self.preview.setHtml("")
+            return
+        if row is None:
+            self.preview_banner.show_message("Loading the dataset…", "info")
+            return
+        if not texts["prompt"].strip() and not texts["response"].strip():
+            self.preview_banner.show_message("Write a prompt and a response to see the example here.", "info")
+            self.preview.setHtml("")
+            return
+        try:
+            example = render_row(template, row)
+        except Exception as exc:  # TemplateError, or anything a half-typed template triggers
+            self.preview_banner.show_message(str(exc), "warning", "The preview cannot be rendered yet")
+            return
+        self.preview_banner.clear()
+        self.preview.setHtml(preview_html(example.system, example.prompt, example.response))
+
+    def _show_problems(self, problems: list) -> None:
+        self.problems_list.clear()
+        self.problems = problems
+        self.problems_ok.setVisible(not problems)
+        self.problems_list.setVisible(bool(problems))
+        if not problems:
+            return
+        for p in problems:
+            symbol = "⛔" if p.severity == "error" else "⚠"
+            where = p.text if hasattr(p, "text") else f"{p.field}: {p.message}"
+            if p.column and p.line:
+                where = where.replace(f"line {p.line}:", f"line {p.line}, column {p.column}:", 1)
+            item = QListWidgetItem(f"{symbol}  {where}")
+            item.setData(Qt.ItemDataRole.UserRole, (p.field, p.line, p.column))
+            item.setToolTip(where)
+            self.problems_list.addItem(item)
+
+    def problem_texts(self) -> list[str]:
+        return [self.problems_list.item(i).text() for i in range(self.problems_list.count())]
+
+    def _jump_to_problem(self, item: QListWidgetItem) -> None:
+        data = item.data(Qt.ItemDataRole.UserRole)
+        if not data:
+            return
+        field, line, column = data
+        editor = self.editors.get(field)
+        if editor is None:
+            return
+        cursor = editor.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.Start)
+        if line:
+            cursor.movePosition(QTextCursor.MoveOperation.Down, QTextCursor.MoveMode.MoveAnchor, line - 1)
+        if column:
+            cursor.movePosition(QTextCursor.MoveOperation.Right, QTextCursor.MoveMode.MoveAnchor, column - 1)
+        editor.setTextCursor(cursor)
+        editor.setFocus()
+
+    def preview_text(self) -> str:
+        return self.preview.toPlainText()
+
+
+def preview_html(system: str, prompt: str, response: str) -> str:
+    """The rendered example as the model will see it, one labelled block per part."""
+
+    def block(label: str, text: str, bg: str, border: str, note: str = "") -> str:
+        body = html.escape(text) if text else "<span style='color:#9ca3af'>(empty)</span>"
+        note_html = f" <span style='color:#9ca3af; font-weight:normal'>— {note}</span>" if note else ""
+        return (
+            f"<p style='margin:0 0 4px 0; font-size:11px; font-weight:600; color:#6b7280; "
+            f"letter-spacing:1px'>{label}{note_html}</p>"
+            f"<table width='100%' cellspacing='0' cellpadding='10' style='margin-bottom:14px; "
+            f"background:{bg}; border:1px solid {border}'><tr><td style='white-space:pre-wrap'>{body}</td></tr></table>"
+        )
+
+    parts = []
+    if system:
+        parts.append(block("SYSTEM", system, "#f9fafb", "#e5e7eb"))
+    parts.append(block("PROMPT", prompt, "#f9fafb", "#e5e7eb"))
+    parts.append(block("RESPONSE", response, theme.ACCENT_SOFT, "#c7d2fe", "what the model learns to answer"))
+    return "<div style='font-size:13px; color:#1f2937'>" + "".join(parts) + "</div>"

@@ -1,0 +1,402 @@
+"""Step 3 — Train: choose the model, the method and the main settings, then start a run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
+    QScrollArea, QToolButton, QVBoxLayout, QWidget,
+)
+
+from desktop_ift.core.jobs import DEMO_MODEL, JobError, validate_model_choice
+from desktop_ift.core.store import Store
+from desktop_ift.core.training.config import ConfigError, TrainConfig
+from desktop_ift.ui.app_state import AppState
+from desktop_ift.ui.tasks import run_in_background
+from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.config_form import ConfigForm
+from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
+
+MAIN_FIELDS = ["epochs", "learning_rate", "batch_size", "max_seq_length", "lora_r", "lora_alpha"]
+ADVANCED_FIELDS = ["gradient_accumulation", "warmup_ratio", "weight_decay", "lora_dropout", "max_steps",
+                   "eval_steps", "save_steps", "logging_steps", "seed", "train_on_completion_only"]
+LORA_FIELDS = ["lora_r", "lora_alpha", "lora_dropout"]
+METHOD_TEXT = {"lora": "LoRA adapters", "full": "Full fine-tuning"}
+
+
+def default_train_config() -> TrainConfig:
+    try:
+        from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
+    except ImportError:  # pragma: no cover - demo module not there yet
+        return TrainConfig()
+    return DEMO_TRAIN_CONFIG
+
+
+class TrainPage(Page):
+    key = "train"
+    title = "Train"
+    subtitle = "Pick a model and how to fine-tune it. Training runs in a separate process; you can keep working."
+
+    start_requested = Signal(str, str)  # run id, job path (the window starts the worker)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.preparing = False
+        self.model_error = ""
+        self.method = "lora"
+
+        columns = QHBoxLayout()
+        columns.setSpacing(16)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 4, 0)
+        left_layout.setSpacing(12)
+        left_layout.addWidget(self._build_model_card())
+        left_layout.addWidget(self._build_settings_card())
+        left_layout.addStretch(1)
+        scroll.setWidget(left)
+        columns.addWidget(scroll, 3)
+        columns.addWidget(self._build_summary_card(), 2, Qt.AlignmentFlag.AlignTop)
+        self.body.addLayout(columns, 1)
+
+        saved = state.setting("train_config")
+        base = default_train_config().to_dict()
+        values = {**base, **(saved or {})}
+        self.form.set_values(values)
+        self.advanced_form.set_values(values)
+        self.set_method(values.get("method", "lora"))
+        model = state.setting("train_model") or DEMO_MODEL
+        if model != DEMO_MODEL:
+            self.folder_edit.setText(model)
+            self.folder_radio.setChecked(True)
+            self.check_model()
+        else:
+            self.demo_radio.setChecked(True)
+        self._model_kind_changed()
+
+        for sig in (state.dataset_changed, state.template_changed, state.split_changed, state.templates_changed,
+                    state.busy_changed):
+            sig.connect(self.update_summary)
+        self.update_summary()
+
+    # ------------------------------------------------------------------ model
+    def _build_model_card(self) -> QWidget:
+        frame, layout = card()
+        layout.addWidget(section_label("Model"))
+        self.demo_radio = QRadioButton("Demo model (tiny, built locally)")
+        self.demo_radio.setToolTip("A very small model the app builds on this computer: no download, trains in "
+                                   "seconds. Good to learn the flow; its answers are not useful.")
+        self.folder_radio = QRadioButton("Local model folder…")
+        self.folder_radio.setToolTip("A Hugging Face model folder on this computer (config.json, tokenizer, "
+                                     "*.safetensors).")
+        group = QButtonGroup(self)
+        group.addButton(self.demo_radio)
+        group.addButton(self.folder_radio)
+        self.demo_radio.toggled.connect(self._model_kind_changed)
+        layout.addWidget(self.demo_radio)
+        layout.addWidget(self.folder_radio)
+        row = QHBoxLayout()
+        row.setContentsMargins(26, 0, 0, 0)
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("/path/to/model (the folder that holds config.json)")
+        self.folder_edit.editingFinished.connect(self.check_model)
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self.choose_folder)
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(self.browse_button)
+        layout.addLayout(row)
+        self.model_banner = Banner()
+        layout.addWidget(self.model_banner)
+        return frame
+
+    def _model_kind_changed(self, *_args) -> None:
+        folder = self.folder_radio.isChecked()
+        self.folder_edit.setEnabled(folder)
+        self.browse_button.setEnabled(folder)
+        if not folder:
+            self.model_banner.clear()
+            self.model_error = ""
+        elif self.folder_edit.text().strip():
+            self.check_model()
+        self.update_summary()
+
+    def choose_folder(self) -> None:
+        start = self.folder_edit.text().strip() or str(Path.home())
+        path = QFileDialog.getExistingDirectory(self, "Choose a model folder", start)
+        if path:
+            self.set_model_folder(path)
+
+    def set_model_folder(self, path: str) -> bool:
+        """Select a local model folder and check it (inline message when it is not a model)."""
+        self.folder_radio.setChecked(True)
+        self.folder_edit.setText(path)
+        return self.check_model()
+
+    def check_model(self) -> bool:
+        text = self.folder_edit.text().strip()
+        if not self.folder_radio.isChecked():
+            return True
+        if not text:
+            self.model_error = "Choose a model folder, or use the demo model."
+            self.model_banner.show_message(self.model_error, "info")
+            self.update_summary()
+            return False
+        try:
+            validate_model_choice(text)
+        except JobError as exc:
+            self.model_error = str(exc)
+            self.model_banner.show_message(self.model_error, "error", "This folder is not a model")
+            self.folder_edit.setProperty("invalid", True)
+            self.update_summary()
+            return False
+        self.model_error = ""
+        self.folder_edit.setProperty("invalid", False)
+        self.model_banner.show_message(f"Model folder found: {Path(text).name}", "success")
+        self.state.remember(train_model=str(Path(text).expanduser().resolve()))
+        self.update_summary()
+        return True
+
+    def model_choice(self) -> str:
+        return DEMO_MODEL if self.demo_radio.isChecked() else self.folder_edit.text().strip()
+
+    # ------------------------------------------------------------------ method and settings
+    def _build_settings_card(self) -> QWidget:
+        frame, layout = card()
+        layout.addWidget(section_label("Method"))
+        seg = QHBoxLayout()
+        seg.setSpacing(0)
+        self.method_buttons: dict[str, QPushButton] = {}
+        help_text = TrainConfig.__dataclass_fields__["method"].metadata["help"]
+        group = QButtonGroup(self)
+        group.setExclusive(True)
+        for i, key in enumerate(("lora", "full")):
+            button = QPushButton({"lora": "LoRA", "full": "Full fine-tuning"}[key])
+            button.setCheckable(True)
+            button.setProperty("role", "segment")
+            button.setProperty("position", "first" if i == 0 else "last")
+            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 44)
+            button.setToolTip(help_text)
+            button.clicked.connect(lambda _=False, k=key: self.set_method(k))
+            group.addButton(button)
+            seg.addWidget(button)
+            self.method_buttons[key] = button
+        seg.addStretch(1)
+        layout.addLayout(seg)
+        self.method_note = muted_label()
+        layout.addWidget(self.method_note)
+        layout.addSpacing(4)
+        layout.addWidget(section_label("Settings"))
+        self.form = ConfigForm(TrainConfig, MAIN_FIELDS, columns=2)
+        self.form.changed.connect(self._settings_changed)
+        layout.addWidget(self.form)
+        self.advanced_toggle = QToolButton()
+        self.advanced_toggle.setProperty("role", "disclosure")
+        self.advanced_toggle.setText("Advanced settings")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_toggle.toggled.connect(self._toggle_advanced)
+        layout.addWidget(self.advanced_toggle)
+        self.advanced_form = ConfigForm(TrainConfig, ADVANCED_FIELDS, columns=2)
+        self.advanced_form.changed.connect(self._settings_changed)
+        self.advanced_form.hide()
+        layout.addWidget(self.advanced_form)
+        self.settings_banner = Banner()
+        layout.addWidget(self.settings_banner)
+        return frame
+
+    def _toggle_advanced(self, shown: bool) -> None:
+        self.advanced_form.setVisible(shown)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    def set_method(self, method: str) -> None:
+        method = method if method in self.method_buttons else "lora"
+        self.method = method
+        self.method_buttons[method].setChecked(True)
+        lora = method == "lora"
+        for form in (self.form, self.advanced_form):
+            form.set_fields_enabled(LORA_FIELDS, lora, "Only used by LoRA.")
+        self.method_note.setText(
+            "Trains small adapter matrices next to the frozen model: little memory, a small file to share."
+            if lora else "Updates every weight of the model: needs much more memory and disk space.")
+        self._settings_changed()
+
+    def config_values(self) -> dict:
+        return {**self.form.values(), **self.advanced_form.values(), "method": self.method}
+
+    def train_config(self) -> TrainConfig:
+        """The settings as a TrainConfig; raises ConfigError naming the setting that cannot work."""
+        return TrainConfig.from_dict(self.config_values())
+
+    def _settings_changed(self) -> None:
+        try:
+            config = self.train_config()
+        except ConfigError as exc:
+            self.settings_banner.show_message(str(exc), "error")
+        else:
+            self.settings_banner.clear()
+            self.state.remember(train_config=config.to_dict())
+        self.update_summary()
+
+    # ------------------------------------------------------------------ summary and start
+    def _build_summary_card(self) -> QWidget:
+        frame, layout = card(margins=16)
+        frame.setMinimumWidth(320)
+        layout.addWidget(section_label("What will be trained"))
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        grid.setVerticalSpacing(8)
+        self.summary_values: dict[str, QLabel] = {}
+        for i, (key, text) in enumerate((("dataset", "Dataset"), ("template", "Template"), ("split", "Split"),
+                                         ("model", "Model"), ("method", "Method"), ("steps", "Steps"))):
+            label = QLabel(text)
+            label.setProperty("role", "muted")
+            value = QLabel("—")
+            value.setWordWrap(True)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            grid.addWidget(label, i, 0, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(value, i, 1)
+            self.summary_values[key] = value
+        grid.setColumnStretch(1, 1)
+        layout.addLayout(grid)
+        self.summary_warning = Banner()
+        layout.addWidget(self.summary_warning)
+        layout.addSpacing(6)
+        self.start_button = QPushButton("Start training")
+        self.start_button.setProperty("variant", "primary")
+        self.start_button.setProperty("size", "large")
+        self.start_button.setMinimumHeight(44)
+        self.start_button.clicked.connect(self.start)
+        layout.addWidget(self.start_button)
+        self.start_banner = Banner(closable=True)
+        layout.addWidget(self.start_banner)
+        return frame
+
+    def _blocker(self) -> str:
+        """Why training cannot start now, or an empty string."""
+        if self.state.run_active:
+            return "A run is in progress. Wait for it to finish or cancel it on the Monitor page."
+        if self.preparing:
+            return "Preparing the run…"
+        if self.state.dataset() is None:
+            return "Import a dataset on the Data page first."
+        if self.state.template() is None:
+            return "Save a template on the Templates page first."
+        if self.model_error:
+            return "Choose a valid model folder, or the demo model."
+        if not self.settings_banner.isHidden():
+            return "Fix the highlighted setting first."
+        try:
+            self.state.split_spec()
+        except ValueError:
+            return "The split ratios cannot work; fix them on the Data page."
+        return ""
+
+    def update_summary(self, *_args) -> None:
+        if not hasattr(self, "start_button"):
+            return
+        record = self.state.dataset()
+        template = self.state.template()
+        values = self.summary_values
+        values["dataset"].setText(record.label if record else "No dataset — import one on the Data page")
+        values["template"].setText(template.name if template else "No template — save one on the Templates page")
+        counts = None
+        try:
+            from desktop_ift.core.data.splits import split_counts
+
+            spec = self.state.split_spec()
+            if record:
+                counts = split_counts(record.n_rows, spec)
+                values["split"].setText(f"{counts['train']:,} train · {counts['validation']:,} validation · "
+                                        f"{counts['test']:,} test")
+            else:
+                values["split"].setText("—")
+        except ValueError as exc:
+            values["split"].setText(f"Invalid: {exc}")
+        model = self.model_choice()
+        values["model"].setText("Demo model (tiny, built locally)" if model == DEMO_MODEL
+                                else (Path(model).name or "—"))
+        values["model"].setToolTip("" if model == DEMO_MODEL else model)
+        values["method"].setText(METHOD_TEXT.get(getattr(self, "method", "lora"), ""))
+        try:
+            config = self.train_config()
+            if counts and counts["train"]:
+                per_epoch = math.ceil(counts["train"] / (config.batch_size * config.gradient_accumulation))
+                steps = config.max_steps if config.max_steps > 0 else math.ceil(per_epoch * config.epochs)
+                values["steps"].setText(f"≈ {steps:,} optimizer steps ({per_epoch:,} per epoch)")
+            else:
+                values["steps"].setText("—")
+        except ConfigError:
+            values["steps"].setText("—")
+        warning = ""
+        window = self.window()
+        templates_page = getattr(window, "templates_page", None)
+        if templates_page is not None and templates_page.is_dirty:
+            warning = "The template has unsaved changes; training uses the saved version. Save it first to use them."
+        if warning:
+            self.summary_warning.show_message(warning, "warning")
+        else:
+            self.summary_warning.clear()
+        blocker = self._blocker()
+        self.start_button.setEnabled(not blocker)
+        self.start_button.setToolTip(blocker or "Prepare the data and start the training process.")
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.update_summary()
+        super().showEvent(event)
+
+    def start(self) -> None:
+        """Prepare the run off the GUI thread, then ask the window to start the worker."""
+        self.update_summary()
+        blocker = self._blocker()
+        if blocker:
+            self.start_banner.show_message(blocker, "error")
+            return
+        if self.folder_radio.isChecked() and not self.check_model():
+            return
+        try:
+            config = self.train_config()
+            split = self.state.split_spec()
+        except ValueError as exc:  # ConfigError and SplitError are ValueErrors
+            self.start_banner.show_message(str(exc), "error", "Training cannot start")
+            return
+        self.start_banner.clear()
+        self.preparing = True
+        self.start_button.setText("Preparing…")
+        self.update_summary()
+        home, project_id = self.state.store.home, self.state.project.id
+        dataset_id, template_id, model = self.state.dataset_id, self.state.template_id, self.model_choice()
+
+        def work():
+            from desktop_ift.core.jobs import prepare_train_job
+
+            with Store.open(home) as store:
+                run, job_path = prepare_train_job(store, project_id, dataset_id, template_id, config,
+                                                  model=model, split=split)
+                return run.id, str(job_path)
+
+        run_in_background(work, self._prepared, self._prepare_failed)
+
+    def _prepare_done(self) -> None:
+        self.preparing = False
+        self.start_button.setText("Start training")
+        self.update_summary()
+
+    def _prepared(self, result) -> None:
+        self._prepare_done()
+        run_id, job_path = result
+        self.start_requested.emit(run_id, job_path)
+
+    def _prepare_failed(self, exc: BaseException) -> None:
+        self._prepare_done()
+        if isinstance(exc, (JobError, ValueError)):
+            text = str(exc)
+        else:
+            text = f"{exc.__class__.__name__}: {exc}"
+        self.start_banner.show_message(text, "error", "Training cannot start")

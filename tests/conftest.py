@@ -1,0 +1,78 @@
+"""Shared fixtures: a workspace per test, and a tiny model built once per session.
+
+The tiny model is a real Llama folder (trained tokenizer, random weights) built with
+``build_tiny_model``; building takes a few seconds, so it is done once and copied where needed.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from desktop_ift.core.paths import HOME_ENV
+
+TOY_LABELS = {
+    "billing": ["invoice", "charged twice", "refund my payment", "wrong amount on my bill"],
+    "shipping": ["package has not arrived", "tracking number", "delivery is late", "courier lost my parcel"],
+    "technical": ["app crashes", "error message on login screen", "page does not load", "bug after update"],
+}
+_OPENERS = ["Hello,", "Hi team,", "Good morning.", "Please help:", ""]
+_CLOSERS = ["Thanks.", "Can you fix it?", "What should I do?", ""]
+
+
+def toy_rows(n: int = 60, seed: int = 0) -> list[dict]:
+    """Prepared rows (``idx``, ``system``, ``prompt``, ``response``) for a 3-way keyword classification task."""
+    rng = random.Random(seed)
+    labels = sorted(TOY_LABELS)
+    rows = []
+    for idx in range(n):
+        label = labels[idx % len(labels)]
+        message = " ".join(x for x in (rng.choice(_OPENERS), f"My {rng.choice(TOY_LABELS[label])}.",
+                                       rng.choice(_CLOSERS)) if x)
+        rows.append({"idx": idx, "system": "Classify the support ticket.",
+                     "prompt": f"Ticket: {message}\nCategory?", "response": label})
+    return rows
+
+
+def toy_texts() -> list[str]:
+    """Texts the session's tiny tokenizer is trained on."""
+    return [f"{r['system']} {r['prompt']} {r['response']}" for r in toy_rows(200, seed=1)]
+
+
+@pytest.fixture(scope="session")
+def toy():
+    """``toy.rows(n, seed)`` and ``toy.texts()``: inline data for tests that need no importer."""
+    return SimpleNamespace(rows=toy_rows, texts=toy_texts, labels=sorted(TOY_LABELS))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny Llama model folder (built once per session). Treat it as read-only."""
+    from desktop_ift.core.training.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama", toy_texts(), vocab_size=512)
+
+
+@pytest.fixture
+def workspace_home(tmp_path, monkeypatch) -> Path:
+    """An empty workspace folder, also set as ``$DESKTOP_IFT_HOME`` for code that uses the default."""
+    home = tmp_path / "workspace"
+    home.mkdir()
+    monkeypatch.setenv(HOME_ENV, str(home))
+    return home
+
+
+@pytest.fixture
+def demo_model_in_workspace(workspace_home, tiny_model_dir) -> Path:
+    """Pre-populate ``<workspace>/models/demo-tiny-llama`` with the session's tiny model, so resolving the
+    ``"demo"`` model in this workspace needs no build."""
+    from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
+
+    target = workspace_home / "models" / DEMO_MODEL_DIRNAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(tiny_model_dir, target)
+    return target

@@ -1,0 +1,45 @@
+"""GUI fixtures: a main window on a fresh workspace (with the demo project), offscreen."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture
+def store(workspace_home):
+    from desktop_ift.core.store import Store
+    from desktop_ift.ui.tasks import wait_for_background_tasks
+
+    s = Store.open(workspace_home)
+    yield s
+    wait_for_background_tasks()
+    s.close()
+
+
+@pytest.fixture
+def themed_app(qapp):
+    from desktop_ift.ui import theme
+
+    theme.apply(qapp)
+    return qapp
+
+
+@pytest.fixture
+def window(themed_app, qtbot, store):
+    """The main window on the demo project, shown, with the demo table loaded."""
+    from desktop_ift.ui.app import create_main_window
+
+    win = create_main_window(store)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.data_page.model.rowCount() > 0, timeout=15000)
+    yield win
+    win.run_controller.detach()
+    if win.run_controller.process is not None:
+        win.run_controller.process.kill()
+        win.run_controller.process.waitForFinished(5000)

@@ -1,0 +1,69 @@
+"""The shell: the window opens on the demo project with the five steps, in flow order."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+
+def test_opens_on_demo_project_with_five_pages(window):
+    assert window.windowTitle() == f"desktop_ift — {window.state.project.name}"
+    assert window.nav.titles() == ["Data", "Templates", "Train", "Monitor", "Evaluate"]
+    assert [p.key for p in window.pages] == ["data", "templates", "train", "monitor", "evaluate"]
+    assert window.stack.count() == 5
+    assert window.current_page() is window.data_page
+    window.show_page(3)
+    assert window.current_page() is window.monitor_page
+    # the demo project is ready to click through: a dataset and a template are selected
+    assert window.state.dataset() is not None
+    assert window.state.template() is not None
+    assert window.width() >= 1024 and window.minimumWidth() >= 900
+
+
+def test_menus_and_about(window):
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus[0] == "File" and menus[-1] == "Help"
+    assert window.import_action.shortcut().toString() == "Ctrl+O"
+
+
+def test_choices_persist_in_project_settings(window, store):
+    window.state.set_split_values({"train": 0.7, "validation": 0.15, "test": 0.15, "seed": 7,
+                                   "stratify_column": None})
+    project = store.get_project(window.state.project.id)
+    assert project.settings["split"]["seed"] == 7
+    assert project.settings["dataset_id"] == window.state.dataset_id
+
+
+def test_gui_start_does_not_import_training_stack(tmp_path):
+    """Creating and showing the main window must not import torch or transformers (startup speed, rule)."""
+    script = textwrap.dedent("""
+        import json, sys
+        from PySide6.QtWidgets import QApplication
+        from desktop_ift.ui.app import create_application, create_main_window
+        from desktop_ift.core.store import Store
+        from desktop_ift.ui.tasks import wait_for_background_tasks
+        app = create_application(["test"])
+        store = Store.open()
+        window = create_main_window(store)
+        window.show()
+        for _ in range(20):
+            app.processEvents()
+        wait_for_background_tasks()
+        for _ in range(20):
+            app.processEvents()
+        for i in range(5):
+            window.show_page(i)
+            app.processEvents()
+        heavy = sorted(m for m in ("torch", "transformers", "peft", "accelerate", "trl", "datasets")
+                       if m in sys.modules)
+        print(json.dumps({"heavy": heavy, "rows": window.data_page.model.rowCount()}))
+    """)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", DESKTOP_IFT_HOME=str(tmp_path / "ws"))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    assert result["rows"] > 0
