@@ -15,10 +15,12 @@ from desktop_ift.core.training.config import GenerationConfig, TrainConfig
 DEMO_PROJECT = "Demo: support tickets"
 DEMO_DATASET_NAME = "support_tickets"
 
-# The demo model is a randomly initialised tiny Llama, so fine-tuning must teach it everything: LoRA on it
-# works (its embeddings are initialised larger than usual for that reason, see tiny_model), but full
-# fine-tuning learns the task in fewer steps and more reliably, so the demo uses it. Measured on a 2-core
-# CPU: see the numbers in tests/e2e (test_worker_eval) and the issue notes.
+# Why full fine-tuning and not LoRA (the app's default): the demo model starts from random weights, so the
+# task must be learned from scratch. LoRA freezes the embeddings and the output head and only adds low-rank
+# updates; on this model it does learn (tiny_model initialises it wider for that reason) but needs ~3x the
+# steps and is seed-sensitive (measured on a 2-core CPU: r=32, lr 5e-3, 10-12 epochs -> test accuracy 0.73
+# to 1.0 depending on the seed, ~22 s of training). Full fine-tuning: 80 steps (4 epochs of 320 rows,
+# batch 16), about 5 s of training, test accuracy 1.0 for every seed tried, vs 0.0 for the base model.
 DEMO_TRAIN_CONFIG = TrainConfig(
     method="full",
     epochs=4.0,
@@ -45,9 +47,8 @@ def ensure_demo_project(store: Store) -> Project:
     from desktop_ift.core.data import demo_data
 
     project = store.find_project(DEMO_PROJECT) or store.create_project(DEMO_PROJECT)
-    settings = project.settings
     dataset_ids = {d.id for d in store.list_datasets(project.id)}
-    if settings.get("dataset_id") not in dataset_ids:
+    if project.settings.get("dataset_id") not in dataset_ids:
         from desktop_ift.core.data.importers import import_dataset
 
         record = import_dataset(store, project.id, demo_data.DEMO_CSV, name=DEMO_DATASET_NAME)

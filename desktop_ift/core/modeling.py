@@ -57,7 +57,7 @@ def resolve_model(spec: str, workspace: Path | str) -> Path:
     return path
 
 
-def _check_model_folder(path: Path) -> dict:
+def _check_model_folder(path: Path, need_weights: bool = True) -> dict:
     if not path.is_dir():
         raise ModelFolderError(f"The model folder {path} does not exist (was it moved or deleted?).")
     config_path = path / "config.json"
@@ -81,7 +81,7 @@ def _check_model_folder(path: Path) -> dict:
             "This version fine-tunes decoder-only models (Llama, Qwen, Mistral, GPT-2, ...) only.",
             hint="Choose a decoder-only model folder.",
         )
-    if not any(any(path.glob(p)) for p in WEIGHT_PATTERNS):
+    if need_weights and not any(any(path.glob(p)) for p in WEIGHT_PATTERNS):
         raise ModelFolderError(
             f"{path} has a config.json but no weights (*.safetensors or *.bin). The download may be "
             "incomplete: download the model again, with its weight files."
@@ -97,6 +97,7 @@ def load_tokenizer(path: Path | str, padding_side: str = "right"):
     from transformers import AutoTokenizer
 
     path = Path(path)
+    _check_model_folder(path, need_weights=False)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as exc:  # transformers raises OSError/ValueError/TypeError depending on what is missing
@@ -183,11 +184,10 @@ def attach_adapter(model, adapter: str | Path, is_trainable: bool = False):
     try:
         peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=is_trainable)
     except (RuntimeError, ValueError, KeyError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()
-        reason = " ".join(line.strip() for line in first[:3])[:300]
+        # The library's own words (shape mismatches, missing modules) go to the log with the traceback.
         raise ModelFolderError(
-            f"The adapter in {adapter} does not fit the base model ({base_type}): it was trained on a "
-            f"different model. ({reason})",
+            f"The adapter in {adapter} does not fit the base model {model.name_or_path} ({base_type}): "
+            "it was trained on a different model.",
             hint=hint,
         ) from exc
     return peft_model

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from desktop_ift.core import events as ev
 from desktop_ift.core.paths import workspace_home
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry migrates the schema from version i to i+1. Never edit a released entry: append a new one.
 MIGRATIONS: list[str] = [
@@ -111,6 +111,14 @@ MIGRATIONS: list[str] = [
         output TEXT NOT NULL,
         scores TEXT NOT NULL DEFAULT '{}',
         PRIMARY KEY (run_id, model_label, idx)
+    );
+    """,
+    # 2: feature areas (data cleaning, template library, evaluation cache, ...) own their tables and
+    # migrate them with Store.ensure_schema(area, migrations); this table records each area's version.
+    """
+    CREATE TABLE schema_areas (
+        area TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
     );
     """,
 ]
@@ -275,6 +283,34 @@ class Store:
                 for statement in _split_sql(MIGRATIONS[version]):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version={version + 1}")
+
+    def ensure_schema(self, area: str, migrations: list[str]) -> None:
+        """Bring the tables of a feature ``area`` up to date with its own ordered ``migrations``.
+
+        A feature module (``core/data/cleaning.py``, ``core/templates/library.py``, ...) keeps its SQL next
+        to its code and calls this before using its tables; each entry runs once, in order, in a
+        transaction, like the core migrations. Never edit an entry that has shipped: append a new one.
+        """
+        done = getattr(self, "_areas_ready", set())
+        if (area, len(migrations)) in done:
+            return
+        with self._tx():
+            row = self.conn.execute("SELECT version FROM schema_areas WHERE area=?", (area,)).fetchone()
+            current = int(row[0]) if row else 0
+            if current > len(migrations):
+                raise StoreError(
+                    f"The workspace {self.home} was written by a newer version of desktop_ift "
+                    f"({area} schema {current}). Update the app."
+                )
+            for version in range(current, len(migrations)):
+                for statement in _split_sql(migrations[version]):
+                    self.conn.execute(statement)
+            self.conn.execute(
+                "INSERT INTO schema_areas (area, version) VALUES (?, ?) ON CONFLICT (area) DO UPDATE SET"
+                " version=excluded.version", (area, len(migrations)),
+            )
+        done.add((area, len(migrations)))
+        self._areas_ready = done
 
     def _tx(self) -> "_Transaction":
         return _Transaction(self.conn)

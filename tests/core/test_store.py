@@ -151,3 +151,25 @@ def test_deleting_a_run_removes_its_events_and_metrics(ws):
     assert ws.metric_series(rid, "loss") == [] and ws.events(rid) == []
     with pytest.raises(StoreError, match="no run"):
         ws.get_run(rid)
+
+
+def test_feature_areas_migrate_their_own_tables_once_and_in_order(tmp_path):
+    v1 = ["CREATE TABLE recipes (id INTEGER PRIMARY KEY, name TEXT)"]
+    v2 = v1 + ["ALTER TABLE recipes ADD COLUMN steps TEXT NOT NULL DEFAULT '[]'"]
+    with Store.open(tmp_path) as s:
+        s.ensure_schema("cleaning", v1)
+        s.conn.execute("INSERT INTO recipes (name) VALUES ('trim')")
+        s.ensure_schema("cleaning", v1)  # no-op the second time
+    with Store.open(tmp_path) as s:
+        s.ensure_schema("cleaning", v2)
+        assert [tuple(r) for r in s.conn.execute("SELECT name, steps FROM recipes")] == [("trim", "[]")]
+    with Store.open(tmp_path) as s, pytest.raises(StoreError, match="newer version"):
+        s.ensure_schema("cleaning", v1)
+
+
+def test_a_failing_area_migration_leaves_nothing_half_done(tmp_path):
+    bad = ["CREATE TABLE a (x INTEGER); CREATE TABLE broken ("]
+    with Store.open(tmp_path) as s:
+        with pytest.raises(sqlite3.DatabaseError):
+            s.ensure_schema("x", bad)
+        assert s.conn.execute("SELECT name FROM sqlite_master WHERE name='a'").fetchone() is None

@@ -112,10 +112,10 @@ def run_worker(job_path: Path, timeout: float = 240, on_event=None) -> WorkerRes
 
 @pytest.fixture(scope="session")
 def worker():
-    """``worker.train_job(...)``, ``worker.eval_job(...)``, ``worker.run(job_path, ...)``."""
+    """``worker.train_job(...)``, ``worker.eval_job(...)``, ``worker.run(job_path, ...)``, ``worker.env()``."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(train_job=make_train_job, eval_job=make_eval_job, run=run_worker)
+    return SimpleNamespace(train_job=make_train_job, eval_job=make_eval_job, run=run_worker, env=worker_env)
 
 
 @pytest.fixture

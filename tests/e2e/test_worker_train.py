@@ -143,14 +143,35 @@ def test_an_empty_training_split_fails_in_plain_words(store, tiny_model_dir, wor
     assert "Import data" in result.last.hint
 
 
-def test_a_job_file_that_is_not_a_job_exits_with_a_message(tmp_path, worker):
-    bad = tmp_path / "job.json"
-    bad.write_text("{}")
-    result = worker.run(bad) if False else None  # run() reads run_id from the job; call the process directly
+def test_a_job_file_that_is_not_a_job_exits_with_a_message(tmp_path):
     import subprocess
 
     from desktop_ift.core.jobs import worker_command
 
+    bad = tmp_path / "job.json"
+    bad.write_text("{}")
     proc = subprocess.run(worker_command(bad), capture_output=True, text=True, timeout=60)
     assert proc.returncode == EXIT_BAD_JOB and proc.stdout == ""
     assert "not a desktop_ift job file" in proc.stderr
+
+
+
+def test_a_watcher_that_goes_away_does_not_stop_the_worker(store, tiny_model_dir, toy, worker):
+    """The GUI dies (its end of the pipe closes): the worker keeps going and the store gets everything."""
+    import subprocess
+
+    from desktop_ift.core.jobs import worker_command
+
+    config = TrainConfig(method="lora", max_steps=6, batch_size=4, logging_steps=1)
+    job = worker.train_job(store, str(tiny_model_dir), config, toy.rows(24))
+    proc = subprocess.Popen(worker_command(job), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, env=worker.env())
+    first = ev.decode(proc.stdout.readline())
+    assert first.type == "started"
+    proc.stdout.close()  # nobody reads any more
+    assert proc.wait(timeout=120) == 0
+    run_id = json.loads(job.read_text())["run_id"]
+    stored = store.events(run_id)
+    assert store.get_run(run_id).status == "finished"
+    assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
+    assert len([e for e in stored if e.type == "log"]) == 6

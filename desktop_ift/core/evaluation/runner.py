@@ -58,9 +58,6 @@ def _jsonable(value):
 
 def run_evaluation(job: dict, writer, stop) -> str:
     """Run an evaluation job; return ``"finished"`` or ``"cancelled"``. Errors propagate to the worker."""
-    from desktop_ift.core.evaluation.generation import GenerationStopped, generate_answers
-    from desktop_ift.core.evaluation.metrics import compute_all, per_example_scores
-
     gen = GenerationConfig.from_dict(job.get("generation") or {})
     models = job.get("models") or []
     rows = _read_test_rows(job)
@@ -78,6 +75,10 @@ def run_evaluation(job: dict, writer, stop) -> str:
         device=describe_device(),
         info={"models": models, "examples": len(rows), "generation": gen.to_dict()},
     )
+    # The heavy imports come after `started`, so a watcher knows at once that the worker is up.
+    from desktop_ift.core.evaluation.generation import GenerationStopped, generate_answers
+    from desktop_ift.core.evaluation.metrics import compute_all, per_example_scores
+
     references = [str(r.get("response", "")) for r in rows]
     summary: dict[str, dict] = {}
     for spec, label in zip(models, labels):

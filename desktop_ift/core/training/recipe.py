@@ -107,12 +107,6 @@ def _set_threads() -> None:
 def run_training(job: dict, writer, stop) -> str:
     """Run a training job to the end; return ``"finished"`` or ``"cancelled"``. Errors propagate to the
     worker, which turns them into a ``failed`` event."""
-    import torch
-    from transformers import Trainer, TrainingArguments
-
-    from desktop_ift.core.training.callbacks import EventCallback
-    from desktop_ift.core.training.collator import PaddingCollator, tokenize_rows
-
     config = TrainConfig.from_dict(job.get("config") or {})
     run_dir = writer.store.run_dir(job["run_id"])
     output_dir = Path(job.get("output_dir") or run_dir / "output")
@@ -133,6 +127,13 @@ def run_training(job: dict, writer, stop) -> str:
         info={"method": config.method, "train_examples": len(train_rows), "validation_examples": len(val_rows),
               "resume_from": resume_from},
     )
+    # The heavy imports come after `started`, so a watcher knows at once that the worker is up.
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    from desktop_ift.core.training.callbacks import EventCallback
+    from desktop_ift.core.training.collator import PaddingCollator, tokenize_rows
+
     _set_threads()
 
     if job["model"] == DEMO_MODEL:

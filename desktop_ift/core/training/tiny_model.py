@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 DEMO_MODEL_DIRNAME = "demo-tiny-llama"
+DEMO_INITIALIZER_RANGE = 0.1
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
@@ -161,4 +162,6 @@ def ensure_demo_model(workspace: Path | str) -> Path:
     folder = Path(workspace) / "models" / DEMO_MODEL_DIRNAME
     if (folder / "config.json").exists():
         return folder
-    return build_tiny_model(folder, demo_texts(), seed=0)
+    # A wider initialisation than usual (0.1, not 0.02) gives the random model logits large enough that
+    # LoRA alone (frozen embeddings and output head) can learn the demo task; with 0.02 it cannot.
+    return build_tiny_model(folder, demo_texts(), seed=0, initializer_range=DEMO_INITIALIZER_RANGE)

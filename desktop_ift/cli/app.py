@@ -1,0 +1,74 @@
+"""``gui``, ``demo`` and ``workspace``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from desktop_ift.cli.common import open_store, run_job
+
+
+def cmd_gui(args) -> int:
+    from desktop_ift.ui.app import main as gui_main
+
+    return gui_main([])
+
+
+def cmd_workspace(args) -> int:
+    print(open_store().home)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The whole flow on the demo: import -> template -> split -> train -> evaluate -> table."""
+    if not args.headless:
+        return cmd_gui(args)
+    from desktop_ift.cli.training import train_config_from_args
+    from desktop_ift.core.demo import DEMO_GENERATION, DEMO_TRAIN_CONFIG, ensure_demo_project
+    from desktop_ift.core.evaluation.comparison import format_comparison
+    from desktop_ift.core.jobs import DEMO_MODEL, prepare_eval_job, prepare_train_job
+
+    started = time.time()
+    store = open_store()
+    print(f"Workspace: {store.home}")
+    project = ensure_demo_project(store)
+    dataset = store.get_dataset(project.settings["dataset_id"])
+    template = store.get_template(project.settings["template_id"])
+    print(f"1/4 Data: {dataset.label} from {Path(dataset.source_path).name}")
+    print(f"2/4 Template: {template.name!r} turns each row into a prompt/response pair")
+    config = train_config_from_args(args, DEMO_TRAIN_CONFIG)
+    run, job = prepare_train_job(store, project.id, dataset.id, template.id, config, DEMO_MODEL)
+    counts = json.loads(job.read_text())["source"]["counts"]
+    print(f"3/4 Training the demo model ({config.method}) on {counts['train']} examples "
+          f"(validation {counts['validation']}, test {counts['test']}): run {run.id}", flush=True)
+    code = run_job(job)
+    if code != 0:
+        print("The demo stopped: training did not finish.", file=sys.stderr)
+        return code
+    generation = DEMO_GENERATION
+    if args.max_examples is not None:
+        generation = type(generation).from_dict({**generation.to_dict(), "max_examples": args.max_examples})
+    eval_run, eval_job = prepare_eval_job(store, run.id, generation)
+    print(f"4/4 Evaluating base and fine-tuned on the test split: run {eval_run.id}", flush=True)
+    code = run_job(eval_job)
+    if code != 0:
+        print("The demo stopped: evaluation did not finish.", file=sys.stderr)
+        return code
+    print()
+    print(format_comparison(store.eval_results(eval_run.id)))
+    print(f"\nDone in {time.time() - started:.0f} s. See the results again with: "
+          f"desktop-ift results {eval_run.id}")
+    return 0
+
+
+def register(sub) -> None:
+    sub.add_parser("gui", help="start the app").set_defaults(func=cmd_gui)
+    sub.add_parser("workspace", help="print the workspace folder").set_defaults(func=cmd_workspace)
+    p = sub.add_parser("demo", help="the whole flow on the built-in demo")
+    p.add_argument("--headless", action="store_true", help="run without a window and print the results")
+    p.add_argument("--max-steps", type=int, help="stop training after this many steps")
+    p.add_argument("--epochs", type=float, help="training epochs")
+    p.add_argument("--max-examples", type=int, help="evaluate at most this many test examples")
+    p.set_defaults(func=cmd_demo)

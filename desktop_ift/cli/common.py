@@ -1,0 +1,62 @@
+"""Helpers shared by the command modules: opening the workspace, finding a project, running a job."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 3
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one message, no traceback."""
+
+
+def open_store():
+    """The workspace (``DESKTOP_IFT_HOME`` or the platform's user-data folder)."""
+    from desktop_ift.core.store import Store
+
+    return Store.open()
+
+
+def find_project(store, name: str | None):
+    """The named project, or the demo project (created on first use) when no name is given."""
+    if name:
+        project = store.find_project(name)
+        if project is None:
+            known = ", ".join(p.name for p in store.list_projects()) or "none yet"
+            raise CliError(f"No project named {name!r} (projects: {known}). "
+                           "Create one with: desktop-ift import FILE --project NAME")
+        return project
+    from desktop_ift.core.demo import ensure_demo_project
+
+    return ensure_demo_project(store)
+
+
+def print_event(event) -> None:
+    """Print one event as a timestamped human line (events not worth a line are skipped)."""
+    from desktop_ift.core.job_process import describe_event
+
+    text = describe_event(event)
+    if text:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def run_job(job_path: Path, as_json: bool = False) -> int:
+    """Run a job file in a worker process, printing its events; returns the CLI exit code."""
+    from desktop_ift.core import events as ev
+    from desktop_ift.core.job_process import run_job_process
+    from desktop_ift.core.jobs import read_job
+
+    job = read_job(job_path)
+    on_event = (lambda e: print(ev.encode(e), flush=True)) if as_json else print_event
+    code, terminal = run_job_process(job_path, on_event=on_event)
+    if isinstance(terminal, ev.Finished):
+        return 0
+    if isinstance(terminal, ev.Cancelled):
+        return EXIT_CANCELLED
+    if terminal is None:
+        log = Path(job["workspace"]) / "runs" / job["run_id"] / "worker.log"
+        print(f"The worker process ended without a result (exit code {code}). See {log}.", file=sys.stderr)
+    return EXIT_FAILED
