@@ -39,6 +39,13 @@ from desktop_ift.core.training.config import GenerationConfig, TrainConfig
 JOB_VERSION = 1
 DEMO_MODEL = "demo"
 
+#: The function that runs each kind of job in the worker, as "module:function". Each takes
+#: ``(job: dict, writer: EventWriter, stop: StopFlag)`` and returns "finished" or "cancelled".
+JOB_KINDS: dict[str, str] = {
+    "train": "desktop_ift.core.training.recipe:run_training",
+    "evaluate": "desktop_ift.core.evaluation.runner:run_evaluation",
+}
+
 
 class JobError(RuntimeError):
     """A run cannot be prepared; the message says what is wrong and what to do."""
@@ -58,8 +65,8 @@ def read_job(job_path: Path | str) -> dict:
         raise JobError(f"Job file not found: {path}. Give the path to a run's job.json.") from exc
     except (OSError, ValueError) as exc:
         raise JobError(f"Cannot read the job file {path}: {exc}.") from exc
-    if not isinstance(job, dict) or job.get("kind") not in ("train", "evaluate"):
-        raise JobError(f"{path} is not a desktop_ift job file (it has no kind 'train' or 'evaluate').")
+    if not isinstance(job, dict) or job.get("kind") not in JOB_KINDS:
+        raise JobError(f"{path} is not a desktop_ift job file (its kind is not one of {', '.join(JOB_KINDS)}).")
     return job
 
 

@@ -140,14 +140,16 @@ def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
 
 
 def run_job(job: dict, writer: EventWriter, stop: StopFlag) -> str:
-    """Run ``job`` (already read) and return how it ended: ``"finished"``, ``"cancelled"``."""
-    if job["kind"] == "train":
-        from desktop_ift.core.training.recipe import run_training
+    """Run ``job`` (already read) and return how it ended: ``"finished"``, ``"cancelled"``.
 
-        return run_training(job, writer, stop)
-    from desktop_ift.core.evaluation.runner import run_evaluation
+    The function for each job kind is named in :data:`desktop_ift.core.jobs.JOB_KINDS`.
+    """
+    import importlib
 
-    return run_evaluation(job, writer, stop)
+    from desktop_ift.core.jobs import JOB_KINDS
+
+    module_name, func_name = JOB_KINDS[job["kind"]].split(":")
+    return getattr(importlib.import_module(module_name), func_name)(job, writer, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
