@@ -28,7 +28,8 @@ def cmd_demo(args) -> int:
     from desktop_ift.cli.training import train_config_from_args
     from desktop_ift.core.demo import DEMO_GENERATION, DEMO_TRAIN_CONFIG, ensure_demo_project
     from desktop_ift.core.evaluation.comparison import format_comparison
-    from desktop_ift.core.jobs import DEMO_MODEL, prepare_eval_job, prepare_train_job
+    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
+    from desktop_ift.core.jobs import DEMO_MODEL, prepare_train_job
 
     started = time.time()
     store = open_store()

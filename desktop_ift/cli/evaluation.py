@@ -10,7 +10,7 @@ from desktop_ift.cli.common import CliError, open_store, run_job
 
 def cmd_prepare_eval(args) -> int:
     from desktop_ift.core.demo import DEMO_GENERATION
-    from desktop_ift.core.jobs import prepare_eval_job
+    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
     from desktop_ift.core.training.config import GenerationConfig
 
     values = DEMO_GENERATION.to_dict()

@@ -138,8 +138,20 @@ class Cancelled(Event):
     terminal: ClassVar[bool] = True
 
 
+@dataclass(frozen=True)
+class Output(Event):
+    """Generated text for one request of an interactive job (the playground): ``text`` is the new piece,
+    ``done`` marks the request's last piece."""
+
+    request: int = 0
+    text: str = ""
+    done: bool = False
+
+    type: ClassVar[str] = "output"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (Started, Log, Progress, Eval, Checkpoint, Finished, Failed, Cancelled)
+    cls.type: cls for cls in (Started, Log, Progress, Eval, Checkpoint, Finished, Failed, Cancelled, Output)
 }
 TERMINAL_TYPES = frozenset(name for name, cls in EVENT_TYPES.items() if cls.terminal)
 

@@ -14,7 +14,7 @@ Job file, training (``kind: "train"``)::
      "output_dir": "/abs/.../output", "resume_from": null | "/abs/checkpoint",
      "source": {"project_id", "dataset_id", "dataset_version", "template": {...}, "split": {...}}}
 
-Job file, evaluation (``kind: "evaluate"``)::
+Job file, evaluation (``kind: "evaluate"``, prepared by ``core.evaluation.eval_jobs``)::
 
     {"kind": "evaluate", "version": 1, "run_id": ..., "workspace": ...,
      "test_data": "/abs/.../test.jsonl",
@@ -34,7 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from desktop_ift.core.store import RunRecord, Store, StoreError
-from desktop_ift.core.training.config import GenerationConfig, TrainConfig
+from desktop_ift.core.training.config import TrainConfig
 
 JOB_VERSION = 1
 DEMO_MODEL = "demo"
@@ -44,6 +44,8 @@ DEMO_MODEL = "demo"
 JOB_KINDS: dict[str, str] = {
     "train": "desktop_ift.core.training.recipe:run_training",
     "evaluate": "desktop_ift.core.evaluation.runner:run_evaluation",
+    "benchmark": "desktop_ift.core.evaluation.benchmarks:run_benchmark",
+    "chat": "desktop_ift.core.evaluation.playground:run_chat",
 }
 
 
@@ -184,63 +186,6 @@ def prepare_train_job(
     job_path.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
     run = store.update_run(run.id, config={**config.to_dict(), "model": model, "source": job["source"]},
                            output_dir=job["output_dir"])
-    return run, job_path
-
-
-def prepare_eval_job(
-    store: Store,
-    train_run_id: str,
-    generation: GenerationConfig | None = None,
-    include_base: bool = True,
-    labels: str | list[str] | None = "auto",
-) -> tuple[RunRecord, Path]:
-    """Create an evaluation run comparing the base model with the model fine-tuned by ``train_run_id``.
-
-    Both models answer the same prompts: the test split prepared for that training run.
-    """
-    generation = generation or GenerationConfig()
-    try:
-        train = store.get_run(train_run_id)
-    except StoreError as exc:
-        raise JobError(str(exc)) from exc
-    if train.kind != "train":
-        raise JobError(f"{train_run_id} is not a training run.")
-    if train.status != "finished":
-        raise JobError(
-            f"The training run {train_run_id} is {train.status}, not finished: there is no fine-tuned model "
-            "to evaluate yet. Wait for it to finish, or pick a finished run."
-        )
-    train_job = read_job(Path(train.run_dir) / "job.json")
-    test_path = Path(train_job["data"]["test"])
-    if not test_path.exists() or not read_jsonl(test_path):
-        raise JobError("The test split of this run is empty. Train again with a test ratio above 0.")
-    base_model = train_job["model"]
-    method = train_job["config"].get("method", "lora")
-    output_dir = train.output_dir or train_job["output_dir"]
-    tuned = {"label": "fine-tuned", "model": base_model, "adapter": output_dir}
-    if method == "full":
-        tuned = {"label": "fine-tuned", "model": output_dir, "adapter": None}
-    models = ([{"label": "base", "model": base_model, "adapter": None}] if include_base else []) + [tuned]
-    run = store.create_run(
-        "evaluate",
-        config={"generation": generation.to_dict(), "models": models, "train_run_id": train_run_id},
-        project_id=train.project_id,
-        name=f"evaluate {train.name or train_run_id}",
-        parent_run_id=train_run_id,
-    )
-    job = {
-        "kind": "evaluate",
-        "version": JOB_VERSION,
-        "run_id": run.id,
-        "workspace": str(store.home),
-        "test_data": str(test_path),
-        "models": models,
-        "generation": generation.to_dict(),
-        "labels": labels,
-        "train_run_id": train_run_id,
-    }
-    job_path = Path(run.run_dir) / "job.json"
-    job_path.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
     return run, job_path
 
 

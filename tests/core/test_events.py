@@ -20,6 +20,7 @@ def sample_events(run_id="train-1"):
         ev.Finished(run_id, 6, output_dir="/tmp/out", metrics={"train_loss": 1.1}),
         ev.Failed(run_id, 7, message="Out of memory", hint="Use LoRA", details="Traceback ..."),
         ev.Cancelled(run_id, 8, step=12, checkpoint="/tmp/ckpt-12"),
+        ev.Output(run_id, 9, request=2, text=" billing", done=True),
     ]
 
 
@@ -54,7 +55,7 @@ def test_decode_rejects_noise_with_a_decode_error():
 def test_decode_stream_skips_library_noise_and_keeps_order():
     lines = ["warming up...", *map(ev.encode, sample_events()), "{'train_runtime': 3.2}"]
     decoded = list(ev.decode_stream(lines))
-    assert [e.seq for e in decoded] == list(range(1, 9))
+    assert [e.seq for e in decoded] == list(range(1, 10))
 
 
 def test_unknown_fields_from_a_newer_writer_are_ignored():
@@ -71,7 +72,7 @@ def test_line_buffer_reassembles_lines_split_across_reads():
     for i in range(0, len(payload), 7):  # reads that end mid-line, even mid-UTF-8 is fine at byte level
         lines += buf.feed(payload[i:i + 7])
     lines += buf.flush()
-    assert [ev.decode(line).seq for line in lines] == list(range(1, 9))
+    assert [ev.decode(line).seq for line in lines] == list(range(1, 10))
 
 
 def test_line_buffer_flush_returns_a_last_line_without_newline():

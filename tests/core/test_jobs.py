@@ -6,7 +6,8 @@ import pytest
 
 from desktop_ift.core.data.importers import import_dataset
 from desktop_ift.core.data.splits import SplitSpec
-from desktop_ift.core.jobs import (JobError, prepare_eval_job, prepare_train_job, read_job, read_jsonl,
+from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
+from desktop_ift.core.jobs import (JobError, prepare_train_job, read_job, read_jsonl,
                                    validate_model_choice, worker_command)
 from desktop_ift.core.training.config import GenerationConfig, TrainConfig
 

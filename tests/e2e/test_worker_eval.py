@@ -100,6 +100,7 @@ def test_demo_flow_fine_tuned_beats_base(workspace_home, worker):
     """The headless demo, step by step: demo project, the demo model built in the worker, the demo
     settings; the fine-tuned model must reach accuracy >= 0.9 where the random base model cannot."""
     from desktop_ift.core import demo, jobs
+    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
 
     store = Store.open(workspace_home)
     project = demo.ensure_demo_project(store)
@@ -113,7 +114,7 @@ def test_demo_flow_fine_tuned_beats_base(workspace_home, worker):
     losses = [e.loss for e in trained.of_type("log")]
     assert losses[-1] < losses[0] / 5
 
-    _, eval_job = jobs.prepare_eval_job(store, run.id, generation=demo.DEMO_GENERATION)
+    _, eval_job = prepare_eval_job(store, run.id, generation=demo.DEMO_GENERATION)
     evaluated = worker.run(eval_job, timeout=400)
     assert evaluated.returncode == 0, evaluated.last
     scores = evaluated.last.metrics

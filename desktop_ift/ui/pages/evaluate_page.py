@@ -239,7 +239,7 @@ class EvaluatePage(Page):
         home, train_id = self.state.store.home, self.selected_train_run()
 
         def work():
-            from desktop_ift.core.jobs import prepare_eval_job
+            from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
 
             with Store.open(home) as store:
                 run, job_path = prepare_eval_job(store, train_id, generation)
