@@ -15,7 +15,7 @@ import sys
 from desktop_ift import __version__
 from desktop_ift.cli.common import EXIT_CANCELLED, EXIT_FAILED, CliError
 
-COMMAND_MODULES = ("app", "data", "training", "evaluation")
+COMMAND_MODULES = ("app", "data", "training", "evaluation", "runs", "templates")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""``prepare-eval``, ``evaluate``, ``results``."""
+"""``prepare-eval``, ``evaluate``, ``results``, ``prepare-benchmark``, ``benchmark``, ``report``."""
 
 from __future__ import annotations
 
@@ -8,17 +8,32 @@ from pathlib import Path
 from desktop_ift.cli.common import CliError, open_store, run_job
 
 
-def cmd_prepare_eval(args) -> int:
+def _generation(args):
     from desktop_ift.core.demo import DEMO_GENERATION
-    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
     from desktop_ift.core.training.config import GenerationConfig
 
     values = DEMO_GENERATION.to_dict()
-    if args.max_new_tokens:
-        values["max_new_tokens"] = args.max_new_tokens
-    if args.max_examples is not None:
-        values["max_examples"] = args.max_examples
-    _, job_path = prepare_eval_job(open_store(), args.run, GenerationConfig.from_dict(values))
+    for name in ("max_new_tokens", "max_examples", "temperature", "top_p", "repetition_penalty", "batch_size"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    return GenerationConfig.from_dict(values)
+
+
+def _labels(args):
+    if getattr(args, "free_text", False):
+        return None
+    if getattr(args, "labels", None):
+        return [x.strip() for x in args.labels.split(",") if x.strip()]
+    return "auto"
+
+
+def cmd_prepare_eval(args) -> int:
+    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
+
+    runs = args.run if len(args.run) > 1 else args.run[0]
+    _, job_path = prepare_eval_job(open_store(), runs, _generation(args), labels=_labels(args),
+                                   use_cache=not args.no_cache, include_base=not args.no_base)
     print(job_path)
     return 0
 
@@ -38,11 +53,68 @@ def cmd_results(args) -> int:
     return 0
 
 
+def cmd_prepare_benchmark(args) -> int:
+    from desktop_ift.core.evaluation.eval_jobs import prepare_benchmark_job
+
+    if not args.file and not args.general:
+        raise CliError("Give benchmark files (--file F, repeatable) or --general for the built-in forgetting check.")
+    models = None
+    if args.model:
+        models = [{"label": "base", "model": args.model, "adapter": None}]
+    _, job_path = prepare_benchmark_job(open_store(), args.run or None, files=args.file, k_shot=args.k_shot,
+                                        builtin="general" if args.general else None, models=models,
+                                        max_questions=args.max_questions or 0)
+    print(job_path)
+    return 0
+
+
+def cmd_prepare_benchmark_quiet(args) -> int:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        cmd_prepare_benchmark(args)
+    job_path = Path(buffer.getvalue().strip())
+    code = run_job(job_path, args.json)
+    if code == 0 and not args.json:
+        from desktop_ift.core.evaluation.comparison import format_comparison
+        from desktop_ift.core.jobs import read_job
+
+        print(format_comparison(open_store().eval_results(read_job(job_path)["run_id"])))
+    return code
+
+
+def cmd_report(args) -> int:
+    from desktop_ift.core.evaluation.report import write_report
+    from desktop_ift.core.evaluation.results import load_comparison
+
+    store = open_store()
+    comp = load_comparison(store, args.run)
+    if not comp.scores:
+        raise CliError(f"The run {args.run} has no results to report (status: {comp.status}).")
+    for path in write_report(comp, Path(args.out)):
+        print(path)
+    return 0
+
+
+def _add_generation(p) -> None:
+    p.add_argument("--max-new-tokens", type=int, help="longest answer, in tokens")
+    p.add_argument("--max-examples", type=int, help="evaluate at most this many test examples (0: all)")
+    p.add_argument("--temperature", type=float, help="0: greedy (default); above 0 samples")
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--repetition-penalty", type=float)
+    p.add_argument("--batch-size", type=int, help="prompts generated together")
+
+
 def register(sub) -> None:
-    p = sub.add_parser("prepare-eval", help="write an evaluation job for a finished training run")
-    p.add_argument("run", help="training run id")
-    p.add_argument("--max-new-tokens", type=int)
-    p.add_argument("--max-examples", type=int)
+    p = sub.add_parser("prepare-eval", help="write an evaluation job for finished training run(s)")
+    p.add_argument("run", nargs="+", help="training run id(s); several runs are compared side by side")
+    _add_generation(p)
+    p.add_argument("--labels", help="comma-separated label set for accuracy/F1 (default: detected)")
+    p.add_argument("--free-text", action="store_true", help="no label set: text metrics only")
+    p.add_argument("--no-cache", action="store_true", help="generate again even if identical answers are stored")
+    p.add_argument("--no-base", action="store_true", help="leave the base model out")
     p.set_defaults(func=cmd_prepare_eval)
 
     p = sub.add_parser("evaluate", help="run an evaluation job file in a worker process")
@@ -54,3 +126,22 @@ def register(sub) -> None:
     p.add_argument("run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_results)
+
+    for name, func, text in (("prepare-benchmark", cmd_prepare_benchmark, "write a multiple-choice benchmark job"),
+                             ("benchmark", cmd_prepare_benchmark_quiet,
+                              "run a multiple-choice benchmark (or the forgetting check) and print the scores")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("run", nargs="*", help="training run id(s): the base and fine-tuned models are scored")
+        p.add_argument("--file", action="append", help="benchmark file in the MMLU layout (CSV/JSONL); repeatable")
+        p.add_argument("--general", action="store_true", help="the built-in general-knowledge set (forgetting check)")
+        p.add_argument("--k-shot", type=int, default=0, help="solved examples before each question (0-10)")
+        p.add_argument("--max-questions", type=int, help="score at most this many questions")
+        p.add_argument("--model", help="score this model folder (or 'demo') instead of training runs")
+        if name == "benchmark":
+            p.add_argument("--json", action="store_true", help="print the raw event lines")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("report", help="export an evaluation as an HTML report plus CSV and JSON files")
+    p.add_argument("run", help="evaluation or benchmark run id")
+    p.add_argument("out", help="the HTML file to write (CSV/JSON files are written next to it)")
+    p.set_defaults(func=cmd_report)

@@ -1,8 +1,7 @@
-"""``prepare-train``, ``train``, ``runs``."""
+"""``prepare-train``, ``train`` (``runs`` lives in :mod:`desktop_ift.cli.runs`)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from desktop_ift.cli.common import CliError, find_project, open_store, run_job
@@ -47,16 +46,6 @@ def cmd_train(args) -> int:
     return run_job(Path(args.job), args.json)
 
 
-def cmd_runs(args) -> int:
-    store = open_store()
-    project = find_project(store, args.project) if args.project else None
-    for r in store.list_runs(project.id if project else None):
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
-        step = f"step {r.last_step}/{r.total_steps}" if r.kind == "train" else ""
-        print(f"{r.id}\t{r.kind}\t{r.status}\t{created}\t{step}\t{r.message}".rstrip())
-    return 0
-
-
 def register(sub) -> None:
     p = sub.add_parser("prepare-train", help="write a training job and print the path of its job.json")
     p.add_argument("--project", help="project name (default: the demo project)")
@@ -79,7 +68,3 @@ def register(sub) -> None:
     p.add_argument("job")
     p.add_argument("--json", action="store_true", help="print the raw event lines")
     p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("runs", help="list runs")
-    p.add_argument("--project", help="only this project's runs")
-    p.set_defaults(func=cmd_runs)

@@ -22,7 +22,12 @@ Job file, evaluation (``kind: "evaluate"``, prepared by ``core.evaluation.eval_j
                 {"label": "fine-tuned", "model": "demo" | path, "adapter": "/abs/output" | null}],
      "generation": {GenerationConfig fields}, "labels": "auto" | [..] | null}
 
-Each data line is ``{"idx": row index in the snapshot, "system": str, "prompt": str, "response": str}``.
+Each data line is one of (``job["data_format"]`` names which; the worker also tells them apart by keys)::
+
+    instruction: {"idx": row index in the snapshot, "system", "prompt", "response", "template": label}
+    chat:        {"idx": first row of the conversation, "system", "messages": [{"role", "content"}, ...]}
+    text:        {"idx": row index, "text"}                  (continued pre-training)
+
 The special model ``"demo"`` is the tiny model the worker builds in ``<workspace>/models`` on first use.
 """
 
@@ -85,30 +90,109 @@ def read_jsonl(path: Path | str) -> list[dict]:
 
 
 def render_dataset(store: Store, dataset_id: int, template) -> list[dict]:
-    """Render every row of a dataset snapshot through ``template`` (a PromptTemplate).
+    """Render every row of a dataset snapshot through ``template`` (a PromptTemplate or a TemplateSet).
 
-    Returns ``{"idx", "system", "prompt", "response"}`` dicts. Raises :class:`JobError` naming the first
-    row that cannot be rendered.
+    Returns ``{"idx", "system", "prompt", "response", "template"}`` dicts, several per row when the set
+    expands rows. Raises :class:`JobError` naming the first row that cannot be rendered.
     """
     from desktop_ift.core.data.importers import load_dataset_table
-    from desktop_ift.core.templates.render import TemplateError, render_row
+    from desktop_ift.core.templates.render import PromptTemplate, TemplateError
+    from desktop_ift.core.templates.template_set import TemplateSet, render_set
 
+    template_set = TemplateSet.single(template) if isinstance(template, PromptTemplate) else template
     table = load_dataset_table(store.get_dataset(dataset_id))
-    out = []
-    for idx, row in enumerate(table.to_pylist()):
+    try:
+        return render_set(template_set, table)
+    except TemplateError as exc:
+        raise JobError(_render_error(exc)) from exc
+
+
+def _render_error(exc) -> str:
+    row = f"Row {exc.row + 1} cannot be rendered: " if getattr(exc, "row", None) is not None else ""
+    return f"{row or 'The template cannot be rendered: '}{exc}"
+
+
+def resolve_training_source(store: Store, source):
+    """What a run trains on, as a TemplateSet, ConversationSpec or PretrainSpec.
+
+    ``source`` may be a project template id (int), a PromptTemplate, a TemplateSet, a ConversationSpec, a
+    PretrainSpec, or the ``to_dict()`` form of any of them (``{"kind": "chat", ...}``).
+    """
+    from desktop_ift.core.templates.conversation import ConversationSpec, PretrainSpec
+    from desktop_ift.core.templates.render import PromptTemplate
+    from desktop_ift.core.templates.template_set import TemplateSet, TemplateSetError
+
+    if isinstance(source, bool):
+        raise JobError(f"{source!r} is not a template.")
+    if isinstance(source, int):
         try:
-            ex = render_row(template, row)
-        except TemplateError as exc:
-            raise JobError(f"Row {idx + 1} cannot be rendered: {exc}") from exc
-        out.append({"idx": idx, "system": ex.system, "prompt": ex.prompt, "response": ex.response})
-    return out
+            rec = store.get_template(source)
+        except StoreError as exc:
+            raise JobError(str(exc)) from exc
+        return TemplateSet.single(PromptTemplate(prompt=rec.prompt, response=rec.response, system=rec.system,
+                                                 name=rec.name), rec.id)
+    if isinstance(source, PromptTemplate):
+        return TemplateSet.single(source)
+    if isinstance(source, (TemplateSet, ConversationSpec, PretrainSpec)):
+        return source
+    if isinstance(source, dict):
+        data = dict(source)
+        kind = data.pop("kind", "template_set")
+        try:
+            if kind == "chat":
+                return ConversationSpec(**data)
+            if kind in ("pretrain", "text"):
+                return PretrainSpec(**data)
+            return TemplateSet.from_dict(data)
+        except (TypeError, TemplateSetError) as exc:
+            raise JobError(f"The training data settings cannot be read ({exc}).") from exc
+    raise JobError(f"Cannot train on {type(source).__name__}: choose a template, a template set, chat columns "
+                   "or text columns.")
+
+
+def _check_source(source, column_names: list[str]) -> None:
+    from desktop_ift.core.templates.conversation import ConversationError, check_columns
+    from desktop_ift.core.templates.render import check_template
+    from desktop_ift.core.templates.template_set import TemplateSet
+
+    if isinstance(source, TemplateSet):
+        many = len(source.templates) > 1
+        for label, template in zip(source.labels(), source.templates):
+            problems = [p for p in check_template(template, column_names) if p.severity == "error"]
+            if problems:
+                which = f"The template {label!r}" if many else "The template"
+                raise JobError(f"{which} cannot be used for training: " + "; ".join(p.text for p in problems))
+        return
+    try:
+        check_columns(source, column_names)
+    except ConversationError as exc:
+        raise JobError(str(exc)) from exc
+
+
+def _source_label(source) -> str:
+    from desktop_ift.core.templates.template_set import TemplateSet
+
+    if isinstance(source, TemplateSet):
+        if source.name:
+            return source.name
+        if len(source.templates) == 1:
+            return source.templates[0].name or "template"
+        return f"{len(source.templates)} templates"
+    return "chat" if data_format_of(source) == "chat" else "pre-training text"
+
+
+def data_format_of(source) -> str:
+    """The worker's name for the data lines ``source`` makes: ``instruction``, ``chat`` or ``text``."""
+    from desktop_ift.core.templates.training_data import data_format_of as _format
+
+    return _format(source)
 
 
 def prepare_train_job(
     store: Store,
     project_id: int,
     dataset_id: int,
-    template_id: int,
+    template_id,
     config: TrainConfig,
     model: str = DEMO_MODEL,
     split=None,
@@ -116,52 +200,82 @@ def prepare_train_job(
 ) -> tuple[RunRecord, Path]:
     """Render, split and write the data of a training run, create the run (status ``queued``) and its job.
 
-    ``split`` is a :class:`~desktop_ift.core.data.splits.SplitSpec` (default 80/10/10, seed 42).
-    Returns the run and the path of its ``job.json``. Raises :class:`JobError` with a plain message for
-    anything the user must fix (no rows, a template that does not render, an empty training split).
+    ``template_id`` is what to train on: a project template id, or anything
+    :func:`resolve_training_source` accepts (a TemplateSet with several templates, chat columns, text
+    columns for continued pre-training). The split (``split``, a
+    :class:`~desktop_ift.core.data.splits.SplitSpec`, default 80/10/10, seed 42) is made on source rows
+    (whole conversations for chat) *before* a template set expands them, so the variants of one row never
+    land in both training and test data. Rows whose response renders empty are left out (counted in the
+    job's ``source.dropped_empty``). Returns the run and the path of its ``job.json``. Raises
+    :class:`JobError` with a plain message for anything the user must fix (no rows, a template that does not
+    render, every response empty, an empty training split) before anything is created.
     """
-    from desktop_ift.core.data.splits import SplitSpec, split_indices
-    from desktop_ift.core.templates.render import PromptTemplate, check_template
+    from desktop_ift.core.data.importers import load_dataset_table
+    from desktop_ift.core.data.splits import SplitError, SplitSpec
+    from desktop_ift.core.templates.conversation import ConversationError
+    from desktop_ift.core.templates.render import TemplateError
+    from desktop_ift.core.templates.template_set import TemplateSet
+    from desktop_ift.core.templates.training_data import build_split_lines
 
     split = split or SplitSpec()
     try:
         dataset = store.get_dataset(dataset_id)
-        tpl_rec = store.get_template(template_id)
     except StoreError as exc:
         raise JobError(str(exc)) from exc
-    template = PromptTemplate(prompt=tpl_rec.prompt, response=tpl_rec.response, system=tpl_rec.system,
-                              name=tpl_rec.name)
-    problems = [p for p in check_template(template, dataset.column_names) if p.severity == "error"]
-    if problems:
-        raise JobError("The template cannot be used for training: " + "; ".join(p.message for p in problems))
+    source = resolve_training_source(store, template_id)
+    _check_source(source, dataset.column_names)
     model = validate_model_choice(model)
-    rows = render_dataset(store, dataset_id, template)
-    if not rows:
+    table = load_dataset_table(dataset)
+    if table.num_rows == 0:
         raise JobError(f"The dataset {dataset.label} has no rows. Import a file with data first.")
-    stratify_values = None
-    if split.stratify_column:
-        if split.stratify_column not in dataset.column_names:
-            raise JobError(f"Cannot stratify by {split.stratify_column!r}: the dataset has no such column.")
-        from desktop_ift.core.data.importers import load_dataset_table
-
-        stratify_values = load_dataset_table(dataset).column(split.stratify_column).to_pylist()
-    parts = split_indices(len(rows), split, stratify_values)
-    if not parts["train"]:
+    if split.stratify_column and split.stratify_column not in dataset.column_names:
+        raise JobError(f"Cannot stratify by {split.stratify_column!r}: the dataset has no such column.")
+    try:
+        built = build_split_lines(source, table, split)
+    except (TemplateError, ConversationError, SplitError) as exc:
+        raise JobError(_render_error(exc) if isinstance(exc, TemplateError) else str(exc)) from exc
+    lines, parts, dropped = built.lines, built.parts, built.dropped_empty
+    if built.problems:
+        raise JobError(built.problems)
+    total = sum(len(v) for v in lines.values())
+    if total == 0:
+        what = ("every document is empty: the text columns hold no text" if data_format_of(source) == "text"
+                else "every response is empty, so the model would learn nothing. Check that the response "
+                "uses the column with the answers")
+        raise JobError(f"These settings cannot be used for training: {what}.")
+    if not lines["train"]:
         raise JobError("The training split is empty. Use a larger training ratio or a bigger dataset.")
+    label = _source_label(source)
     run = store.create_run(
         "train",
         config=config.to_dict(),
         project_id=project_id,
-        name=name or f"{template.name or 'template'} on {dataset.name} v{dataset.version}",
+        name=name or f"{label} on {dataset.name} v{dataset.version}",
     )
     run_dir = Path(run.run_dir)
     data_dir = run_dir / "data"
     data_dir.mkdir(exist_ok=True)
     data = {}
-    for part, indices in parts.items():
+    for part in parts:
         path = data_dir / f"{part}.jsonl"
-        _write_jsonl(path, [rows[i] for i in indices])
+        _write_jsonl(path, lines[part])
         data[part] = str(path)
+    source_info = {
+        "project_id": project_id,
+        "dataset_id": dataset.id,
+        "dataset_name": dataset.name,
+        "dataset_version": dataset.version,
+        "split": asdict(split),
+        "counts": {k: len(v) for k, v in lines.items()},
+        "source_counts": {k: len(v) for k, v in parts.items()},
+        "dropped_empty": dropped,
+        "data_format": data_format_of(source),
+    }
+    if isinstance(source, TemplateSet):
+        source_info["template"] = asdict(source.templates[0])
+        source_info["template_set"] = source.to_dict()
+    else:
+        source_info[data_format_of(source) + "_spec"] = source.to_dict()
     job = {
         "kind": "train",
         "version": JOB_VERSION,
@@ -170,17 +284,10 @@ def prepare_train_job(
         "model": model,
         "config": config.to_dict(),
         "data": data,
+        "data_format": data_format_of(source),
         "output_dir": str(run_dir / "output"),
         "resume_from": None,
-        "source": {
-            "project_id": project_id,
-            "dataset_id": dataset.id,
-            "dataset_name": dataset.name,
-            "dataset_version": dataset.version,
-            "template": asdict(template),
-            "split": asdict(split),
-            "counts": {k: len(v) for k, v in parts.items()},
-        },
+        "source": source_info,
     }
     job_path = run_dir / "job.json"
     job_path.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -43,8 +43,19 @@ class DataError(WorkerError):
     default_hint = "Import data with some rows, check the template, and check the split ratios."
 
 
-def resolve_model(spec: str, workspace: Path | str) -> Path:
-    """The folder for a job's ``model`` entry: ``"demo"`` builds/returns the tiny model, else the path."""
+def _looks_like_hub_id(spec: str) -> bool:
+    parts = spec.split("/")
+    return (len(parts) == 2 and all(parts) and not spec.startswith((".", "~"))
+            and all(c.isalnum() or c in "-_." for c in spec.replace("/", "")))
+
+
+def resolve_model(spec: str, workspace: Path | str, allow_download: bool = False) -> Path:
+    """The folder for a job's ``model`` entry.
+
+    ``"demo"`` builds/returns the tiny model; a path must be an existing folder; a Hugging Face hub id
+    (``org/name``) is looked up in the local Hugging Face cache, and downloaded only when
+    ``allow_download`` is true (the user enabled online access).
+    """
     from desktop_ift.core.jobs import DEMO_MODEL
 
     if spec == DEMO_MODEL:
@@ -52,12 +63,27 @@ def resolve_model(spec: str, workspace: Path | str) -> Path:
 
         return ensure_demo_model(Path(workspace))
     path = Path(spec).expanduser()
-    if not path.is_dir():
-        raise ModelFolderError(f"The model folder {path} does not exist (was it moved or deleted?).")
-    return path
+    if path.is_dir():
+        return path
+    if _looks_like_hub_id(spec):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(spec, local_files_only=not allow_download))
+        except Exception as exc:
+            if allow_download:
+                raise ModelFolderError(
+                    f"The model {spec} could not be downloaded ({type(exc).__name__}).",
+                    hint="Check the name and the network connection, or download it and choose its folder.",
+                ) from exc
+            raise ModelFolderError(
+                f"The model {spec} is not in the local Hugging Face cache, and online access is off.",
+                hint="Choose a model folder on this computer, or enable online access to download it.",
+            ) from exc
+    raise ModelFolderError(f"The model folder {path} does not exist (was it moved or deleted?).")
 
 
-def _check_model_folder(path: Path, need_weights: bool = True) -> dict:
+def _check_model_folder(path: Path, need_weights: bool = True, allow_encoder_decoder: bool = False) -> dict:
     if not path.is_dir():
         raise ModelFolderError(f"The model folder {path} does not exist (was it moved or deleted?).")
     config_path = path / "config.json"
@@ -75,10 +101,11 @@ def _check_model_folder(path: Path, need_weights: bool = True) -> dict:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelFolderError(f"{config_path} cannot be read ({exc}); the model folder looks damaged.") from exc
-    if config.get("is_encoder_decoder"):
+    if config.get("is_encoder_decoder") and not allow_encoder_decoder:
         raise ModelFolderError(
             f"{path} holds an encoder-decoder model ({config.get('model_type')}, like T5 or BART). "
-            "This version fine-tunes decoder-only models (Llama, Qwen, Mistral, GPT-2, ...) only.",
+            "This part of the app works with decoder-only models (Llama, Qwen, Mistral, GPT-2, ...) only; "
+            "encoder-decoder models can be fine-tuned, not loaded here.",
             hint="Choose a decoder-only model folder.",
         )
     if need_weights and not any(any(path.glob(p)) for p in WEIGHT_PATTERNS):
@@ -97,7 +124,7 @@ def load_tokenizer(path: Path | str, padding_side: str = "right"):
     from transformers import AutoTokenizer
 
     path = Path(path)
-    _check_model_folder(path, need_weights=False)
+    _check_model_folder(path, need_weights=False, allow_encoder_decoder=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as exc:  # transformers raises OSError/ValueError/TypeError depending on what is missing
@@ -130,7 +157,7 @@ def _resolve_dtype(dtype: Any):
 
 
 def load_causal_lm(path: Path | str, adapter: str | Path | None = None, for_training: bool = False,
-                   dtype: Any = "auto"):
+                   dtype: Any = "auto", quantization_config=None):
     """Load a decoder-only model from a folder, optionally with a LoRA adapter on top.
 
     With ``for_training`` the adapter's weights stay trainable (resuming); otherwise the model is put in
@@ -143,7 +170,8 @@ def load_causal_lm(path: Path | str, adapter: str | Path | None = None, for_trai
     path = Path(path)
     config = _check_model_folder(path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=_resolve_dtype(dtype), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=_resolve_dtype(dtype), local_files_only=True,
+                                                     quantization_config=quantization_config)
     except (torch.OutOfMemoryError, MemoryError):
         raise
     except ValueError as exc:
@@ -161,6 +189,35 @@ def load_causal_lm(path: Path | str, adapter: str | Path | None = None, for_trai
     if not for_training:
         model.eval()
     return model
+
+
+def is_encoder_decoder(path: Path | str) -> bool:
+    """True when the model folder holds an encoder-decoder model (T5, BART, ...); reads config.json only."""
+    try:
+        return bool(json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("is_encoder_decoder"))
+    except (OSError, ValueError):
+        return False
+
+
+def load_seq2seq_lm(path: Path | str, dtype: Any = "auto", quantization_config=None):
+    """Load an encoder-decoder model (T5/FLAN-T5, BART, ...) for training from a folder."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    path = Path(path)
+    config = _check_model_folder(path, allow_encoder_decoder=True)
+    try:
+        return AutoModelForSeq2SeqLM.from_pretrained(str(path), dtype=_resolve_dtype(dtype), local_files_only=True,
+                                                     quantization_config=quantization_config)
+    except ValueError as exc:
+        raise ModelFolderError(
+            f"{path} holds a {config.get('model_type')!r} model, which is not a text-to-text model "
+            "transformers can train."
+        ) from exc
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise ModelFolderError(
+            f"The weights in {path} cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+            "The folder may be damaged or incomplete."
+        ) from exc
 
 
 def attach_adapter(model, adapter: str | Path, is_trainable: bool = False):
@@ -247,6 +304,72 @@ def encode_example(tokenizer, prompt_text: str, full_text: str) -> tuple[list[in
     if tokenizer.eos_token_id is not None and (not completion_ids or completion_ids[-1] != tokenizer.eos_token_id):
         completion_ids.append(tokenizer.eos_token_id)
     return prompt_ids, completion_ids
+
+
+def _plain_chat_segments(tokenizer, system: str, messages: list[dict]) -> list[tuple[str, bool]]:
+    eos = tokenizer.eos_token or ""
+    segments: list[tuple[str, bool]] = []
+    head = f"{system}\n\n" if system else ""
+    for message in messages:
+        if message.get("role") == "assistant":
+            segments.append((f"{message.get('content', '')}{eos}", True))
+        else:
+            segments.append((f"{head}{PLAIN_INSTRUCTION}{message.get('content', '')}{PLAIN_RESPONSE}", False))
+            head = "\n\n"
+    return segments
+
+
+def format_chat_segments(tokenizer, system: str, messages: list[dict]) -> list[tuple[str, bool]]:
+    """A multi-turn conversation as ``[(text, is_assistant), ...]`` whose texts joined are the whole chat.
+
+    With a chat template every piece is the difference between the template's rendering of successive
+    prefixes of the conversation, so the joined text is exactly what the template writes, and each
+    assistant piece is what the model must produce at that turn (its content and the template's
+    end-of-turn marker, plus eos when the template writes none). Without a template, or with one whose
+    renderings are not prefixes of each other, the plain ``### Instruction:`` / ``### Response:`` layout
+    is used, one block per turn.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        return _plain_chat_segments(tokenizer, system, messages)
+    base = [{"role": "system", "content": system}] if system else []
+    eos = tokenizer.eos_token or ""
+    segments: list[tuple[str, bool]] = []
+    done = ""
+    try:
+        for i, message in enumerate(messages):
+            if message.get("role") != "assistant":
+                continue
+            before = tokenizer.apply_chat_template(base + messages[:i], tokenize=False, add_generation_prompt=True)
+            after = tokenizer.apply_chat_template(base + messages[: i + 1], tokenize=False)
+            if not before.startswith(done) or not after.startswith(before):
+                return _plain_chat_segments(tokenizer, system, messages)
+            answer = after[len(before):]
+            if eos and eos not in answer:
+                answer += eos
+            segments += [(before[len(done):], False), (answer, True)]
+            done = after  # the template's own rendering; an eos we appended is not part of it
+    except Exception:  # a template that rejects the roles or the system message
+        return _plain_chat_segments(tokenizer, system, messages)
+    return [(text, trainable) for text, trainable in segments if text]
+
+
+def encode_segments(tokenizer, segments: list[tuple[str, bool]]) -> tuple[list[int], list[bool]]:
+    """Token ids of ``segments`` joined, and per token whether it belongs to an assistant (trained) piece.
+
+    Each piece is tokenized on its own so the boundaries are exact; the tokenizer's special tokens are
+    added in front only when the first piece does not write the bos token itself.
+    """
+    ids: list[int] = []
+    trained: list[bool] = []
+    for i, (text, is_assistant) in enumerate(segments):
+        special = i == 0 and not adds_bos_itself(tokenizer, text)
+        piece = tokenizer(text, add_special_tokens=special)["input_ids"]
+        if special and tokenizer.eos_token_id is not None and piece and piece[-1] == tokenizer.eos_token_id \
+                and not text.endswith(tokenizer.eos_token or "\0"):
+            piece = piece[:-1]  # some tokenizers append eos as a special token: only the text's own eos counts
+        ids += piece
+        trained += [is_assistant] * len(piece)
+    return ids, trained
 
 
 def describe_device() -> str:

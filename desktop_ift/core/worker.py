@@ -59,6 +59,29 @@ class StopFlag:
             signal.signal(sig, lambda *_: self.set())
 
 
+class SilentWriter:
+    """The writer of a non-main process in a multi-process (accelerate) run: rank 0 reports for everyone,
+    the other ranks emit nothing."""
+
+    def __init__(self, store: Store, run_id: str):
+        self.store = store
+        self.run_id = run_id
+        self.seq = 0
+        self.stream = None
+
+    def emit(self, event_cls: type[ev.Event], **fields: Any) -> None:
+        """Drop the event."""
+        return None
+
+
+def process_rank() -> int:
+    """This process's rank in a multi-process run started by ``accelerate launch`` (0 otherwise)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
 class EventWriter:
     """Numbers events, stores them, and writes them as JSON lines to ``stream``."""
 
@@ -103,10 +126,11 @@ def _redirect_output(log_path: Path) -> IO[str]:
     return os.fdopen(events_fd, "w", encoding="utf-8", buffering=1)
 
 
-def _set_offline_environment() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+def _set_offline_environment(allow_download: bool = False) -> None:
+    if not allow_download:  # the user did not enable online access: nothing may reach the network
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
@@ -169,13 +193,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"desktop_ift worker: cannot start: {exc}", file=sys.stderr)
         return EXIT_BAD_JOB
 
-    _set_offline_environment()
+    _set_offline_environment(bool(job.get("allow_download")))
     stop = StopFlag()
     stop.install()
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    events_stream = _redirect_output(run_dir / "worker.log")
-    writer = EventWriter(store, run_id, events_stream)
+    rank = process_rank()
+    log_name = "worker.log" if rank == 0 else f"worker-rank{rank}.log"
+    events_stream = _redirect_output(run_dir / log_name)
+    writer = EventWriter(store, run_id, events_stream) if rank == 0 else SilentWriter(store, run_id)
     print(f"=== worker pid {os.getpid()} starting {job['kind']} job {run_id}", flush=True)
     try:
         outcome = run_job(job, writer, stop)

@@ -257,7 +257,7 @@ def test_import_dataset_records_and_snapshots(store, project, tmp_path):
                               {"name": "note", "type": "string"}]
     assert record.source_hash == hashlib.sha256(source.read_bytes()).hexdigest()
     assert record.size_bytes == source.stat().st_size
-    assert Path(record.snapshot_path) == store.dataset_dir(record.id) / "data.parquet"
+    assert Path(record.snapshot_path) == store.dataset_dir(record.id) / "data.arrow"
     source.unlink()  # the workspace keeps its own copy
     assert load_dataset_table(store.get_dataset(record.id)).to_pylist() == ROWS
 
@@ -296,7 +296,7 @@ def test_stale_folder_of_a_reused_id_is_replaced(store, project, tmp_path):
     (store.dataset_dir(first.id) / "leftover.txt").write_text("old")
     again = import_dataset(store, project.id, source)
     assert again.id == first.id
-    assert sorted(p.name for p in store.dataset_dir(again.id).iterdir()) == ["data.parquet"]
+    assert sorted(p.name for p in store.dataset_dir(again.id).iterdir()) == ["data.arrow"]
 
 
 def test_missing_snapshot_has_clear_message(store, project, tmp_path):

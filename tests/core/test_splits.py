@@ -90,3 +90,54 @@ def test_invalid_specs_explain_themselves(kwargs, message):
 def test_stratify_values_must_match_the_rows():
     with pytest.raises(SplitError, match="3 values but the dataset has 4 rows"):
         split_indices(4, SplitSpec(), ["a", "b", "c"])
+
+
+# ---------------------------------------------------------------------------------------------- split column
+def test_split_from_a_column_understands_common_spellings():
+    from desktop_ift.core.data.splits import column_split_counts, split_table
+
+    import pyarrow as pa
+
+    table = pa.table({"text": list("abcdef"), "part": ["train", "Val", " TEST ", "dev", "training", "holdout"]})
+    parts = split_table(table, SplitSpec(split_column="part"))
+    assert parts == {"train": [0, 4], "validation": [1, 3], "test": [2, 5]}
+    assert column_split_counts(table.column("part").to_pylist(), "part") == {"train": 2, "validation": 2,
+                                                                           "test": 2}
+
+
+def test_split_column_values_through_split_indices_and_errors():
+    from desktop_ift.core.data.splits import SplitError
+
+    spec = SplitSpec(split_column="part")
+    assert split_indices(3, spec, None, column_values=["train", "test", "train"])["test"] == [1]
+    with pytest.raises(SplitError, match="values were not given"):
+        split_indices(3, spec)
+    with pytest.raises(SplitError, match="Row 2 has 'extra' in the split column \"part\""):
+        split_indices(2, spec, column_values=["train", "extra"])
+    with pytest.raises(SplitError, match="Row 1 has an empty cell"):
+        split_indices(1, spec, column_values=[None])
+    with pytest.raises(SplitError, match="says train"):
+        split_indices(1, spec, column_values=["test"])
+
+
+def test_combine_separate_files_as_splits(store, project, tmp_path):
+    from desktop_ift.core.data.combine import combine_as_splits
+    from desktop_ift.core.data.importers import import_dataset, load_dataset_table
+    from desktop_ift.core.data.splits import SplitError, split_table
+
+    def imported(name, text):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text)
+        return import_dataset(store, project.id, path)
+
+    train = imported("train", "q,a\n1,x\n2,y\n")
+    test = imported("test", "a,q\nz,3\n")  # same columns, another order
+    record = combine_as_splits(store, project.id, "qa", {"train": train.id, "test": test.id})
+    table = load_dataset_table(record)
+    assert table.to_pylist() == [{"q": 1, "a": "x", "split": "train"}, {"q": 2, "a": "y", "split": "train"},
+                                 {"q": 3, "a": "z", "split": "test"}]
+    assert split_table(table, SplitSpec(split_column="split")) == {"train": [0, 1], "validation": [], "test": [2]}
+    other = imported("other", "q,b\n1,x\n")
+    with pytest.raises(SplitError, match="lacks 'a'.*has 'b' in addition"):
+        combine_as_splits(store, project.id, "bad", {"train": train.id, "validation": other.id})
+    assert [d.name for d in store.list_datasets(project.id)].count("bad") == 0

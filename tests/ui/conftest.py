@@ -34,6 +34,9 @@ def window(themed_app, qtbot, store):
     from desktop_ift.ui.app import create_main_window
 
     win = create_main_window(store)
+    # Never block on a question box in tests: "Quit without saving" / "Cancel run and quit".
+    win.ask_question = lambda *args, **kwargs: 1
+    win.templates_page.confirm_discard = lambda: True
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

@@ -1,4 +1,5 @@
-"""Deterministic train/validation/test splits of a dataset's rows, optionally stratified by a column."""
+"""Deterministic train/validation/test splits of a dataset's rows: by ratios with a seed (optionally
+stratified by a column), or taken from a column that already names each row's split."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from dataclasses import dataclass
 from typing import Any, Hashable
 
 SPLIT_NAMES = ("train", "validation", "test")
+# Values of a split column (compared case-insensitively, spaces trimmed) and the split each one means.
+SPLIT_ALIASES = {
+    **dict.fromkeys(("train", "training", "trn", "tr"), "train"),
+    **dict.fromkeys(("validation", "valid", "val", "dev", "development", "eval", "evaluation"), "validation"),
+    **dict.fromkeys(("test", "testing", "tst", "holdout", "held-out", "heldout"), "test"),
+}
 
 
 class SplitError(ValueError):
@@ -17,13 +24,19 @@ class SplitError(ValueError):
 @dataclass
 class SplitSpec:
     """How to divide rows: fractions for each split (summing to 1), the random seed, an optional column to
-    stratify by (each split then keeps that column's class proportions)."""
+    stratify by (each split then keeps that column's class proportions).
+
+    With ``split_column`` set, the ratios, seed and stratify column are ignored: each row goes to the split
+    its value in that column names (``train``/``validation``/``test`` and common spellings, see
+    :data:`SPLIT_ALIASES`).
+    """
 
     train: float = 0.8
     validation: float = 0.1
     test: float = 0.1
     seed: int = 42
     stratify_column: str | None = None
+    split_column: str | None = None
 
     def __post_init__(self) -> None:
         for name in SPLIT_NAMES:
@@ -47,6 +60,8 @@ class SplitSpec:
             raise SplitError(f"The random seed must be a whole number, not {self.seed!r}.")
         if self.stratify_column is not None and not str(self.stratify_column).strip():
             self.stratify_column = None
+        if self.split_column is not None and not str(self.split_column).strip():
+            self.split_column = None
 
     def ratios(self) -> dict[str, float]:
         """``{"train": ..., "validation": ..., "test": ...}``."""
@@ -74,13 +89,25 @@ def split_counts(n_rows: int, spec: SplitSpec) -> dict[str, int]:
     return counts
 
 
-def split_indices(n_rows: int, spec: SplitSpec, stratify_values: list | None = None) -> dict[str, list[int]]:
+def split_indices(n_rows: int, spec: SplitSpec, stratify_values: list | None = None,
+                  column_values: list | None = None) -> dict[str, list[int]]:
     """Row indices (ascending) of each split: keys ``train``, ``validation``, ``test``.
 
     The same ``n_rows``, shares, seed and values give the same split every time; every row is in exactly one
     split, and the sizes are :func:`split_counts`. With ``stratify_values`` (one value per row), each class
     is shared out between the splits in proportion to the shares, as closely as whole rows allow.
+
+    When ``spec.split_column`` is set, ``column_values`` (that column's value for each row) must be given and
+    decides each row's split (see :func:`splits_from_column`).
     """
+    if spec.split_column:
+        if column_values is None:
+            raise SplitError(f'The split is taken from the column "{spec.split_column}", but its values were not '
+                             "given. (Pass column_values, or use split_table.)")
+        if len(column_values) != n_rows:
+            raise SplitError(f'The split column "{spec.split_column}" has {len(column_values)} values but the '
+                             f"dataset has {n_rows} rows.")
+        return splits_from_column(column_values, spec.split_column)
     counts = split_counts(n_rows, spec)
     rng = random.Random(spec.seed)
     if stratify_values is None:
@@ -112,10 +139,18 @@ def split_indices(n_rows: int, spec: SplitSpec, stratify_values: list | None = N
 
 
 def split_table(table: Any, spec: SplitSpec) -> dict[str, list[int]]:
-    """:func:`split_indices` for a ``pyarrow.Table``, stratified by ``spec.stratify_column`` when it is set.
+    """:func:`split_indices` for a ``pyarrow.Table``: from ``spec.split_column`` when it is set, otherwise by
+    the ratios, stratified by ``spec.stratify_column`` when it is set.
 
     Raises :class:`SplitError` naming the column (and the available ones) if the table lacks it.
     """
+    if spec.split_column:
+        if spec.split_column not in table.column_names:
+            raise SplitError(
+                f'Cannot take the split from "{spec.split_column}": the dataset has no such column. '
+                f"Available columns: {', '.join(table.column_names)}."
+            )
+        return splits_from_column(table.column(spec.split_column).to_pylist(), spec.split_column)
     values = None
     if spec.stratify_column:
         if spec.stratify_column not in table.column_names:
@@ -176,3 +211,28 @@ def _allocate(counts: dict[str, int], class_sizes: list[int], ratios: dict[str, 
             spare[i] -= take
             need[name] -= take
     return cells
+
+
+def splits_from_column(values: list, column: str = "split") -> dict[str, list[int]]:
+    """Row indices of each split, read from a column's values (``train``, ``val``, ``Test``, ...).
+
+    Raises :class:`SplitError` naming the first row whose value is empty or names no split, with the values
+    that are understood, and when no row is for training.
+    """
+    out: dict[str, list[int]] = {name: [] for name in SPLIT_NAMES}
+    for index, value in enumerate(values):
+        key = SPLIT_ALIASES.get(str(value).strip().lower()) if value is not None else None
+        if key is None:
+            shown = "an empty cell" if value is None or not str(value).strip() else f"{str(value)[:40]!r}"
+            raise SplitError(
+                f'Row {index + 1} has {shown} in the split column "{column}"; every row must say train, '
+                "validation (or val/dev) or test. Fix the value, clean those rows out, or split by ratios.")
+        out[key].append(index)
+    if not out["train"]:
+        raise SplitError(f'No row of the split column "{column}" says train: the model needs rows to learn from.')
+    return out
+
+
+def column_split_counts(values: list, column: str = "split") -> dict[str, int]:
+    """How many rows each split gets when the split comes from a column (what the GUI shows)."""
+    return {name: len(rows) for name, rows in splits_from_column(values, column).items()}

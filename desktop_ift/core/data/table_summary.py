@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,7 +45,9 @@ def column_types(table: pa.Table) -> list[dict]:
 
 @dataclass
 class ColumnSummary:
-    """What one column holds: its type, how many cells are empty, how many distinct non-null values (capped)."""
+    """What one column holds: its type, how many cells are empty, how many distinct non-null values (capped);
+    for text columns also the text length in characters (min/median/max over filled cells) and a histogram of
+    those lengths (``length_bins`` counts over equal-width bins from ``min_length`` to ``max_length``)."""
 
     name: str
     type: str
@@ -53,15 +55,19 @@ class ColumnSummary:
     n_distinct: int
     distinct_capped: bool
     example: str
+    min_length: int | None = None
+    median_length: float | None = None
+    max_length: int | None = None
+    length_bins: list[int] = field(default_factory=list)
 
 
-def summarize_columns(table: pa.Table, distinct_cap: int = 10_000) -> list[ColumnSummary]:
+def summarize_columns(table: pa.Table, distinct_cap: int = 10_000, bins: int = 12) -> list[ColumnSummary]:
     """One :class:`ColumnSummary` per column; empty means null, or blank text for string columns."""
     out = []
-    for field, column in zip(table.schema, table.columns):
-        label = type_label(field.type)
+    for field_, column in zip(table.schema, table.columns):
+        label = type_label(field_.type)
         n_empty = column.null_count
-        if label == "string" and not pat.is_null(field.type) and len(column):
+        if label == "string" and not pat.is_null(field_.type) and len(column):
             blank = pc.equal(pc.utf8_trim_whitespace(column.cast(pa.string())), "")
             n_empty += int(pc.sum(blank).as_py() or 0)
         try:
@@ -74,5 +80,25 @@ def summarize_columns(table: pa.Table, distinct_cap: int = 10_000) -> list[Colum
             if value not in (None, ""):
                 example = str(value)[:80]
                 break
-        out.append(ColumnSummary(field.name, label, n_empty, n_distinct, capped, example))
+        summary = ColumnSummary(field_.name, label, n_empty, n_distinct, capped, example)
+        if label == "string" and not pat.is_null(field_.type):
+            _add_lengths(summary, column, bins)
+        out.append(summary)
     return out
+
+
+def _add_lengths(summary: ColumnSummary, column: pa.ChunkedArray, bins: int) -> None:
+    """Fill in the text-length figures of a text column (vectorised; nulls and blank cells left out)."""
+    import numpy as np
+
+    lengths = pc.utf8_length(column.cast(pa.string()))
+    lengths = pc.filter(lengths, pc.greater(lengths, 0).fill_null(False))
+    if len(lengths) == 0:
+        return
+    values = lengths.to_numpy()
+    summary.min_length = int(values.min())
+    summary.max_length = int(values.max())
+    summary.median_length = float(np.median(values))
+    counts, _ = np.histogram(values, bins=bins, range=(summary.min_length, max(summary.max_length,
+                                                                                summary.min_length + 1)))
+    summary.length_bins = [int(c) for c in counts]

@@ -30,6 +30,7 @@ __all__ = [
     "NO_LABEL",
     "ROUGE_TYPES",
     "SCALAR_METRICS",
+    "WORKER_METRICS",
     "compute_all",
     "compute_classification_metrics",
     "compute_text_metrics",
@@ -58,7 +59,16 @@ SCALAR_METRICS: list[tuple[str, str, bool]] = [
     ("precision_macro", "Precision (macro)", True),
     ("recall_macro", "Recall (macro)", True),
     ("f1_macro", "F1 (macro)", True),
+    ("response_loss", "Loss (answer tokens)", False),
+    ("perplexity", "Perplexity", False),
+    ("forgotten", "Questions forgotten", False),
+    ("learned", "Questions learned", True),
 ]
+
+#: Scores the evaluation/benchmark workers add to :func:`compute_all`'s (the teacher-forced loss, and the
+#: forgetting check's counts of questions that changed against the first model).
+WORKER_METRICS = frozenset({"response_loss", "perplexity", "forgotten", "learned"})
+COUNT_METRICS = frozenset({"forgotten", "learned"})
 
 # Characters stripped from both ends of an answer: whitespace, quotes, brackets and sentence
 # punctuation. Symbols that carry meaning at the edge of short answers (+ - # % $ * / etc.)

@@ -57,7 +57,13 @@ def _jsonable(value):
 
 
 def run_evaluation(job: dict, writer, stop) -> str:
-    """Run an evaluation job; return ``"finished"`` or ``"cancelled"``. Errors propagate to the worker."""
+    """Run an evaluation job; return ``"finished"`` or ``"cancelled"``. Errors propagate to the worker.
+
+    For each model: load its tokenizer, format the prompts, and look the evaluation up in the cache
+    (:mod:`desktop_ift.core.evaluation.cache`); on a miss load the model, generate the answers in batches and
+    compute the teacher-forced loss on the answer tokens, then remember both. Scores are always recomputed
+    from the answers (cheap), so a cached evaluation reports the same numbers as a fresh one.
+    """
     gen = GenerationConfig.from_dict(job.get("generation") or {})
     models = job.get("models") or []
     rows = _read_test_rows(job)
@@ -66,6 +72,11 @@ def run_evaluation(job: dict, writer, stop) -> str:
     if not models:
         raise DataError("The evaluation job names no model to evaluate.", hint="Choose at least one model.")
     labels = [m.get("label") or f"model {i + 1}" for i, m in enumerate(models)]
+    if len(set(labels)) != len(labels):
+        raise DataError(f"Two models in the evaluation have the same label ({', '.join(labels)}).",
+                        hint="Give every model a different label.")
+    use_cache = bool(job.get("use_cache", True))
+    max_seq_length = int(job.get("max_seq_length") or 512)
     writer.emit(
         ev.Started,
         job_kind="evaluate",
@@ -76,10 +87,14 @@ def run_evaluation(job: dict, writer, stop) -> str:
         info={"models": models, "examples": len(rows), "generation": gen.to_dict()},
     )
     # The heavy imports come after `started`, so a watcher knows at once that the worker is up.
+    from desktop_ift.core.evaluation import cache
     from desktop_ift.core.evaluation.generation import GenerationStopped, generate_answers
     from desktop_ift.core.evaluation.metrics import compute_all, per_example_scores
+    from desktop_ift.core.evaluation.response_loss import response_loss
 
     references = [str(r.get("response", "")) for r in rows]
+    settings = {**gen.to_dict(), "max_seq_length": max_seq_length}
+    settings.pop("max_examples", None)  # already reflected in the prompts
     summary: dict[str, dict] = {}
     for spec, label in zip(models, labels):
         if stop.is_set():
@@ -90,23 +105,50 @@ def run_evaluation(job: dict, writer, stop) -> str:
                         message="Preparing the built-in tiny demo model")
         path = resolve_model(spec["model"], job["workspace"])
         adapter = spec.get("adapter") or None
-        writer.emit(ev.Progress, stage="loading model", done=0, total=1,
-                    message=f"{label}: loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
         tokenizer = load_tokenizer(path, padding_side="left")
-        model = load_causal_lm(path, adapter=adapter)
         prompts = [format_prompt(tokenizer, r.get("system", ""), r["prompt"]) for r in rows]
-        writer.emit(ev.Progress, stage="generating", done=0, total=len(prompts), message=f"{label}: generating")
+        key = None
+        cached = None
+        if use_cache and cache.cacheable(settings):
+            key = cache.cache_key(cache.folder_fingerprint(path), _adapter_fingerprint(adapter),
+                                  prompts, references, settings)
+            cached = cache.lookup(writer.store, key)
+        if cached is not None and len(cached.get("outputs", [])) == len(prompts):
+            outputs = cached["outputs"]
+            loss = cached.get("loss") or {}
+            writer.emit(ev.Progress, stage="generating", done=len(prompts), total=len(prompts),
+                        message=f"{label}: reused the answers of an identical earlier evaluation")
+        else:
+            writer.emit(ev.Progress, stage="loading model", done=0, total=1,
+                        message=f"{label}: loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
+            model = load_causal_lm(path, adapter=adapter)
+            writer.emit(ev.Progress, stage="generating", done=0, total=len(prompts), message=f"{label}: generating")
 
-        def on_batch(done: int, total: int, label=label) -> None:
-            writer.emit(ev.Progress, stage="generating", done=done, total=total,
-                        message=f"{label}: {done} of {total} answers")
+            def on_batch(done: int, total: int, label=label) -> None:
+                writer.emit(ev.Progress, stage="generating", done=done, total=total,
+                            message=f"{label}: {done} of {total} answers")
 
-        try:
-            outputs = generate_answers(model, tokenizer, prompts, gen, on_batch=on_batch, should_stop=stop.is_set)
-        except GenerationStopped:
-            writer.emit(ev.Cancelled, step=0, checkpoint="")
-            return "cancelled"
+            try:
+                outputs = generate_answers(model, tokenizer, prompts, gen, on_batch=on_batch,
+                                           should_stop=stop.is_set)
+            except GenerationStopped:
+                writer.emit(ev.Cancelled, step=0, checkpoint="")
+                return "cancelled"
+            writer.emit(ev.Progress, stage="scoring", done=0, total=1,
+                        message=f"{label}: loss on the reference answers")
+            loss = response_loss(model, tokenizer, rows, max_seq_length=max_seq_length,
+                                 batch_size=gen.batch_size, should_stop=stop.is_set)
+            if stop.is_set():
+                writer.emit(ev.Cancelled, step=0, checkpoint="")
+                return "cancelled"
+            if key is not None:
+                cache.save(writer.store, key, spec["model"], adapter, {"outputs": outputs, "loss": loss})
+            del model
+            gc.collect()
+            _empty_cuda_cache()
         metrics = _jsonable(compute_all(outputs, references, labels=job.get("labels", "auto")))
+        metrics.update(loss)
+        metrics["from_cache"] = cached is not None
         label_list = metrics.get("labels")
         writer.store.add_eval_examples(job["run_id"], label, [
             {"idx": int(row.get("idx", i)), "prompt": prompt, "reference": ref, "output": out,
@@ -115,11 +157,16 @@ def run_evaluation(job: dict, writer, stop) -> str:
         ])
         writer.emit(ev.Eval, step=0, model_label=label, metrics=metrics)
         summary[label] = flat_metrics(metrics)
-        del model
-        gc.collect()
-        _empty_cuda_cache()
     writer.emit(ev.Finished, output_dir="", metrics=summary)
     return "finished"
+
+
+def _adapter_fingerprint(adapter: str | None) -> str:
+    from desktop_ift.core.evaluation.cache import folder_fingerprint
+
+    if not adapter or not os.path.isdir(adapter):
+        return ""
+    return folder_fingerprint(adapter)
 
 
 def _empty_cuda_cache() -> None:

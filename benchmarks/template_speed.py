@@ -1,0 +1,142 @@
+"""Rendering and tokenizing a dataset through several templates: our pipeline vs a naive per-row loop.
+
+Baseline (naive): what a straightforward script does -- for every row and template, ``render_row`` (Jinja),
+format the training text with :func:`desktop_ift.core.modeling.format_example` and encode it with
+:func:`desktop_ift.core.modeling.encode_example` (one tokenizer call per text).
+Ours: :func:`desktop_ift.core.templates.token_preview.set_lengths` -- column-wise rendering
+(:class:`~desktop_ift.core.templates.batch_render.TableRenderer`), the chat template rendered once and
+verified, ``encode_batch`` over distinct texts, results kept in a :class:`TokenLengthCache`.
+
+Both measure the same examples with the same tokenizer (a byte-level BPE trained here on the generated
+rows, with a chat template); the token counts must be identical, and the script fails otherwise. The
+cached pass (the same templates again, as the GUI does on every keystroke elsewhere) is reported too.
+
+    .venv/bin/python benchmarks/template_speed.py [--rows 200000] [--templates 3] [--naive-rows N]
+
+``--naive-rows`` times the baseline on the first N rows only (its rows/s is per row either way) to keep
+the run short; by default it runs on every row. The last line printed is one JSON object: rows/s of both,
+``ratio`` (ours / naive; target >= 5), ``cached_rows_per_s``, ``identical`` and the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHAT_TEMPLATE = ("{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n"
+                 "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+_WORDS = ("invoice refund parcel delivery login password error crash order account billing shipping late "
+          "broken screen update charge twice tracking courier help please thanks urgent customer").split()
+CATEGORIES = ["billing", "shipping", "technical", "account", "returns"]
+
+
+def make_rows(n: int, seed: int = 0) -> dict[str, list]:
+    """``n`` support-ticket-like rows: ``subject``, ``message`` (10-60 words), ``category``, ``priority``."""
+    rng = random.Random(seed)
+    subjects, messages, categories, priorities = [], [], [], []
+    for i in range(n):
+        subjects.append(" ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 6))))
+        messages.append(f"Order #{rng.randint(1000, 99999)}: " + " ".join(rng.choice(_WORDS)
+                                                                         for _ in range(rng.randint(10, 60))))
+        categories.append(rng.choice(CATEGORIES))
+        priorities.append(rng.randint(1, 3))
+    return {"subject": subjects, "message": messages, "category": categories, "priority": priorities}
+
+
+def build_tokenizer(folder: Path, texts: list[str]) -> Path:
+    """A byte-level BPE tokenizer (vocab 4096) with bos/eos and role tokens, saved as a model folder."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    raw = Tokenizer(models.BPE(unk_token=None))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    specials = ["<pad>", "<s>", "</s>", "<unk>", "<|system|>", "<|user|>", "<|assistant|>"]
+    trainer = trainers.BpeTrainer(vocab_size=4096, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    raw.train_from_iterator(texts, trainer=trainer)
+    folder.mkdir(parents=True, exist_ok=True)
+    raw.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}))
+    (folder / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    return folder
+
+
+TEMPLATES = [
+    ("Classify this support ticket.\n\nSubject: {{ subject }}\nMessage: {{ message }}", "{{ category }}",
+     "You are a support triage assistant."),
+    ("{{ message }}\n\nWhich team should handle this (priority {{ priority }})?", "{{ category }}", ""),
+    ("Ticket: {{ subject }} -- {{ message }}\nCategory:", "{{ category }}", "Answer with one word."),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--templates", type=int, default=3, choices=[1, 2, 3])
+    parser.add_argument("--naive-rows", type=int, default=0, help="time the baseline on this many rows (0: all)")
+    args = parser.parse_args()
+
+    import pyarrow as pa
+
+    from desktop_ift.core import modeling
+    from desktop_ift.core.templates.batch_render import TableRenderer
+    from desktop_ift.core.templates.render import PromptTemplate, render_row
+    from desktop_ift.core.templates.template_set import TemplateSet
+    from desktop_ift.core.templates.token_preview import LightTokenizer, TokenLengthCache, set_lengths
+
+    data = make_rows(args.rows)
+    table = pa.table(data)
+    templates = [PromptTemplate(prompt=p, response=r, system=s, name=f"t{i}")
+                 for i, (p, r, s) in enumerate(TEMPLATES[: args.templates])]
+    template_set = TemplateSet(templates, mode="all")
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = LightTokenizer(build_tokenizer(Path(tmp) / "tok", data["message"][:20_000]))
+
+        cache = TokenLengthCache()
+        start = time.perf_counter()
+        ours = set_lengths(tok, template_set, TableRenderer(table), "bench:v1", cache)
+        ours_s = time.perf_counter() - start
+        start = time.perf_counter()
+        set_lengths(tok, template_set, TableRenderer(table), "bench:v1", cache)
+        cached_s = time.perf_counter() - start
+
+        n_naive = args.naive_rows or args.rows
+        rows = table.slice(0, n_naive).to_pylist()
+        naive_totals = []
+        start = time.perf_counter()
+        for row in rows:
+            for template in templates:
+                ex = render_row(template, row)
+                prompt_text, full_text = modeling.format_example(tok, ex.system, ex.prompt, ex.response)
+                prompt_ids, completion_ids = modeling.encode_example(tok, prompt_text, full_text)
+                naive_totals.append(len(prompt_ids) + len(completion_ids))
+        naive_s = time.perf_counter() - start
+
+    identical = ours["total"][: len(naive_totals)].tolist() == naive_totals
+    result = {
+        "benchmark": "template_speed",
+        "rows": args.rows,
+        "templates": len(templates),
+        "examples": int(len(ours["total"])),
+        "ours_rows_per_s": round(args.rows / ours_s, 1),
+        "naive_rows_per_s": round(n_naive / naive_s, 1),
+        "ratio": round((args.rows / ours_s) / (n_naive / naive_s), 2),
+        "cached_rows_per_s": round(args.rows / cached_s, 1),
+        "ours_s": round(ours_s, 2),
+        "naive_s": round(naive_s, 2),
+        "naive_rows_timed": n_naive,
+        "identical": identical,
+        "baseline": "per-row render_row + modeling.format_example + encode_example (one tokenizer call per text)",
+    }
+    print(json.dumps(result))
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""``templates``: list, library, import/export, template sets, checks and data exports.
+
+    desktop-ift templates                          the project's templates and template sets
+    desktop-ift templates library [--task T]       built-in phrasings and your saved ones
+    desktop-ift templates use NAME [--map a=b]     copy a library template into the project
+    desktop-ift templates save-library ID          save a project template to your library
+    desktop-ift templates import FILE              add a JSON/YAML library file to your library
+    desktop-ift templates export FILE              write your library (or --builtin) as JSON/YAML
+    desktop-ift templates set NAME --ids 1 2 3     save a template set (--mode, --weights, --seed) and use it
+    desktop-ift templates check                    validate what the project trains on (--max-seq-length)
+    desktop-ift templates export-data FORMAT DIR   write the rendered data (bedrock, openai, alpaca, ...)
+"""
+
+from __future__ import annotations
+
+from desktop_ift.cli.common import CliError, find_project, open_store
+
+
+def _project(args):
+    store = open_store()
+    return store, find_project(store, getattr(args, "project", None))
+
+
+def cmd_list(args) -> int:
+    from desktop_ift.core.templates.library import current_training_source, list_sets
+
+    store, project = _project(args)
+    current = current_training_source(store, project.id)
+    for t in store.list_templates(project.id):
+        mark = "\t(current)" if current == t.id else ""
+        print(f"{t.id}\t{t.name}{mark}")
+    for s in list_sets(store, project.id):
+        mark = "\t(current)" if getattr(current, "name", None) == s.name else ""
+        print(f"set {s.id}\t{s.name}\t{s.mode}, templates {', '.join(map(str, s.template_ids))}{mark}")
+    return 0
+
+
+def cmd_library(args) -> int:
+    from desktop_ift.core.templates.library import library
+
+    store = open_store()
+    for t in library(store):
+        if args.task and t.task != args.task:
+            continue
+        origin = "built-in" if t.builtin else f"saved {t.id}"
+        print(f"{t.task or '-'}\t{t.name}\t{origin}")
+    return 0
+
+
+def _parse_map(pairs: list[str] | None) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise CliError(f"--map takes LIBRARY_COLUMN=YOUR_COLUMN, not {pair!r}.")
+        old, new = pair.split("=", 1)
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def cmd_use(args) -> int:
+    from desktop_ift.core.templates.library import library, rename_columns, set_training_source
+
+    store, project = _project(args)
+    matches = [t for t in library(store) if t.name == args.name]
+    if not matches:
+        raise CliError(f"No library template named {args.name!r}. See: desktop-ift templates library")
+    template = rename_columns(matches[-1].as_template(), _parse_map(args.map))
+    record = store.save_template(project.id, args.as_name or template.name, template.prompt, template.response,
+                                 template.system)
+    set_training_source(store, project.id, {"kind": "template", "template_id": record.id})
+    print(f"Saved template {record.id} {record.name!r} in project {project.name!r} and made it current.")
+    return 0
+
+
+def cmd_save_library(args) -> int:
+    from desktop_ift.core.templates.library import save_to_library
+    from desktop_ift.core.templates.render import PromptTemplate
+
+    store = open_store()
+    rec = store.get_template(args.template)
+    saved = save_to_library(store, PromptTemplate(rec.prompt, rec.response, rec.system, rec.name), args.task or "")
+    print(f"Saved {saved.name!r} to your library.")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from desktop_ift.core.templates.library import import_library
+
+    added = import_library(open_store(), args.file)
+    print(f"Added {len(added)} template(s) to your library: {', '.join(t.name for t in added)}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from desktop_ift.core.templates.library import builtin_templates, export_library, user_templates
+
+    store = open_store()
+    templates = builtin_templates() if args.builtin else user_templates(store)
+    if not templates:
+        raise CliError("Your library is empty: save templates to it first (or export --builtin).")
+    path = export_library(templates, args.file)
+    print(f"Wrote {len(templates)} template(s) to {path}")
+    return 0
+
+
+def cmd_set(args) -> int:
+    from desktop_ift.core.templates.library import save_set, set_training_source
+
+    store, project = _project(args)
+    record = save_set(store, project.id, args.name, args.ids, args.mode, args.weights, args.seed)
+    set_training_source(store, project.id, {"kind": "template_set", "set_id": record.id})
+    print(f"Saved template set {record.id} {record.name!r} ({record.mode}) and made it current.")
+    return 0
+
+
+def _source(store, project, args):
+    """What to check or export: --template / --set / --chat / --pretrain, else the project's current choice."""
+    from desktop_ift.core.templates.conversation import ConversationSpec, PretrainSpec
+    from desktop_ift.core.templates.library import current_training_source, load_set
+
+    if getattr(args, "template", None):
+        return args.template
+    if getattr(args, "set", None):
+        return load_set(store, args.set)
+    if getattr(args, "chat", None):
+        conv, role, content = args.chat
+        return ConversationSpec(conv, role, content, turn_column=args.turn_column, system_column=args.system_column)
+    if getattr(args, "pretrain", None):
+        return PretrainSpec(list(args.pretrain))
+    source = current_training_source(store, project.id)
+    if source is None:
+        raise CliError("Choose what to use with --template ID, --set ID, --chat or --pretrain.")
+    return source
+
+
+def _dataset(store, project, args):
+    dataset_id = args.dataset or project.settings.get("dataset_id")
+    if not dataset_id:
+        raise CliError("Name the dataset with --dataset ID (see: desktop-ift datasets).")
+    return store.get_dataset(int(dataset_id))
+
+
+def cmd_check(args) -> int:
+    from desktop_ift.core.data.importers import load_dataset_table
+    from desktop_ift.core.jobs import resolve_training_source
+    from desktop_ift.core.templates.validation import validate_source
+
+    store, project = _project(args)
+    dataset = _dataset(store, project, args)
+    source = resolve_training_source(store, _source(store, project, args))
+    tokenizer = _tokenizer(store, args.model) if args.model else None
+    report = validate_source(source, load_dataset_table(dataset), tokenizer, args.max_seq_length)
+    print(f"{dataset.label}: {report.n_examples:,} examples from {report.n_rows:,} rows.")
+    for p in report.problems:
+        rows = f" Rows: {', '.join(str(r + 1) for r in p.rows[:10])}{' ...' if len(p.rows) > 10 else ''}." if p.rows else ""
+        print(f"[{p.severity}] {p.text}{rows}")
+    if report.lengths is not None and len(report.lengths):
+        print(f"Tokens per example: median {int(sorted(report.lengths)[len(report.lengths) // 2])}, longest "
+              f"{int(report.lengths.max())}; {report.n_too_long:,} longer than {args.max_seq_length}.")
+    if not report.problems:
+        print("No problems found.")
+    return 0 if report.can_train else 1
+
+
+def _tokenizer(store, model: str):
+    from desktop_ift.core.templates.token_preview import LightTokenizer
+
+    if model == "demo":
+        from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
+
+        folder = store.models_dir / DEMO_MODEL_DIRNAME
+        if not folder.exists():
+            raise CliError("The demo model is not built yet (it is built by the first training run). "
+                           "Give --model FOLDER, or leave --model out.")
+        return LightTokenizer(folder)
+    return LightTokenizer(model)
+
+
+def cmd_export_data(args) -> int:
+    from desktop_ift.core.data.importers import load_dataset_table
+    from desktop_ift.core.data.splits import SplitSpec
+    from desktop_ift.core.jobs import resolve_training_source
+    from desktop_ift.core.templates.exports import export_parts
+    from desktop_ift.core.templates.training_data import build_split_lines
+
+    store, project = _project(args)
+    dataset = _dataset(store, project, args)
+    source = resolve_training_source(store, _source(store, project, args))
+    split = None if args.no_split else SplitSpec(*args.split, seed=args.split_seed)
+    built = build_split_lines(source, load_dataset_table(dataset), split)
+    if built.problems:
+        raise CliError(built.problems)
+    written = export_parts(args.format, built.lines, args.out)
+    counts = ", ".join(f"{k} {len(v):,}" for k, v in built.lines.items())
+    print(f"Exported {counts} examples as {args.format}:")
+    for path in written:
+        print(path)
+    return 0
+
+
+def _add_source_options(p) -> None:
+    p.add_argument("--project", help="project name (default: the demo project)")
+    p.add_argument("--dataset", type=int, help="dataset id (default: the project's current one)")
+    p.add_argument("--template", type=int, help="a project template id")
+    p.add_argument("--set", type=int, help="a template set id")
+    p.add_argument("--chat", nargs=3, metavar=("CONVERSATION_COL", "ROLE_COL", "CONTENT_COL"),
+                   help="multi-turn chat: one row per message")
+    p.add_argument("--turn-column", help="with --chat: the column that orders the messages")
+    p.add_argument("--system-column", help="with --chat: a column with the system prompt")
+    p.add_argument("--pretrain", nargs="+", metavar="TEXT_COL", help="continued pre-training: text column(s)")
+
+
+def register(sub) -> None:
+    """Add the ``templates`` command and its subcommands."""
+    from desktop_ift.core.templates.exports import FORMATS
+    from desktop_ift.core.templates.template_set import MODES
+
+    top = sub.add_parser("templates", help="list, share and check prompt templates; export rendered data")
+    top.add_argument("--project", help="project name (default: the demo project)")
+    top.set_defaults(func=cmd_list)
+    cmds = top.add_subparsers(dest="templates_command", metavar="SUBCOMMAND")
+
+    p = cmds.add_parser("library", help="list the built-in phrasings and your saved templates")
+    p.add_argument("--task", help="only this task (summarise, classify, extract, question_answering, ...)")
+    p.set_defaults(func=cmd_library)
+
+    p = cmds.add_parser("use", help="copy a library template into the project and make it current")
+    p.add_argument("name")
+    p.add_argument("--project")
+    p.add_argument("--as", dest="as_name", help="name in the project (default: the library name)")
+    p.add_argument("--map", nargs="*", metavar="LIB=YOURS", help="rename columns, e.g. text=article")
+    p.set_defaults(func=cmd_use)
+
+    p = cmds.add_parser("save-library", help="save a project template to your library")
+    p.add_argument("template", type=int, metavar="TEMPLATE_ID")
+    p.add_argument("--task", help="the task it belongs to")
+    p.set_defaults(func=cmd_save_library)
+
+    p = cmds.add_parser("import", help="add the templates of a JSON/YAML file to your library")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_import)
+
+    p = cmds.add_parser("export", help="write your library as JSON (.json) or YAML (.yaml)")
+    p.add_argument("file")
+    p.add_argument("--builtin", action="store_true", help="export the built-in phrasings instead")
+    p.set_defaults(func=cmd_export)
+
+    p = cmds.add_parser("set", help="save a template set and make it what the project trains on")
+    p.add_argument("name")
+    p.add_argument("--ids", type=int, nargs="+", required=True, metavar="TEMPLATE_ID")
+    p.add_argument("--mode", choices=MODES, default="random")
+    p.add_argument("--weights", type=float, nargs="+", help="random mode: one weight per template")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--project")
+    p.set_defaults(func=cmd_set)
+
+    p = cmds.add_parser("check", help="validate the project's templates on its data (exit 1 if training "
+                                      "would be refused)")
+    _add_source_options(p)
+    p.add_argument("--model", help="'demo' or a model folder: also count tokens")
+    p.add_argument("--max-seq-length", type=int, default=256)
+    p.set_defaults(func=cmd_check)
+
+    p = cmds.add_parser("export-data", help="write the rendered examples in another tool's format")
+    p.add_argument("format", choices=FORMATS)
+    p.add_argument("out", help="output folder")
+    _add_source_options(p)
+    p.add_argument("--split", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--split-seed", type=int, default=42)
+    p.add_argument("--no-split", action="store_true", help="one file with every example")
+    p.set_defaults(func=cmd_export_data)

@@ -1,0 +1,51 @@
+"""Teacher-forced loss and perplexity on the response tokens, formatted exactly as in training.
+
+Each row is turned into token ids by :func:`desktop_ift.core.training.collator.tokenize_rows` with
+``completion_only=True`` -- the very function the training recipe uses -- so the prompt tokens are masked
+(-100) and only the answer and its end-of-text token are scored. The result is the token-weighted mean of
+the negative log-likelihood over every response token of the set (not a mean of per-example means), and
+its exponential, the perplexity.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+
+def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512, batch_size: int = 8,
+                  should_stop: Callable[[], bool] | None = None) -> dict:
+    """``{"response_loss", "perplexity", "response_tokens"}`` of ``model`` on ``rows``
+    (``system``/``prompt``/``response`` dicts). Rows whose answer is cut away entirely by
+    ``max_seq_length`` do not count. Returns an empty dict when no response token is left."""
+    import torch
+
+    from desktop_ift.core.training.collator import IGNORE_INDEX, PaddingCollator, tokenize_rows
+
+    features = tokenize_rows(rows, tokenizer, max_seq_length, completion_only=True)
+    if not features:
+        return {}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    collate = PaddingCollator(pad_token_id=pad_id)
+    device = next(model.parameters()).device
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    total_nll, total_tokens = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        if should_stop is not None and should_stop():
+            return {}
+        batch = collate([features[i] for i in order[start:start + batch_size]])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with torch.inference_mode():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        # Position t predicts token t+1: shift, then sum the NLL of the unmasked (response) positions.
+        logits = logits[:, :-1, :].float()
+        labels = batch["labels"][:, 1:]
+        nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+        )
+        total_nll += float(nll)
+        total_tokens += int((labels != IGNORE_INDEX).sum())
+    if total_tokens == 0:
+        return {}
+    loss = total_nll / total_tokens
+    return {"response_loss": loss, "perplexity": math.exp(min(loss, 700.0)), "response_tokens": total_tokens}

@@ -1,0 +1,103 @@
+"""Reading a finished evaluation or benchmark run back from the store, in one shape for every consumer.
+
+The GUI's side-by-side view, the HTML report and the CSV/JSON exports all start from
+:func:`load_comparison`, so they show the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from desktop_ift.core import events as ev
+from desktop_ift.core.evaluation.metrics import NO_LABEL, match_label, normalize_answer
+
+
+@dataclass
+class ExampleRow:
+    """One test example with every model's answer and per-example scores."""
+
+    idx: int
+    prompt: str
+    reference: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    scores: dict[str, dict] = field(default_factory=dict)
+
+    def score(self, label: str, key: str) -> float | None:
+        value = self.scores.get(label, {}).get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def category(self) -> str:
+        """The class of the example (its subject for a benchmark, else its normalized reference)."""
+        for scores in self.scores.values():
+            if isinstance(scores.get("subject"), str):
+                return scores["subject"]
+        return normalize_answer(self.reference)
+
+
+@dataclass
+class Comparison:
+    """An evaluation run as a whole: scores per model, full metric details, and the examples."""
+
+    run_id: str
+    kind: str  # "evaluate" or "benchmark"
+    name: str
+    status: str
+    labels: list[str]
+    scores: dict[str, dict[str, float | None]]
+    details: dict[str, dict]
+    examples: list[ExampleRow]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def baseline(self) -> str | None:
+        return self.labels[0] if self.labels else None
+
+    def example_score_key(self) -> str:
+        """The per-example score the gain/loss sort uses: ``correct`` when the examples have it, else ROUGE-L."""
+        for row in self.examples:
+            for scores in row.scores.values():
+                if "correct" in scores:
+                    return "correct"
+        return "rougeL"
+
+    def gain(self, row: ExampleRow, label: str) -> float | None:
+        """``label``'s per-example score minus the baseline's on ``row`` (None when either is missing)."""
+        key = self.example_score_key()
+        base = row.score(self.baseline, key) if self.baseline else None
+        mine = row.score(label, key)
+        return None if base is None or mine is None else mine - base
+
+    def confusion(self, label: str) -> dict | None:
+        """``{"labels": [...], "matrix": [[...]]}`` of a model (rows = reference, columns = predicted)."""
+        return self.details.get(label, {}).get("confusion_matrix")
+
+    def categories(self) -> list[str]:
+        return sorted({row.category() for row in self.examples})
+
+
+def load_comparison(store, run_id: str) -> Comparison:
+    """Everything an evaluation/benchmark run stored, as a :class:`Comparison` (StoreError if unknown)."""
+    run = store.get_run(run_id)
+    details: dict[str, dict] = {}
+    info: dict = {}
+    for event in store.events(run_id):
+        if isinstance(event, ev.Eval) and event.model_label:
+            details[event.model_label] = event.metrics
+        elif isinstance(event, ev.Started):
+            info = dict(event.info or {})
+    scores = store.eval_results(run_id)
+    labels = list(dict.fromkeys([*details, *scores]))
+    by_idx: dict[int, ExampleRow] = {}
+    for rec in store.eval_examples(run_id):
+        row = by_idx.setdefault(rec["idx"], ExampleRow(rec["idx"], rec["prompt"], rec["reference"]))
+        row.outputs[rec["model_label"]] = rec["output"]
+        row.scores[rec["model_label"]] = rec["scores"]
+    examples = [by_idx[i] for i in sorted(by_idx)]
+    return Comparison(run.id, run.kind, run.name, run.status, labels, scores, details, examples, info)
+
+
+def predicted_class(output: str, labels: list[str] | None) -> str:
+    """The class an answer was mapped to (``(none)`` when it matches no label)."""
+    if not labels:
+        return ""
+    return match_label(output, labels) or NO_LABEL

@@ -1,0 +1,248 @@
+"""Run lifecycle: a lost worker is settled as failed, resume from a checkpoint, clone, delete, CSV, history."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from desktop_ift.core import events as ev
+from desktop_ift.core import runs
+from desktop_ift.core.store import StoreError
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _train_run(store, project, job_extra: dict | None = None, name="run"):
+    config = {"method": "lora", "epochs": 2.0, "learning_rate": 1e-3, "model": "demo",
+              "source": {"dataset_name": "tickets", "dataset_version": 3, "template": {"name": "classify"}}}
+    run = store.create_run("train", config, project_id=project.id, name=name)
+    job = {"kind": "train", "version": 1, "run_id": run.id, "workspace": str(store.home), "model": "demo",
+           "config": {"method": "lora", "epochs": 2.0, "learning_rate": 1e-3}, "data": {},
+           "output_dir": str(Path(run.run_dir) / "output"), "resume_from": None,
+           "source": config["source"], **(job_extra or {})}
+    (Path(run.run_dir) / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    return run
+
+
+def _log_steps(store, run_id, steps, start_seq=2, t0=1_000_000.0):
+    seq = start_seq
+    for step in steps:
+        store.append_event(ev.Log(run_id=run_id, seq=seq, time=t0 + step, step=step, total_steps=100,
+                                  epoch=step / 50, loss=2.0 / step, learning_rate=1e-3, tokens_seen=step * 64))
+        seq += 1
+    return seq
+
+
+def _checkpoint(run, step):
+    folder = Path(run.run_dir) / "checkpoints" / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text("{}")
+    return folder
+
+
+def test_a_running_run_whose_worker_died_is_settled_as_lost_with_its_last_step(store, project):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=100, pid=_dead_pid()))
+    next_seq = _log_steps(store, run.id, [1, 2, 3, 4])
+    assert runs.is_lost(store.get_run(run.id))
+
+    settled = runs.settle_if_lost(store, run.id)
+
+    assert settled.status == "failed"
+    assert "lost at step 4" in settled.message
+    assert "no checkpoint" in settled.hint.lower()
+    last = store.events(run.id)[-1]
+    assert isinstance(last, ev.Failed) and last.seq == next_seq  # the next number: watchers see the end
+    assert runs.run_flags(store, run.id)["lost"]
+    assert runs.run_summary(store, run.id).status == "lost"
+    # settling again changes nothing
+    assert runs.settle_if_lost(store, run.id).status == "failed"
+    assert len(store.events(run.id)) == next_seq
+
+
+def test_a_live_worker_and_a_queued_run_are_not_lost(store, project):
+    alive = _train_run(store, project, name="alive")
+    store.append_event(ev.Started(run_id=alive.id, seq=1, pid=os.getpid()))
+    queued = _train_run(store, project, name="queued")
+    assert runs.settle_if_lost(store, alive.id).status == "running"
+    assert runs.settle_if_lost(store, queued.id).status == "queued"
+    assert runs.settle_lost_runs(store, project.id) == []
+
+
+def test_a_reused_process_id_does_not_keep_a_dead_run_alive(store, project):
+    """The worker's pid now belongs to a process created after the run started (here: this test)."""
+    import psutil
+
+    run = _train_run(store, project)
+    created = psutil.Process(os.getpid()).create_time()
+    store.append_event(ev.Started(run_id=run.id, seq=1, time=created - 600, pid=os.getpid()))
+    assert runs.is_lost(store.get_run(run.id))
+    assert [r.id for r in runs.settle_lost_runs(store, project.id)] == [run.id]
+
+
+def test_resume_a_lost_run_from_its_latest_checkpoint(store, project):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=100, pid=_dead_pid()))
+    _log_steps(store, run.id, range(1, 31))
+    _checkpoint(run, 10)
+    latest = _checkpoint(run, 30)
+    (Path(run.run_dir) / "checkpoints" / "checkpoint-40").mkdir()  # incomplete (no trainer state): skipped
+
+    ok, why = runs.can_resume(store, runs.settle_if_lost(store, run.id))
+    assert ok, why
+    assert "step 30" in store.get_run(run.id).hint
+    job_path = runs.prepare_resume(store, run.id)
+
+    job = json.loads(job_path.read_text())
+    assert job["resume_from"] == str(latest) and job["run_id"] == run.id
+    record = store.get_run(run.id)
+    assert record.status == "queued" and record.message == "" and record.ended_at is None
+    assert runs.run_flags(store, run.id) == {"paused": False, "lost": False}
+
+
+def test_resume_is_refused_with_a_reason(store, project):
+    finished = _train_run(store, project, name="finished")
+    store.append_event(ev.Started(run_id=finished.id, seq=1, pid=_dead_pid()))
+    store.append_event(ev.Finished(run_id=finished.id, seq=2))
+    with pytest.raises(runs.RunActionError, match="finished"):
+        runs.prepare_resume(store, finished.id)
+    no_checkpoint = _train_run(store, project, name="nockpt")
+    store.append_event(ev.Started(run_id=no_checkpoint.id, seq=1, pid=_dead_pid()))
+    store.append_event(ev.Cancelled(run_id=no_checkpoint.id, seq=2, step=3))
+    with pytest.raises(runs.RunActionError, match="no checkpoint"):
+        runs.prepare_resume(store, no_checkpoint.id)
+    running = _train_run(store, project, name="running")
+    store.append_event(ev.Started(run_id=running.id, seq=1, pid=os.getpid()))
+    _checkpoint(running, 5)
+    with pytest.raises(runs.RunActionError, match="still going"):
+        runs.prepare_resume(store, running.id)
+
+
+def test_a_paused_run_shows_as_paused_and_resumable(store, project):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, pid=_dead_pid()))
+    runs.mark_paused(store, run.id)
+    _checkpoint(run, 7)
+    store.append_event(ev.Cancelled(run_id=run.id, seq=2, step=7, checkpoint="x"))
+    summary = runs.run_summary(store, run.id)
+    assert summary.status == "paused" and summary.resumable
+    runs.prepare_resume(store, run.id)
+    assert runs.run_summary(store, run.id).status == "queued"
+
+
+def test_clone_settings_repeat_the_run(store, project):
+    dataset = store.add_dataset(project.id, "tickets", "/x.csv", "h", 1, 3, [{"name": "a", "type": "string"}], "/s")
+    template = store.save_template(project.id, "classify", "{{ a }}", "{{ a }}")
+    run = _train_run(store, project, job_extra={
+        "source": {"project_id": project.id, "dataset_id": dataset.id, "dataset_name": "tickets",
+                   "dataset_version": 1, "template": {"name": "classify"},
+                   "split": {"train": 0.7, "validation": 0.2, "test": 0.1, "seed": 5, "stratify_column": None}}})
+    settings = runs.clone_settings(store, run.id)
+    assert settings["config"]["learning_rate"] == 1e-3 and settings["config"]["epochs"] == 2.0
+    assert settings["config"]["method"] == "lora" and "batch_size" in settings["config"]
+    assert settings["model"] == "demo"
+    assert settings["dataset_id"] == dataset.id and settings["template_id"] == template.id
+    assert settings["split"]["seed"] == 5
+    store.delete_dataset(dataset.id)
+    assert runs.clone_settings(store, run.id)["dataset_id"] is None  # gone: not offered
+
+
+def test_delete_removes_the_run_its_evaluations_and_their_folders(store, project):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, pid=_dead_pid()))
+    _log_steps(store, run.id, [1, 2])
+    store.append_event(ev.Finished(run_id=run.id, seq=4))
+    child = store.create_run("evaluate", {}, project_id=project.id, parent_run_id=run.id)
+    other = _train_run(store, project, name="other")
+
+    deleted = runs.delete_run(store, run.id)
+
+    assert deleted == [run.id, child.id]
+    for rid in deleted:
+        with pytest.raises(StoreError):
+            store.get_run(rid)
+        assert not store.run_dir(rid).exists()
+    assert store.metric_series(run.id, "loss") == []
+    assert store.get_run(other.id) and Path(other.run_dir).exists()
+
+
+def test_delete_refuses_a_run_that_is_still_going(store, project):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, pid=os.getpid()))
+    with pytest.raises(runs.RunActionError, match="Cancel it first"):
+        runs.delete_run(store, run.id)
+    assert Path(run.run_dir).exists()
+
+
+def test_export_metrics_csv_has_one_row_per_step_and_validation(store, project, tmp_path):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, pid=_dead_pid()))
+    seq = _log_steps(store, run.id, [1, 2, 3])
+    store.append_event(ev.Eval(run_id=run.id, seq=seq, time=1_000_003.5, step=3, metrics={"eval_loss": 0.75}))
+    out = tmp_path / "sub" / "metrics.csv"
+
+    assert runs.export_metrics_csv(store, run.id, out) == 4
+
+    rows = list(csv.DictReader(out.open()))
+    assert [r["step"] for r in rows] == ["1", "2", "3", "3"]
+    assert float(rows[1]["loss"]) == 1.0 and rows[1]["eval_loss"] == ""
+    assert float(rows[3]["eval_loss"]) == 0.75 and rows[3]["loss"] == ""
+    assert float(rows[2]["elapsed_s"]) == 2.0
+    assert list(rows[0])[:3] == ["step", "epoch", "time"]
+    assert rows[0]["tokens_seen"] == "64.0"
+
+
+def test_run_summaries_give_best_validation_and_final_scores(store, project):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, time=1000.0, pid=_dead_pid()))
+    store.append_event(ev.Eval(run_id=run.id, seq=2, step=10, metrics={"eval_loss": 0.9}))
+    store.append_event(ev.Eval(run_id=run.id, seq=3, step=20, metrics={"eval_loss": 0.6}))
+    store.append_event(ev.Eval(run_id=run.id, seq=4, step=30, metrics={"eval_loss": 0.7}))
+    store.append_event(ev.Finished(run_id=run.id, seq=5, time=1090.0))
+    old_eval = store.create_run("evaluate", {}, project_id=project.id, parent_run_id=run.id)
+    store.append_event(ev.Eval(run_id=old_eval.id, seq=1, model_label="fine-tuned", metrics={"accuracy": 0.5}))
+    store.append_event(ev.Finished(run_id=old_eval.id, seq=2))
+    time.sleep(0.01)
+    new_eval = store.create_run("evaluate", {}, project_id=project.id, parent_run_id=run.id)
+    store.append_event(ev.Eval(run_id=new_eval.id, seq=1, model_label="base", metrics={"accuracy": 0.1}))
+    store.append_event(ev.Eval(run_id=new_eval.id, seq=2, model_label="fine-tuned", metrics={"accuracy": 0.9}))
+    store.append_event(ev.Finished(run_id=new_eval.id, seq=3))
+    unfinished = store.create_run("evaluate", {}, project_id=project.id, parent_run_id=run.id)
+    store.append_event(ev.Eval(run_id=unfinished.id, seq=1, model_label="fine-tuned", metrics={"accuracy": 0.0}))
+
+    [summary] = runs.run_summaries(store, project.id)
+
+    assert summary.status == "finished"
+    assert summary.best_val_loss == 0.6 and summary.best_val_step == 20
+    assert summary.final_scores == {"accuracy": 0.9}
+    assert summary.duration_s == 90.0
+    assert (summary.model, summary.method, summary.dataset, summary.template) == (
+        "demo (tiny)", "lora", "tickets v3", "classify")
+    assert not summary.resumable
+
+
+def test_metrics_of_an_abandoned_attempt_past_the_checkpoint_are_left_out(store, project, tmp_path):
+    """Lost at step 6 after a checkpoint at 4, resumed: steps 5-6 are logged again; the table keeps the new ones."""
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, pid=_dead_pid()))
+    seq = _log_steps(store, run.id, [1, 2, 3, 4, 5, 6])
+    store.append_event(ev.Started(run_id=run.id, seq=seq, pid=_dead_pid()))
+    for step in (5, 6, 7):
+        seq += 1
+        store.append_event(ev.Log(run_id=run.id, seq=seq, step=step, total_steps=100, loss=10.0 + step))
+    table = runs.metric_table(store, run.id)
+    assert table.step == [1, 2, 3, 4, 5, 6, 7]
+    assert table.column("loss")[4:] == [15.0, 16.0, 17.0]
+    runs.export_metrics_csv(store, run.id, tmp_path / "m.csv")
+    assert [r["step"] for r in csv.DictReader((tmp_path / "m.csv").open())] == [str(s) for s in range(1, 8)]
