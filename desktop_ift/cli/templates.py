@@ -152,7 +152,8 @@ def cmd_check(args) -> int:
     report = validate_source(source, load_dataset_table(dataset), tokenizer, args.max_seq_length)
     print(f"{dataset.label}: {report.n_examples:,} examples from {report.n_rows:,} rows.")
     for p in report.problems:
-        rows = f" Rows: {', '.join(str(r + 1) for r in p.rows[:10])}{' ...' if len(p.rows) > 10 else ''}." if p.rows else ""
+        more = " ..." if len(p.rows) > 10 else ""
+        rows = f" Rows: {', '.join(str(r + 1) for r in p.rows[:10])}{more}." if p.rows else ""
         print(f"[{p.severity}] {p.text}{rows}")
     if report.lengths is not None and len(report.lengths):
         print(f"Tokens per example: median {int(sorted(report.lengths)[len(report.lengths) // 2])}, longest "

@@ -1,4 +1,5 @@
-"""``prepare-train``, ``train`` (``runs`` lives in :mod:`desktop_ift.cli.runs`)."""
+"""``prepare-train``, ``train``, ``export-bundle``, ``run-bundle``, ``estimate`` (``runs`` lives in
+:mod:`desktop_ift.cli.runs`)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,100 @@ from pathlib import Path
 
 from desktop_ift.cli.common import CliError, find_project, open_store, run_job
 
-_CONFIG_OPTIONS = ("method", "epochs", "max_steps", "learning_rate", "batch_size", "max_seq_length", "lora_r",
-                   "seed")
+def add_config_options(parser) -> None:
+    """One option per TrainConfig field (``--lora-r``, ``--packing/--no-packing`` ...), with the field's help
+    and choices, plus ``--preset``: the dataclass is the single place where a setting is described."""
+    import argparse
+    from dataclasses import MISSING, fields
+
+    from desktop_ift.core.training.config import TrainConfig
+    from desktop_ift.core.training.presets import preset_names
+
+    parser.add_argument("--preset", choices=preset_names(), help="start from a preset (options given too win)")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        kwargs = {"help": f.metadata.get("help", "").replace("%", "%%"), "default": None, "dest": f.name}
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        kwargs["type"] = type(default) if default is not None else str
+        if f.metadata.get("choices"):
+            kwargs["choices"] = list(f.metadata["choices"])
+        parser.add_argument(flag, **kwargs)
 
 
 def train_config_from_args(args, base=None):
-    """``base`` (default: TrainConfig()) with every option given on the command line applied."""
-    from desktop_ift.core.training.config import TrainConfig
+    """``base`` (default: TrainConfig()), then ``--preset``, then every option given on the command line."""
+    from dataclasses import fields
 
-    values = (base or TrainConfig()).to_dict()
-    for key in _CONFIG_OPTIONS:
-        value = getattr(args, key, None)
+    from desktop_ift.core.training.config import TrainConfig
+    from desktop_ift.core.training.presets import apply_preset
+
+    config = base or TrainConfig()
+    if getattr(args, "preset", None):
+        config = apply_preset(args.preset, config)
+    values = config.to_dict()
+    for f in fields(TrainConfig):
+        value = getattr(args, f.name, None)
         if value is not None:
-            values[key] = value
+            values[f.name] = value
     return TrainConfig.from_dict(values)
+
+
+def _job_path(spec: str) -> Path:
+    """A job.json path, a run folder, or the id of a run in the workspace."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    if path.is_dir() and (path / "job.json").exists():
+        return path / "job.json"
+    store = open_store()
+    try:
+        return Path(store.get_run(spec).run_dir) / "job.json"
+    except Exception as exc:
+        raise CliError(f"{spec} is neither a job file nor a run id ({exc}).") from exc
+
+
+def cmd_export_bundle(args) -> int:
+    from desktop_ift.core.training.bundle import export_bundle
+
+    dest = Path(args.dest)
+    if dest.exists():
+        raise CliError(f"{dest} already exists; choose a new folder name for the bundle.")
+    print(export_bundle(_job_path(args.run), dest, make_zip=args.zip))
+    return 0
+
+
+def cmd_run_bundle(args) -> int:
+    from desktop_ift.core.training.bundle import run_bundle
+
+    bundle = Path(args.bundle)
+    if not (bundle / "job.json").exists():
+        raise CliError(f"{bundle} is not a training bundle (it has no job.json). Export one with export-bundle.")
+    return run_job(run_bundle(bundle, args.model), args.json)
+
+
+def cmd_estimate(args) -> int:
+    """Print the devices and whether the job would fit, without loading the model (no torch)."""
+    from desktop_ift.core.jobs import DEMO_MODEL, validate_model_choice
+    from desktop_ift.core.training.hardware import detect_devices
+    from desktop_ift.core.training.memory import fit_advice, load_shape
+
+    model = validate_model_choice(args.model or DEMO_MODEL)
+    if model == DEMO_MODEL:
+        from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
+
+        folder = open_store().home / "models" / DEMO_MODEL_DIRNAME
+        if not (folder / "config.json").exists():
+            raise CliError("The demo model is built on its first training run; estimate a model folder instead.")
+    else:
+        folder = Path(model)
+    config = train_config_from_args(args)
+    hw = detect_devices()
+    print(hw.describe())
+    print(fit_advice(load_shape(folder), config, hw.training_device).message())
+    return 0
 
 
 def cmd_prepare_train(args) -> int:
@@ -52,14 +133,7 @@ def register(sub) -> None:
     p.add_argument("--dataset", type=int, help="dataset id (default: the project's current one)")
     p.add_argument("--template", type=int, help="template id (default: the project's current one)")
     p.add_argument("--model", help="'demo' or a local Hugging Face model folder")
-    p.add_argument("--method", choices=["lora", "full"])
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--max-seq-length", type=int)
-    p.add_argument("--lora-r", type=int)
-    p.add_argument("--seed", type=int)
+    add_config_options(p)
     p.add_argument("--split", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
     p.add_argument("--split-seed", type=int, default=42)
     p.set_defaults(func=cmd_prepare_train)
@@ -68,3 +142,21 @@ def register(sub) -> None:
     p.add_argument("job")
     p.add_argument("--json", action="store_true", help="print the raw event lines")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export-bundle", help="write a training run as a folder (or zip) that runs headless "
+                       "elsewhere: job, data, config, accelerate config and the exact command")
+    p.add_argument("run", help="run id, run folder or job.json")
+    p.add_argument("dest", help="new folder for the bundle")
+    p.add_argument("--zip", action="store_true", help="also write DEST.zip")
+    p.set_defaults(func=cmd_export_bundle)
+
+    p = sub.add_parser("run-bundle", help="run an exported training bundle on this machine")
+    p.add_argument("bundle")
+    p.add_argument("--model", help="the model folder on this machine (default: the path in the job)")
+    p.add_argument("--json", action="store_true", help="print the raw event lines")
+    p.set_defaults(func=cmd_run_bundle)
+
+    p = sub.add_parser("estimate", help="show the devices and the memory a training job needs (no model load)")
+    p.add_argument("--model", help="'demo' or a local Hugging Face model folder")
+    add_config_options(p)
+    p.set_defaults(func=cmd_estimate)

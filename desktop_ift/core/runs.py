@@ -167,14 +167,13 @@ def checkpoint_step(path: Path) -> int:
 
 
 def latest_checkpoint(run_dir: Path | str) -> Path | None:
-    """The newest complete checkpoint (``<run_dir>/checkpoints/checkpoint-N`` with its trainer state)."""
-    folder = Path(run_dir) / "checkpoints"
-    try:
-        candidates = [p for p in folder.iterdir() if p.is_dir() and CHECKPOINT_RE.match(p.name)]
-    except OSError:
-        return None
-    complete = [p for p in candidates if (p / "trainer_state.json").exists()]
-    return max(complete, key=checkpoint_step) if complete else None
+    """The newest complete checkpoint (``<run_dir>/checkpoints/checkpoint-N`` with its trainer state).
+
+    The recipe decides what a complete checkpoint is; its module imports no torch at load time.
+    """
+    from desktop_ift.core.training.recipe import latest_checkpoint as recipe_latest_checkpoint
+
+    return recipe_latest_checkpoint(run_dir)
 
 
 def can_resume(store: Store, run: RunRecord) -> tuple[bool, str]:
@@ -309,8 +308,9 @@ class MetricTable:
         return self.values.get(name, [None] * len(self.seq))
 
 
-def metric_table(store: Store, run_id: str) -> MetricTable:
-    """Every stored metric of a run pivoted into rows (one per event, with its wall time), in order.
+def metric_table(store: Store, run_id: str, max_seq: int | None = None) -> MetricTable:
+    """Every stored metric of a run (up to event ``max_seq``) pivoted into rows (one per event, with its
+    wall time), in order.
 
     A run resumed from a checkpoint after it was lost logged some steps twice (the lost attempt went past
     the checkpoint); the rows of the abandoned attempt from the resumed step on are left out, so the curve
@@ -318,8 +318,8 @@ def metric_table(store: Store, run_id: str) -> MetricTable:
     """
     rows = store.conn.execute(
         "SELECT m.seq, m.step, m.name, m.value, e.time FROM metrics m JOIN events e"
-        " ON e.run_id = m.run_id AND e.seq = m.seq WHERE m.run_id=? ORDER BY m.seq",
-        (run_id,),
+        " ON e.run_id = m.run_id AND e.seq = m.seq WHERE m.run_id=? AND m.seq<=? ORDER BY m.seq",
+        (run_id, max_seq if max_seq is not None else 2**62),
     ).fetchall()
     records: list[tuple[int, int, float, dict[str, float]]] = []
     for seq, step, name, value, when in rows:

@@ -155,12 +155,43 @@ def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
             f"The disk is full: {exc.filename or 'a file'} could not be written.",
             "Free some disk space (old runs and checkpoints take the most) and start again.",
         )
+    from desktop_ift.core.training.launcher import LaunchError
+
+    if isinstance(exc, LaunchError):
+        return text, "Choose another multi-GPU strategy in the advanced settings, or install what it names."
     if isinstance(exc, (ConfigError, JobError)):
         return text, "Change the setting it names and start again."
     return (
         f"The job stopped on an unexpected error: {type(exc).__name__}: {text.splitlines()[0] if text else ''}".strip(),
         f"The full log is in {run_dir / 'worker.log'}.",
     )
+
+
+def _relaunch_if_distributed(job: dict, job_path: str, run_dir: Path) -> Exception | None:
+    """Replace this process by ``accelerate launch`` of the same job when it needs several processes.
+
+    Returns the error (to be reported as a ``failed`` event) when the multi-process setting cannot run;
+    returns None for a single-process job. On success it does not return: the launcher inherits stdout
+    (rank 0 writes the events there) and forwards SIGTERM to the processes.
+    """
+    from desktop_ift.core.training.launcher import LaunchError, prepare_launch
+
+    try:
+        command = prepare_launch(job, str(Path(job_path).resolve()), run_dir)
+    except LaunchError as exc:
+        return exc
+    if command is None:
+        return None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / "worker.log").open("a", encoding="utf-8") as log:
+        log.write("=== launching: " + " ".join(command) + "\n")
+    # The launcher's own messages go to the log too, so stdout carries events only.
+    log_fd = os.open(run_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.stdout.flush()
+    os.execv(command[0], command)
+    return None  # pragma: no cover - execv does not return
 
 
 def run_job(job: dict, writer: EventWriter, stop: StopFlag) -> str:
@@ -194,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_JOB
 
     _set_offline_environment(bool(job.get("allow_download")))
+    launch_error = None
+    if job["kind"] == "train" and "RANK" not in os.environ:
+        launch_error = _relaunch_if_distributed(job, argv[0], store.run_dir(run_id))
     stop = StopFlag()
     stop.install()
     run_dir = store.run_dir(run_id)
@@ -204,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     writer = EventWriter(store, run_id, events_stream) if rank == 0 else SilentWriter(store, run_id)
     print(f"=== worker pid {os.getpid()} starting {job['kind']} job {run_id}", flush=True)
     try:
+        if launch_error is not None:
+            raise launch_error
         outcome = run_job(job, writer, stop)
     except BaseException as exc:  # noqa: BLE001 - every failure must end in a failed event
         details = traceback.format_exc()

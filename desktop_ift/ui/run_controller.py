@@ -165,12 +165,9 @@ class RunController(QObject):
         """Stop watching without stopping the worker (the window closes, the run goes on)."""
         self._poll.stop()
         self._kill_timer.stop()
-        if self.process is not None:
-            for sig in (self.process.readyReadStandardOutput, self.process.finished, self.process.errorOccurred):
-                try:
-                    sig.disconnect()
-                except (RuntimeError, TypeError):
-                    pass
+        if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
+            # Keep the process object (deleting it would kill the worker) but stop listening to it.
+            self.process.blockSignals(True)
 
     # ------------------------------------------------------------------ reading
     def _read_stdout(self) -> None:

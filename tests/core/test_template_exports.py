@@ -118,3 +118,11 @@ def test_datasets_folder_loads_with_the_datasets_library(tmp_path):
 def test_export_parts_writes_one_file_per_split(tmp_path):
     written = export_parts("openai", {"train": INSTRUCTION, "validation": [], "test": INSTRUCTION[:1]}, tmp_path)
     assert [p.name for p in written] == ["train.openai.jsonl", "test.openai.jsonl"]
+
+
+def test_datasets_folder_holds_chat_and_text_data_too(tmp_path):
+    from datasets import load_from_disk
+
+    loaded = load_from_disk(str(export_parts("datasets", {"train": CHAT, "all": TEXT}, tmp_path)[0]))
+    assert loaded["train"][0]["messages"][3] == {"role": "assistant", "content": "Goodbye."}
+    assert loaded["all"]["text"] == ["A long document.", "Another one."]

@@ -39,7 +39,8 @@ def test_all_mode_renders_every_row_through_every_template():
     out = render_set(TemplateSet([A, B, C], mode="all"), table(4))
     assert len(out) == 12
     assert [(r["idx"], r["template"]) for r in out[:3]] == [(0, "A"), (0, "B"), (0, "C")]
-    assert out[1] == {"idx": 0, "system": "Be brief.", "prompt": "message 0\nCategory?", "response": "b", "template": "B"}
+    assert out[1] == {"idx": 0, "system": "Be brief.", "prompt": "message 0\nCategory?", "response": "b",
+                      "template": "B"}
     assert out[2]["prompt"] == "Text: message 0" and out[2]["response"] == "B"
 
 

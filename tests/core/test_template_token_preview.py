@@ -26,8 +26,9 @@ LINES = [
     {"system": "Be brief.", "prompt": "Ticket: my invoice is wrong\nCategory?", "response": "billing"},
     {"system": "", "prompt": "Where is my parcel?", "response": "shipping, probably"},
 ]
-CHAT = {"system": "You help.", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
-                                            {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Ciao"}]}
+CHAT = {"system": "You help.", "messages": [
+    {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+    {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Ciao"}]}
 
 
 @pytest.fixture(scope="module")

@@ -145,3 +145,9 @@ def test_check_template_blank_response_is_an_error(response):
 def test_check_template_warns_about_constant_response_and_empty_prompt():
     problems = check_template(PromptTemplate(prompt="", response="yes"), ["question"])
     assert [(p.field, p.severity) for p in problems] == [("prompt", "warning"), ("response", "warning")]
+
+
+def test_a_syntax_error_is_located_at_its_line_and_column_while_typing():
+    problems = check_template(PromptTemplate(prompt="Hello\n  {{ name }", response="{{ a }}"), ["a", "name"])
+    assert [(p.field, p.line, p.column) for p in problems] == [("prompt", 2, 11)]
+    assert "unexpected '}'" in problems[0].message

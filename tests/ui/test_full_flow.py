@@ -34,8 +34,9 @@ def test_demo_flow_through_the_gui_trains_live_and_fills_the_comparison(window, 
     qtbot.waitUntil(lambda: evaluate.selected_train_run() == run_id, timeout=15000)
     qtbot.waitUntil(lambda: evaluate.evaluate_button.isEnabled(), timeout=15000)
     evaluate.evaluate_button.click()
+    # wait for the page itself to see the end (the store says "finished" before the GUI reads the last events)
     qtbot.waitUntil(lambda: evaluate.results_table.rowCount() > 0 and evaluate.eval_run_id
-                    and store.get_run(evaluate.eval_run_id).status == "finished", timeout=300000)
+                    and evaluate.status == "finished", timeout=300000)
     results = store.eval_results(evaluate.eval_run_id)
     assert set(results) == {"base", "fine-tuned"}
     assert results["fine-tuned"]["accuracy"] >= 0.9 > results["base"]["accuracy"]

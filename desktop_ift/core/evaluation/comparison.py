@@ -92,17 +92,20 @@ def is_improvement(row: ComparisonRow, delta: float) -> bool | None:
 
 
 def format_comparison(results: dict[str, dict[str, float | None]]) -> str:
-    """A plain-text table: one metric per row, one model per column, the best value marked with ``*``."""
+    """A plain-text table: one metric per row, one model per column, the best value marked with ``*``, then
+    the change against the first model (one ``change`` column, or one per model when there are several)."""
     rows = comparison_rows(results)
     labels = list(results)
-    header = ["metric", *labels, "change"]
+    others = labels[1:]
+    change_titles = ["change"] if len(others) == 1 else [f"change {label}" for label in others]
+    header = ["metric", *labels, *change_titles]
     body = []
     for row in rows:
         cells = [row.name]
         for label in labels:
             text = format_value(row.key, row.values.get(label))
             cells.append(text + (" *" if row.best == label else ""))
-        cells.append(format_delta(row.key, row.delta))
+        cells.extend(format_delta(row.key, row.deltas.get(label)) for label in others)
         body.append(cells)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))

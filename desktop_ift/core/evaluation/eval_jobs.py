@@ -215,3 +215,10 @@ def prepare_chat_job(store: Store, model: str, adapter: str | None = None,
     job_path = Path(run.run_dir) / "job.json"
     job_path.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
     return run, job_path
+
+
+def chat_target(store: Store, train_run_id: str) -> tuple[str, str | None]:
+    """``(model, adapter)`` of a finished training run's fine-tuned model, for the playground."""
+    train, train_job = _finished_train_run(store, train_run_id)
+    tuned = _tuned_model(train, train_job, "fine-tuned")
+    return tuned["model"], tuned["adapter"]

@@ -130,14 +130,36 @@ def write_records(fmt: str, lines: Iterable[dict], path: Path | str) -> int:
 
 
 def write_datasets_folder(parts: dict[str, list[dict]], folder: Path | str) -> Path:
-    """Save the parts as a ``datasets.DatasetDict`` (one split per part) that ``load_from_disk`` reads."""
-    from datasets import Dataset, DatasetDict
+    """Save the parts in the layout of ``datasets.DatasetDict.save_to_disk`` (one split per part), written
+    with pyarrow alone so the GUI process never imports ``datasets``; ``datasets.load_from_disk`` reads it.
+
+    Layout: ``dataset_dict.json`` (the split names) and per split ``data-00000-of-00001.arrow`` (an Arrow
+    IPC stream), ``dataset_info.json`` and ``state.json``; the features are inferred from the Arrow schema.
+    """
+    import hashlib
+
+    import pyarrow as pa
 
     folder = Path(folder)
-    splits = {name: Dataset.from_list([_plain(line) for line in lines]) for name, lines in parts.items() if lines}
+    splits = {name: lines for name, lines in parts.items() if lines}
     if not splits:
         raise ExportError("There is nothing to export: every part is empty.")
-    DatasetDict(splits).save_to_disk(str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, lines in splits.items():
+        table = pa.Table.from_pylist([_plain(line) for line in lines])
+        split_dir = folder / name
+        split_dir.mkdir(exist_ok=True)
+        data_file = "data-00000-of-00001.arrow"
+        with pa.OSFile(str(split_dir / data_file), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        info = {"citation": "", "description": "Exported by desktop_ift", "homepage": "", "license": ""}
+        (split_dir / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+        fingerprint = hashlib.sha256(json.dumps(lines, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        (split_dir / "state.json").write_text(json.dumps(
+            {"_data_files": [{"filename": data_file}], "_fingerprint": fingerprint, "_format_columns": None,
+             "_format_kwargs": {}, "_format_type": None, "_output_all_columns": False, "_split": name}),
+            encoding="utf-8")
+    (folder / "dataset_dict.json").write_text(json.dumps({"splits": list(splits)}), encoding="utf-8")
     return folder
 
 

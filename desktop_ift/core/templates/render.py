@@ -182,7 +182,8 @@ def _compile(field: str, source: str) -> _Compiled:
     try:
         ast = _ENV.parse(source)
     except TemplateSyntaxError as exc:
-        raise TemplateError(_syntax_message(exc), field, exc.lineno or None) from None
+        raise TemplateError(_syntax_message(exc), field, exc.lineno or None,
+                            syntax_error_column(source, exc.lineno, exc.message or "")) from None
     for node_type, tag in _FORBIDDEN_TAGS.items():
         for node in ast.find_all(node_type):
             raise TemplateError(
@@ -194,6 +195,20 @@ def _compile(field: str, source: str) -> _Compiled:
     except TemplateSyntaxError as exc:
         raise TemplateError(_syntax_message(exc), field, exc.lineno or None) from None
     return _Compiled(template, columns, source)
+
+
+def syntax_error_column(source: str, line: int | None, message: str) -> int | None:
+    """A 1-based column for a Jinja syntax error (Jinja reports only the line): where the unexpected
+    text is, else where the last ``{{``/``{%`` opened on that line."""
+    lines = source.splitlines()
+    if not line or not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    match = re.search(r"unexpected '(.+?)'", message)
+    if match and match.group(1) in text:
+        return text.index(match.group(1)) + 1
+    opened = max(text.rfind("{{"), text.rfind("{%"))
+    return opened + 1 if opened >= 0 else None
 
 
 def _syntax_message(exc: TemplateSyntaxError) -> str:

@@ -103,6 +103,9 @@ def tokenize_seq2seq_rows(rows: list[dict], tokenizer, max_seq_length: int) -> l
         source = f"{row['system']}\n\n{row['prompt']}" if row.get("system") else row["prompt"]
         input_ids = tokenizer(source, truncation=True, max_length=max_seq_length)["input_ids"]
         labels = tokenizer(text_target=row["response"], truncation=True, max_length=max_seq_length)["input_ids"]
+        eos = tokenizer.eos_token_id
+        if eos is not None and (not labels or labels[-1] != eos):
+            labels = labels[: max_seq_length - 1] + [eos]  # the decoder must learn where the answer ends
         if labels:
             out.append({"input_ids": input_ids, "labels": labels})
     return out

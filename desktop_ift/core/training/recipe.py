@@ -306,7 +306,10 @@ def run_training(job: dict, writer, stop) -> str:
     from desktop_ift.core.training.callbacks import EventCallback
     from desktop_ift.core.training.collator import PackingCollator, PaddingCollator
 
+    from transformers import set_seed
+
     _set_threads()
+    set_seed(config.seed)  # before the adapters are initialised: the same seed gives the same run
     cuda = torch.cuda.is_available()
     bf16_ok = bool(cuda and torch.cuda.is_bf16_supported())
     precision = resolve_precision(config, cuda, bf16_ok)
@@ -438,21 +441,26 @@ def run_training(job: dict, writer, stop) -> str:
         "steps": trainer.state.global_step,
         "runtime_s": round(time.monotonic() - started, 2),
     }
-    if not trainer.is_world_process_zero():
-        return "finished"
     writer.emit(ev.Progress, stage="saving", done=0, total=1, message=f"Saving the model to {output_dir}")
     trainer.model.config.use_cache = True
-    save_output(trainer.model, tokenizer, output_dir, job, config, metrics, model_path, len(train_ds), len(val_ds))
+    if processes > 1:
+        trainer.save_model(str(output_dir))  # every process takes part (FSDP/DeepSpeed gather the shards)
+    if not trainer.is_world_process_zero():
+        return "finished"
+    save_output(trainer.model, tokenizer, output_dir, job, config, metrics, model_path, len(train_ds), len(val_ds),
+                weights_saved=processes > 1)
     writer.emit(ev.Progress, stage="saving", done=1, total=1, message="Saved")
     writer.emit(ev.Finished, output_dir=str(output_dir), metrics=metrics)
     return "finished"
 
 
 def save_output(model, tokenizer, output_dir: Path, job: dict, config: TrainConfig, metrics: dict,
-                model_path: Path, n_train: int, n_val: int) -> None:
+                model_path: Path, n_train: int, n_val: int, weights_saved: bool = False) -> None:
     """Write the fine-tuned model as a standard Hugging Face folder with a model card and config.yaml."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(output_dir))
+    if not weights_saved:
+        model.save_pretrained(str(output_dir))
+    (output_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in config.yaml
     tokenizer.padding_side = "left"  # ready for generation by whoever loads it
     tokenizer.save_pretrained(str(output_dir))
     (output_dir / "desktop_ift_job.json").write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -44,6 +44,7 @@ class EvaluatePage(Page):
         super().__init__(parent)
         self.state = state
         self.eval_run_id = ""
+        self.status = ""  # of the shown evaluation run: running, finished, failed, cancelled
         self.preparing = False
         self.labels: list[str] = []
         self._examples: list[dict] = []
@@ -265,12 +266,16 @@ class EvaluatePage(Page):
     def on_event(self, event: ev.Event) -> None:
         if event.run_id != self.eval_run_id:
             return
+        if event.terminal:
+            self.status = event.type
         if isinstance(event, ev.Started):
+            self.status = "running"
             self._set_progress(0, 0, "Loading the models…")
         elif isinstance(event, ev.Progress):
             self._set_progress(event.done, event.total, event.message or event.stage)
         elif isinstance(event, ev.Eval):
             self.fill_results()
+            self.fill_examples()
         elif isinstance(event, ev.Finished):
             self._set_progress(None, None, "")
             self.show_eval(self.eval_run_id)
@@ -300,7 +305,12 @@ class EvaluatePage(Page):
     def show_eval(self, eval_run_id: str) -> None:
         """Show an evaluation run's scores and examples from the store ("" clears)."""
         self.eval_run_id = eval_run_id
+        self.status = ""
         if eval_run_id:
+            try:
+                self.status = self.state.store.get_run(eval_run_id).status
+            except StoreError:
+                pass
             self.state.set_eval_run(eval_run_id)
         self.fill_results()
         self.fill_examples()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
+    QComboBox, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
     QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -18,7 +17,7 @@ from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.page import Page, card, muted_label, set_style_property
-from desktop_ift.ui.widgets.plots import GrowingSeries, Smoother, line_pen, make_plot
+from desktop_ift.ui.widgets.series import GrowingSeries, Smoother
 
 VALIDATION_KEYS = ("eval_loss", "validation_loss", "val_loss", "loss")
 LOG_TAIL_BYTES = 64 * 1024
@@ -62,7 +61,7 @@ class MonitorPage(Page):
         self.ended_at: float | None = None
         self.loss = GrowingSeries()
         self.smoothed = GrowingSeries()
-        self.val = GrowingSeries(64)
+        self.val = GrowingSeries()
         self.lr = GrowingSeries()
         self._smoother = Smoother()
         self._log_pos = 0
@@ -83,34 +82,16 @@ class MonitorPage(Page):
         self.failure_banner = Banner()
         self.body.addWidget(self.failure_banner)
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.setChildrenCollapsible(False)
-        splitter.setHandleWidth(10)
-        plots = QWidget()
-        plots_layout = QHBoxLayout(plots)
-        plots_layout.setContentsMargins(0, 0, 0, 0)
-        plots_layout.setSpacing(12)
-        loss_card, loss_layout = card(margins=8)
-        self.loss_plot = make_plot("Loss", "loss")
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.TEXT, brush=pg.mkBrush(255, 255, 255, 220))
-        self.raw_curve = self.loss_plot.plot(pen=line_pen(theme.ACCENT, 1.2, 95), name="training (raw)")
-        self.smooth_curve = self.loss_plot.plot(pen=line_pen(theme.ACCENT, 2.4), name="training (smoothed)")
-        self.val_curve = self.loss_plot.plot(
-            pen=line_pen(theme.VALIDATION, 1.5, 160), symbol="o", symbolSize=8,
-            symbolBrush=pg.mkBrush(theme.VALIDATION), symbolPen=pg.mkPen("#ffffff", width=1.5), name="validation")
-        loss_layout.addWidget(self.loss_plot)
-        lr_card, lr_layout = card(margins=8)
-        self.lr_plot = make_plot("Learning rate", "")
-        self.lr_curve = self.lr_plot.plot(pen=line_pen("#0f766e", 2.0))
-        self.lr_plot.getPlotItem().getAxis("left").setStyle(tickTextWidth=48, autoExpandTextSpace=True)
-        lr_layout.addWidget(self.lr_plot)
-        plots_layout.addWidget(loss_card, 5)
-        plots_layout.addWidget(lr_card, 2)
-        splitter.addWidget(plots)
-        splitter.addWidget(self._build_log_pane())
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        self.body.addWidget(splitter, 1)
+        # The plots are built when first needed (pyqtgraph takes most of a second to import, which the
+        # window should not wait for); until then the curves collect in their series.
+        self.plots_host = QWidget()
+        self.plots_host.setMinimumHeight(240)
+        self.plots_layout = QHBoxLayout(self.plots_host)
+        self.plots_layout.setContentsMargins(0, 0, 0, 0)
+        self.plots_layout.setSpacing(12)
+        self._plots_built = False
+        self.body.addWidget(self.plots_host, 1)
+        self.body.addWidget(self._build_log_pane())
 
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
@@ -122,6 +103,57 @@ class MonitorPage(Page):
         self._show_empty()
 
     # ------------------------------------------------------------------ building
+    def ensure_plots(self) -> None:
+        """Create the loss and learning-rate plots (imports pyqtgraph) and draw the collected points."""
+        if self._plots_built:
+            return
+        self._plots_built = True
+        import pyqtgraph as pg
+
+        from desktop_ift.ui.widgets.plots import line_pen, make_plot
+
+        loss_card, loss_layout = card(margins=8)
+        self.loss_plot = make_plot("Loss", "loss")
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.TEXT, brush=pg.mkBrush(255, 255, 255, 220))
+        self._raw_curve = self.loss_plot.plot(pen=line_pen(theme.ACCENT, 1.2, 95), name="training (raw)")
+        self._smooth_curve = self.loss_plot.plot(pen=line_pen(theme.ACCENT, 2.4), name="training (smoothed)")
+        self._val_curve = self.loss_plot.plot(
+            pen=line_pen(theme.VALIDATION, 1.5, 160), symbol="o", symbolSize=8,
+            symbolBrush=pg.mkBrush(theme.VALIDATION), symbolPen=pg.mkPen("#ffffff", width=1.5), name="validation")
+        loss_layout.addWidget(self.loss_plot)
+        lr_card, lr_layout = card(margins=8)
+        self.lr_plot = make_plot("Learning rate", "")
+        self._lr_curve = self.lr_plot.plot(pen=line_pen("#0f766e", 2.0))
+        self.lr_plot.getPlotItem().getAxis("left").setStyle(tickTextWidth=48, autoExpandTextSpace=True)
+        lr_layout.addWidget(self.lr_plot)
+        self.plots_layout.addWidget(loss_card, 5)
+        self.plots_layout.addWidget(lr_card, 2)
+        self._redraw()
+
+    @property
+    def raw_curve(self):
+        self.ensure_plots()
+        return self._raw_curve
+
+    @property
+    def smooth_curve(self):
+        self.ensure_plots()
+        return self._smooth_curve
+
+    @property
+    def val_curve(self):
+        self.ensure_plots()
+        return self._val_curve
+
+    @property
+    def lr_curve(self):
+        self.ensure_plots()
+        return self._lr_curve
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.ensure_plots()
+        super().showEvent(event)
+
     def _build_progress_card(self) -> QWidget:
         frame, layout = card()
         top = QHBoxLayout()
@@ -180,8 +212,9 @@ class MonitorPage(Page):
         self.log_view.setMaximumBlockCount(5000)
         self.log_view.setFont(theme.monospace_font())
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.log_view.setFixedHeight(180)
         self.log_view.hide()
-        layout.addWidget(self.log_view, 1)
+        layout.addWidget(self.log_view)
         return host
 
     def _toggle_log(self, shown: bool) -> None:
@@ -275,7 +308,7 @@ class MonitorPage(Page):
         self.run_label.setToolTip(run.id)
         self._set_progress(run.last_step, run.total_steps, epochs[-1][1] if epochs else None)
         if self.loss.n:
-            self.figures["loss"].setText(f"{self.loss.ys[-1]:.4f}")
+            self.figures["loss"].setText(f"{self.loss.last_y():.4f}")
         for name, key, fmt in (("tokens_per_second", "speed", "{:,.0f}"), ("memory_mb", "memory", "{:,.0f} MB")):
             series = store.metric_series(run_id, name)
             if series:
@@ -365,6 +398,8 @@ class MonitorPage(Page):
         self.smoothed.append(step, self._smoother.add(value))
 
     def _redraw(self) -> None:
+        if not self._plots_built:
+            return
         self.raw_curve.setData(self.loss.xs, self.loss.ys)
         self.smooth_curve.setData(self.smoothed.xs, self.smoothed.ys)
         self.val_curve.setData(self.val.xs, self.val.ys)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 from desktop_ift.core.store import StoreError
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
-from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.banner import Banner, status_icon
 from desktop_ift.ui.widgets.flow_layout import FlowLayout
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 
@@ -141,7 +141,9 @@ class TemplatesPage(Page):
         layout.addLayout(problems_head)
         self.problems_list = QListWidget()
         self.problems_list.setObjectName("Problems")
-        self.problems_list.setMaximumHeight(84)
+        self.problems_list.setMaximumHeight(92)
+        self.problems_list.setWordWrap(True)
+        self.problems_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.problems_list.itemActivated.connect(self._jump_to_problem)
         self.problems_list.itemClicked.connect(self._jump_to_problem)
         layout.addWidget(self.problems_list)
@@ -404,7 +406,9 @@ class TemplatesPage(Page):
         try:
             example = render_row(template, row)
         except Exception as exc:  # TemplateError, or anything a half-typed template triggers
-            self.preview_banner.show_message(str(exc), "warning", "The preview cannot be rendered yet")
+            self.preview_banner.show_message(
+                str(exc), "warning", "The preview cannot be rendered yet (below: the last version that worked)"
+                if self.preview.toPlainText() else "The preview cannot be rendered yet")
             return
         self.preview_banner.clear()
         self.preview.setHtml(preview_html(example.system, example.prompt, example.response))
@@ -417,11 +421,10 @@ class TemplatesPage(Page):
         if not problems:
             return
         for p in problems:
-            symbol = "⛔" if p.severity == "error" else "⚠"
             where = p.text if hasattr(p, "text") else f"{p.field}: {p.message}"
             if p.column and p.line:
                 where = where.replace(f"line {p.line}:", f"line {p.line}, column {p.column}:", 1)
-            item = QListWidgetItem(f"{symbol}  {where}")
+            item = QListWidgetItem(status_icon("error" if p.severity == "error" else "warning"), where)
             item.setData(Qt.ItemDataRole.UserRole, (p.field, p.line, p.column))
             item.setToolTip(where)
             self.problems_list.addItem(item)

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from desktop_ift.ui.widgets.page import set_style_property
 
-_SYMBOLS = {"error": "⛔", "warning": "⚠", "info": "ℹ", "success": "✓"}
+_GLYPHS = {"error": "!", "warning": "!", "info": "i", "success": "✓"}
+_COLORS = {"error": "#dc2626", "warning": "#d97706", "info": "#4f46e5", "success": "#16a34a"}
+
+
+def status_pixmap(kind: str, size: int = 18) -> QPixmap:
+    """A filled circle with a glyph (drawn, so it needs no emoji font)."""
+    ratio = 2
+    pixmap = QPixmap(size * ratio, size * ratio)
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(_COLORS.get(kind, "#6b7280")))
+    painter.drawEllipse(QRectF(0.5, 0.5, size - 1, size - 1))
+    font = QFont()
+    font.setBold(True)
+    font.setPixelSize(int(size * 0.68))
+    painter.setFont(font)
+    painter.setPen(QColor("#ffffff"))
+    painter.drawText(QRectF(0, 0, size, size), Qt.AlignmentFlag.AlignCenter, _GLYPHS.get(kind, "?"))
+    painter.end()
+    return pixmap
+
+
+def status_icon(kind: str) -> QIcon:
+    return QIcon(status_pixmap(kind, 16))
 
 
 class Banner(QFrame):
@@ -22,6 +49,8 @@ class Banner(QFrame):
         layout.setSpacing(10)
         self.symbol = QLabel()
         self.symbol.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.symbol.setFixedWidth(18)
+        self.symbol.setContentsMargins(0, 1, 0, 0)
         layout.addWidget(self.symbol)
         texts = QVBoxLayout()
         texts.setSpacing(2)
@@ -44,7 +73,7 @@ class Banner(QFrame):
 
     def show_message(self, text: str, kind: str = "error", title: str = "") -> None:
         set_style_property(self, "kind", kind)
-        self.symbol.setText(_SYMBOLS.get(kind, ""))
+        self.symbol.setPixmap(status_pixmap(kind))
         self.title_label.setText(title)
         self.title_label.setVisible(bool(title))
         self.text_label.setText(text)

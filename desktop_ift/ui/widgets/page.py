@@ -69,5 +69,9 @@ def muted_label(text: str = "", wrap: bool = True) -> QLabel:
 def set_style_property(widget: QWidget, name: str, value) -> None:
     """Change a property the stylesheet selects on, and make Qt re-apply the style."""
     widget.setProperty(name, value)
-    widget.style().unpolish(widget)
-    widget.style().polish(widget)
+    style = widget.style()
+    # Descendants are selected through this property too (``QFrame[kind=error] QLabel``): re-polish them.
+    for w in [widget, *widget.findChildren(QWidget)]:
+        style.unpolish(w)
+        style.polish(w)
+    widget.update()

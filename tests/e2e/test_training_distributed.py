@@ -1,0 +1,66 @@
+"""Beyond one process: the worker re-launches itself through ``accelerate launch`` (2 CPU processes, gloo)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from desktop_ift.core.training.config import TrainConfig
+from desktop_ift.core.training.launcher import LaunchError, accelerate_config, check_strategy, processes_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_two_process_job_runs_through_accelerate(store, tiny_model_dir, toy, worker):
+    config = TrainConfig(method="lora", max_steps=3, batch_size=4, logging_steps=1, lora_r=4, lora_alpha=8,
+                         num_processes=2)
+    job_path = worker.train_job(store, str(tiny_model_dir), config, toy.rows(32), toy.rows(8, seed=3))
+    result = worker.run(job_path, timeout=300)
+    assert result.returncode == 0, (result.events[-1:], result.stderr[-2000:])
+    started = result.events[0]
+    assert started.type == "started" and started.info["processes"] == 2
+    assert [e.step for e in result.of_type("log")] == [1, 2, 3], "one process (rank 0) reports for both"
+    assert result.last.type == "finished"
+    run_dir = Path(store.get_run(result.run_id).run_dir)
+    launched = yaml.safe_load((run_dir / "accelerate_config.yaml").read_text())
+    assert launched["num_processes"] == 2 and launched["use_cpu"] is True
+    assert "accelerate.commands.launch" in (run_dir / "worker.log").read_text()
+    assert (run_dir / "worker-rank1.log").exists()
+    out = Path(result.last.output_dir)
+    assert (out / "adapter_model.safetensors").exists() and (out / "README.md").exists()
+
+
+def test_strategies_generate_accelerate_configs():
+    ddp = accelerate_config(TrainConfig(), 4)
+    assert ddp["distributed_type"] == "MULTI_GPU" and ddp["num_processes"] == 4
+    fsdp = accelerate_config(TrainConfig(distributed="fsdp"), 8)
+    assert fsdp["distributed_type"] == "FSDP" and fsdp["fsdp_config"]["fsdp_use_orig_params"] is True
+    zero3 = accelerate_config(TrainConfig(distributed="deepspeed-zero3", gradient_accumulation=4), 2)
+    assert zero3["deepspeed_config"]["zero_stage"] == 3
+    assert zero3["deepspeed_config"]["gradient_accumulation_steps"] == 4
+    assert accelerate_config(TrainConfig(distributed="fsdp"), 2, use_cpu=True)["distributed_type"] == "MULTI_GPU"
+    assert processes_for(TrainConfig(), gpus=0) == 1 and processes_for(TrainConfig(), gpus=4) == 4
+    assert processes_for(TrainConfig(num_processes=2), gpus=8) == 2
+
+
+def test_deepspeed_missing_is_explained():
+    import importlib.util
+
+    if importlib.util.find_spec("deepspeed") is not None:
+        pytest.skip("DeepSpeed is installed here")
+    with pytest.raises(LaunchError, match="needs DeepSpeed, which is not installed"):
+        check_strategy(TrainConfig(distributed="deepspeed-zero2"), use_cpu=False)
+    check_strategy(TrainConfig(distributed="ddp"), use_cpu=False)
+
+
+def test_job_file_is_unchanged_by_launching(store, tiny_model_dir, toy, worker):
+    """The job written by the GUI is the job that runs: the launcher adds files, it edits nothing."""
+    job_path = worker.train_job(store, str(tiny_model_dir), TrainConfig(max_steps=1), toy.rows(4))
+    before = json.loads(job_path.read_text())
+    from desktop_ift.core.training.launcher import prepare_launch
+
+    assert prepare_launch(before, job_path, job_path.parent) is None, "one process: no launcher"
+    assert json.loads(job_path.read_text()) == before
