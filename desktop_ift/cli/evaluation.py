@@ -58,9 +58,12 @@ def cmd_prepare_benchmark(args) -> int:
 
     if not args.file and not args.general:
         raise CliError("Give benchmark files (--file F, repeatable) or --general for the built-in forgetting check.")
+    from desktop_ift.core.jobs import validate_model_choice
+
     models = None
     if args.model:
-        models = [{"label": "base", "model": args.model, "adapter": None}]
+        model = validate_model_choice(args.model)
+        models = [{"label": "demo" if model == "demo" else Path(model).name, "model": model, "adapter": None}]
     _, job_path = prepare_benchmark_job(open_store(), args.run or None, files=args.file, k_shot=args.k_shot,
                                         builtin="general" if args.general else None, models=models,
                                         max_questions=args.max_questions or 0)
