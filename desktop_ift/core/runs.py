@@ -481,3 +481,12 @@ def run_summary(store: Store, run_id: str) -> RunSummary:
     """The history row of one training run."""
     run = settle_if_lost(store, run_id)
     return run_summaries(store, runs=[run], settle=False)[0]
+
+
+def last_started(store: Store, run_id: str) -> ev.Started | None:
+    """The run's latest ``started`` event (device, pid, resume point), without reading every event."""
+    row = store.conn.execute(
+        "SELECT payload FROM events WHERE run_id=? AND type='started' ORDER BY seq DESC LIMIT 1", (run_id,)
+    ).fetchone()
+    event = ev.from_dict(json.loads(row[0])) if row else None
+    return event if isinstance(event, ev.Started) else None

@@ -76,3 +76,39 @@ def test_bad_split_ratios_show_inline_error(window, qtbot):
     page.ratio_spins["train"].setValue(80)
     assert page.split_banner.isHidden()
     assert "Train 320" in page.counts_label.text()
+
+
+def test_column_cards_show_text_lengths_and_a_histogram(window):
+    from desktop_ift.ui.widgets.data_column_card import ColumnCard
+
+    cards = [w for w in window.data_page.columns_area.widget().findChildren(ColumnCard)]
+    message = next(c for c in cards if c.summary.name == "message")
+    assert message.lengths_text.startswith("length ") and message.histogram is not None
+    assert sum(message.histogram.counts) == window.state.dataset().n_rows
+
+
+def test_cleaning_recipe_counts_undo_and_apply_as_new_version(window, qtbot):
+    panel = window.data_page.cleaning_panel
+    record = window.state.dataset()
+    panel.add_step("filter_rows", {"column": "category", "operator": "equals", "value": "billing"}, ask=False)
+    panel.add_step("drop_long_text", {"column": "message", "max_chars": 10}, ask=False)
+    qtbot.waitUntil(lambda: len(panel.counts) == 2, timeout=15000)
+    assert panel.counts[0] < record.n_rows and panel.counts[1] == 0
+    panel.undo()  # the long-text step goes
+    qtbot.waitUntil(lambda: len(panel.counts) == 1, timeout=15000)
+    assert len(panel.recipe.steps) == 1
+    kept = panel.counts[0]
+    panel.apply()
+    qtbot.waitUntil(lambda: window.state.dataset().id != record.id, timeout=20000)
+    new = window.state.dataset()
+    assert (new.name, new.version, new.n_rows) == (record.name, record.version + 1, kept)
+    assert panel.recipe.steps == []
+
+
+def test_double_click_shows_the_full_cell_text(window):
+    page = window.data_page
+    index = page.model.index(0, 1)
+    page.show_cell(index)
+    full = page.model.row(0)[page.model.headerData(1, Qt.Orientation.Horizontal)]
+    assert page.cell_dialog.editor.toPlainText() == full
+    page.cell_dialog.close()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
-    QPushButton, QScrollArea, QSpinBox, QStackedWidget, QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QDialog, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
+    QPushButton, QScrollArea, QSpinBox, QSplitter, QStackedWidget, QTableView, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.core.store import Store
@@ -16,6 +16,9 @@ from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.arrow_table_model import ArrowTableModel
 from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.data_cell_dialog import CellTextDialog
+from desktop_ift.ui.widgets.data_cleaning_panel import CleaningPanel
+from desktop_ift.ui.widgets.data_column_card import ColumnCard
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 
 FILE_KINDS = "Tables (*.csv *.tsv *.txt *.json *.jsonl *.ndjson *.xlsx *.xlsm *.parquet *.pq *.arrow *.feather *.ipc)"
@@ -75,6 +78,11 @@ class DataPage(Page):
         self.import_button.setProperty("variant", "primary")
         self.import_button.setToolTip("Import a CSV, TSV, Excel, JSON, JSONL, Parquet or Arrow file (Ctrl+O)")
         self.import_button.clicked.connect(self.choose_file)
+        self.folder_button = QPushButton("Import folder…")
+        self.folder_button.setToolTip("Import a folder of .txt/.md documents (one row per file, for continued "
+                                      "pre-training) or a folder saved with datasets' save_to_disk")
+        self.folder_button.clicked.connect(self.choose_folder)
+        self.header_actions.addWidget(self.folder_button)
         self.header_actions.addWidget(self.import_button)
 
         # dataset picker + busy indicator
@@ -106,7 +114,7 @@ class DataPage(Page):
         self.columns_area.setWidgetResizable(True)
         self.columns_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.columns_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.columns_area.setFixedHeight(62)
+        self.columns_area.setFixedHeight(84)
         strip = QWidget()
         self.columns_layout = QHBoxLayout(strip)
         self.columns_layout.setContentsMargins(0, 0, 0, 0)
@@ -130,8 +138,18 @@ class DataPage(Page):
         self.table_view.horizontalHeader().setDefaultSectionSize(220)
         self.table_view.horizontalHeader().setStretchLastSection(True)
         self.table_view.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.table_view.setToolTip("Double-click a cell to see its full text.")
+        self.table_view.doubleClicked.connect(self.show_cell)
+        self.cleaning_panel = CleaningPanel(state)
+        self.cleaning_panel.setMinimumWidth(330)
+        self.cleaning_panel.applied.connect(self.state.dataset_added)
+        self.table_split = QSplitter(Qt.Orientation.Horizontal)
+        self.table_split.addWidget(self.table_view)
+        self.table_split.addWidget(self.cleaning_panel)
+        self.table_split.setStretchFactor(0, 1)
+        self.table_split.setSizes([880, 340])
         self.stack.addWidget(self.drop_zone)
-        self.stack.addWidget(self.table_view)
+        self.stack.addWidget(self.table_split)
         self.body.addWidget(self.stack, 1)
 
         self.body.addWidget(self._build_split_card())
@@ -285,13 +303,15 @@ class DataPage(Page):
         record = self.state.dataset()
         if record is None:
             self.model.set_table(None)
+            self.cleaning_panel.set_dataset(None, None)
             self.stack.setCurrentWidget(self.drop_zone)
             self.info_label.setText("")
             self._fill_columns([])
             self._fill_stratify([])
             self.update_counts()
             return
-        self.stack.setCurrentWidget(self.table_view)
+        self.stack.setCurrentWidget(self.table_split)
+        self.cleaning_panel.set_dataset(record, self.state.table(record.id))
         self.info_label.setText(f"{record.n_rows:,} rows · {len(record.columns)} columns · from "
                                 f"{Path(record.source_path).name}")
         self.info_label.setToolTip(record.source_path)
@@ -317,6 +337,7 @@ class DataPage(Page):
         if self.model.table is not table:
             self.model.set_table(table, types)
             self._fit_columns()
+            self.cleaning_panel.set_dataset(record, table)
         self._fill_columns(self.state.column_summaries(dataset_id))
 
     def _table_failed(self, dataset_id: int, message: str) -> None:
@@ -347,26 +368,55 @@ class DataPage(Page):
             if item.widget():
                 item.widget().deleteLater()
         for s in summaries:
-            empty = f"{s.n_empty:,} empty" if s.n_empty else "no empty cells"
-            distinct = f"{s.n_distinct:,}{'+' if s.distinct_capped else ''} distinct"
-            label = QLabel(f"<b>{s.name}</b><br><span style='color:#6b7280'>{s.type} · {empty} · {distinct}</span>")
-            label.setObjectName("ColumnCard")
-            label.setToolTip(f"{s.name}: {s.type}\n{empty}, {distinct}\nExample: {s.example}")
-            self.columns_layout.addWidget(label)
+            self.columns_layout.addWidget(ColumnCard(s))
         self.columns_layout.addStretch(1)
         self.columns_area.setVisible(bool(summaries))
 
+    def show_cell(self, index) -> None:
+        """The full text of a cell (double-click), however long."""
+        if not index.isValid() or self.model.table is None:
+            return
+        name = self.model.headerData(index.column(), Qt.Orientation.Horizontal)
+        value = self.model.row(index.row()).get(name)
+        self.cell_dialog = CellTextDialog(name, index.row(), value, self)
+        self.cell_dialog.show()
+
     # ------------------------------------------------------------------ import
     def choose_file(self) -> None:
+        """File → Import: choose a file, check the detected settings and the preview, then import."""
         if self.importing:
             return
         start = str(Path(self.state.setting("last_import_dir") or Path.home()))
         path, _ = QFileDialog.getOpenFileName(self, "Import data", start, _file_filter())
         if path:
-            self.import_file(path)
+            self.open_import_dialog(path)
 
-    def import_file(self, path: str | Path) -> None:
-        """Import ``path`` off the GUI thread; on success the new dataset is selected."""
+    def choose_folder(self) -> None:
+        """Import a folder of text documents or a saved datasets folder."""
+        if self.importing:
+            return
+        start = str(Path(self.state.setting("last_import_dir") or Path.home()))
+        path = QFileDialog.getExistingDirectory(self, "Import a folder", start)
+        if path:
+            self.open_import_dialog(path)
+
+    def open_import_dialog(self, path: str | Path, modal: bool = True):
+        """Show the import dialog for ``path`` (detected settings, overrides, live preview); importing on
+        accept. Returns the dialog (not modal when ``modal`` is False, for tests)."""
+        from desktop_ift.ui.dialogs.import_dialog import ImportDialog
+
+        dialog = ImportDialog(path, self)
+        dialog.accepted.connect(lambda: self.import_file(path, dialog.options(), dialog.dataset_name()))
+        self.import_dialog = dialog
+        if modal:
+            dialog.exec()
+        else:
+            dialog.show()
+        return dialog
+
+    def import_file(self, path: str | Path, options=None, name: str | None = None) -> None:
+        """Import ``path`` off the GUI thread with ``options`` (None: detect everything) under ``name``
+        (default: the file name); on success the new dataset is selected."""
         if self.importing:
             self.banner.show_message("Wait for the current import to finish, then try again.", "info")
             return
@@ -375,6 +425,7 @@ class DataPage(Page):
         self.banner.clear()
         self.importing = True
         self.import_button.setEnabled(False)
+        self.folder_button.setEnabled(False)
         self.import_button.setToolTip("An import is in progress.")
         self._set_busy(True, f"Importing {path.name}…")
         home = self.state.store.home
@@ -384,13 +435,14 @@ class DataPage(Page):
             from desktop_ift.core.data.importers import import_dataset
 
             with Store.open(home) as store:  # a connection per thread
-                return import_dataset(store, project_id, path)
+                return import_dataset(store, project_id, path, name=name, options=options)
 
         run_in_background(work, self._import_done, lambda exc: self._import_failed(path, exc))
 
     def _import_finished(self) -> None:
         self.importing = False
         self.import_button.setEnabled(True)
+        self.folder_button.setEnabled(True)
         self.import_button.setToolTip("Import a CSV, TSV, Excel, JSON, JSONL, Parquet or Arrow file (Ctrl+O)")
         self._set_busy(False)
 

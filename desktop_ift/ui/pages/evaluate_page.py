@@ -1,15 +1,21 @@
-"""Step 5 — Evaluate: the base model and the fine-tuned model answer the same test prompts, side by side."""
+"""Step 5 — Evaluate: the base model and the fine-tuned model(s) answer the same test prompts, side by side.
+
+Two tabs: *Compare* (run an evaluation, a multiple-choice benchmark or the forgetting check; scores as
+rows and models as columns with the best marked and the change against the base coloured, a bar chart,
+every example with each model's answer sortable by gain or loss and filterable by class, confusion
+matrices side by side, export as an HTML report with CSV/JSON) and *Playground* (chat with a model).
+"""
 
 from __future__ import annotations
 
-import html
 import time
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSplitter,
-    QTableWidget, QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit, QListWidget, QListWidgetItem,
+    QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
+    QWidget,
 )
 
 from desktop_ift.core import events as ev
@@ -21,22 +27,20 @@ from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.config_form import ConfigForm
+from desktop_ift.ui.widgets.eval_confusion import ConfusionView
+from desktop_ift.ui.widgets.eval_examples import ExamplesView
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 
-GENERATION_FIELDS = ["max_new_tokens", "max_examples", "temperature"]
+GENERATION_FIELDS = ["max_new_tokens", "max_examples", "temperature", "top_p", "repetition_penalty"]
 LABEL_TITLES = {"base": "Base model", "fine-tuned": "Fine-tuned"}
-EXAMPLE_CHARS = 200
-
-
-def _short(text: str, limit: int = EXAMPLE_CHARS) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + "…"
+RESULT_KINDS = ("evaluate", "benchmark")
 
 
 class EvaluatePage(Page):
     key = "evaluate"
     title = "Evaluate"
-    subtitle = ("Both models answer the same held-out test prompts; the scores show whether fine-tuning helped.")
+    subtitle = ("Every model answers the same held-out test prompts; the scores show whether fine-tuning helped "
+                "and what got worse.")
 
     start_requested = Signal(str, str)  # eval run id, job path
 
@@ -47,15 +51,24 @@ class EvaluatePage(Page):
         self.status = ""  # of the shown evaluation run: running, finished, failed, cancelled
         self.preparing = False
         self.labels: list[str] = []
-        self._examples: list[dict] = []
-        self._shown_once = False
+        self.comparison = None
+        self.chart = None
 
+        self.tabs = QTabWidget()
+        compare = QWidget()
+        compare_layout = QVBoxLayout(compare)
+        compare_layout.setContentsMargins(0, 8, 0, 0)
         top = QHBoxLayout()
         top.setSpacing(12)
         top.addWidget(self._build_setup_card(), 0)
         top.addWidget(self._build_results_card(), 1)
-        self.body.addLayout(top, 0)
-        self.body.addWidget(self._build_examples_card(), 1)
+        compare_layout.addLayout(top, 0)
+        compare_layout.addWidget(self._build_details_card(), 1)
+        self.tabs.addTab(compare, "Compare")
+        self.playground = None
+        self.tabs.addTab(QWidget(), "Playground")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.body.addWidget(self.tabs, 1)
 
         state.runs_changed.connect(self.reload_runs)
         state.busy_changed.connect(lambda _b: self._update_button())
@@ -70,7 +83,13 @@ class EvaluatePage(Page):
         self.run_combo.setToolTip("Only finished training runs have a fine-tuned model to evaluate.")
         self.run_combo.currentIndexChanged.connect(self._run_changed)
         layout.addWidget(self.run_combo)
-        layout.addSpacing(4)
+        self.also_list = QListWidget()
+        self.also_list.setToolTip("Tick other finished runs to compare them in the same table "
+                                  "(they must share the test split).")
+        self.also_list.setMaximumHeight(70)
+        self.also_label = muted_label("Also compare with:")
+        layout.addWidget(self.also_label)
+        layout.addWidget(self.also_list)
         layout.addWidget(section_label("Decoding"))
         saved = self.state.setting("generation") or {}
         try:
@@ -82,15 +101,41 @@ class EvaluatePage(Page):
         self.form = ConfigForm(GenerationConfig, GENERATION_FIELDS, {**defaults, **saved}, columns=1)
         self.form.changed.connect(self._settings_changed)
         layout.addWidget(self.form)
-        layout.addSpacing(6)
+        self.labels_edit = QLineEdit(self.state.setting("eval_labels") or "")
+        self.labels_edit.setPlaceholderText("auto-detect (or: billing, shipping, … / none)")
+        self.labels_edit.setToolTip("Label set for accuracy, precision/recall/F1 and the confusion matrix. Empty: "
+                                    "detected from the references when they are a small set of short answers. "
+                                    "A comma-separated list: use those labels. “none”: free text, no classes.")
+        row = QHBoxLayout()
+        row.addWidget(muted_label("Label set", wrap=False))
+        row.addWidget(self.labels_edit, 1)
+        layout.addLayout(row)
         self.evaluate_button = QPushButton("Evaluate base vs fine-tuned")
         self.evaluate_button.setProperty("variant", "primary")
         self.evaluate_button.setProperty("size", "large")
         self.evaluate_button.setMinimumHeight(40)
         self.evaluate_button.clicked.connect(self.start)
         layout.addWidget(self.evaluate_button)
-        self.evaluate_note = muted_label("Generates answers on the test split of the run, with both models.")
+        self.evaluate_note = muted_label("Generates answers on the test split of the run, with every model. "
+                                         "An identical earlier evaluation is reused.")
         layout.addWidget(self.evaluate_note)
+        bench = QHBoxLayout()
+        self.forgetting_button = QPushButton("Forgetting check")
+        self.forgetting_button.setToolTip("40 general-knowledge questions (built in), asked to the base and the "
+                                          "fine-tuned model: shows what fine-tuning made worse.")
+        self.forgetting_button.clicked.connect(lambda: self.start_benchmark(builtin=True))
+        self.benchmark_button = QPushButton("Benchmark files…")
+        self.benchmark_button.setToolTip("Multiple-choice files in the MMLU layout (question, A, B, C, D, answer; "
+                                         "CSV or JSONL), scored by the likelihood of each answer letter.")
+        self.benchmark_button.clicked.connect(lambda: self.start_benchmark(builtin=False))
+        self.kshot = QSpinBox()
+        self.kshot.setRange(0, 10)
+        self.kshot.setPrefix("k-shot ")
+        self.kshot.setToolTip("Solved examples shown before each question (0: zero-shot).")
+        bench.addWidget(self.forgetting_button)
+        bench.addWidget(self.benchmark_button)
+        bench.addWidget(self.kshot)
+        layout.addLayout(bench)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -108,57 +153,64 @@ class EvaluatePage(Page):
         frame, layout = card()
         head = QHBoxLayout()
         head.addWidget(section_label("Scores"))
+        self.result_combo = QComboBox()
+        self.result_combo.setToolTip("Evaluations and benchmarks of this training run, newest first.")
+        self.result_combo.currentIndexChanged.connect(self._result_chosen)
+        head.addWidget(self.result_combo, 1)
         self.results_label = muted_label(wrap=False)
-        head.addWidget(self.results_label, 1)
+        head.addWidget(self.results_label)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.setToolTip("An HTML report with the charts, plus every score and answer as CSV and JSON.")
+        self.export_button.clicked.connect(self.export_report)
+        head.addWidget(self.export_button)
         layout.addLayout(head)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setChildrenCollapsible(False)
         self.results_table = QTableWidget(0, 0)
         self.results_table.setObjectName("Scores")
         self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.results_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.results_table.verticalHeader().setDefaultSectionSize(30)
+        self.results_table.verticalHeader().setDefaultSectionSize(28)
         self.results_table.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.results_table.verticalHeader().setMinimumWidth(150)
         self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.results_table.setShowGrid(False)
         self.results_table.setAlternatingRowColors(True)
-        layout.addWidget(self.results_table, 1)
+        split.addWidget(self.results_table)
+        self.chart_holder = QWidget()
+        QVBoxLayout(self.chart_holder).setContentsMargins(0, 0, 0, 0)
+        split.addWidget(self.chart_holder)
+        split.setSizes([520, 420])
+        layout.addWidget(split, 1)
         self.results_empty = muted_label("No evaluation yet. Pick a finished training run and press "
                                          "“Evaluate base vs fine-tuned”.")
         layout.addWidget(self.results_empty)
         return frame
 
-    def _build_examples_card(self) -> QWidget:
+    def _build_details_card(self) -> QWidget:
         frame, layout = card()
-        head = QHBoxLayout()
-        head.addWidget(section_label("Answers, example by example"))
-        head.addWidget(muted_label("Select a row to read it in full.", wrap=False), 1)
-        layout.addLayout(head)
-        inner = QSplitter(Qt.Orientation.Horizontal)
-        inner.setChildrenCollapsible(False)
-        inner.setHandleWidth(10)
-        self.examples_table = QTableWidget(0, 4)
-        self.examples_table.setHorizontalHeaderLabels(["Prompt", "Reference", "Base output", "Fine-tuned output"])
-        self.examples_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.examples_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.examples_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.examples_table.setWordWrap(False)
-        self.examples_table.setAlternatingRowColors(True)
-        self.examples_table.verticalHeader().setDefaultSectionSize(28)
-        header = self.examples_table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
-            header.resizeSection(col, 150)
-        self.examples_table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.examples_table.itemSelectionChanged.connect(self._show_example)
-        self.example_view = QTextBrowser()
-        self.example_view.setMinimumWidth(260)
-        inner.addWidget(self.examples_table)
-        inner.addWidget(self.example_view)
-        inner.setSizes([760, 340])
-        layout.addWidget(inner, 1)
+        self.details_tabs = QTabWidget()
+        self.examples_view = ExamplesView()
+        self.examples_table = self.examples_view.table
+        self.example_view = self.examples_view.detail
+        self.confusion_view = ConfusionView()
+        self.details_tabs.addTab(self.examples_view, "Answers, example by example")
+        self.details_tabs.addTab(self.confusion_view, "Confusion matrices")
+        layout.addWidget(self.details_tabs, 1)
         return frame
+
+    def _tab_changed(self, index: int) -> None:
+        if index == 1 and self.playground is None:
+            from desktop_ift.ui.pages.playground_widget import PlaygroundWidget
+
+            self.playground = PlaygroundWidget(self.state)
+            self.tabs.blockSignals(True)
+            self.tabs.removeTab(1)
+            self.tabs.insertTab(1, self.playground, "Playground")
+            self.tabs.setCurrentIndex(1)
+            self.tabs.blockSignals(False)
+            self.state.runs_changed.connect(self.playground.reload_models)
 
     # ------------------------------------------------------------------ runs
     def reload_runs(self) -> None:
@@ -175,9 +227,31 @@ class EvaluatePage(Page):
         idx = self.run_combo.findData(wanted) if wanted else -1
         self.run_combo.setCurrentIndex(max(idx, 0))
         self.run_combo.blockSignals(False)
+        self._fill_also(finished)
         self._update_button()
+        self._fill_result_combo()
         if not self.eval_run_id or self._parent_of(self.eval_run_id) != self.run_combo.currentData():
             self._show_latest_for_selected()
+
+    def _fill_also(self, finished) -> None:
+        ticked = set(self.also_runs())
+        self.also_list.clear()
+        for run in finished:
+            if run.id == self.selected_train_run():
+                continue
+            item = QListWidgetItem(run.name or run.id)
+            item.setData(Qt.ItemDataRole.UserRole, run.id)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if run.id in ticked else Qt.CheckState.Unchecked)
+            self.also_list.addItem(item)
+        visible = self.also_list.count() > 0
+        self.also_list.setVisible(visible)
+        self.also_label.setVisible(visible)
+
+    def also_runs(self) -> list[str]:
+        """The other training runs ticked for the same comparison."""
+        return [self.also_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.also_list.count())
+                if self.also_list.item(i).checkState() == Qt.CheckState.Checked]
 
     def _parent_of(self, eval_run_id: str) -> str:
         if not eval_run_id:
@@ -191,13 +265,41 @@ class EvaluatePage(Page):
         return self.run_combo.currentData() or ""
 
     def _run_changed(self, _index: int) -> None:
+        self._fill_also([r for r in self.state.runs("train") if r.status == "finished"])
         self._update_button()
+        self._fill_result_combo()
         self._show_latest_for_selected()
 
-    def _show_latest_for_selected(self) -> None:
+    def _result_runs(self) -> list:
         train_id = self.selected_train_run()
-        evals = [r for r in self.state.runs("evaluate") if r.parent_run_id == train_id] if train_id else []
-        preferred = next((r for r in evals if r.id == self.state.eval_run_id), None)
+        if not train_id:
+            return []
+        return [r for kind in RESULT_KINDS for r in self.state.runs(kind) if r.parent_run_id == train_id]
+
+    def _fill_result_combo(self) -> None:
+        runs = sorted(self._result_runs(), key=lambda r: r.created_at, reverse=True)
+        self.result_combo.blockSignals(True)
+        self.result_combo.clear()
+        for run in runs:
+            when = time.strftime("%d %b %H:%M", time.localtime(run.created_at))
+            what = "Evaluation" if run.kind == "evaluate" else f"Benchmark: {run.name}"
+            self.result_combo.addItem(f"{what} — {when}{'' if run.status == 'finished' else f' ({run.status})'}",
+                                      run.id)
+        idx = self.result_combo.findData(self.eval_run_id)
+        self.result_combo.setCurrentIndex(max(idx, 0))
+        self.result_combo.setVisible(bool(runs))
+        self.result_combo.blockSignals(False)
+
+    def _result_chosen(self, _index: int) -> None:
+        run_id = self.result_combo.currentData()
+        if run_id and run_id != self.eval_run_id:
+            self.show_eval(run_id)
+
+    def _show_latest_for_selected(self) -> None:
+        evals = [r for r in self.state.runs("evaluate") if r.parent_run_id == self.selected_train_run()] \
+            if self.selected_train_run() else []
+        others = self._result_runs()
+        preferred = next((r for r in others if r.id == self.state.eval_run_id), None)
         chosen = preferred or next((r for r in evals if r.status == "finished"), None) or (evals[0] if evals else None)
         self.show_eval(chosen.id if chosen else "")
 
@@ -220,8 +322,18 @@ class EvaluatePage(Page):
 
     def _update_button(self) -> None:
         blocker = self._blocker()
-        self.evaluate_button.setEnabled(not blocker)
-        self.evaluate_button.setToolTip(blocker or "Generate answers with both models on the test split and score them.")
+        for button in (self.evaluate_button, self.forgetting_button, self.benchmark_button):
+            button.setEnabled(not blocker)
+        self.evaluate_button.setToolTip(blocker or "Generate answers with every model on the test split and score them.")
+
+    def label_choice(self):
+        """``"auto"``, a list of labels, or None (free text) from the label-set field."""
+        text = self.labels_edit.text().strip()
+        if not text or text.lower() == "auto":
+            return "auto"
+        if text.lower() in ("none", "free text", "-"):
+            return None
+        return [x.strip() for x in text.split(",") if x.strip()]
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -234,23 +346,55 @@ class EvaluatePage(Page):
         except (ConfigError, TypeError) as exc:
             self.banner.show_message(str(exc), "error", "Evaluation cannot start")
             return
-        self.banner.clear()
-        self.preparing = True
-        self._update_button()
-        home, train_id = self.state.store.home, self.selected_train_run()
+        labels = self.label_choice()
+        self.state.remember(eval_labels=self.labels_edit.text().strip())
+        runs = [self.selected_train_run(), *self.also_runs()]
+        home = self.state.store.home
 
         def work():
             from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
 
             with Store.open(home) as store:
-                run, job_path = prepare_eval_job(store, train_id, generation)
+                run, job_path = prepare_eval_job(store, runs if len(runs) > 1 else runs[0], generation, labels=labels)
                 return run.id, str(job_path)
 
+        self._prepare(work)
+
+    def start_benchmark(self, builtin: bool) -> None:
+        """Start the forgetting check (``builtin``) or a benchmark on files the user picks."""
+        blocker = self._blocker()
+        if blocker:
+            self.banner.show_message(blocker, "error")
+            return
+        files: list[str] = []
+        if not builtin:
+            files, _ = QFileDialog.getOpenFileNames(self, "Multiple-choice files (MMLU layout)", "",
+                                                    "Benchmark files (*.csv *.tsv *.jsonl *.json)")
+            if not files:
+                return
+        runs = [self.selected_train_run(), *self.also_runs()]
+        home, k = self.state.store.home, self.kshot.value()
+
+        def work():
+            from desktop_ift.core.evaluation.eval_jobs import prepare_benchmark_job
+
+            with Store.open(home) as store:
+                run, job_path = prepare_benchmark_job(store, runs, files=files, builtin="general" if builtin else None,
+                                                      k_shot=k)
+                return run.id, str(job_path)
+
+        self._prepare(work)
+
+    def _prepare(self, work) -> None:
+        self.banner.clear()
+        self.preparing = True
+        self._update_button()
         run_in_background(work, self._prepared, self._prepare_failed)
 
     def _prepared(self, result) -> None:
         self.preparing = False
         run_id, job_path = result
+        self.state.runs_changed.emit()
         self.show_eval(run_id)
         self._set_progress(0, 0, "Starting the evaluation process…")
         self.start_requested.emit(run_id, job_path)
@@ -303,7 +447,7 @@ class EvaluatePage(Page):
 
     # ------------------------------------------------------------------ results
     def show_eval(self, eval_run_id: str) -> None:
-        """Show an evaluation run's scores and examples from the store ("" clears)."""
+        """Show an evaluation or benchmark run's scores and examples from the store ("" clears)."""
         self.eval_run_id = eval_run_id
         self.status = ""
         if eval_run_id:
@@ -312,8 +456,23 @@ class EvaluatePage(Page):
             except StoreError:
                 pass
             self.state.set_eval_run(eval_run_id)
+        idx = self.result_combo.findData(eval_run_id)
+        if idx >= 0 and idx != self.result_combo.currentIndex():
+            self.result_combo.blockSignals(True)
+            self.result_combo.setCurrentIndex(idx)
+            self.result_combo.blockSignals(False)
         self.fill_results()
         self.fill_examples()
+
+    def _load_comparison(self):
+        from desktop_ift.core.evaluation.results import load_comparison
+
+        if not self.eval_run_id:
+            return None
+        try:
+            return load_comparison(self.state.store, self.eval_run_id)
+        except StoreError:
+            return None
 
     def fill_results(self) -> None:
         table = self.results_table
@@ -321,8 +480,10 @@ class EvaluatePage(Page):
         table.setRowCount(0)
         table.setColumnCount(0)
         results = self.state.store.eval_results(self.eval_run_id) if self.eval_run_id else {}
+        self.export_button.setEnabled(bool(results))
         if not results:
             table.hide()
+            self.chart_holder.hide()
             self.results_empty.show()
             status = ""
             if self.eval_run_id:
@@ -336,16 +497,19 @@ class EvaluatePage(Page):
                     pass
             self.results_label.setText(status)
             return
-        from desktop_ift.core.evaluation.comparison import comparison_rows, format_value
+        from desktop_ift.core.evaluation.comparison import comparison_rows, format_delta, format_value, is_improvement
 
         table.show()
+        self.chart_holder.show()
         self.results_empty.hide()
         labels = list(results)
         baseline = "base" if "base" in results else labels[0]
         rows = comparison_rows(results, baseline=baseline)
         self.labels = labels
-        show_delta = len(labels) > 1
-        headers = [LABEL_TITLES.get(label, label) for label in labels] + (["Change vs base"] if show_delta else [])
+        others = [label for label in labels if label != baseline]
+        change_titles = (["Change vs base"] if len(others) == 1 else
+                         [f"Δ {LABEL_TITLES.get(label, label)}" for label in others])
+        headers = [LABEL_TITLES.get(label, label) for label in labels] + change_titles
         table.setColumnCount(len(headers))
         table.setHorizontalHeaderLabels(headers)
         table.setRowCount(len(rows))
@@ -362,29 +526,36 @@ class EvaluatePage(Page):
                     item.setFont(bold)
                     item.setToolTip("Best of the models compared")
                 table.setItem(r, c, item)
-            if show_delta:
-                delta = row.delta
-                if delta is None:
-                    text, color = "—", theme.MUTED
-                else:
-                    scale = 2 if row.key in ("bleu", "chrf") else 3
-                    text = f"{delta:+.{scale}f}"
-                    better = delta > 0 if row.higher_is_better else delta < 0
-                    color = theme.MUTED if abs(delta) < 10 ** -scale else (theme.SUCCESS if better else theme.DANGER)
-                    arrow = "▲ " if delta > 0 else "▼ " if delta < 0 else ""
-                    text = arrow + text
+            for c, label in enumerate(others, start=len(labels)):
+                delta = row.deltas.get(label)
+                text, color = format_delta(row.key, delta), theme.MUTED
+                if delta is not None:
+                    better = is_improvement(row, delta)
+                    if better is not None and abs(delta) >= 1e-3:
+                        color = theme.SUCCESS if better else theme.DANGER
+                    text = ("▲ " if delta > 0 else "▼ " if delta < 0 else "") + text
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 item.setForeground(QBrush(QColor(color)))
                 item.setFont(bold)
-                table.setItem(r, len(labels), item)
+                table.setItem(r, c, item)
+        self._draw_chart(rows, labels)
         try:
             run = self.state.store.get_run(self.eval_run_id)
             when = time.strftime("%d %b %Y %H:%M", time.localtime(run.ended_at or run.created_at))
             state = "" if run.status == "finished" else f" ({run.status})"
-            self.results_label.setText(f"  Evaluated {when}{state}")
+            self.results_label.setText(f"  {when}{state}")
         except StoreError:
             pass
+
+    def _draw_chart(self, rows, labels) -> None:
+        from desktop_ift.ui.widgets.eval_chart import build_chart, draw_scores
+
+        if self.chart is None:
+            self.chart = build_chart()
+            self.chart.setMinimumHeight(180)
+            self.chart_holder.layout().addWidget(self.chart)
+        self.chart_bars = draw_scores(self.chart, rows, labels)
 
     def result_cell(self, metric_name: str, column: int) -> QTableWidgetItem | None:
         """The item for a metric (display name) and column; for tests."""
@@ -395,45 +566,31 @@ class EvaluatePage(Page):
         return None
 
     def fill_examples(self) -> None:
-        table = self.examples_table
-        table.setRowCount(0)
-        self.example_view.clear()
-        rows = self.state.store.eval_examples(self.eval_run_id) if self.eval_run_id else []
-        merged: dict[int, dict] = {}
-        for row in rows:
-            entry = merged.setdefault(row["idx"], {"prompt": row["prompt"], "reference": row["reference"]})
-            entry[row["model_label"]] = row["output"]
-        self._examples = [merged[k] for k in sorted(merged)]
-        table.setRowCount(len(self._examples))
-        for r, entry in enumerate(self._examples):
-            for c, key in enumerate(("prompt", "reference", "base", "fine-tuned")):
-                value = entry.get(key)
-                item = QTableWidgetItem(_short(value) if value is not None else "—")
-                item.setToolTip(f"<p style='white-space:pre-wrap'>{html.escape(str(value or ''))[:4000]}</p>")
-                if c == 3 and value is not None and entry.get("reference") is not None:
-                    same = " ".join(str(value).split()).lower() == " ".join(str(entry["reference"]).split()).lower()
-                    if same:
-                        item.setForeground(QBrush(QColor(theme.SUCCESS)))
-                table.setItem(r, c, item)
-        if self._examples:
-            table.selectRow(0)
-        else:
-            self.example_view.setHtml("<p style='color:#6b7280'>The answers of both models appear here after "
-                                      "an evaluation.</p>")
+        self.comparison = self._load_comparison()
+        self.examples_view.set_comparison(self.comparison if self.comparison and self.comparison.examples else None)
+        self.confusion_view.set_comparison(self.comparison)
 
-    def _show_example(self) -> None:
-        rows = self.examples_table.selectionModel().selectedRows() if self.examples_table.selectionModel() else []
-        if not rows or rows[0].row() >= len(self._examples):
+    # ------------------------------------------------------------------ export
+    def export_report(self) -> None:
+        """Ask where to write the HTML report (CSV and JSON go next to it) and write it in the background."""
+        if not self.eval_run_id:
             return
-        entry = self._examples[rows[0].row()]
+        path, _ = QFileDialog.getSaveFileName(self, "Export evaluation report", f"{self.eval_run_id}.html",
+                                              "HTML report (*.html)")
+        if path:
+            self.write_report(path)
 
-        def part(title: str, text, bg: str) -> str:
-            body = html.escape(str(text)) if text is not None else "<span style='color:#9ca3af'>—</span>"
-            return (f"<p style='margin:8px 0 3px 0; font-size:11px; font-weight:600; color:#6b7280'>{title}</p>"
-                    f"<table width='100%' cellpadding='8' style='background:{bg}'><tr><td "
-                    f"style='white-space:pre-wrap'>{body}</td></tr></table>")
+    def write_report(self, path: str) -> None:
+        """Write the report of the shown run to ``path`` (plus CSV/JSON next to it), off the GUI thread."""
+        home, run_id = self.state.store.home, self.eval_run_id
 
-        self.example_view.setHtml(
-            part("PROMPT", entry.get("prompt"), "#f9fafb") + part("REFERENCE", entry.get("reference"), "#f0fdf4")
-            + part("BASE MODEL", entry.get("base"), "#f9fafb")
-            + part("FINE-TUNED", entry.get("fine-tuned"), theme.ACCENT_SOFT))
+        def work():
+            from desktop_ift.core.evaluation.report import write_report
+            from desktop_ift.core.evaluation.results import load_comparison
+
+            with Store.open(home) as store:
+                return [str(p) for p in write_report(load_comparison(store, run_id), path)]
+
+        run_in_background(work, lambda files: self.banner.show_message(
+            "Written: " + ", ".join(f.rsplit("/", 1)[-1] for f in files), "success", "Report exported"),
+            lambda exc: self.banner.show_message(f"{exc}", "error", "The report could not be written"))

@@ -1,0 +1,244 @@
+"""The import dialog: what was detected about a file, an override for each setting, and a live preview of
+the first rows as they will be imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+    QSpinBox, QTableView, QVBoxLayout, QWidget,
+)
+
+from desktop_ift.ui.tasks import run_in_background
+from desktop_ift.ui.widgets.arrow_table_model import ArrowTableModel
+from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.page import muted_label
+
+PREVIEW_ROWS = 50
+DELIMITERS = ((",", "Comma  ,"), (";", "Semicolon  ;"), ("\t", "Tab"), ("|", "Vertical bar  |"))
+QUOTES = (('"', 'Double quote  "'), ("'", "Single quote  '"))
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1")
+_KIND_TEXT = {"csv": "Delimited text", "json": "JSON", "jsonl": "JSON Lines", "excel": "Excel workbook",
+              "parquet": "Parquet", "arrow": "Arrow / Feather", "hf_folder": "Saved datasets folder",
+              "text_folder": "Folder of text documents (one row per file)"}
+
+
+class ImportDialog(QDialog):
+    """Choose how ``path`` is read; :meth:`options` and :meth:`dataset_name` give the choice after accept."""
+
+    def __init__(self, path: str | Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        from desktop_ift.core.data.importers import ImportOptions
+
+        self.path = Path(path)
+        self.kind = ""
+        self.detected = ImportOptions()
+        self._generation = 0
+        self.preview_error = ""
+        self.setWindowTitle(f"Import {self.path.name}")
+        self.resize(940, 620)
+        layout = QVBoxLayout(self)
+
+        self.source_label = muted_label(f"{self.path}", wrap=True)
+        layout.addWidget(self.source_label)
+
+        form_row = QHBoxLayout()
+        self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        self.name_edit = QLineEdit(self.path.stem if self.path.suffix else self.path.name)
+        self.name_edit.setMinimumWidth(260)
+        self.name_edit.setToolTip("Importing a name that exists makes its next version; older versions stay.")
+        self.form.addRow("Dataset name", self.name_edit)
+        self.delimiter_combo = self._combo(DELIMITERS, "Which character separates the columns.")
+        self.quote_combo = self._combo(QUOTES, "The character around cells that hold the delimiter or line breaks.")
+        self.encoding_combo = self._combo([(e, e) for e in ENCODINGS],
+                                          "How the text is stored. Files saved by Excel on Windows are often cp1252.")
+        self.header_check = QCheckBox("The first row holds the column names")
+        self.header_check.toggled.connect(self.schedule_preview)
+        self.sheet_combo = QComboBox()
+        self.sheet_combo.setMinimumWidth(200)
+        self.sheet_combo.setToolTip("The worksheet that holds the data.")
+        self.sheet_combo.currentIndexChanged.connect(self.schedule_preview)
+        self.header_row_spin = QSpinBox()
+        self.header_row_spin.setRange(0, 100000)
+        self.header_row_spin.setSpecialValueText("first filled row")
+        self.header_row_spin.setToolTip("The row (counted from 1) holding the column names.")
+        self.header_row_spin.valueChanged.connect(self.schedule_preview)
+        self.records_combo = QComboBox()
+        self.records_combo.setMinimumWidth(200)
+        self.records_combo.setToolTip("The key whose list holds the records.")
+        self.records_combo.currentIndexChanged.connect(self.schedule_preview)
+        for label, widget in (("Delimiter", self.delimiter_combo), ("Quote", self.quote_combo),
+                              ("Encoding", self.encoding_combo), ("", self.header_check),
+                              ("Sheet", self.sheet_combo), ("Header row", self.header_row_spin),
+                              ("Records key", self.records_combo)):
+            self.form.addRow(label, widget)
+        form_row.addLayout(self.form)
+        form_row.addStretch(1)
+        layout.addLayout(form_row)
+
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+        self.preview_label = muted_label("Reading the file…", wrap=False)
+        layout.addWidget(self.preview_label)
+        self.model = ArrowTableModel()
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)
+        self.view.horizontalHeader().setDefaultSectionSize(180)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.view.verticalHeader().setDefaultSectionSize(26)
+        layout.addWidget(self.view, 1)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.import_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.import_button.setText("Import")
+        self.import_button.setProperty("variant", "primary")
+        self.import_button.setEnabled(False)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(150)
+        self._timer.timeout.connect(self.refresh_preview)
+        self._set_rows_visible(set())
+        self._ready = False
+        self._describe()
+
+    # ------------------------------------------------------------------ widgets
+    def _combo(self, items, tip: str) -> QComboBox:
+        combo = QComboBox()
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        combo.setMinimumWidth(200)
+        for value, text in items:
+            combo.addItem(text, value)
+        combo.setToolTip(tip)
+        combo.currentIndexChanged.connect(self.schedule_preview)
+        return combo
+
+    def _set_rows_visible(self, names: set[str]) -> None:
+        rows = {"delimiter": self.delimiter_combo, "quote": self.quote_combo, "encoding": self.encoding_combo,
+                "header": self.header_check, "sheet": self.sheet_combo, "header_row": self.header_row_spin,
+                "records": self.records_combo}
+        for name, widget in rows.items():
+            self.form.setRowVisible(widget, name in names)
+
+    @staticmethod
+    def _select(combo: QComboBox, value, detected_suffix: bool = True) -> None:
+        combo.blockSignals(True)
+        index = combo.findData(value)
+        if index < 0 and value is not None:
+            combo.addItem(repr(value), value)
+            index = combo.count() - 1
+        for i in range(combo.count()):  # mark what was detected
+            text = combo.itemText(i).removesuffix("  (detected)")
+            combo.setItemText(i, text + ("  (detected)" if i == index and detected_suffix else ""))
+        combo.setCurrentIndex(max(index, 0))
+        combo.blockSignals(False)
+
+    # ------------------------------------------------------------------ detection and preview
+    def _describe(self) -> None:
+        path = self.path
+
+        def work():
+            from desktop_ift.core.data.importers import describe_source
+
+            return describe_source(path)
+
+        run_in_background(work, self._described, self._failed)
+
+    def _described(self, info) -> None:
+        self.kind = info.kind
+        self.detected = info.options
+        self.source_label.setText(f"{_KIND_TEXT.get(info.kind, info.kind)} · {self.path}")
+        if info.kind == "csv":
+            self._set_rows_visible({"delimiter", "quote", "encoding", "header"})
+            self._select(self.delimiter_combo, info.options.delimiter)
+            self._select(self.quote_combo, info.options.quote_char)
+            self._select(self.encoding_combo, info.options.encoding)
+            self.header_check.blockSignals(True)
+            self.header_check.setChecked(bool(info.options.has_header))
+            self.header_check.blockSignals(False)
+        elif info.kind == "excel":
+            self._set_rows_visible({"sheet", "header_row"})
+            self.sheet_combo.blockSignals(True)
+            for name in info.sheets:
+                self.sheet_combo.addItem(name, name)
+            self.sheet_combo.blockSignals(False)
+        elif info.kind == "json" and len(info.record_keys) > 1:
+            self._set_rows_visible({"records"})
+            self.records_combo.blockSignals(True)
+            for key in info.record_keys:
+                self.records_combo.addItem(key, key)
+            self.records_combo.blockSignals(False)
+        else:
+            self._set_rows_visible(set())
+        self._ready = True
+        self.refresh_preview()
+
+    def options(self):
+        """The :class:`ImportOptions` the dialog's fields describe (everything for the detected kind)."""
+        from desktop_ift.core.data.importers import ImportOptions
+
+        if self.kind == "csv":
+            return ImportOptions(delimiter=self.delimiter_combo.currentData(), quote_char=self.quote_combo.currentData(),
+                                 encoding=self.encoding_combo.currentData(), has_header=self.header_check.isChecked())
+        if self.kind == "excel":
+            return ImportOptions(sheet=self.sheet_combo.currentData(),
+                                 header_row=self.header_row_spin.value() or None)
+        if self.kind == "json" and self.records_combo.count():
+            return ImportOptions(records_key=self.records_combo.currentData())
+        return ImportOptions()
+
+    def dataset_name(self) -> str:
+        return self.name_edit.text().strip()
+
+    def schedule_preview(self, *_args) -> None:
+        if self._ready:
+            self.import_button.setEnabled(False)
+            self._timer.start()
+
+    def refresh_preview(self) -> None:
+        """Read the first rows with the current settings (in the background; stale results are dropped)."""
+        self._generation += 1
+        generation = self._generation
+        path, options = self.path, self.options()
+        self.preview_label.setText("Reading the first rows…")
+
+        def work():
+            from desktop_ift.core.data.importers import preview_table
+
+            return preview_table(path, options, PREVIEW_ROWS)
+
+        def done(table):
+            if generation != self._generation:
+                return
+            self.preview_error = ""
+            self.banner.clear()
+            self.model.set_table(table)
+            self.preview_label.setText(f"Preview: the first {table.num_rows} rows, {table.num_columns} columns "
+                                       "(hover a cell for its full text)")
+            self.import_button.setEnabled(True)
+
+        def failed(exc):
+            if generation == self._generation:
+                self._failed(exc)
+
+        run_in_background(work, done, failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        from desktop_ift.core.data.importers import DataImportError
+
+        text = str(exc) if isinstance(exc, (DataImportError, ValueError)) else f"{type(exc).__name__}: {exc}"
+        self.preview_error = text
+        self.model.set_table(None)
+        self.preview_label.setText("")
+        what = "these settings" if self._ready else "this file"
+        self.banner.show_message(text, "error", f"Cannot import {what}")
+        self.import_button.setEnabled(False)

@@ -1,0 +1,348 @@
+"""Runs — the history of the project's training runs: status, settings, best validation loss, final scores;
+overlay the loss curves of the runs ticked in the table; resume, clone, export or delete a run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QMessageBox, QPushButton, QSplitter,
+    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from desktop_ift.core import runs as run_ops
+from desktop_ift.core.store import StoreError
+from desktop_ift.ui import theme
+from desktop_ift.ui.app_state import AppState
+from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.page import Page, card, muted_label
+
+COLUMNS = ("", "Status", "Run", "Model", "Method", "Dataset", "Template", "Started", "Duration", "Steps",
+           "Best val. loss", "Final scores")
+STATUS_TEXT = {"queued": "Queued", "running": "Running", "finished": "Finished", "failed": "Failed",
+               "cancelled": "Cancelled", "paused": "Paused", "lost": "Lost"}
+STATUS_COLOR = {"finished": theme.SUCCESS, "failed": theme.DANGER, "lost": theme.DANGER, "running": theme.ACCENT,
+                "paused": theme.WARNING, "cancelled": theme.MUTED, "queued": theme.MUTED}
+OVERLAY_COLORS = ("#4f46e5", "#ea580c", "#0f766e", "#be185d", "#2563eb", "#65a30d", "#9333ea", "#b45309")
+SCORE_KEYS = ("accuracy", "exact_match", "f1", "rougeL", "chrf", "bleu")
+MAX_OVERLAY = len(OVERLAY_COLORS)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def format_scores(scores: dict) -> str:
+    shown = [(k, v) for k, v in scores.items() if v is not None]
+    shown.sort(key=lambda kv: (SCORE_KEYS.index(kv[0]) if kv[0] in SCORE_KEYS else len(SCORE_KEYS), kv[0]))
+    return ", ".join(f"{k} {v:.3f}" for k, v in shown[:3])
+
+
+class RunsPage(Page):
+    key = "runs"
+    title = "Runs"
+    subtitle = "Every training run of this project. Tick runs to compare their loss curves."
+
+    open_requested = Signal(str)  # show this run on the Monitor page
+    resume_requested = Signal(str)
+    clone_requested = Signal(str)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.summaries: list[run_ops.RunSummary] = []
+        self._plot = None
+        self._checked: set[str] = set()
+
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.header_actions.addWidget(self.refresh_button)
+
+        self.banner = Banner(closable=True)
+        self.body.addWidget(self.banner)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
+        table_card, table_layout = card(margins=10)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        self.table.itemChanged.connect(self._item_changed)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.doubleClicked.connect(lambda *_: self._emit_selected(self.open_requested))
+        table_layout.addWidget(self.table, 1)
+
+        actions = QHBoxLayout()
+        actions.setSpacing(8)
+        self.open_button = QPushButton("Show on Monitor")
+        self.open_button.clicked.connect(lambda: self._emit_selected(self.open_requested))
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue a paused, cancelled or lost run from its latest checkpoint.")
+        self.resume_button.clicked.connect(lambda: self._emit_selected(self.resume_requested))
+        self.clone_button = QPushButton("Clone settings")
+        self.clone_button.setToolTip("Open the Train page with this run's model, data, template and settings.")
+        self.clone_button.clicked.connect(lambda: self._emit_selected(self.clone_requested))
+        self.export_button = QPushButton("Export metrics…")
+        self.export_button.setToolTip("Save the run's per-step metrics as a CSV file.")
+        self.export_button.clicked.connect(self.choose_export_path)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setProperty("variant", "danger")
+        self.delete_button.clicked.connect(self.delete_selected)
+        for b in (self.open_button, self.resume_button, self.clone_button, self.export_button):
+            actions.addWidget(b)
+        actions.addStretch(1)
+        actions.addWidget(self.delete_button)
+        table_layout.addLayout(actions)
+        self.detail_label = muted_label()
+        table_layout.addWidget(self.detail_label)
+        splitter.addWidget(table_card)
+
+        plot_card, self.plot_layout = card(margins=8)
+        self.overlay_hint = muted_label("Tick runs in the first column to overlay their loss curves here.")
+        self.plot_layout.addWidget(self.overlay_hint)
+        splitter.addWidget(plot_card)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.body.addWidget(splitter, 1)
+
+        state.runs_changed.connect(self.refresh)
+        self._selection_changed()
+
+    # ------------------------------------------------------------------ table
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.refresh()
+        super().showEvent(event)
+
+    def refresh(self) -> None:
+        """Re-read the runs (settling any whose worker was lost) and redraw the table and the overlay."""
+        if not self.isVisible() and self.summaries:
+            self._stale = True
+            return
+        selected = self.selected_run_id()
+        try:
+            self.summaries = run_ops.run_summaries(self.state.store, self.state.project.id)
+        except StoreError as exc:
+            self.banner.show_message(str(exc), "error")
+            return
+        ids = {s.id for s in self.summaries}
+        self._checked &= ids
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self.summaries))
+        for row, s in enumerate(self.summaries):
+            check = QTableWidgetItem()
+            check.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+            check.setCheckState(Qt.CheckState.Checked if s.id in self._checked else Qt.CheckState.Unchecked)
+            check.setData(Qt.ItemDataRole.UserRole, s.id)
+            check.setToolTip("Overlay this run's loss curve below")
+            self.table.setItem(row, 0, check)
+            run = s.run
+            started = run.started_at or run.created_at
+            values = [
+                STATUS_TEXT.get(s.status, s.status.capitalize()),
+                run.name or run.id,
+                s.model, s.method, s.dataset, s.template,
+                time.strftime("%d %b %H:%M", time.localtime(started)),
+                format_duration(s.duration_s),
+                f"{run.last_step:,} / {run.total_steps:,}" if run.total_steps else (f"{run.last_step:,}" if run.last_step else ""),
+                f"{s.best_val_loss:.4f}" if s.best_val_loss is not None else "",
+                format_scores(s.final_scores),
+            ]
+            for col, text in enumerate(values, start=1):
+                item = QTableWidgetItem(text)
+                if col == 1:
+                    item.setForeground(QColor(STATUS_COLOR.get(s.status, theme.TEXT)))
+                if col == 2:
+                    item.setToolTip(run.id)
+                if col == 10 and s.best_val_step is not None:
+                    item.setToolTip(f"at step {s.best_val_step}")
+                if col == 11 and s.final_scores:
+                    item.setToolTip("\n".join(f"{k}: {v:.4f}" for k, v in s.final_scores.items() if v is not None))
+                self.table.setItem(row, col, item)
+        self.table.blockSignals(False)
+        if selected in ids:
+            self.select_run(selected)
+        elif self.summaries:
+            self.table.selectRow(0)
+        self._selection_changed()
+        self._draw_overlay()
+
+    def select_run(self, run_id: str) -> None:
+        for row, s in enumerate(self.summaries):
+            if s.id == run_id:
+                self.table.selectRow(row)
+                return
+
+    def selected_run_id(self) -> str:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return ""
+        item = self.table.item(rows[0].row(), 0)
+        return item.data(Qt.ItemDataRole.UserRole) if item else ""
+
+    def selected_summary(self) -> run_ops.RunSummary | None:
+        run_id = self.selected_run_id()
+        return next((s for s in self.summaries if s.id == run_id), None)
+
+    def _emit_selected(self, signal) -> None:
+        run_id = self.selected_run_id()
+        if run_id:
+            signal.emit(run_id)
+
+    def _selection_changed(self) -> None:
+        s = self.selected_summary()
+        has = s is not None
+        self.open_button.setEnabled(has)
+        self.clone_button.setEnabled(has)
+        self.export_button.setEnabled(has)
+        self.resume_button.setEnabled(bool(s and s.resumable and not self.state.run_active))
+        self.delete_button.setEnabled(bool(s and s.status not in ("running", "queued")))
+        if s is None:
+            self.detail_label.setText("No training runs yet: start one on the Train page." if not self.summaries else "")
+        elif s.status in ("failed", "lost"):
+            hint = f" What to try: {s.run.hint}" if s.run.hint else ""
+            self.detail_label.setText(f"{s.run.message}{hint}")
+        elif s.status == "paused":
+            self.detail_label.setText(f"Paused at step {s.run.last_step}. Resume continues from its checkpoint.")
+        else:
+            self.detail_label.setText(s.run.message)
+
+    def _item_changed(self, item: QTableWidgetItem) -> None:
+        if item.column() != 0:
+            return
+        run_id = item.data(Qt.ItemDataRole.UserRole)
+        if item.checkState() == Qt.CheckState.Checked:
+            if len(self._checked) >= MAX_OVERLAY:
+                self.table.blockSignals(True)
+                item.setCheckState(Qt.CheckState.Unchecked)
+                self.table.blockSignals(False)
+                self.banner.show_message(f"At most {MAX_OVERLAY} runs can be overlaid at once.", "info")
+                return
+            self._checked.add(run_id)
+        else:
+            self._checked.discard(run_id)
+        self._draw_overlay()
+
+    def set_checked(self, run_ids: list[str]) -> None:
+        """Tick these runs (and untick the others) for the overlay."""
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            want = item.data(Qt.ItemDataRole.UserRole) in run_ids
+            item.setCheckState(Qt.CheckState.Checked if want else Qt.CheckState.Unchecked)
+
+    # ------------------------------------------------------------------ overlay
+    def _ensure_plot(self):
+        if self._plot is None:
+            import pyqtgraph as pg
+
+            from desktop_ift.ui.widgets.plots import make_plot
+
+            self._plot = make_plot("Training loss (smoothed) and validation loss", "loss")
+            self._plot.setMouseEnabled(x=True, y=True)
+            self._legend = self._plot.addLegend(offset=(-10, 10), labelTextColor=theme.TEXT,
+                                                brush=pg.mkBrush(255, 255, 255, 220))
+            self.plot_layout.addWidget(self._plot, 1)
+        return self._plot
+
+    def overlay_run_ids(self) -> list[str]:
+        return [s.id for s in self.summaries if s.id in self._checked]
+
+    def _draw_overlay(self) -> None:
+        ids = self.overlay_run_ids()
+        self.overlay_hint.setVisible(not ids)
+        if not ids and self._plot is None:
+            return
+        import numpy as np
+        import pyqtgraph as pg
+
+        from desktop_ift.ui.widgets.curves import smooth
+        from desktop_ift.ui.widgets.plots import line_pen
+
+        plot = self._ensure_plot()
+        plot.clear()
+        self._legend.clear()
+        self.overlay_curves = {}
+        store = self.state.store
+        names = {s.id: (s.run.name or s.id) for s in self.summaries}
+        for i, run_id in enumerate(ids):
+            color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
+            loss = store.metric_series(run_id, "loss")
+            if loss:
+                arr = np.asarray(loss, dtype=np.float64)
+                curve = plot.plot(arr[:, 0], smooth(arr[:, 1], 0.85), pen=line_pen(color, 2.0), name=names[run_id])
+                curve.setDownsampling(auto=True, method="peak")
+                curve.setClipToView(True)
+                self.overlay_curves[run_id] = curve
+            val = store.metric_series(run_id, "eval_loss")
+            if val:
+                arr = np.asarray(val, dtype=np.float64)
+                plot.plot(arr[:, 0], arr[:, 1], pen=pg.mkPen(QColor(color), width=1.2, style=Qt.PenStyle.DashLine),
+                          symbol="o", symbolSize=6, symbolBrush=pg.mkBrush(color), symbolPen=None)
+        self._plot.setVisible(bool(ids))
+
+    # ------------------------------------------------------------------ actions
+    def confirm(self, title: str, text: str, ok: str) -> bool:
+        """Ask before something that cannot be undone (tests replace this method)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=self)
+        yes = box.addButton(ok, QMessageBox.ButtonRole.DestructiveRole)
+        no = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(no)
+        box.exec()
+        return box.clickedButton() is yes
+
+    def delete_selected(self) -> None:
+        s = self.selected_summary()
+        if s is None:
+            return
+        doomed = run_ops.runs_to_delete(self.state.store, s.id)
+        extra = (f" and its {len(doomed) - 1} evaluation run{'s' if len(doomed) > 2 else ''}"
+                 if len(doomed) > 1 else "")
+        text = (f"Delete “{s.run.name or s.id}”{extra}? Its curves, checkpoints and fine-tuned model "
+                f"({s.run.run_dir}) are removed from disk. This cannot be undone.")
+        if not self.confirm("Delete run?", text, "Delete run"):
+            return
+        try:
+            run_ops.delete_run(self.state.store, s.id)
+        except (run_ops.RunActionError, StoreError) as exc:
+            self.banner.show_message(str(exc), "error", "The run was not deleted")
+            return
+        self._checked.discard(s.id)
+        if self.state.train_run_id == s.id:
+            self.state.set_train_run("")
+        self.banner.show_message(f"Deleted {s.run.name or s.id}.", "info")
+        self.state.runs_changed.emit()
+        self.refresh()
+
+    def choose_export_path(self) -> None:
+        s = self.selected_summary()
+        if s is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", str(Path.home() / f"{s.id}-metrics.csv"),
+                                              "CSV files (*.csv)")
+        if path:
+            self.export_metrics(s.id, path)
+
+    def export_metrics(self, run_id: str, path: str | Path) -> bool:
+        try:
+            rows = run_ops.export_metrics_csv(self.state.store, run_id, path)
+        except (run_ops.RunActionError, StoreError) as exc:
+            self.banner.show_message(str(exc), "error", "Export failed")
+            return False
+        self.banner.show_message(f"Saved {rows:,} rows of metrics to {path}.", "info")
+        return True
