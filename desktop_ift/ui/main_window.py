@@ -1,22 +1,27 @@
-"""The main window: step navigation on the left, the five pages, menus, status bar and the run controller."""
+"""The main window: step navigation on the left, the pages, menus, status bar, the run controller and the
+notifications when a run ends."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.core import events as ev
+from desktop_ift.core import runs as run_ops
+from desktop_ift.core.paths import icons_dir
 from desktop_ift.core.store import Project, Store, StoreError
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.pages.data_page import DataPage
 from desktop_ift.ui.pages.evaluate_page import EvaluatePage
+from desktop_ift.ui.notifications import Notifier
 from desktop_ift.ui.pages.monitor_page import MonitorPage
+from desktop_ift.ui.pages.runs_page import RunsPage
 from desktop_ift.ui.pages.templates_page import TemplatesPage
 from desktop_ift.ui.pages.train_page import TrainPage
 from desktop_ift.ui.run_controller import RunController
@@ -28,6 +33,7 @@ NAV_HINTS = {
     "train": "Fine-tune a model",
     "monitor": "Watch the loss",
     "evaluate": "Base vs fine-tuned",
+    "runs": "History, compare runs",
 }
 
 
@@ -53,7 +59,10 @@ class MainWindow(QMainWindow):
         self.train_page = TrainPage(self.state)
         self.monitor_page = MonitorPage(self.state)
         self.evaluate_page = EvaluatePage(self.state)
-        self.pages = [self.data_page, self.templates_page, self.train_page, self.monitor_page, self.evaluate_page]
+        self.runs_page = RunsPage(self.state)
+        self.pages = [self.data_page, self.templates_page, self.train_page, self.monitor_page, self.evaluate_page,
+                      self.runs_page]
+        self.notifier = Notifier(self)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -63,7 +72,10 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         for page in self.pages:
             self.stack.addWidget(page)
-            self.nav.add_step(page.key, page.title, NAV_HINTS[page.key], theme.page_icon(page.key))
+            icon = theme.page_icon(page.key)
+            if icon.isNull() and (icons_dir() / f"page-{page.key}.svg").is_file():
+                icon = QIcon(str(icons_dir() / f"page-{page.key}.svg"))
+            self.nav.add_step(page.key, page.title, NAV_HINTS[page.key], icon)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -144,6 +156,11 @@ class MainWindow(QMainWindow):
         self.train_page.start_requested.connect(lambda run_id, job: self.start_run(run_id, job, "train"))
         self.evaluate_page.start_requested.connect(lambda run_id, job: self.start_run(run_id, job, "evaluate"))
         self.monitor_page.cancel_requested.connect(self.cancel_run)
+        self.monitor_page.pause_requested.connect(self.pause_run)
+        self.monitor_page.resume_requested.connect(self.resume_run)
+        self.runs_page.open_requested.connect(self.open_train_run)
+        self.runs_page.resume_requested.connect(self.resume_run)
+        self.runs_page.clone_requested.connect(self.clone_run)
         self.monitor_page.run_selected.connect(self.show_train_run)
         self.templates_page.save_button.clicked.connect(lambda: self.train_page.update_summary())
 
@@ -242,7 +259,18 @@ class MainWindow(QMainWindow):
             self.monitor_page.load_run(run_id)
 
     def _restore_runs(self) -> None:
-        """At start: show the last training run, and follow any run of this project still going."""
+        """At start: settle runs whose worker was lost, show the last training run, and follow any run of
+        this project still going."""
+        try:
+            lost = run_ops.settle_lost_runs(self.store, self.state.project.id)
+        except StoreError:
+            lost = []
+        if lost:
+            self.state.runs_changed.emit()
+            names = ", ".join(r.name or r.id for r in lost[:3])
+            self.notifier.notify("A run's process was lost",
+                                 f"{names} stopped while the app was closed. Open it on the Runs page to resume "
+                                 "it from its last checkpoint.", "error")
         for run in self.state.runs("train")[:5] + self.state.runs("evaluate")[:5]:
             if not run.is_over and self.attach_run(run.id):
                 return
@@ -266,8 +294,89 @@ class MainWindow(QMainWindow):
         self.run_label.setText("")
         what = "Training" if self.run_kind == "train" else "Evaluation"
         self.show_status(f"{what} {status}.", 10000)
+        self.notify_run_end(self.run_controller.run_id, status)
         self.state.runs_changed.emit()
         self.monitor_page.reload_runs()
+
+    def notify_run_end(self, run_id: str, status: str) -> None:
+        """A tray message (or in-app toast) saying how a run ended; a failure carries its plain reason."""
+        try:
+            run = self.store.get_run(run_id)
+        except StoreError:
+            return
+        what = "Training" if run.kind == "train" else "Evaluation"
+        name = run.name or run.id
+        if status == "finished":
+            follow = ("Compare it with the base model on the Evaluate page." if run.kind == "train"
+                      else "The scores are on the Evaluate page.")
+            self.notifier.notify(f"{what} finished", f"{name}. {follow}", "success")
+        elif status == "failed":
+            hint = f" What to try: {run.hint}" if run.hint else ""
+            self.notifier.notify(f"{what} failed", f"{name}: {run.message or 'it stopped on an error.'}{hint}",
+                                 "error")
+        elif run_ops.run_flags(self.store, run_id)["paused"]:
+            self.notifier.notify(f"{what} paused", f"{name} stopped at step {run.last_step}. Resume it on the "
+                                 "Monitor page.", "info")
+
+    def open_train_run(self, run_id: str) -> None:
+        """Show a run of the history on the Monitor page."""
+        self.show_train_run(run_id)
+        self.show_page(self.monitor_page)
+
+    def pause_run(self, run_id: str = "") -> None:
+        """Save a checkpoint and stop (the run shows as paused and can be resumed)."""
+        if not self.run_controller.is_running or self.run_kind != "train":
+            return
+        run_ops.mark_paused(self.store, self.run_controller.run_id)
+        self.run_controller.cancel()
+        self.show_status("Pausing… the worker is saving a checkpoint.")
+
+    def resume_run(self, run_id: str) -> None:
+        """Continue a paused, cancelled or lost training run from its latest checkpoint (same run)."""
+        if self.run_controller.is_running:
+            QMessageBox.information(self, "A run is in progress",
+                                    "Wait for the current run to finish, or cancel it, before resuming another.")
+            return
+        try:
+            job_path = run_ops.prepare_resume(self.store, run_id)
+        except (run_ops.RunActionError, StoreError) as exc:
+            QMessageBox.warning(self, "The run cannot be resumed", str(exc))
+            return
+        self.start_run(run_id, str(job_path), "train")
+
+    def clone_run(self, run_id: str) -> None:
+        """Prefill the Train page with a run's model, data, template, split and settings."""
+        try:
+            settings = run_ops.clone_settings(self.store, run_id)
+        except (run_ops.RunActionError, StoreError, ValueError) as exc:
+            QMessageBox.warning(self, "The settings cannot be copied", str(exc))
+            return
+        missing = []
+        if settings["dataset_id"]:
+            self.state.set_dataset(settings["dataset_id"])
+        else:
+            missing.append("its dataset was deleted")
+        if settings["template_id"]:
+            self.state.set_template(settings["template_id"])
+        else:
+            missing.append("its template was renamed or deleted")
+        if settings["split"]:
+            self.state.set_split_values(settings["split"])
+        config = settings["config"]
+        self.state.remember(train_config=config, train_model=settings["model"])
+        page = self.train_page
+        page.form.set_values(config)
+        page.advanced_form.set_values(config)
+        page.set_method(config.get("method", "lora"))
+        if settings["model"] == "demo":
+            page.demo_radio.setChecked(True)
+        elif not page.set_model_folder(settings["model"]):
+            missing.append(f"its model folder {settings['model']} is not usable any more")
+        page.update_summary()
+        self.show_page(page)
+        note = f" Note: {'; '.join(missing)}." if missing else ""
+        self.show_status(f"Settings of {settings['name'] or run_id} loaded: change what you want and start.{note}",
+                         12000)
 
     def _set_active(self, active: bool) -> None:
         self.state.set_run_active(active)

@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QIODevice, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from desktop_ift.core import events as ev
+from desktop_ift.core import runs as run_ops
 from desktop_ift.core.jobs import worker_command
 from desktop_ift.core.store import Store, StoreError
 
@@ -24,17 +25,7 @@ POLL_MS = 500
 
 def pid_alive(pid: int | None) -> bool:
     """Whether a process with this id exists (it may belong to another user: that still counts)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
+    return run_ops.pid_alive(pid)
 
 
 class RunController(QObject):
@@ -55,6 +46,7 @@ class RunController(QObject):
         self.status = ""
         self._buffer = ev.LineBuffer()
         self._terminal: ev.Event | None = None
+        self._attached_started_at: float | None = None
         self._poll = QTimer(self)
         self._poll.setInterval(POLL_MS)
         self._poll.timeout.connect(self._poll_store)
@@ -116,8 +108,12 @@ class RunController(QObject):
         self._reset(run_id)
         self.last_seq = self.store.last_seq(run_id) if after_seq is None else after_seq
         self.attached_pid = run.pid
+        self._attached_started_at = run.started_at
         if run.is_over:
             self._poll_store()
+            return False
+        if run.status == "running" and not run_ops.worker_alive(run):
+            self._settle_lost()
             return False
         if not pid_alive(run.pid):
             self._settle(exit_code=None)
@@ -134,6 +130,7 @@ class RunController(QObject):
         self.status = "running"
         self._buffer = ev.LineBuffer()
         self._terminal = None
+        self._attached_started_at = None
         self.cancel_requested = False
 
     # ------------------------------------------------------------------ cancel
@@ -202,8 +199,18 @@ class RunController(QObject):
             return
         if self._terminal is not None:
             self._finish()
-        elif self._poll.isActive() and not pid_alive(self.attached_pid):
-            self._settle(exit_code=None)
+        elif self._poll.isActive() and not run_ops.pid_alive(self.attached_pid, self._attached_started_at):
+            self._settle_lost()
+
+    def _settle_lost(self) -> None:
+        """An attached worker died without a final event: the store records it as lost (a ``failed`` event
+        with its last step, appended by :func:`desktop_ift.core.runs.settle_if_lost`), which we pass on."""
+        self._poll.stop()
+        try:
+            run_ops.settle_if_lost(self.store, self.run_id)
+        except StoreError:
+            pass
+        self._settle(exit_code=None)
 
     def _process_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:

@@ -58,8 +58,7 @@ def test_fills_side_by_side_table_from_the_store(window):
     assert page.result_cell("Exact match", 0).font().bold()
     # The bar chart: one bar series per model, BLEU on the shared 0..1 axis.
     assert len(page.chart_bars) == 2
-    tuned_heights = list(page.chart_bars[1].opts["height"])
-    assert tuned_heights == [0.6, 0.3, 0.25]
+    assert list(page.chart_bars[1].opts["width"]) == [0.6, 0.3, 0.25]
 
 
 def test_examples_show_every_model_and_sort_by_gain_or_loss(window):
@@ -107,7 +106,7 @@ def test_export_writes_html_csv_and_json(window, qtbot, tmp_path):
     page = _open(window, train)
     assert page.export_button.isEnabled()
     page.write_report(str(tmp_path / "report.html"))
-    qtbot.waitUntil(lambda: "Report exported" in page.banner.message(), timeout=10000)
+    qtbot.waitUntil(lambda: "Report exported" in page.banner.message, timeout=10000)
     assert "<svg" in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert (tmp_path / "report-examples.csv").exists() and (tmp_path / "report.json").exists()
 

@@ -1,4 +1,4 @@
-"""The shell: the window opens on the demo project with the five steps, in flow order."""
+"""The shell: the window opens on the demo project with the five steps in flow order, then the runs history."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import sys
 import textwrap
 
 
-def test_opens_on_demo_project_with_five_pages(window):
+def test_opens_on_demo_project_with_five_steps_and_the_runs_history(window):
     assert window.windowTitle() == f"desktop_ift — {window.state.project.name}"
-    assert window.nav.titles() == ["Data", "Templates", "Train", "Monitor", "Evaluate"]
-    assert [p.key for p in window.pages] == ["data", "templates", "train", "monitor", "evaluate"]
-    assert window.stack.count() == 5
+    assert window.nav.titles() == ["Data", "Templates", "Train", "Monitor", "Evaluate", "Runs"]
+    assert [p.key for p in window.pages] == ["data", "templates", "train", "monitor", "evaluate", "runs"]
+    assert window.stack.count() == 6
     assert window.current_page() is window.data_page
     window.show_page(3)
     assert window.current_page() is window.monitor_page
@@ -54,7 +54,7 @@ def test_gui_start_does_not_import_training_stack(tmp_path):
         wait_for_background_tasks()
         for _ in range(20):
             app.processEvents()
-        for i in range(5):
+        for i in range(len(window.pages)):
             window.show_page(i)
             app.processEvents()
         heavy = sorted(m for m in ("torch", "transformers", "peft", "accelerate", "trl", "datasets")

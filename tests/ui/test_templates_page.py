@@ -71,3 +71,85 @@ def test_save_without_response_keeps_the_text(window):
     assert not page.save()
     assert page.prompt_edit.toPlainText() == "unsaved work"
     assert "response" in page.preview_banner.message
+
+
+# ---------------------------------------------------------------------------------------------- issue 4
+def _second_template(window):
+    store, project = window.state.store, window.state.project
+    first = window.state.template()
+    second = store.save_template(project.id, "Short", "{{ message }}\nCategory?", first.response)
+    window.state.templates_changed.emit()
+    return first, second
+
+
+def test_a_template_set_shows_its_effect_and_becomes_the_training_choice(window, qtbot):
+    page = window.templates_page
+    window.show_page(page)
+    first, second = _second_template(window)
+    panel = page.tools.set_panel
+    page.tools.load_set()
+    panel.set_tick(second.id)
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("all"))
+    assert "400 rows → 800 training examples (×2)" in panel.counts_label.text()
+    assert "Short 400" in panel.counts_label.text()
+    qtbot.waitUntil(lambda: (window.state.setting("training_source") or {}).get("kind") == "template_set",
+                    timeout=5000)
+    from desktop_ift.core.templates.library import current_training_source
+
+    chosen = current_training_source(window.state.store, window.state.project.id)
+    assert [t.name for t in chosen.templates] == [first.name, "Short"] and chosen.mode == "all"
+
+
+def test_validation_lists_problems_that_jump_to_their_rows(window, qtbot):
+    page = window.templates_page
+    window.show_page(page)
+    page.tools.tabs.setCurrentWidget(page.tools.validation)
+    page.prompt_edit.setPlainText("{{ category }}")  # many rows render the same: duplicates
+    qtbot.waitUntil(lambda: page.tools.last_report is not None
+                    and any(p.kind == "duplicate" for p in page.tools.last_report.problems), timeout=15000)
+    panel = page.tools.validation
+    index = next(i for i, p in enumerate(page.tools.last_report.problems) if p.kind == "duplicate")
+    rows = page.tools.last_report.problems[index].rows
+    panel._clicked(panel.list.item(index))
+    assert f"Row {rows[0] + 1:,} of 400" in page.row_label.text()
+    panel._clicked(panel.list.item(index))
+    assert f"Row {rows[1] + 1:,} of 400" in page.row_label.text()
+
+
+def test_token_tab_shows_the_training_text_with_the_loss_part(window, qtbot, demo_model_in_workspace):
+    page = window.templates_page
+    window.show_page(page)
+    page.tools.tabs.setCurrentWidget(page.tools.tokens)
+    page.tools.refresh_tokens()
+    header = page.tools.tokens.header.text()
+    assert "demo model" in header and "tokens" in header and "the loss counts" in header
+    text = page.tools.tokens.plain_text()
+    assert "<|assistant|>" in text and str(window.data_page.model.row(0)["category"]) in text
+
+
+def test_library_template_is_used_with_its_columns_mapped(window, qtbot):
+    from desktop_ift.ui.widgets.template_library_dialog import TemplateLibraryDialog
+
+    page = window.templates_page
+    dialog = TemplateLibraryDialog(window.state.store, ["ticket_id", "message", "category", "summary"])
+    qtbot.addWidget(dialog)
+    dialog.select("Classify – text then question")
+    dialog._combos["text"].setCurrentIndex(dialog._combos["text"].findData("message"))
+    dialog._combos["label"].setCurrentIndex(dialog._combos["label"].findData("category"))
+    dialog._use()
+    page.apply_library_template(dialog.chosen)
+    assert page.prompt_edit.toPlainText() == "Text: {{ message }}\nCategory:"
+    assert page.response_edit.toPlainText() == "{{ category }}"
+    page.refresh_preview()
+    assert page.problem_texts() == []
+
+
+def test_export_writes_the_rendered_examples(window, qtbot, tmp_path):
+    import json
+
+    page = window.templates_page
+    done = []
+    page.export_data("openai", str(tmp_path), split=True, on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=15000)
+    lines = (tmp_path / "train.openai.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 320 and json.loads(lines[0])["messages"][-1]["role"] == "assistant"

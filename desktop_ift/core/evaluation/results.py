@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.evaluation.metrics import NO_LABEL, match_label, normalize_answer
+
+# The metric functions are imported where they are used: importing metrics loads scikit-learn and
+# sacrebleu, which the GUI should not pay for at start-up.
 
 
 @dataclass
@@ -28,6 +30,8 @@ class ExampleRow:
 
     def category(self) -> str:
         """The class of the example (its subject for a benchmark, else its normalized reference)."""
+        from desktop_ift.core.evaluation.metrics import normalize_answer
+
         for scores in self.scores.values():
             if isinstance(scores.get("subject"), str):
                 return scores["subject"]
@@ -98,6 +102,8 @@ def load_comparison(store, run_id: str) -> Comparison:
 
 def predicted_class(output: str, labels: list[str] | None) -> str:
     """The class an answer was mapped to (``(none)`` when it matches no label)."""
+    from desktop_ift.core.evaluation.metrics import NO_LABEL, match_label
+
     if not labels:
         return ""
     return match_label(output, labels) or NO_LABEL

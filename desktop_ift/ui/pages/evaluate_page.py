@@ -13,7 +13,7 @@ import time
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit, QListWidget, QListWidgetItem,
+    QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem,
     QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
     QWidget,
 )
@@ -62,8 +62,15 @@ class EvaluatePage(Page):
         top.setSpacing(12)
         top.addWidget(self._build_setup_card(), 0)
         top.addWidget(self._build_results_card(), 1)
-        compare_layout.addLayout(top, 0)
-        compare_layout.addWidget(self._build_details_card(), 1)
+        top_widget = QWidget()
+        top_widget.setLayout(top)
+        top.setContentsMargins(0, 0, 0, 0)
+        self.compare_split = QSplitter(Qt.Orientation.Vertical)
+        self.compare_split.setChildrenCollapsible(False)
+        self.compare_split.addWidget(top_widget)
+        self.compare_split.addWidget(self._build_details_card())
+        self.compare_split.setSizes([430, 420])
+        compare_layout.addWidget(self.compare_split, 1)
         self.tabs.addTab(compare, "Compare")
         self.playground = None
         self.tabs.addTab(QWidget(), "Playground")
@@ -77,7 +84,7 @@ class EvaluatePage(Page):
     # ------------------------------------------------------------------ building
     def _build_setup_card(self) -> QWidget:
         frame, layout = card()
-        frame.setFixedWidth(380)
+        frame.setFixedWidth(360)
         layout.addWidget(section_label("Training run"))
         self.run_combo = QComboBox()
         self.run_combo.setToolTip("Only finished training runs have a fine-tuned model to evaluate.")
@@ -107,7 +114,7 @@ class EvaluatePage(Page):
                                     "detected from the references when they are a small set of short answers. "
                                     "A comma-separated list: use those labels. “none”: free text, no classes.")
         row = QHBoxLayout()
-        row.addWidget(muted_label("Label set", wrap=False))
+        row.addWidget(QLabel("Label set"))
         row.addWidget(self.labels_edit, 1)
         layout.addLayout(row)
         self.evaluate_button = QPushButton("Evaluate base vs fine-tuned")
@@ -130,12 +137,16 @@ class EvaluatePage(Page):
         self.benchmark_button.clicked.connect(lambda: self.start_benchmark(builtin=False))
         self.kshot = QSpinBox()
         self.kshot.setRange(0, 10)
-        self.kshot.setPrefix("k-shot ")
+        self.kshot.setSpecialValueText("none (0-shot)")
         self.kshot.setToolTip("Solved examples shown before each question (0: zero-shot).")
         bench.addWidget(self.forgetting_button)
         bench.addWidget(self.benchmark_button)
-        bench.addWidget(self.kshot)
         layout.addLayout(bench)
+        shots = QHBoxLayout()
+        shots.addWidget(QLabel("Few-shot examples"))
+        shots.addWidget(self.kshot)
+        shots.addStretch(1)
+        layout.addLayout(shots)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -164,8 +175,8 @@ class EvaluatePage(Page):
         self.export_button.clicked.connect(self.export_report)
         head.addWidget(self.export_button)
         layout.addLayout(head)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.setChildrenCollapsible(False)
+        self.results_tabs = QTabWidget()
+        self.results_tabs.setDocumentMode(True)
         self.results_table = QTableWidget(0, 0)
         self.results_table.setObjectName("Scores")
         self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -174,15 +185,15 @@ class EvaluatePage(Page):
         self.results_table.verticalHeader().setDefaultSectionSize(28)
         self.results_table.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.results_table.verticalHeader().setMinimumWidth(150)
-        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.results_table.horizontalHeader().setStretchLastSection(True)
         self.results_table.setShowGrid(False)
         self.results_table.setAlternatingRowColors(True)
-        split.addWidget(self.results_table)
+        self.results_tabs.addTab(self.results_table, "Table")
         self.chart_holder = QWidget()
         QVBoxLayout(self.chart_holder).setContentsMargins(0, 0, 0, 0)
-        split.addWidget(self.chart_holder)
-        split.setSizes([520, 420])
-        layout.addWidget(split, 1)
+        self.results_tabs.addTab(self.chart_holder, "Bar chart")
+        layout.addWidget(self.results_tabs, 1)
         self.results_empty = muted_label("No evaluation yet. Pick a finished training run and press "
                                          "“Evaluate base vs fine-tuned”.")
         layout.addWidget(self.results_empty)
@@ -482,8 +493,7 @@ class EvaluatePage(Page):
         results = self.state.store.eval_results(self.eval_run_id) if self.eval_run_id else {}
         self.export_button.setEnabled(bool(results))
         if not results:
-            table.hide()
-            self.chart_holder.hide()
+            self.results_tabs.hide()
             self.results_empty.show()
             status = ""
             if self.eval_run_id:
@@ -499,8 +509,7 @@ class EvaluatePage(Page):
             return
         from desktop_ift.core.evaluation.comparison import comparison_rows, format_delta, format_value, is_improvement
 
-        table.show()
-        self.chart_holder.show()
+        self.results_tabs.show()
         self.results_empty.hide()
         labels = list(results)
         baseline = "base" if "base" in results else labels[0]

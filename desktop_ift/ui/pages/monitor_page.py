@@ -1,32 +1,45 @@
-"""Step 4 — Monitor: the live loss and learning-rate curves, progress and the log of a training run."""
+"""Step 4 — Monitor: a training run live — loss (raw, smoothed, validation), learning rate, gradient norm,
+throughput and memory against step, epoch, tokens seen or wall time; progress, ETA and the worker's log;
+pause, resume and cancel.
+
+Events only append to the run's curves; the plots are redrawn by a timer a few times a second, so a fast
+worker (or a run with hundreds of thousands of points) never floods the GUI thread. A long run is loaded
+from the workspace off the GUI thread, and events that arrive meanwhile are applied when it is ready.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
-    QToolButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QProgressBar,
+    QPushButton, QSlider, QToolButton, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.store import StoreError
+from desktop_ift.core import runs as run_ops
+from desktop_ift.core.store import Store, StoreError
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
+from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.curves import VALIDATION_KEYS, X_AXES, RunCurves
 from desktop_ift.ui.widgets.page import Page, card, muted_label, set_style_property
-from desktop_ift.ui.widgets.series import GrowingSeries, Smoother
 
-VALIDATION_KEYS = ("eval_loss", "validation_loss", "val_loss", "loss")
 LOG_TAIL_BYTES = 64 * 1024
+REDRAW_MS = 250  # the plots follow at 4 frames a second, whatever the event rate
+SYNC_LOAD_MAX_EVENTS = 20_000  # longer runs load in the background
 STATUS_TEXT = {"queued": "Queued", "running": "Running", "finished": "Finished", "failed": "Failed",
-               "cancelled": "Cancelled", "": "No run"}
+               "cancelled": "Cancelled", "paused": "Paused", "": "No run"}
+SIDE_PLOTS = (("learning_rate", "Learning rate", "#0f766e"), ("grad_norm", "Gradient norm", "#be185d"),
+              ("tokens_per_second", "Throughput (tokens/s)", "#2563eb"), ("memory_mb", "Memory (MB)", "#65a30d"))
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
+    if seconds is None or seconds < 0 or (isinstance(seconds, float) and math.isnan(seconds)):
         return "—"
     seconds = int(round(seconds))
     h, rem = divmod(seconds, 3600)
@@ -35,7 +48,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def validation_loss(metrics: dict) -> float | None:
-    for key in VALIDATION_KEYS:
+    for key in VALIDATION_KEYS + ("loss",):
         value = metrics.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -48,6 +61,8 @@ class MonitorPage(Page):
     subtitle = "Follow a training run live: the loss should go down. It keeps going if you switch pages."
 
     cancel_requested = Signal(str)  # run id
+    pause_requested = Signal(str)
+    resume_requested = Signal(str)
     run_selected = Signal(str)  # the user picked another run in the combo
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
@@ -59,40 +74,56 @@ class MonitorPage(Page):
         self.total_steps = 0
         self.started_at: float | None = None
         self.ended_at: float | None = None
-        self.loss = GrowingSeries()
-        self.smoothed = GrowingSeries()
-        self.val = GrowingSeries()
-        self.lr = GrowingSeries()
-        self._smoother = Smoother()
+        self.curves = RunCurves()
+        self.x_axis = "step"
+        self.device = ""
+        self.resumable = False
+        self.loading = False
+        self._pending: list[ev.Event] = []
+        self._load_token = 0
+        self._last_log: ev.Log | None = None
+        self._dirty = False
         self._log_pos = 0
         self._controller_running = False
+        self._plots_built = False
 
         self.run_combo = QComboBox()
-        self.run_combo.setMinimumWidth(340)
+        self.run_combo.setMinimumWidth(300)
         self.run_combo.setToolTip("Training runs of this project, newest first")
         self.run_combo.currentIndexChanged.connect(self._combo_changed)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Save a checkpoint and stop; Resume continues from there.")
+        self.pause_button.clicked.connect(lambda: self.pause_requested.emit(self.run_id))
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setProperty("variant", "primary")
+        self.resume_button.clicked.connect(lambda: self.resume_requested.emit(self.run_id))
         self.cancel_button = QPushButton("Cancel run")
         self.cancel_button.setProperty("variant", "danger")
         self.cancel_button.clicked.connect(lambda: self.cancel_requested.emit(self.run_id))
         self.header_actions.addWidget(QLabel("Run"))
         self.header_actions.addWidget(self.run_combo)
-        self.header_actions.addWidget(self.cancel_button)
+        for button in (self.pause_button, self.resume_button, self.cancel_button):
+            self.header_actions.addWidget(button)
 
         self.body.addWidget(self._build_progress_card())
         self.failure_banner = Banner()
         self.body.addWidget(self.failure_banner)
+        self.body.addLayout(self._build_toolbar())
 
         # The plots are built when first needed (pyqtgraph takes most of a second to import, which the
-        # window should not wait for); until then the curves collect in their series.
+        # window should not wait for); until then the points collect in ``curves``.
         self.plots_host = QWidget()
-        self.plots_host.setMinimumHeight(240)
+        self.plots_host.setMinimumHeight(260)
         self.plots_layout = QHBoxLayout(self.plots_host)
         self.plots_layout.setContentsMargins(0, 0, 0, 0)
         self.plots_layout.setSpacing(12)
-        self._plots_built = False
         self.body.addWidget(self.plots_host, 1)
         self.body.addWidget(self._build_log_pane())
 
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.timeout.connect(self.redraw_now)
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._tick)
@@ -101,34 +132,89 @@ class MonitorPage(Page):
         state.runs_changed.connect(self.reload_runs)
         self.reload_runs()
         self._show_empty()
+        self._update_controls()
 
     # ------------------------------------------------------------------ building
+    def _build_toolbar(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.setSpacing(10)
+        row.addWidget(QLabel("X axis"))
+        self.x_combo = QComboBox()
+        for key, label in X_AXES.items():
+            self.x_combo.addItem(label.capitalize(), key)
+        self.x_combo.setToolTip("Plot the curves against optimizer steps, epochs, tokens seen or wall-clock time")
+        self.x_combo.currentIndexChanged.connect(lambda i: self.set_x_axis(self.x_combo.itemData(i)))
+        row.addWidget(self.x_combo)
+        row.addSpacing(12)
+        row.addWidget(QLabel("Smoothing"))
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing_slider.setRange(0, 99)
+        self.smoothing_slider.setValue(int(round(self.curves.smoothing * 100)))
+        self.smoothing_slider.setFixedWidth(140)
+        self.smoothing_slider.setToolTip("How strongly the training loss is averaged (0: not at all)")
+        self.smoothing_slider.valueChanged.connect(self._smoothing_changed)
+        self.smoothing_value = QLabel(f"{self.curves.smoothing:.2f}")
+        self.smoothing_value.setMinimumWidth(32)
+        row.addWidget(self.smoothing_slider)
+        row.addWidget(self.smoothing_value)
+        row.addSpacing(12)
+        self.log_scale_box = QCheckBox("Log scale")
+        self.log_scale_box.setToolTip("Show the loss on a logarithmic axis")
+        self.log_scale_box.toggled.connect(self.set_log_scale)
+        row.addWidget(self.log_scale_box)
+        row.addStretch(1)
+        self.crosshair_label = muted_label(wrap=False)
+        row.addWidget(self.crosshair_label)
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_button)
+        menu.addAction("Loss plot as PNG…", lambda: self._choose_export("png"))
+        menu.addAction("Loss plot as SVG…", lambda: self._choose_export("svg"))
+        menu.addAction("Metrics as CSV…", lambda: self._choose_export("csv"))
+        self.export_button.setMenu(menu)
+        row.addWidget(self.export_button)
+        return row
+
     def ensure_plots(self) -> None:
-        """Create the loss and learning-rate plots (imports pyqtgraph) and draw the collected points."""
+        """Create the plots (imports pyqtgraph) and draw the collected points."""
         if self._plots_built:
             return
         self._plots_built = True
         import pyqtgraph as pg
 
-        from desktop_ift.ui.widgets.plots import line_pen, make_plot
+        from desktop_ift.ui.widgets.plots import Crosshair, fast_curve, line_pen, make_plot
 
         loss_card, loss_layout = card(margins=8)
         self.loss_plot = make_plot("Loss", "loss")
+        self.loss_plot.setMouseEnabled(x=True, y=True)
         self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.TEXT, brush=pg.mkBrush(255, 255, 255, 220))
-        self._raw_curve = self.loss_plot.plot(pen=line_pen(theme.ACCENT, 1.2, 95), name="training (raw)")
-        self._smooth_curve = self.loss_plot.plot(pen=line_pen(theme.ACCENT, 2.4), name="training (smoothed)")
+        self._raw_curve = fast_curve(self.loss_plot, line_pen(theme.ACCENT, 1.0, 90), "training (raw)")
+        self._smooth_curve = fast_curve(self.loss_plot, line_pen(theme.ACCENT, 2.4), "training (smoothed)")
         self._val_curve = self.loss_plot.plot(
-            pen=line_pen(theme.VALIDATION, 1.5, 160), symbol="o", symbolSize=8,
-            symbolBrush=pg.mkBrush(theme.VALIDATION), symbolPen=pg.mkPen("#ffffff", width=1.5), name="validation")
+            pen=line_pen(theme.VALIDATION, 1.5, 160), symbol="o", symbolSize=7,
+            symbolBrush=pg.mkBrush(theme.VALIDATION), symbolPen=pg.mkPen("#ffffff", width=1.2), name="validation")
+        self.crosshair = Crosshair(self.loss_plot, self._describe_point)
         loss_layout.addWidget(self.loss_plot)
-        lr_card, lr_layout = card(margins=8)
-        self.lr_plot = make_plot("Learning rate", "")
-        self._lr_curve = self.lr_plot.plot(pen=line_pen("#0f766e", 2.0))
-        self.lr_plot.getPlotItem().getAxis("left").setStyle(tickTextWidth=48, autoExpandTextSpace=True)
-        lr_layout.addWidget(self.lr_plot)
-        self.plots_layout.addWidget(loss_card, 5)
-        self.plots_layout.addWidget(lr_card, 2)
-        self._redraw()
+        side = QWidget()
+        grid = QGridLayout(side)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(10)
+        self.side_plots: dict = {}
+        self.side_curves: dict = {}
+        for i, (name, title, color) in enumerate(SIDE_PLOTS):
+            frame, layout = card(margins=6)
+            plot = make_plot(title, "", small=True)
+            plot.getPlotItem().getAxis("left").setStyle(tickTextWidth=42, autoExpandTextSpace=True)
+            self.side_curves[name] = fast_curve(plot, line_pen(color, 1.6))
+            self.side_plots[name] = plot
+            layout.addWidget(plot)
+            grid.addWidget(frame, i // 2, i % 2)
+        self.plots_layout.addWidget(loss_card, 3)
+        self.plots_layout.addWidget(side, 2)
+        self._apply_axis_labels()
+        self.set_log_scale(self.log_scale_box.isChecked())
+        self.redraw_now()
 
     @property
     def raw_curve(self):
@@ -148,7 +234,12 @@ class MonitorPage(Page):
     @property
     def lr_curve(self):
         self.ensure_plots()
-        return self._lr_curve
+        return self.side_curves["learning_rate"]
+
+    @property
+    def loss(self) -> RunCurves:
+        """The run's curves (``loss.n`` is the number of logged steps)."""
+        return self.curves
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.ensure_plots()
@@ -176,8 +267,8 @@ class MonitorPage(Page):
         grid.setVerticalSpacing(0)
         self.figures: dict[str, QLabel] = {}
         for i, (key, text) in enumerate((("step", "Step"), ("epoch", "Epoch"), ("loss", "Loss"),
-                                         ("elapsed", "Elapsed"), ("eta", "Time left"),
-                                         ("speed", "Tokens / s"), ("memory", "Memory"))):
+                                         ("best", "Best validation"), ("elapsed", "Elapsed"),
+                                         ("eta", "Time left"), ("speed", "Tokens / s"), ("memory", "Memory"))):
             value = QLabel("—")
             value.setProperty("role", "figure")
             caption = QLabel(text)
@@ -185,7 +276,7 @@ class MonitorPage(Page):
             grid.addWidget(value, 0, i)
             grid.addWidget(caption, 1, i)
             self.figures[key] = value
-        grid.setColumnStretch(7, 1)
+        grid.setColumnStretch(8, 1)
         layout.addLayout(grid)
         return frame
 
@@ -223,6 +314,46 @@ class MonitorPage(Page):
         if shown:
             self._tail_log()
 
+    # ------------------------------------------------------------------ view options
+    def set_x_axis(self, axis: str) -> None:
+        """Plot against ``step``, ``epoch``, ``tokens`` (seen) or ``time`` (wall clock, minutes)."""
+        if axis not in X_AXES:
+            return
+        self.x_axis = axis
+        idx = self.x_combo.findData(axis)
+        if idx != self.x_combo.currentIndex():
+            self.x_combo.setCurrentIndex(idx)
+        self._apply_axis_labels()
+        self.redraw_now()
+        if self._plots_built:
+            for plot in (self.loss_plot, *self.side_plots.values()):
+                plot.getPlotItem().enableAutoRange()
+
+    def _apply_axis_labels(self) -> None:
+        if not self._plots_built:
+            return
+        for plot in (self.loss_plot, *self.side_plots.values()):
+            plot.getPlotItem().setLabel("bottom", X_AXES[self.x_axis], color=theme.MUTED)
+        title = "GPU memory (MB)" if "cuda" in self.device.lower() or "gpu" in self.device.lower() \
+            else "Process memory (MB)"
+        self.side_plots["memory_mb"].getPlotItem().setTitle(
+            f"<span style='color:{theme.TEXT}; font-size:9pt; font-weight:600'>{title}</span>")
+
+    def set_log_scale(self, on: bool) -> None:
+        if self.log_scale_box.isChecked() != on:
+            self.log_scale_box.setChecked(on)
+            return
+        if self._plots_built:
+            self.loss_plot.getPlotItem().setLogMode(x=False, y=on)
+
+    def set_smoothing(self, weight: float) -> None:
+        self.smoothing_slider.setValue(int(round(weight * 100)))
+
+    def _smoothing_changed(self, value: int) -> None:
+        self.curves.set_smoothing(value / 100.0)
+        self.smoothing_value.setText(f"{value / 100:.2f}")
+        self.redraw_now()
+
     # ------------------------------------------------------------------ runs
     def reload_runs(self) -> None:
         runs = self.state.runs("train")
@@ -246,13 +377,26 @@ class MonitorPage(Page):
 
     def set_controller_running(self, running: bool) -> None:
         self._controller_running = running
-        self._update_cancel()
+        self._update_controls()
 
-    def _update_cancel(self) -> None:
-        can = self._controller_running and self.status in ("running", "queued")
-        self.cancel_button.setEnabled(can)
-        self.cancel_button.setToolTip("Stop the run after it saves a checkpoint." if can
+    def _update_controls(self) -> None:
+        live = self._controller_running and self.status in ("running", "queued")
+        self.cancel_button.setEnabled(live)
+        self.pause_button.setEnabled(live)
+        self.cancel_button.setToolTip("Stop the run after it saves a checkpoint." if live
                                       else "No run of this window is in progress.")
+        can_resume = (not self._controller_running and not self.state.run_active and self.resumable
+                      and self.status in ("cancelled", "failed", "paused"))
+        self.resume_button.setVisible(can_resume)
+        self.pause_button.setVisible(not can_resume)
+
+    def _refresh_resumable(self) -> None:
+        try:
+            run = self.state.store.get_run(self.run_id)
+            self.resumable = run_ops.can_resume(self.state.store, run)[0]
+        except StoreError:
+            self.resumable = False
+        self._update_controls()
 
     def _show_empty(self) -> None:
         if not self.run_id:
@@ -262,12 +406,14 @@ class MonitorPage(Page):
 
     # ------------------------------------------------------------------ loading a run
     def clear(self) -> None:
-        for series in (self.loss, self.smoothed, self.val, self.lr):
-            series.clear()
-        self._smoother.reset()
+        self.curves.clear()
+        self._pending = []
+        self._last_log = None
         self.last_seq = 0
         self.total_steps = 0
         self.started_at = self.ended_at = None
+        self.device = ""
+        self.resumable = False
         self.failure_banner.clear()
         for label in self.figures.values():
             label.setText("—")
@@ -275,57 +421,101 @@ class MonitorPage(Page):
         self.progress.setValue(0)
         self.log_view.clear()
         self._log_pos = 0
-        self._redraw()
+        self.redraw_now()
 
     def load_run(self, run_id: str) -> None:
-        """Show a run: draw everything the store already has (re-attach), then follow new events."""
+        """Show a run: draw everything the store already has (re-attach), then follow new events.
+
+        A lost worker is settled first (the run shows as failed, process lost). Runs with many events load
+        off the GUI thread (:attr:`loading`); events passed to :meth:`on_event` meanwhile are kept and applied
+        once the stored curve is drawn.
+        """
+        self._load_token += 1
+        self.loading = False
         self.clear()
         self.run_id = run_id
         self.reload_runs()
         if not run_id:
             self._show_empty()
             return
+        store = self.state.store
         try:
-            run = self.state.store.get_run(run_id)
+            run = run_ops.settle_if_lost(store, run_id)
         except StoreError as exc:
             self.failure_banner.show_message(str(exc), "error")
             return
-        store = self.state.store
         self.last_seq = store.last_seq(run_id)
-        for step, value in store.metric_series(run_id, "loss"):
-            self._add_loss(step, value)
-        for step, value in store.metric_series(run_id, "learning_rate"):
-            self.lr.append(step, value)
-        names = set(store.metric_names(run_id))
-        for key in VALIDATION_KEYS[:-1]:
-            if key in names:
-                self.val.extend([(s, v) for s, v in store.metric_series(run_id, key)])
-                break
-        epochs = store.metric_series(run_id, "epoch")
+        started = run_ops.last_started(store, run_id)
+        self.device = started.device if started else ""
+        self._apply_axis_labels()
+        self._show_run_record(run)
+        if self.last_seq <= SYNC_LOAD_MAX_EVENTS:
+            self._loaded(run_ops.metric_table(store, run_id, self.last_seq))
+            return
+        self.loading = True
+        self.stage_label.setText(f"Loading {run.last_step:,} steps of curves…")
+        token, home, upto = self._load_token, store.home, self.last_seq
+
+        def work():
+            with Store.open(home) as other:
+                return run_ops.metric_table(other, run_id, upto)
+
+        def done(table):
+            if token == self._load_token:
+                self._loaded(table)
+
+        def failed(exc):
+            if token == self._load_token:
+                self.loading = False
+                self.failure_banner.show_message(f"The curves of this run cannot be read: {exc}", "error")
+
+        run_in_background(work, done, failed)
+
+    def _show_run_record(self, run) -> None:
         self.total_steps = run.total_steps
         self.started_at, self.ended_at = run.started_at, run.ended_at
         self.run_label.setText(run.name or run.id)
         self.run_label.setToolTip(run.id)
-        self._set_progress(run.last_step, run.total_steps, epochs[-1][1] if epochs else None)
-        if self.loss.n:
-            self.figures["loss"].setText(f"{self.loss.last_y():.4f}")
-        for name, key, fmt in (("tokens_per_second", "speed", "{:,.0f}"), ("memory_mb", "memory", "{:,.0f} MB")):
-            series = store.metric_series(run_id, name)
-            if series:
-                self.figures[key].setText(fmt.format(series[-1][1]))
-        self._set_status(run.status)
+        status = run.status
+        flags = run_ops.run_flags(self.state.store, run.id)
+        if status == "cancelled" and flags["paused"]:
+            status = "paused"
+        self._set_status(status)
         self.stage_label.setText({"queued": "Waiting for the worker to start…",
                                   "running": "Training…"}.get(run.status, ""))
+        self._set_progress(run.last_step, run.total_steps, None)
         if run.status == "failed":
             self._show_failure(run.message, run.hint)
+        elif status == "paused":
+            self.stage_label.setText(f"Paused at step {run.last_step}. Resume continues from its checkpoint.")
         elif run.status == "cancelled":
             self.stage_label.setText(run.message or "Cancelled.")
         elif run.status == "finished":
             self.stage_label.setText("Done. Compare the fine-tuned model with the base on the Evaluate page.")
-        self.log_path_label.setText(str(store.run_dir(run_id) / "worker.log"))
+        self.log_path_label.setText(str(self.state.store.run_dir(run.id) / "worker.log"))
+        self._refresh_resumable()
         self._tick()
-        self._redraw()
         self._tail_log()
+
+    def _loaded(self, table) -> None:
+        self.loading = False
+        self.curves.load(table)
+        train = self.curves.train
+        if train.n:
+            epoch = train.last("epoch")
+            self._set_progress(int(train["step"][-1]), self.total_steps, epoch)
+            for key, name, fmt in (("loss", "loss", "{:.4f}"), ("speed", "tokens_per_second", "{:,.0f}"),
+                                   ("memory", "memory_mb", "{:,.0f} MB")):
+                value = train.last(name)
+                if value is not None:
+                    self.figures[key].setText(fmt.format(value))
+        if self.status == "running" and self.stage_label.text().startswith("Loading"):
+            self.stage_label.setText("Training…")
+        self._update_best()
+        self.redraw_now()
+        pending, self._pending = self._pending, []
+        for event in pending:
+            self._apply(event)
 
     # ------------------------------------------------------------------ live events
     def on_event(self, event: ev.Event) -> None:
@@ -333,48 +523,52 @@ class MonitorPage(Page):
         if event.run_id != self.run_id or event.seq <= self.last_seq:
             return
         self.last_seq = event.seq
-        if isinstance(event, ev.Started):
-            self.started_at = event.time
+        if self.loading:
+            self._pending.append(event)
+            return
+        self._apply(event)
+
+    def _apply(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Log):
+            self.curves.add_log({"step": event.step, "time": event.time, "epoch": event.epoch,
+                                 "tokens_seen": event.tokens_seen, "loss": event.loss,
+                                 "learning_rate": event.learning_rate, "grad_norm": event.grad_norm,
+                                 "tokens_per_second": event.tokens_per_second, "memory_mb": event.memory_mb})
             self.total_steps = event.total_steps or self.total_steps
+            self._last_log = event
+            if self.status != "running":
+                self._set_status("running")
+            self._schedule_redraw()
+        elif isinstance(event, ev.Eval):
+            value = validation_loss(event.metrics)
+            if value is not None and not event.model_label:
+                self.curves.add_validation(event.step, event.time, value)
+                self.stage_label.setText(f"Validation loss at step {event.step}: {value:.4f}")
+                self._update_best()
+                self._schedule_redraw()
+        elif isinstance(event, ev.Started):
+            self.started_at = event.time if not self.curves.n else self.started_at
+            self.ended_at = None
+            self.total_steps = event.total_steps or self.total_steps
+            self.device = event.device or self.device
+            self._apply_axis_labels()
+            self.failure_banner.clear()
             self._set_status("running")
-            self.stage_label.setText(f"Training on {event.device}…" if event.device else "Training…")
-            self._set_progress(0, self.total_steps, None)
+            resumed = (event.info or {}).get("resume_from")
+            where = f" on {event.device}" if event.device else ""
+            self.stage_label.setText(f"Resuming from {Path(resumed).name}{where}…" if resumed
+                                     else f"Training{where}…")
+            if not self.curves.n:
+                self._set_progress(0, self.total_steps, None)
             self.reload_runs()
         elif isinstance(event, ev.Progress):
             total = f" ({event.done}/{event.total})" if event.total else ""
             self.stage_label.setText(f"{event.message or event.stage}{total}")
-        elif isinstance(event, ev.Log):
-            if event.loss is not None:
-                self._add_loss(event.step, event.loss)
-                self.figures["loss"].setText(f"{event.loss:.4f}")
-            if event.learning_rate is not None:
-                self.lr.append(event.step, event.learning_rate)
-            self.total_steps = event.total_steps or self.total_steps
-            self._set_progress(event.step, self.total_steps, event.epoch)
-            if event.tokens_per_second is not None:
-                self.figures["speed"].setText(f"{event.tokens_per_second:,.0f}")
-            if event.memory_mb is not None:
-                self.figures["memory"].setText(f"{event.memory_mb:,.0f} MB")
-            if event.elapsed_s is not None:
-                self.started_at = time.time() - event.elapsed_s
-                self.figures["elapsed"].setText(format_duration(event.elapsed_s))
-            self.figures["eta"].setText(format_duration(event.eta_s))
-            self.stage_label.setText("Training…")
-            if self.status != "running":
-                self._set_status("running")
-            self._redraw()
-        elif isinstance(event, ev.Eval):
-            value = validation_loss(event.metrics)
-            if value is not None and not event.model_label:
-                self.val.append(event.step, value)
-                self._redraw()
-                self.stage_label.setText(f"Validation loss at step {event.step}: {value:.4f}")
         elif isinstance(event, ev.Checkpoint):
             self.stage_label.setText(f"Checkpoint saved at step {event.step}.")
         elif isinstance(event, ev.Finished):
             self.ended_at = event.time
             self._set_status("finished")
-            self.figures["eta"].setText("0:00")
             if self.total_steps:
                 self._set_progress(self.total_steps, self.total_steps, None)
             self.stage_label.setText("Done. Compare the fine-tuned model with the base on the Evaluate page.")
@@ -385,26 +579,154 @@ class MonitorPage(Page):
             self.stage_label.setText("")
         elif isinstance(event, ev.Cancelled):
             self.ended_at = event.time
-            self._set_status("cancelled")
+            paused = bool(self.run_id) and run_ops.run_flags(self.state.store, self.run_id)["paused"]
+            self._set_status("paused" if paused else "cancelled")
             checkpoint = f" A checkpoint was saved at step {event.step}." if event.checkpoint else ""
-            self.stage_label.setText(f"Cancelled at step {event.step}.{checkpoint}")
+            self.stage_label.setText(
+                f"Paused at step {event.step}. Resume continues from its checkpoint." if paused and event.checkpoint
+                else f"Cancelled at step {event.step}.{checkpoint}")
         if event.terminal:
-            self.figures["eta"].setText("—" if event.type != "finished" else "0:00")
+            self.redraw_now()
+            self.figures["eta"].setText("0:00" if event.type == "finished" else "—")
             self.reload_runs()
+            self._refresh_resumable()
             self._tail_log()
 
-    def _add_loss(self, step: float, value: float) -> None:
-        self.loss.append(step, value)
-        self.smoothed.append(step, self._smoother.add(value))
+    def _update_best(self) -> None:
+        losses = self.curves.val["loss"]
+        if len(losses):
+            i = int(losses.argmin())
+            self.figures["best"].setText(f"{losses[i]:.4f}")
+            self.figures["best"].setToolTip(f"at step {int(self.curves.val['step'][i])}")
 
-    def _redraw(self) -> None:
+    # ------------------------------------------------------------------ drawing
+    def _schedule_redraw(self) -> None:
+        self._dirty = True
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def redraw_now(self) -> None:
+        """Draw the curves and the figures of the last logged step (the timer calls this a few times a second)."""
+        self._dirty = False
+        self._redraw_timer.stop()
+        log = self._last_log
+        if log is not None:
+            self._last_log = None
+            if log.loss is not None:
+                self.figures["loss"].setText(f"{log.loss:.4f}")
+            self._set_progress(log.step, self.total_steps, log.epoch)
+            if log.tokens_per_second is not None:
+                self.figures["speed"].setText(f"{log.tokens_per_second:,.0f}")
+            if log.memory_mb is not None:
+                self.figures["memory"].setText(f"{log.memory_mb:,.0f} MB")
+            if log.elapsed_s is not None and self.status == "running":
+                self.started_at = time.time() - log.elapsed_s
+                self.figures["elapsed"].setText(format_duration(log.elapsed_s))
+            self.figures["eta"].setText(format_duration(log.eta_s))
+            if self.stage_label.text().startswith(("Resuming", "Training", "Loading", "Checkpoint")) \
+                    or not self.stage_label.text():
+                self.stage_label.setText("Training…")
         if not self._plots_built:
             return
-        self.raw_curve.setData(self.loss.xs, self.loss.ys)
-        self.smooth_curve.setData(self.smoothed.xs, self.smoothed.ys)
-        self.val_curve.setData(self.val.xs, self.val.ys)
-        self.lr_curve.setData(self.lr.xs, self.lr.ys)
+        c = self.curves
+        x = c.x(self.x_axis)
+        train = c.train
+        self._raw_curve.setData(x, train["loss"], connect="finite")
+        self._smooth_curve.setData(x, train["smoothed"], connect="finite")
+        self._val_curve.setData(c.val_x(self.x_axis), c.val["loss"])
+        for name, curve in self.side_curves.items():
+            curve.setData(x, train[name], connect="finite")
 
+    def _describe_point(self, x: float) -> str:
+        """The crosshair's text for the training row nearest to ``x`` on the current axis."""
+        import numpy as np
+
+        xs = self.curves.x(self.x_axis)
+        if not len(xs):
+            return ""
+        i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
+        if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
+            i -= 1
+        train = self.curves.train
+        parts = [f"step {int(train['step'][i]):,}"]
+        if self.x_axis == "epoch":
+            parts.append(f"epoch {train['epoch'][i]:.2f}")
+        elif self.x_axis == "tokens" and not math.isnan(train["tokens_seen"][i]):
+            parts.append(f"{int(train['tokens_seen'][i]):,} tokens")
+        elif self.x_axis == "time":
+            parts.append(f"{xs[i]:.1f} min")
+        for name, label, fmt in (("loss", "loss", "{:.4f}"), ("smoothed", "smoothed", "{:.4f}"),
+                                 ("learning_rate", "lr", "{:.2e}")):
+            value = train[name][i]
+            if not math.isnan(value):
+                parts.append(f"{label} {fmt.format(value)}")
+        val = self.curves.val
+        if len(val["step"]):
+            j = int(np.abs(val["step"] - train["step"][i]).argmin())
+            parts.append(f"validation {val['loss'][j]:.4f} (step {int(val['step'][j])})")
+        text = "  ·  ".join(parts)
+        self.crosshair_label.setText(text)
+        return text
+
+    # ------------------------------------------------------------------ export
+    def _choose_export(self, kind: str) -> None:
+        if not self.run_id:
+            return
+        filters = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)", "csv": "CSV file (*.csv)"}
+        name = f"{self.run_id}-{'metrics' if kind == 'csv' else 'loss'}.{kind}"
+        path, _ = QFileDialog.getSaveFileName(self, "Export", str(Path.home() / name), filters[kind])
+        if not path:
+            return
+        if kind == "csv":
+            self.export_metrics(path)
+        else:
+            self.export_plot(path)
+
+    def export_plot(self, path: str | Path) -> bool:
+        """Save the loss plot as PNG or SVG (by the file's extension)."""
+        self.ensure_plots()
+        self.redraw_now()
+        from pyqtgraph.exporters import ImageExporter
+
+        path = Path(path)
+        item = self.loss_plot.getPlotItem()
+        try:
+            if path.suffix.lower() == ".svg":
+                # pyqtgraph's SVGExporter cannot parse the paths Qt 6.11 writes; render the view into Qt's
+                # SVG generator instead (still vector: lines and text, no bitmap).
+                from PySide6.QtGui import QPainter
+                from PySide6.QtSvg import QSvgGenerator
+
+                generator = QSvgGenerator()
+                generator.setFileName(str(path))
+                generator.setSize(self.loss_plot.size())
+                generator.setViewBox(self.loss_plot.rect())
+                generator.setTitle(f"Loss of {self.run_id}")
+                painter = QPainter(generator)
+                self.loss_plot.render(painter)
+                if not painter.end() or not path.exists():
+                    raise OSError("the SVG file could not be written")
+            else:
+                exporter = ImageExporter(item)
+                exporter.parameters()["width"] = max(1200, int(self.loss_plot.width() * 2))
+                exporter.export(str(path if path.suffix else path.with_suffix(".png")))
+        except Exception as exc:  # noqa: BLE001 - a disk or format error: say so, keep going
+            self.failure_banner.show_message(f"The plot could not be saved to {path}: {exc}", "error")
+            return False
+        self.stage_label.setText(f"Plot saved to {path}")
+        return True
+
+    def export_metrics(self, path: str | Path) -> bool:
+        """Save every logged figure of the run as CSV."""
+        try:
+            rows = run_ops.export_metrics_csv(self.state.store, self.run_id, path)
+        except (run_ops.RunActionError, StoreError) as exc:
+            self.failure_banner.show_message(str(exc), "error", "Export failed")
+            return False
+        self.stage_label.setText(f"Saved {rows:,} rows of metrics to {path}")
+        return True
+
+    # ------------------------------------------------------------------ figures
     def _set_progress(self, step: int, total: int, epoch: float | None) -> None:
         if total:
             self.progress.setRange(0, total)
@@ -412,15 +734,15 @@ class MonitorPage(Page):
             self.figures["step"].setText(f"{step:,} / {total:,}")
         elif step:
             self.figures["step"].setText(f"{step:,}")
-        if epoch is not None:
+        if epoch is not None and not math.isnan(epoch):
             self.figures["epoch"].setText(f"{epoch:.2f}")
 
     def _set_status(self, status: str) -> None:
         self.status = status
         self.status_badge.setText(STATUS_TEXT.get(status, status.capitalize()))
-        set_style_property(self.status_badge, "status", status)
+        set_style_property(self.status_badge, "status", "cancelled" if status == "paused" else status)
         self.status_badge.setVisible(bool(status))
-        self._update_cancel()
+        self._update_controls()
 
     def _show_failure(self, message: str, hint: str) -> None:
         self.failure_banner.show_message(
@@ -428,7 +750,7 @@ class MonitorPage(Page):
             message or "The run failed.")
 
     def _tick(self) -> None:
-        if self.started_at and self.status in ("running", "finished", "failed", "cancelled"):
+        if self.started_at and self.status in ("running", "finished", "failed", "cancelled", "paused"):
             end = self.ended_at if self.status != "running" else time.time()
             if end:
                 self.figures["elapsed"].setText(format_duration(end - self.started_at))

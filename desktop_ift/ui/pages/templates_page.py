@@ -18,6 +18,7 @@ from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.widgets.banner import Banner, status_icon
 from desktop_ift.ui.widgets.flow_layout import FlowLayout
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
+from desktop_ift.ui.widgets.template_tools_panel import TemplateToolsPanel
 
 PREVIEW_DELAY_MS = 150
 FIELDS = ("system", "prompt", "response")
@@ -65,7 +66,15 @@ class TemplatesPage(Page):
         self.save_button.setProperty("variant", "primary")
         self.save_button.setShortcut("Ctrl+S")
         self.save_button.clicked.connect(self.save)
-        for w in (QLabel("Template"), self.template_combo, self.new_button, self.dirty_label, self.save_button):
+        self.library_button = QPushButton("Library…")
+        self.library_button.setToolTip("Ready-made phrasings for common tasks, and your own saved templates")
+        self.library_button.clicked.connect(self.open_library)
+        self.export_button = QPushButton("Export data…")
+        self.export_button.setToolTip("Write the rendered examples for Amazon Bedrock, OpenAI, Alpaca or a "
+                                      "datasets folder")
+        self.export_button.clicked.connect(self.open_export)
+        for w in (self.library_button, self.export_button, QLabel("Template"), self.template_combo,
+                  self.new_button, self.dirty_label, self.save_button):
             self.header_actions.addWidget(w)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -82,10 +91,13 @@ class TemplatesPage(Page):
         self._timer.timeout.connect(self.refresh_preview)
 
         state.templates_changed.connect(self.reload_templates)
+        state.templates_changed.connect(self.tools.load_set)
+        state.template_changed.connect(self._follow_template)
         state.template_changed.connect(lambda _id: self._load_selected())
         state.dataset_changed.connect(self._dataset_changed)
         state.table_loaded.connect(self._table_loaded)
         self.reload_templates()
+        self.tools.load_set()
         self._dataset_changed()
 
     # ------------------------------------------------------------------ layout
@@ -173,7 +185,13 @@ class TemplatesPage(Page):
         layout.addWidget(self.preview_banner)
         self.preview = QTextBrowser()
         self.preview.setOpenLinks(False)
-        layout.addWidget(self.preview, 1)
+        self.tools = TemplateToolsPanel(self.state, self._tools_template, lambda: self._row)
+        self.tools.tabs.insertTab(0, self.preview, "Example")
+        self.tools.tabs.setCurrentIndex(0)
+        self.tools.row_requested.connect(self._show_problem_row)
+        self.tools.location_requested.connect(self.jump_to)
+        self.tools.set_changed.connect(self._set_changed)
+        layout.addWidget(self.tools, 1)
         return frame
 
     # ------------------------------------------------------------------ focus tracking for chips
@@ -370,6 +388,10 @@ class TemplatesPage(Page):
     def refresh_preview(self) -> None:
         """Render the current row and list the template's problems; never raises on a half-typed template."""
         self._timer.stop()
+        self._refresh_example()
+        self.tools.refresh()
+
+    def _refresh_example(self) -> None:
         from desktop_ift.core.templates.render import PromptTemplate, check_template, render_row
 
         texts = self.current_texts()
@@ -436,7 +458,10 @@ class TemplatesPage(Page):
         data = item.data(Qt.ItemDataRole.UserRole)
         if not data:
             return
-        field, line, column = data
+        self.jump_to(*data)
+
+    def jump_to(self, field: str, line: int | None, column: int | None) -> None:
+        """Put the cursor of the ``field`` editor at ``line``/``column`` (1-based)."""
         editor = self.editors.get(field)
         if editor is None:
             return
@@ -451,6 +476,118 @@ class TemplatesPage(Page):
 
     def preview_text(self) -> str:
         return self.preview.toPlainText()
+
+    # ------------------------------------------------------------------ template set, library, export
+    def current_template(self):
+        """The editors' texts as a PromptTemplate."""
+        from desktop_ift.core.templates.render import PromptTemplate
+
+        texts = self.current_texts()
+        return PromptTemplate(prompt=texts["prompt"], response=texts["response"], system=texts["system"],
+                              name=texts["name"])
+
+    def _tools_template(self):
+        record = self.state.template()
+        same = record is not None and record.name == self.current_texts()["name"]
+        return (record.id if same else 0), self.current_template()
+
+    def _follow_template(self, template_id: int) -> None:
+        panel = self.tools.set_panel
+        if template_id and len(panel.ticked_ids()) <= 1:  # one template chosen: follow the selection
+            for tid in panel.ticked_ids():
+                panel.set_tick(tid, False)
+            panel.set_tick(template_id, True)
+
+    def _set_changed(self) -> None:
+        try:
+            message = self.tools.save_as_training_choice()
+        except ValueError as exc:  # a set that cannot work (weights all 0, a deleted template)
+            self.preview_banner.show_message(str(exc), "warning", "The template set is not saved")
+            return
+        window = self.window()
+        if message and hasattr(window, "show_status"):
+            window.show_status(message)
+
+    def _show_problem_row(self, row: int) -> None:
+        self.show_row(row)
+        self.tools.tabs.setCurrentIndex(0)
+
+    def open_library(self) -> None:
+        """The library dialog; *Use* puts the chosen phrasing (columns mapped) in the editors, unsaved."""
+        from desktop_ift.ui.widgets.template_library_dialog import TemplateLibraryDialog
+
+        record = self.state.dataset()
+        dialog = TemplateLibraryDialog(self.state.store, record.column_names if record else [],
+                                       self.current_template(), self)
+        if dialog.exec() and dialog.chosen is not None:
+            self.apply_library_template(dialog.chosen)
+
+    def apply_library_template(self, template) -> None:
+        """Show ``template`` in the editors as a new, unsaved template (Save keeps it in the project)."""
+        if self.is_dirty and not self.confirm_discard():
+            return
+        names = {r.name for r in self.state.templates()}
+        name, n = template.name, 2
+        while name in names:
+            name, n = f"{template.name} ({n})", n + 1
+        self._set_texts({"name": "", "system": "", "prompt": "", "response": ""})
+        self._loading = True
+        self.name_edit.setText(name)
+        self.system_edit.setPlainText(template.system or "")
+        self.prompt_edit.setPlainText(template.prompt)
+        self.response_edit.setPlainText(template.response)
+        self._loading = False
+        self._edited()
+        self.preview_banner.show_message("Check the preview, then Save to add it to the project.", "info",
+                                         f"“{name}” from the library")
+
+    def open_export(self) -> None:
+        from desktop_ift.core.templates.training_data import data_format_of
+        from desktop_ift.ui.widgets.template_export_dialog import ExportDialog
+
+        source = self.tools.template_set()
+        if source is None:
+            self.preview_banner.show_message("Tick at least one template in the Template set tab.", "error")
+            return
+        default = str(self.state.store.home / "exports")
+        dialog = ExportDialog(data_format_of(source), default, self)
+        if dialog.exec():
+            values = dialog.values()
+            self.export_data(values["format"], values["folder"], values["split"])
+
+    def export_data(self, fmt: str, folder: str, split: bool = True, on_done=None) -> None:
+        """Write the ticked templates' examples in ``fmt`` into ``folder`` off the GUI thread."""
+        from desktop_ift.core.templates.exports import export_parts
+        from desktop_ift.core.templates.training_data import build_split_lines
+        from desktop_ift.ui.tasks import run_in_background
+
+        table, source = self.state.table(), self.tools.template_set()
+        if table is None or source is None:
+            self.preview_banner.show_message("Choose a dataset and tick at least one template first.", "error")
+            return
+        try:
+            spec = self.state.split_spec() if split else None
+        except ValueError as exc:
+            self.preview_banner.show_message(f"{exc} (fix the split on the Data page)", "error")
+            return
+
+        def work():
+            built = build_split_lines(source, table, spec)
+            if built.problems:
+                raise ValueError(built.problems)
+            return export_parts(fmt, built.lines, folder), {k: len(v) for k, v in built.lines.items()}
+
+        def done(result):
+            paths, counts = result
+            summary = ", ".join(f"{k} {n:,}" for k, n in counts.items())
+            self.preview_banner.show_message(f"{summary} examples written to {folder}.", "info", "Exported")
+            if on_done:
+                on_done(paths)
+
+        def failed(exc):
+            self.preview_banner.show_message(f"{exc}", "error", "The export failed")
+
+        run_in_background(work, done, failed)
 
 
 def preview_html(system: str, prompt: str, response: str) -> str:

@@ -1,0 +1,117 @@
+"""The validation panel of the Templates page: problems that link to their rows, and a token-length histogram
+with the maximum sequence length marked."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from desktop_ift.ui import theme
+from desktop_ift.ui.widgets.page import muted_label, section_label
+from desktop_ift.ui.widgets.plots import make_plot
+
+_ICON = {"error": "⛔", "warning": "⚠"}
+
+
+def rows_text(rows: list[int], limit: int = 8) -> str:
+    """``rows 3, 8, 12 … (+40)`` (1-based, as the data table shows them)."""
+    if not rows:
+        return ""
+    shown = ", ".join(str(r + 1) for r in rows[:limit])
+    more = f" … (+{len(rows) - limit:,})" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+class ValidationPanel(QWidget):
+    """Shows a :class:`~desktop_ift.core.templates.validation.ValidationReport`. Clicking a problem emits
+    ``row_requested`` with its first row (and again with the next on each further click)."""
+
+    row_requested = Signal(int)
+    location_requested = Signal(str, int, int)  # field, line, column of a template problem
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.summary = muted_label("Checks run on every row of the dataset.")
+        layout.addWidget(self.summary)
+        self.list = QListWidget()
+        self.list.setObjectName("ValidationProblems")
+        self.list.setWordWrap(True)
+        self.list.itemClicked.connect(self._clicked)
+        self.list.itemActivated.connect(self._clicked)
+        layout.addWidget(self.list, 1)
+        self.hist_title = section_label("Tokens per example")
+        layout.addWidget(self.hist_title)
+        self.plot = make_plot("", "examples", "tokens")
+        self.plot.setMinimumHeight(170)
+        self.plot.setMouseEnabled(x=False, y=False)
+        layout.addWidget(self.plot, 2)
+        self.hist_note = muted_label("Choose a model on the Train page (or build the demo model) to count tokens.")
+        layout.addWidget(self.hist_note)
+        self._cursor: dict[int, int] = {}
+        self.report = None
+
+    def show_busy(self) -> None:
+        self.summary.setText("Checking every row…")
+
+    def show_error(self, text: str) -> None:
+        self.summary.setText(text)
+
+    def show_report(self, report) -> None:
+        """Fill the list and the histogram from ``report``."""
+        self.report = report
+        self._cursor = {}
+        self.list.clear()
+        errors = len(report.errors)
+        ok = "✓ Ready to train" if report.can_train else "✗ Training is not possible until the errors are fixed"
+        self.summary.setText(f"{report.n_rows:,} rows → {report.n_examples:,} examples · {ok}"
+                             + (f" · {errors} error(s)" if errors else ""))
+        self.summary.setStyleSheet(f"color: {theme.SUCCESS if report.can_train else theme.DANGER};")
+        for i, problem in enumerate(report.problems):
+            where = rows_text(problem.rows)
+            text = f"{_ICON.get(problem.severity, '•')}  {problem.text}" + (f"\n     → {where}" if where else "")
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, i)
+            item.setToolTip("Click to show the first of these rows in the preview; click again for the next."
+                            if problem.rows else problem.text)
+            item.setForeground(pg.mkColor(theme.DANGER if problem.severity == "error" else theme.TEXT))
+            self.list.addItem(item)
+        if not report.problems:
+            self.list.addItem(QListWidgetItem("✓  No problems found in any row."))
+        self._draw_histogram(report)
+
+    def _draw_histogram(self, report) -> None:
+        self.plot.clear()
+        if report.histogram is None:
+            self.hist_note.setVisible(True)
+            return
+        self.hist_note.setVisible(False)
+        counts, edges = report.histogram
+        width = edges[1] - edges[0]
+        centres = (edges[:-1] + edges[1:]) / 2
+        over = centres > report.max_seq_length
+        for mask, colour in ((~over, theme.ACCENT), (over, theme.DANGER)):
+            if mask.any():
+                self.plot.addItem(pg.BarGraphItem(x=centres[mask], height=counts[mask], width=width * 0.9,
+                                                  brush=colour, pen=pg.mkPen(None)))
+        line = pg.InfiniteLine(pos=report.max_seq_length, angle=90, pen=pg.mkPen(theme.DANGER, width=2,
+                                                                                  style=Qt.PenStyle.DashLine),
+                               label=f"max length {report.max_seq_length}",
+                               labelOpts={"position": 0.9, "color": theme.DANGER})
+        self.plot.addItem(line)
+        self.hist_title.setText(f"Tokens per example — {report.n_too_long:,} of {len(report.lengths):,} longer than "
+                                f"{report.max_seq_length}")
+
+    def _clicked(self, item: QListWidgetItem) -> None:
+        index = item.data(Qt.ItemDataRole.UserRole)
+        if index is None or self.report is None:
+            return
+        problem = self.report.problems[index]
+        if problem.line and problem.field:
+            self.location_requested.emit(problem.field, problem.line, problem.column or 1)
+        if problem.rows:
+            at = self._cursor.get(index, 0)
+            self.row_requested.emit(problem.rows[at % len(problem.rows)])
+            self._cursor[index] = at + 1

@@ -1,0 +1,53 @@
+"""A real training run through the window: the curve grows, closing the window can keep the run going, a
+second window on the same workspace re-attaches (whole curve so far, then live), and cancel works."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop_ift.core import runs as run_ops
+from desktop_ift.core.jobs import prepare_train_job
+from desktop_ift.core.training.config import TrainConfig
+
+
+@pytest.mark.slow
+def test_close_keeps_the_run_and_a_new_window_reattaches(window, qtbot, store, demo_model_in_workspace):
+    from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
+    from desktop_ift.ui.app import create_main_window
+
+    state = window.state
+    config = TrainConfig.from_dict({**DEMO_TRAIN_CONFIG.to_dict(), "max_steps": 400, "logging_steps": 1,
+                                    "batch_size": 4, "save_steps": 0})
+    run, job_path = prepare_train_job(store, state.project.id, state.dataset_id, state.template_id, config)
+    window.start_run(run.id, str(job_path), "train")
+    first = window.monitor_page
+    qtbot.waitUntil(lambda: first.curves.n >= 3, timeout=120000)  # the curve grows live
+
+    window.ask_question = lambda *args: 0  # "Keep running"
+    assert window.close()
+    assert window.keep_worker_on_exit
+    seen = first.curves.n
+
+    second = create_main_window(store)
+    qtbot.addWidget(second)
+    second.show()
+    monitor = second.monitor_page
+    qtbot.waitUntil(lambda: second.run_controller.is_running and monitor.run_id == run.id, timeout=15000)
+    assert monitor.curves.n >= seen  # everything logged so far, read back from the workspace
+    assert monitor.status == "running" and monitor.pause_button.isEnabled()
+    grown = monitor.curves.n
+    qtbot.waitUntil(lambda: monitor.curves.n > grown + 2, timeout=60000)  # and it keeps going
+    steps = monitor.curves.train["step"]
+    assert list(steps) == sorted(set(steps))  # no point drawn twice across the two windows
+
+    second.ask_question = lambda *args: 0  # "Cancel run"
+    with qtbot.waitSignal(second.run_controller.ended, timeout=60000) as ended:
+        second.cancel_run(run.id)
+    assert ended.args == ["cancelled"]
+    record = store.get_run(run.id)
+    assert record.status == "cancelled" and record.last_step < 400
+    assert monitor.status == "cancelled" and monitor.resume_button.isVisibleTo(monitor)
+    assert run_ops.latest_checkpoint(record.run_dir) is not None
+    assert any(kind == "info" or "cancel" in title.lower() for kind, title, _ in second.notifier.history) \
+        or second.notifier.history == []  # cancelling is not worth a notification; finishing or failing is
+    second.run_controller.detach()
