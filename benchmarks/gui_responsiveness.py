@@ -171,8 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     loop = QEventLoop()
     QTimer.singleShot(0, loop.quit)
     loop.exec()
-    ready = getattr(window.monitor_page, "is_loading", lambda: False)
-    run_loop(app, 120.0, until=lambda: not ready())
+    run_loop(app, 300.0, until=lambda: not window.monitor_page.loading)
     load_s = time.perf_counter() - t
     run_loop(app, 1.0)
 

@@ -17,10 +17,13 @@ useful (non-padding) tokens per second of training, peak memory (resident set on
 GPU), and the validation loss on response tokens, measured for all three by the same function
 (:func:`desktop_ift.core.evaluation.response_loss.response_loss`).
 
-    .venv/bin/python benchmarks/train_throughput.py [--n-train 384] [--hidden 256] [--layers 4]
+    .venv/bin/python benchmarks/train_throughput.py [--n-train 128] [--hidden 256] [--layers 4] [--threads 1]
 
 The last line printed is one JSON object with the figures, ``ratio_vs_textbook`` and ``ratio_vs_trl``
-(useful tokens/s of ours divided by theirs; targets >= 2 and >= 1.3) and the validation-loss gap to TRL.
+(useful tokens per wall-clock second of ours divided by theirs; targets >= 2 and >= 1.3), the same ratios
+per CPU-second (``cpu_ratio_*``: steadier on a machine shared with other work), and the validation-loss
+gap to TRL. Training time is that of ``Trainer.train`` in all three (model loading and tokenization are
+not counted).
 TRL is optional: without it, (b) is reported as unavailable and ``ratio_vs_trl`` is null.
 """
 
@@ -56,6 +59,31 @@ def make_rows(n: int, seed: int) -> list[dict]:
         rows.append({"idx": i, "system": "Classify the ticket and draft a reply.", "prompt": prompt,
                      "response": response})
     return rows
+
+
+TIMES: list[tuple[float, float]] = []  # (wall seconds, CPU seconds) of each Trainer.train call in this process
+
+
+def _instrument_trainer() -> None:
+    """Time ``Trainer.train`` (wall and this process's CPU time) the same way for all three methods."""
+    from transformers import Trainer
+
+    original = Trainer.train
+
+    def timed(self, *a, **kw):
+        w0, c0 = time.perf_counter(), time.process_time()
+        try:
+            return original(self, *a, **kw)
+        finally:
+            TIMES.append((time.perf_counter() - w0, time.process_time() - c0))
+
+    Trainer.train = timed
+
+
+def _figures(useful: int) -> dict:
+    wall, cpu = TIMES[-1]
+    return {"train_s": wall, "cpu_s": cpu, "useful_tokens": useful, "tokens_per_s": useful / wall,
+            "tokens_per_cpu_s": useful / cpu}
 
 
 def _peak_memory_mb() -> float:
@@ -109,11 +137,9 @@ def run_textbook(args, model_dir, train, val) -> dict:
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     trainer = Trainer(model=model, args=TrainingArguments(**_common_args(args, Path(args.work) / "a")),
                       train_dataset=features)
-    t0 = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - t0
-    return {"train_s": seconds, "useful_tokens": useful, "tokens_per_s": useful / seconds,
-            "peak_memory_mb": _peak_memory_mb(), "val_response_loss": _val_loss(model, tok, val, args.max_len)}
+    return {**_figures(useful), "peak_memory_mb": _peak_memory_mb(),
+            "val_response_loss": _val_loss(model, tok, val, args.max_len)}
 
 
 def run_trl(args, model_dir, train, val, gradient_checkpointing=None) -> dict:
@@ -131,12 +157,10 @@ def run_trl(args, model_dir, train, val, gradient_checkpointing=None) -> dict:
     config = SFTConfig(**_common_args(args, Path(args.work) / "b"), max_length=args.max_len, **extra)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     trainer = SFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok)
-    t0 = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - t0
     useful = _useful_tokens(tok, train, args.max_len)
-    return {"train_s": seconds, "useful_tokens": useful, "tokens_per_s": useful / seconds,
-            "peak_memory_mb": _peak_memory_mb(), "val_response_loss": _val_loss(trainer.model, tok, val, args.max_len),
+    return {**_figures(useful), "peak_memory_mb": _peak_memory_mb(),
+            "val_response_loss": _val_loss(trainer.model, tok, val, args.max_len),
             "gradient_checkpointing": bool(config.gradient_checkpointing)}
 
 
@@ -169,14 +193,12 @@ def run_ours(args, model_dir, train, val) -> dict:
     writer = EventWriter(store, run.id, None)
     run_training(job, writer, Never())
     finished = store.events(run.id)[-1]
-    seconds = finished.metrics["runtime_s"]
     tok = load_tokenizer(model_dir)
     useful = _useful_tokens(tok, train, args.max_len)
     model = AutoModelForCausalLM.from_pretrained(finished.output_dir)
-    packed = any("packed" in getattr(e, "message", "") for e in store.events(run.id))
-    return {"train_s": seconds, "useful_tokens": useful, "tokens_per_s": useful / seconds,
-            "peak_memory_mb": _peak_memory_mb(), "val_response_loss": _val_loss(model, tok, val, args.max_len),
-            "packed": packed}
+    packed = any("packed without" in getattr(e, "message", "") for e in store.events(run.id))
+    return {**_figures(useful), "peak_memory_mb": _peak_memory_mb(),
+            "val_response_loss": _val_loss(model, tok, val, args.max_len), "packed": packed}
 
 
 def build_model(args, folder: Path) -> Path:
@@ -190,6 +212,9 @@ def build_model(args, folder: Path) -> Path:
 def child(args) -> None:
     import torch
 
+    if args.threads and not torch.cuda.is_available():
+        torch.set_num_threads(args.threads)
+    _instrument_trainer()
     torch.manual_seed(0)
     train, val = make_rows(args.n_train, seed=1), make_rows(args.n_val, seed=2)
     runner = {"textbook": run_textbook, "trl": run_trl, "ours": run_ours,
@@ -199,13 +224,15 @@ def child(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n-train", type=int, default=384)
-    p.add_argument("--n-val", type=int, default=64)
+    p.add_argument("--n-train", type=int, default=128)
+    p.add_argument("--n-val", type=int, default=32)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-len", type=int, default=512)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads per run (default 1: on a shared machine it keeps the runs comparable; 0: torch's)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
@@ -227,7 +254,7 @@ def main() -> None:
             work = Path(tmp) / method
             cmd = [sys.executable, __file__, "--child", method, "--model-dir", str(model_dir), "--work", str(work),
                    "--n-train", str(args.n_train), "--n-val", str(args.n_val), "--batch-size", str(args.batch_size),
-                   "--max-len", str(args.max_len), "--lr", str(args.lr)]
+                   "--max-len", str(args.max_len), "--lr", str(args.lr), "--threads", str(args.threads)]
             env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
@@ -235,7 +262,8 @@ def main() -> None:
                 raise SystemExit(f"{method} failed")
             results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
             r = results[method]
-            print(f"{method:10s} {r['tokens_per_s']:8.0f} useful tok/s  {r['train_s']:6.1f} s  "
+            print(f"{method:10s} {r['tokens_per_s']:8.0f} useful tok/s ({r['tokens_per_cpu_s']:6.0f} per CPU s)  "
+                  f"{r['train_s']:6.1f} s  "
                   f"peak {r['peak_memory_mb']:7.0f} MiB  val response loss {r['val_response_loss']:.4f}", flush=True)
         ours, book, trl = results["ours"], results["textbook"], results.get("trl")
         trl_no_gc = results.get("trl_no_gc")
@@ -246,6 +274,9 @@ def main() -> None:
                                                        "max_len", "lr")},
             "results": results,
             "ratio_vs_textbook": ours["tokens_per_s"] / book["tokens_per_s"],
+            "cpu_ratio_vs_textbook": ours["tokens_per_cpu_s"] / book["tokens_per_cpu_s"],
+            "cpu_ratio_vs_trl": ours["tokens_per_cpu_s"] / trl["tokens_per_cpu_s"] if trl else None,
+            "cpu_ratio_vs_trl_no_gc": ours["tokens_per_cpu_s"] / trl_no_gc["tokens_per_cpu_s"] if trl_no_gc else None,
             "ratio_vs_trl": ours["tokens_per_s"] / trl["tokens_per_s"] if trl else None,
             "ratio_vs_trl_no_gc": ours["tokens_per_s"] / trl_no_gc["tokens_per_s"] if trl_no_gc else None,
             "memory_vs_trl": ours["peak_memory_mb"] / trl["peak_memory_mb"] if trl else None,

@@ -48,6 +48,4 @@ def test_close_keeps_the_run_and_a_new_window_reattaches(window, qtbot, store, d
     assert record.status == "cancelled" and record.last_step < 400
     assert monitor.status == "cancelled" and monitor.resume_button.isVisibleTo(monitor)
     assert run_ops.latest_checkpoint(record.run_dir) is not None
-    assert any(kind == "info" or "cancel" in title.lower() for kind, title, _ in second.notifier.history) \
-        or second.notifier.history == []  # cancelling is not worth a notification; finishing or failing is
     second.run_controller.detach()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_non_model_folder_is_rejected_clearly(window, tmp_path):
     page = window.train_page
@@ -61,3 +63,61 @@ def test_start_prepares_a_job_and_hands_it_to_the_window(window, qtbot, store, m
     assert store.get_run(run_id).kind == "train"
     assert job.endswith("job.json")
     assert window.current_page() is window.monitor_page
+
+
+def test_presets_fill_the_form_and_explain_themselves(window, qtbot):
+    from desktop_ift.core.training.presets import get_preset
+
+    page = window.train_page
+    assert list(page.preset_buttons) == ["Quick try", "Balanced", "Best quality"]
+    page.preset_buttons["Best quality"].click()
+    config = page.train_config()
+    preset = get_preset("Best quality")
+    assert config.method == "dora" and page.method_buttons["dora"].isChecked()
+    assert config.lora_r == preset.values["lora_r"] and config.gradient_checkpointing
+    assert page.preset_buttons["Best quality"].isChecked()
+    assert preset.explanation in page.preset_note.text()
+    page.form.widgets["learning_rate"].setValue(0.01)  # the user changes a setting: no preset any more
+    assert not any(b.isChecked() for b in page.preset_buttons.values())
+    assert "Custom" in page.preset_state.text()
+
+
+def test_advanced_settings_hold_the_engine_options(window):
+    page = window.train_page
+    for name in ("lr_scheduler", "precision", "gradient_checkpointing", "packing", "save_total_limit",
+                 "lora_target_modules", "quantization_bits", "distributed", "num_processes"):
+        assert name in page.advanced_form.widgets, name
+    page.set_method("lora")
+    assert not page.advanced_form.widgets["quantization_bits"].isEnabled()
+    page.advanced_form.widgets["lora_target_modules"].setText("q_proj, v_proj")
+    assert page.train_config().target_modules() == ["q_proj", "v_proj"]
+    page.advanced_form.widgets["lora_target_modules"].setText("q_proj; !!")
+    assert not page.start_button.isEnabled() and "lora_target_modules" in page.settings_banner.message
+
+
+def test_memory_estimate_warns_before_launch_with_what_would_fit(window, qtbot, tmp_path):
+    page = window.train_page
+    qtbot.waitUntil(lambda: page.hardware is not None, timeout=10000)
+    big = tmp_path / "big-model"
+    big.mkdir()
+    (big / "config.json").write_text(json.dumps({
+        "model_type": "llama", "hidden_size": 8192, "num_hidden_layers": 80, "num_attention_heads": 64,
+        "num_key_value_heads": 8, "intermediate_size": 28672, "vocab_size": 128256}), encoding="utf-8")
+    assert page.set_model_folder(str(big))
+    page.set_method("full")
+    assert "GiB needed" in page.summary_values["memory"].text()
+    assert not page.memory_banner.isHidden()
+    assert "probably" in page.memory_banner.title_label.text().lower()
+    assert "LoRA" in page.memory_banner.message
+    assert page.start_button.isEnabled(), "a warning, not a block: the user may know better"
+    page.demo_radio.setChecked(True)
+    assert page.memory_banner.isHidden()
+
+
+def test_qlora_is_offered_only_with_an_nvidia_gpu(window, qtbot):
+    page = window.train_page
+    qtbot.waitUntil(lambda: page.hardware is not None, timeout=10000)
+    if any(g.kind == "cuda" for g in page.hardware.gpus):
+        pytest.skip("this machine has an NVIDIA GPU: QLoRA is not refused for lack of one")
+    assert not page.method_buttons["qlora"].isEnabled()
+    assert "NVIDIA GPU" in page.method_buttons["qlora"].toolTip()

@@ -11,10 +11,10 @@ import html
 import json
 import time
 
-from PySide6.QtCore import QProcess, Qt, Signal
+from PySide6.QtCore import QProcess, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
-    QTextBrowser, QVBoxLayout, QWidget,
+    QApplication, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
+    QTextBrowser, QWidget,
 )
 
 from desktop_ift.core import events as ev
@@ -122,6 +122,9 @@ class PlaygroundWidget(QWidget):
         outer.addWidget(chat, 1)
         self.reload_models()
         self._update()
+        app = QApplication.instance()
+        if app is not None:  # quitting the app ends the chat worker cleanly (its run is marked finished)
+            app.aboutToQuit.connect(self.unload)
 
     # ------------------------------------------------------------------ models
     def reload_models(self) -> None:
@@ -185,11 +188,13 @@ class PlaygroundWidget(QWidget):
         """Close the worker's stdin (it ends by itself) and forget the process."""
         proc, self.proc = self.proc, None
         self.ready = False
-        self.pending = None
         if proc is not None and proc.state() != QProcess.ProcessState.NotRunning:
-            proc.closeWriteChannel()
-            if not proc.waitForFinished(3000):
-                proc.terminate()
+            if self.pending is not None:
+                proc.write((json.dumps({"cancel": self.pending}) + "\n").encode("utf-8"))
+            proc.closeWriteChannel()  # the worker finishes its run and exits by itself
+            if not proc.waitForFinished(1000):
+                proc.terminate()  # SIGTERM: the worker stops and records its end
+        self.pending = None
         self._set_status("No model loaded.")
         self._update()
 

@@ -21,10 +21,33 @@ from desktop_ift.ui.widgets.config_form import ConfigForm
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 
 MAIN_FIELDS = ["epochs", "learning_rate", "batch_size", "max_seq_length", "lora_r", "lora_alpha"]
-ADVANCED_FIELDS = ["gradient_accumulation", "warmup_ratio", "weight_decay", "lora_dropout", "max_steps",
-                   "eval_steps", "save_steps", "logging_steps", "seed", "train_on_completion_only"]
-LORA_FIELDS = ["lora_r", "lora_alpha", "lora_dropout"]
-METHOD_TEXT = {"lora": "LoRA adapters", "full": "Full fine-tuning"}
+ADVANCED_FIELDS = ["gradient_accumulation", "warmup_ratio", "lr_scheduler", "weight_decay", "lora_dropout",
+                   "lora_target_modules", "quantization_bits", "precision", "gradient_checkpointing", "packing",
+                   "train_on_completion_only", "max_steps", "eval_steps", "save_steps", "save_total_limit",
+                   "logging_steps", "seed", "distributed", "num_processes"]
+LORA_FIELDS = ["lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"]
+METHODS = (("lora", "LoRA"), ("dora", "DoRA"), ("qlora", "QLoRA"), ("full", "Full fine-tuning"))
+METHOD_TEXT = {"lora": "LoRA adapters", "dora": "DoRA adapters", "qlora": "QLoRA adapters (compressed model)",
+               "full": "Full fine-tuning"}
+METHOD_NOTES = {
+    "lora": "Trains small adapter matrices next to the frozen model: little memory, a small file to share.",
+    "dora": "A refined LoRA that often learns a little better, at a little more time and memory.",
+    "qlora": "LoRA on a 4- or 8-bit compressed copy of the model: the least memory. Needs an NVIDIA GPU "
+             "and the bitsandbytes package.",
+    "full": "Updates every weight of the model: needs much more memory and disk space.",
+}
+GIB = 1024**3
+
+
+def qlora_unavailable_reason(hardware) -> str:
+    """Why QLoRA cannot run on ``hardware``, or "" (checked without importing torch or bitsandbytes)."""
+    import importlib.util
+
+    if not any(g.kind == "cuda" for g in hardware.gpus):
+        return "QLoRA needs an NVIDIA GPU; none was found on this computer."
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return "QLoRA needs the bitsandbytes package, which is not installed (pip install bitsandbytes)."
+    return ""
 
 
 def default_train_config() -> TrainConfig:
@@ -48,11 +71,15 @@ class TrainPage(Page):
         self.preparing = False
         self.model_error = ""
         self.method = "lora"
+        self.hardware = None
+        self.memory_advice = None
+        self._shapes: dict = {}
 
         columns = QHBoxLayout()
         columns.setSpacing(16)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 4, 0)
@@ -84,6 +111,7 @@ class TrainPage(Page):
                     state.busy_changed):
             sig.connect(self.update_summary)
         self.update_summary()
+        self._detect_hardware()
 
     # ------------------------------------------------------------------ model
     def _build_model_card(self) -> QWidget:
@@ -166,27 +194,50 @@ class TrainPage(Page):
         return DEMO_MODEL if self.demo_radio.isChecked() else self.folder_edit.text().strip()
 
     # ------------------------------------------------------------------ method and settings
-    def _build_settings_card(self) -> QWidget:
-        frame, layout = card()
-        layout.addWidget(section_label("Method"))
+    @staticmethod
+    def _segments(labels: list[tuple[str, str]], on_click, parent) -> tuple[QHBoxLayout, dict[str, QPushButton]]:
+        """A row of checkable segment buttons (one checked at a time)."""
         seg = QHBoxLayout()
         seg.setSpacing(0)
-        self.method_buttons: dict[str, QPushButton] = {}
-        help_text = TrainConfig.__dataclass_fields__["method"].metadata["help"]
-        group = QButtonGroup(self)
+        buttons: dict[str, QPushButton] = {}
+        group = QButtonGroup(parent)
         group.setExclusive(True)
-        for i, key in enumerate(("lora", "full")):
-            button = QPushButton({"lora": "LoRA", "full": "Full fine-tuning"}[key])
+        for i, (key, text) in enumerate(labels):
+            button = QPushButton(text)
             button.setCheckable(True)
             button.setProperty("role", "segment")
-            button.setProperty("position", "first" if i == 0 else "last")
-            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 44)
-            button.setToolTip(help_text)
-            button.clicked.connect(lambda _=False, k=key: self.set_method(k))
+            button.setProperty("position", "first" if i == 0 else "last" if i == len(labels) - 1 else "middle")
+            if 0 < i < len(labels) - 1:
+                button.setStyleSheet("QPushButton { border-left: none; }")
+            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(text) + 36)
+            button.clicked.connect(lambda _=False, k=key: on_click(k))
             group.addButton(button)
             seg.addWidget(button)
-            self.method_buttons[key] = button
+            buttons[key] = button
         seg.addStretch(1)
+        return seg, buttons
+
+    def _build_settings_card(self) -> QWidget:
+        from desktop_ift.core.training.presets import PRESETS
+
+        frame, layout = card()
+        layout.addWidget(section_label("Preset"))
+        seg, self.preset_buttons = self._segments([(p.name, p.name) for p in PRESETS], self.apply_preset, self)
+        for preset in PRESETS:
+            self.preset_buttons[preset.name].setToolTip(f"{preset.summary}\n\n{preset.explanation}")
+        self.preset_state = muted_label()
+        seg.insertWidget(seg.count() - 1, self.preset_state)
+        layout.addLayout(seg)
+        self.preset_note = muted_label()
+        self.preset_note.setWordWrap(True)
+        layout.addWidget(self.preset_note)
+        layout.addSpacing(4)
+        layout.addWidget(section_label("Method"))
+        seg, self.method_buttons = self._segments(list(METHODS), self.set_method, self)
+        help_text = TrainConfig.__dataclass_fields__["method"].metadata["help"]
+        for button in self.method_buttons.values():
+            button.setToolTip(help_text)
+        self._qlora_reason = ""  # known once the devices are detected (off the GUI thread)
         layout.addLayout(seg)
         self.method_note = muted_label()
         layout.addWidget(self.method_note)
@@ -219,13 +270,48 @@ class TrainPage(Page):
         method = method if method in self.method_buttons else "lora"
         self.method = method
         self.method_buttons[method].setChecked(True)
-        lora = method == "lora"
+        adapters = method != "full"
         for form in (self.form, self.advanced_form):
-            form.set_fields_enabled(LORA_FIELDS, lora, "Only used by LoRA.")
-        self.method_note.setText(
-            "Trains small adapter matrices next to the frozen model: little memory, a small file to share."
-            if lora else "Updates every weight of the model: needs much more memory and disk space.")
+            form.set_fields_enabled(LORA_FIELDS, adapters, "Only used by LoRA, DoRA and QLoRA.")
+            form.set_fields_enabled(["quantization_bits"], method == "qlora", "Only used by QLoRA.")
+        note = METHOD_NOTES[method]
+        if method == "qlora" and self._qlora_reason:
+            note = f"{note} {self._qlora_reason}"
+        self.method_note.setText(note)
         self._settings_changed()
+
+    def apply_preset(self, name: str) -> None:
+        """Fill the form (method included) with a preset's settings; the rest stays as it was."""
+        from desktop_ift.core.training.presets import apply_preset
+
+        try:
+            base = self.train_config()
+        except ConfigError:
+            base = TrainConfig()
+        values = apply_preset(name, base).to_dict()
+        self.form.set_values(values)
+        self.advanced_form.set_values(values)
+        self.set_method(values["method"])
+
+    def _update_preset_state(self, config: TrainConfig | None) -> None:
+        from desktop_ift.core.training.presets import get_preset, matching_preset
+
+        name = matching_preset(config) if config is not None else None
+        group = next(iter(self.preset_buttons.values())).group()
+        group.setExclusive(False)  # an exclusive group cannot have every button unchecked
+        for key, button in self.preset_buttons.items():
+            button.blockSignals(True)
+            button.setChecked(key == name)
+            button.blockSignals(False)
+        group.setExclusive(True)
+        if name:
+            preset = get_preset(name)
+            self.preset_state.setText("")
+            self.preset_note.setText(f"{preset.summary} {preset.explanation}")
+        else:
+            self.preset_state.setText("  Custom settings")
+            self.preset_note.setText("Pick a preset to fill the settings for you, or adjust them below; "
+                                     "hover over a setting to see what it does.")
 
     def config_values(self) -> dict:
         return {**self.form.values(), **self.advanced_form.values(), "method": self.method}
@@ -242,6 +328,10 @@ class TrainPage(Page):
         else:
             self.settings_banner.clear()
             self.state.remember(train_config=config.to_dict())
+            if config.method == "qlora" and self._qlora_reason:
+                self.settings_banner.show_message(self._qlora_reason, "error", "QLoRA cannot run here")
+        if hasattr(self, "preset_buttons"):
+            self._update_preset_state(None if not self.settings_banner.isHidden() else config)
         self.update_summary()
 
     # ------------------------------------------------------------------ summary and start
@@ -254,7 +344,8 @@ class TrainPage(Page):
         grid.setVerticalSpacing(8)
         self.summary_values: dict[str, QLabel] = {}
         for i, (key, text) in enumerate((("dataset", "Dataset"), ("template", "Template"), ("split", "Split"),
-                                         ("model", "Model"), ("method", "Method"), ("steps", "Steps"))):
+                                         ("model", "Model"), ("method", "Method"), ("steps", "Steps"),
+                                         ("device", "Device"), ("memory", "Memory"))):
             label = QLabel(text)
             label.setProperty("role", "muted")
             value = QLabel("—")
@@ -267,6 +358,8 @@ class TrainPage(Page):
         layout.addLayout(grid)
         self.summary_warning = Banner()
         layout.addWidget(self.summary_warning)
+        self.memory_banner = Banner()
+        layout.addWidget(self.memory_banner)
         layout.addSpacing(6)
         self.start_button = QPushButton("Start training")
         self.start_button.setProperty("variant", "primary")
@@ -334,6 +427,7 @@ class TrainPage(Page):
                 values["steps"].setText("—")
         except ConfigError:
             values["steps"].setText("—")
+        self._update_memory()
         warning = ""
         window = self.window()
         templates_page = getattr(window, "templates_page", None)
@@ -346,6 +440,89 @@ class TrainPage(Page):
         blocker = self._blocker()
         self.start_button.setEnabled(not blocker)
         self.start_button.setToolTip(blocker or "Prepare the data and start the training process.")
+
+    # ------------------------------------------------------------------ devices and memory
+    def _detect_hardware(self) -> None:
+        """Find the devices off the GUI thread (nvidia-smi can take a moment), then refresh the estimate."""
+        from desktop_ift.core.training.hardware import detect_devices
+
+        def done(hw):
+            self.hardware = hw
+            self._qlora_reason = qlora_unavailable_reason(hw)
+            button = self.method_buttons["qlora"]
+            help_text = TrainConfig.__dataclass_fields__["method"].metadata["help"]
+            button.setEnabled(not self._qlora_reason or self.method == "qlora")
+            button.setToolTip(f"{self._qlora_reason}\n\n{help_text}" if self._qlora_reason else help_text)
+            self.set_method(self.method)
+
+        run_in_background(detect_devices, done, lambda exc: None)
+
+    def _model_shape(self):
+        """The shape of the chosen model from its config.json and weight headers (cached), or None."""
+        from desktop_ift.core.training.memory import load_shape
+
+        model = self.model_choice()
+        if model == DEMO_MODEL:
+            from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
+
+            folder = Path(self.state.store.home) / "models" / DEMO_MODEL_DIRNAME
+        else:
+            folder = Path(model).expanduser()
+        key = str(folder)
+        if key not in self._shapes:
+            try:
+                self._shapes[key] = load_shape(folder)
+            except (OSError, ValueError):
+                self._shapes[key] = None
+        return self._shapes[key]
+
+    def _update_memory(self) -> None:
+        """Show the devices and whether the job will fit, with what to change when it will not."""
+        hw = getattr(self, "hardware", None)
+        values = self.summary_values
+        if hw is None:
+            values["device"].setText("Checking…")
+            values["memory"].setText("—")
+            self.memory_banner.clear()
+            return
+        device = hw.training_device
+        values["device"].setText(f"{device.name} ({device.total_memory / GIB:.0f} GiB)"
+                                 + (f" + {len(hw.gpus) - 1} more GPU(s)" if len(hw.gpus) > 1 else "")
+                                 if hw.gpus else f"CPU only, {hw.cpu.total_memory / GIB:.0f} GiB of memory")
+        values["device"].setToolTip(hw.describe())
+        self.memory_advice = None
+        try:
+            config = self.train_config()
+        except ConfigError:
+            values["memory"].setText("—")
+            self.memory_banner.clear()
+            return
+        shape = None if self.model_error else self._model_shape()
+        if shape is None:
+            demo = self.model_choice() == DEMO_MODEL
+            values["memory"].setText("Well under 1 GiB (tiny demo model)" if demo else "—")
+            self.memory_banner.clear()
+            return
+        from desktop_ift.core.training.memory import fit_advice
+
+        advice = fit_advice(shape, config, device)
+        self.memory_advice = advice
+        est = advice.estimate
+        values["memory"].setText(f"≈ {est.total / GIB:.1f} GiB needed of {advice.available / GIB:.0f} GiB "
+                                 f"({shape.params / 1e9:.2f} B parameters)")
+        values["memory"].setToolTip(est.describe())
+        if advice.fits:
+            self.memory_banner.clear()
+        else:
+            tips = list(advice.suggestions)
+            if not any("(fits)" in t for t in tips):
+                tips.append("Even all of these together would not fit: choose a smaller model.")
+            where = (f"{device.name} has {advice.available / GIB:.1f} GiB" if device.kind != "cpu"
+                     else f"this computer has {advice.available / GIB:.1f} GiB of free memory")
+            self.memory_banner.show_message(
+                f"This job needs about {est.total / GIB:.1f} GiB but {where}; it will probably stop with an "
+                "out-of-memory error. What would help:\n" + "\n".join(f"• {t}" for t in tips),
+                "warning", "It will probably not fit")
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.update_summary()

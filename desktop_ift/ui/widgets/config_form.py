@@ -35,6 +35,15 @@ LABELS = {
     "eval_steps": "Validate every N steps",
     "save_steps": "Checkpoint every N steps",
     "seed": "Seed",
+    "lr_scheduler": "Learning-rate schedule",
+    "lora_target_modules": "LoRA layers",
+    "quantization_bits": "QLoRA bits",
+    "precision": "Precision",
+    "gradient_checkpointing": "Gradient checkpointing",
+    "packing": "Pack short examples",
+    "save_total_limit": "Keep last K checkpoints",
+    "distributed": "Multi-GPU strategy",
+    "num_processes": "GPUs to use",
     "max_new_tokens": "Max new tokens",
     "temperature": "Temperature",
     "top_p": "Top-p",
@@ -47,6 +56,7 @@ SPECIAL_VALUES = {
     "eval_steps": "once per epoch",
     "save_steps": "only at the end",
     "max_examples": "all",
+    "num_processes": "all found",
     "temperature": "0 (greedy)",
 }
 INT_MAX = 10_000_000
@@ -112,8 +122,10 @@ class ConfigForm(QWidget):
             widget = self._make_widget(f)
             help_text = f.metadata.get("help", "")
             label = QLabel(label_for(name))
+            label.setWordWrap(True)  # long labels take two lines rather than widening the form
             label.setToolTip(help_text)
             widget.setToolTip(help_text)
+            widget.setMinimumWidth(96)  # below the widgets' own hints, so a narrow page does not clip them
             label.setBuddy(widget)
             row, col = divmod(i, columns)
             grid.addWidget(label, row, col * 2)
@@ -122,7 +134,7 @@ class ConfigForm(QWidget):
             self.labels[name] = label
         for col in range(columns):
             grid.setColumnStretch(col * 2 + 1, 1)
-            grid.setColumnMinimumWidth(col * 2 + 1, 120)
+            grid.setColumnMinimumWidth(col * 2 + 1, 96)
         if values is not None:
             self.set_values(values)
 
@@ -139,6 +151,9 @@ class ConfigForm(QWidget):
         choices = meta.get("choices")
         if choices:
             combo = QComboBox()
+            # Size to a few characters, not to the longest choice, so a two-column form never overflows.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
             for choice in choices:
                 combo.addItem(str(choice), choice)
             combo.currentIndexChanged.connect(self.changed)

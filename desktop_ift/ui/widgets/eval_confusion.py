@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_ift.core.evaluation.results import Comparison
-from desktop_ift.ui import theme
 
 
 def _shade(value: int, peak: int, diagonal: bool) -> QColor:
@@ -85,4 +84,3 @@ class ConfusionView(QWidget):
                               "Choose the labels under “Label set” to score answers as classes.")
         row.addStretch(0)
         self.scroll.setWidget(holder)
-        _ = theme  # colours above follow the theme's success/danger hues

@@ -1,0 +1,141 @@
+"""Runs page: the history table from the workspace, overlaying curves, resume, clone into the Train page,
+delete after confirmation, export; notifications when a run ends."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from desktop_ift.core import events as ev
+
+
+def _run(store, window, name, losses, status="finished", val=None, pid=None, config=None):
+    project = window.state.project
+    source = {"project_id": project.id, "dataset_id": window.state.dataset_id, "dataset_name": "support_tickets",
+              "dataset_version": 1, "template": {"name": window.state.template().name},
+              "split": {"train": 0.7, "validation": 0.2, "test": 0.1, "seed": 9, "stratify_column": None}}
+    cfg = {"method": "lora", "learning_rate": 5e-4, "epochs": 2.0, **(config or {})}
+    run = store.create_run("train", {**cfg, "model": "demo", "source": source}, project_id=project.id, name=name)
+    (Path(run.run_dir) / "job.json").write_text(json.dumps(
+        {"kind": "train", "run_id": run.id, "model": "demo", "config": cfg, "source": source, "resume_from": None}))
+    store.append_event(ev.Started(run_id=run.id, seq=1, time=1000.0, total_steps=len(losses),
+                                  pid=pid or 2**22 + 4321))
+    seq = 1
+    for step, loss in enumerate(losses, start=1):
+        seq += 1
+        store.append_event(ev.Log(run_id=run.id, seq=seq, step=step, total_steps=len(losses), loss=loss))
+    if val is not None:
+        seq += 1
+        store.append_event(ev.Eval(run_id=run.id, seq=seq, step=len(losses), metrics={"eval_loss": val}))
+    seq += 1
+    if status == "finished":
+        store.append_event(ev.Finished(run_id=run.id, seq=seq, time=1125.0))
+    elif status == "cancelled":
+        store.append_event(ev.Cancelled(run_id=run.id, seq=seq, step=len(losses), checkpoint="x"))
+    return store.get_run(run.id)
+
+
+def _row(page, run_id):
+    return next(i for i, s in enumerate(page.summaries) if s.id == run_id)
+
+
+def _cell(page, run_id, column):
+    from desktop_ift.ui.pages.runs_page import COLUMNS
+
+    return page.table.item(_row(page, run_id), COLUMNS.index(column)).text()
+
+
+def test_history_lists_runs_with_their_figures(window, store):
+    done = _run(store, window, "first", [2.0, 1.5, 1.0], val=0.8)
+    evaluation = store.create_run("evaluate", {}, project_id=window.state.project.id, parent_run_id=done.id)
+    store.append_event(ev.Eval(run_id=evaluation.id, seq=1, model_label="fine-tuned", metrics={"accuracy": 0.93}))
+    store.append_event(ev.Finished(run_id=evaluation.id, seq=2))
+    lost = _run(store, window, "lost one", [2.0, 1.9], status="running")  # its worker pid does not exist
+    page = window.runs_page
+    window.show_page(page)
+
+    assert {s.id for s in page.summaries} == {done.id, lost.id}
+    assert _cell(page, done.id, "Status") == "Finished"
+    assert _cell(page, done.id, "Best val. loss") == "0.8000"
+    assert _cell(page, done.id, "Final scores") == "accuracy 0.930"
+    assert _cell(page, done.id, "Duration") == "2:05"
+    assert _cell(page, done.id, "Dataset") == "support_tickets v1"
+    assert _cell(page, done.id, "Method") == "lora"
+    assert _cell(page, lost.id, "Status") == "Lost"  # settled: the process died without a final event
+    page.select_run(lost.id)
+    assert "lost at step 2" in page.detail_label.text()
+    assert not page.resume_button.isEnabled()  # no checkpoint
+
+
+def test_overlay_the_curves_of_ticked_runs(window, store):
+    a = _run(store, window, "a", [2.0, 1.0, 0.5])
+    b = _run(store, window, "b", [3.0, 2.0], val=1.5)
+    page = window.runs_page
+    window.show_page(page)
+    page.set_checked([a.id, b.id])
+    assert page.overlay_run_ids() == [b.id, a.id]  # newest first, like the table
+    assert list(page.overlay_curves[a.id].getData()[0]) == [1, 2, 3]
+    assert len(page.overlay_curves[b.id].getData()[0]) == 2
+    page.table.item(_row(page, a.id), 0).setCheckState(Qt.CheckState.Unchecked)
+    assert set(page.overlay_curves) == {b.id}
+
+
+def test_delete_asks_first_and_removes_the_files(window, store):
+    run = _run(store, window, "doomed", [1.0])
+    page = window.runs_page
+    window.show_page(page)
+    page.select_run(run.id)
+    asked = []
+    page.confirm = lambda title, text, ok: asked.append(text) or False
+    page.delete_selected()
+    assert asked and "cannot be undone" in asked[0] and Path(run.run_dir).exists()
+    page.confirm = lambda *args: True
+    page.delete_selected()
+    assert not Path(run.run_dir).exists()
+    assert run.id not in {s.id for s in page.summaries}
+
+
+def test_resume_clone_and_export(window, store, tmp_path, monkeypatch):
+    run = _run(store, window, "paused", [2.0, 1.8], status="cancelled", config={"learning_rate": 7e-4})
+    checkpoint = Path(run.run_dir) / "checkpoints" / "checkpoint-2"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    page = window.runs_page
+    window.show_page(page)
+    page.select_run(run.id)
+    assert page.resume_button.isEnabled()
+    started = []
+    monkeypatch.setattr(window, "start_run", lambda run_id, job, kind="train", command=None: started.append(job))
+    page.resume_button.click()
+    assert json.loads(Path(started[0]).read_text())["resume_from"] == str(checkpoint)
+
+    page.refresh()
+    page.select_run(run.id)
+    page.clone_button.click()
+    assert window.current_page() is window.train_page
+    assert window.train_page.config_values()["learning_rate"] == 7e-4
+    assert window.train_page.method == "lora"
+    assert window.state.split_values()["seed"] == 9
+
+    assert page.export_metrics(run.id, tmp_path / "m.csv")
+    assert (tmp_path / "m.csv").read_text().splitlines()[0].startswith("step,")
+
+
+def test_a_finished_or_failed_run_notifies_with_the_reason(window, store, qtbot):
+    done = _run(store, window, "good run", [1.0])
+    failed = store.create_run("train", {}, project_id=window.state.project.id, name="bad run")
+    store.append_event(ev.Started(run_id=failed.id, seq=1, pid=os.getpid()))
+    store.append_event(ev.Failed(run_id=failed.id, seq=2, message="The model ran out of memory.",
+                                 hint="Use a smaller batch size."))
+    window.notify_run_end(done.id, "finished")
+    kind, title, text = window.notifier.history[-1]
+    assert (kind, title) == ("success", "Training finished") and "good run" in text
+    window.notify_run_end(failed.id, "failed")
+    kind, title, text = window.notifier.history[-1]
+    assert kind == "error" and "ran out of memory" in text and "What to try: Use a smaller batch size." in text
+    if window.notifier.tray is None:  # offscreen: no system tray, so the in-app toast shows it
+        assert window.notifier.toast.isVisible()
+        assert "ran out of memory" in window.notifier.toast.text_label.text()
