@@ -435,8 +435,12 @@ def run_summaries(store: Store, project_id: int | None = None, runs: Iterable[Ru
         settle_lost_runs(store, project_id)
     runs = list(runs) if runs is not None else store.list_runs(project_id, "train")
     _flags_ready(store)
-    best = {r[0]: (r[1], r[2]) for r in store.conn.execute(
-        "SELECT run_id, MIN(value), step FROM metrics WHERE name=? GROUP BY run_id", (VALIDATION_METRIC,))}
+    best = {}
+    for run in runs:  # one indexed lookup per run (a GROUP BY over all metrics would scan them all)
+        row = store.conn.execute("SELECT MIN(value), step FROM metrics WHERE run_id=? AND name=?",
+                                 (run.id, VALIDATION_METRIC)).fetchone()
+        if row and row[0] is not None:
+            best[run.id] = (row[0], row[1])
     flags = {r[0]: (bool(r[1]), bool(r[2])) for r in store.conn.execute("SELECT run_id, paused, lost FROM run_flags")}
     evals: dict[str, RunRecord] = {}
     for e in store.list_runs(project_id, "evaluate"):  # newest first: keep the first finished one

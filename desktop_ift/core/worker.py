@@ -13,6 +13,11 @@ What a watcher can rely on:
 * Every error ends with a ``failed`` event whose message is plain words and whose hint says what to try;
   the traceback goes to ``details`` and to the log.
 
+* A training job whose settings ask for several processes (``num_processes`` > 1, or 0 on a machine with
+  several GPUs) re-executes itself through ``accelerate launch`` with a generated configuration
+  (:mod:`desktop_ift.core.training.launcher`); rank 0 reports the events, the other ranks log to
+  ``worker-rank<N>.log``.
+
 Exit codes: 0 finished, 1 failed, 3 cancelled (EXIT_CANCELLED), 2 the job file itself was unusable (no
 run to report to; the reason is printed on stderr).
 """

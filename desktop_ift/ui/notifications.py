@@ -15,7 +15,7 @@ TOAST_MS = 8000
 
 
 class Toast(QFrame):
-    """A small message in the bottom-right corner of a window that hides itself after a few seconds."""
+    """A small message in the top-right corner of a window that hides itself after a few seconds."""
 
     def __init__(self, parent: QWidget):
         super().__init__(parent)
@@ -47,7 +47,8 @@ class Toast(QFrame):
         self.adjustSize()
         parent = self.parentWidget()
         if parent is not None:
-            self.move(parent.width() - self.width() - 24, parent.height() - self.height() - 40)
+            # top right, over the page header: it hides no curve (and repainting a plot under it is costly)
+            self.move(parent.width() - self.width() - 24, 64)
         self.raise_()
         self.show()
         self._timer.start(ms)

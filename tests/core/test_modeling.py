@@ -126,3 +126,20 @@ def _make_adapter(base_dir, target):
     model = apply_lora(modeling.load_causal_lm(base_dir, for_training=True), TrainConfig(lora_r=4, lora_alpha=8))
     model.save_pretrained(target)
     return target
+
+
+def test_a_hub_id_is_looked_up_in_the_local_cache_only_when_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelFolderError, match="not in the local Hugging Face cache, and online access is off") as info:
+        modeling.resolve_model("Qwen/Qwen2.5-0.5B-Instruct", tmp_path)
+    assert "enable online access" in info.value.hint
+    with pytest.raises(ModelFolderError, match="does not exist"):
+        modeling.resolve_model("./not/a/hub id", tmp_path)
+
+
+def test_encoder_decoder_folders_are_recognised_without_loading(model_copy):
+    assert not modeling.is_encoder_decoder(model_copy)
+    cfg = json.loads((model_copy / "config.json").read_text())
+    (model_copy / "config.json").write_text(json.dumps({**cfg, "model_type": "t5", "is_encoder_decoder": True}))
+    assert modeling.is_encoder_decoder(model_copy)

@@ -205,6 +205,17 @@ def packing_is_exact(model, features: list[dict], pad_token_id: int) -> bool:
         model.train(was_training)
 
 
+def tensorboard_reporting(run_dir: Path) -> str:
+    """``"tensorboard"`` (event files in ``<run_dir>/tensorboard``) when tensorboard or tensorboardX is
+    installed, else ``"none"``: neither is a dependency of the app, so the files are an extra for engineers."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) is not None for m in ("tensorboard", "tensorboardX")):
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(run_dir) / "tensorboard")
+        return "tensorboard"
+    return "none"
+
+
 def _set_threads() -> None:
     import torch
 
@@ -401,7 +412,7 @@ def run_training(job: dict, writer, stop) -> str:
         save_total_limit=config.save_total_limit,
         seed=config.seed,
         data_seed=config.seed,
-        report_to="none",  # TensorBoard: neither tensorboard nor tensorboardX is a dependency
+        report_to=tensorboard_reporting(run_dir),
         disable_tqdm=True,
         dataloader_num_workers=0,
         use_cpu=not cuda,

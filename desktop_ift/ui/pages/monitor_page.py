@@ -30,15 +30,16 @@ from desktop_ift.ui.widgets.curves import VALIDATION_KEYS, X_AXES, RunCurves
 from desktop_ift.ui.widgets.page import Page, card, muted_label, set_style_property
 
 LOG_TAIL_BYTES = 64 * 1024
-# One plot is redrawn per timer tick, the loss plot every other tick: with 200,000 points a full redraw of
-# all five plots blocks the event loop for tens of milliseconds, one plot for a few (gui_responsiveness.py).
-REDRAW_MS = 100
+# One plot is redrawn per timer tick, the loss plot every other tick (so about once a second, the others
+# every few seconds): repainting a plot costs 5-20 ms (mostly its axis text), all five at once up to 100 ms,
+# and the event loop must not stall for more than a frame (benchmarks/gui_responsiveness.py).
+REDRAW_MS = 500
 REDRAW_ORDER = ("loss", "learning_rate", "loss", "grad_norm", "loss", "tokens_per_second", "loss", "memory_mb")
 SYNC_LOAD_MAX_EVENTS = 20_000  # longer runs load in the background
 STATUS_TEXT = {"queued": "Queued", "running": "Running", "finished": "Finished", "failed": "Failed",
                "cancelled": "Cancelled", "paused": "Paused", "": "No run"}
 SIDE_PLOTS = (("learning_rate", "Learning rate", "#0f766e"), ("grad_norm", "Gradient norm", "#be185d"),
-              ("tokens_per_second", "Throughput (tokens/s)", "#2563eb"), ("memory_mb", "Memory (MB)", "#65a30d"))
+              ("tokens_per_second", "Tokens / second", "#2563eb"), ("memory_mb", "Memory (MB)", "#65a30d"))
 
 
 def format_duration(seconds: float | None) -> str:
@@ -168,7 +169,7 @@ class MonitorPage(Page):
         row.addWidget(self.log_scale_box)
         row.addStretch(1)
         self.crosshair_label = muted_label(wrap=False)
-        row.addWidget(self.crosshair_label)
+        self.crosshair_label.setToolTip("Values under the mouse on the loss plot")
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -198,8 +199,10 @@ class MonitorPage(Page):
         self._val_curve = self.loss_plot.plot(
             pen=line_pen(theme.VALIDATION, 1.5, 160), symbol="o", symbolSize=7,
             symbolBrush=pg.mkBrush(theme.VALIDATION), symbolPen=pg.mkPen("#ffffff", width=1.2), name="validation")
+        self.loss_plot.getPlotItem().getAxis("left").setWidth(58)
         self.crosshair = Crosshair(self.loss_plot, self._describe_point)
-        loss_layout.addWidget(self.loss_plot)
+        loss_layout.addWidget(self.crosshair_label)
+        loss_layout.addWidget(self.loss_plot, 1)
         side = QWidget()
         grid = QGridLayout(side)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -209,7 +212,9 @@ class MonitorPage(Page):
         for i, (name, title, color) in enumerate(SIDE_PLOTS):
             frame, layout = card(margins=6)
             plot = make_plot(title, "", small=True)
-            plot.getPlotItem().getAxis("left").setStyle(tickTextWidth=42, autoExpandTextSpace=True)
+            plot.getPlotItem().getAxis("left").setWidth(54)  # fixed: a width that follows the ticks relayouts
+            plot.getPlotItem().getAxis("bottom").setStyle(showValues=False)  # same x as the loss plot
+            plot.getPlotItem().getAxis("bottom").showLabel(False)
             self.side_curves[name] = fast_curve(plot, line_pen(color, 1.6))
             self.side_plots[name] = plot
             layout.addWidget(plot)
@@ -330,16 +335,17 @@ class MonitorPage(Page):
         self._apply_axis_labels()
         self.redraw_now()
         if self._plots_built:
-            for plot in (self.loss_plot, *self.side_plots.values()):
-                plot.getPlotItem().enableAutoRange()
+            self.loss_plot.getPlotItem().enableAutoRange()
 
     def _apply_axis_labels(self) -> None:
         if not self._plots_built:
             return
-        for plot in (self.loss_plot, *self.side_plots.values()):
-            plot.getPlotItem().setLabel("bottom", X_AXES[self.x_axis], color=theme.MUTED)
         title = "GPU memory (MB)" if "cuda" in self.device.lower() or "gpu" in self.device.lower() \
-            else "Process memory (MB)"
+            else "Process RAM (MB)"
+        if getattr(self, "_labels_applied", None) == (self.x_axis, title):
+            return  # relabelling relayouts and repaints every plot
+        self._labels_applied = (self.x_axis, title)
+        self.loss_plot.getPlotItem().setLabel("bottom", X_AXES[self.x_axis], color=theme.MUTED)
         self.side_plots["memory_mb"].getPlotItem().setTitle(
             f"<span style='color:{theme.TEXT}; font-size:9pt; font-weight:600'>{title}</span>")
 
@@ -440,15 +446,16 @@ class MonitorPage(Page):
         self.loading = False
         self.clear()
         self.run_id = run_id
-        self.reload_runs()
-        if not run_id:
-            self._show_empty()
-            return
         store = self.state.store
         try:
-            run = run_ops.settle_if_lost(store, run_id)
+            run = run_ops.settle_if_lost(store, run_id) if run_id else None
         except StoreError as exc:
             self.failure_banner.show_message(str(exc), "error")
+            return
+        finally:
+            self.reload_runs()
+        if run is None:
+            self._show_empty()
             return
         self.last_seq = store.last_seq(run_id)
         started = run_ops.last_started(store, run_id)
@@ -610,7 +617,7 @@ class MonitorPage(Page):
                 f"Paused at step {event.step}. Resume continues from its checkpoint." if paused and event.checkpoint
                 else f"Cancelled at step {event.step}.{checkpoint}")
         if event.terminal:
-            self.redraw_now()
+            self._schedule_redraw()
             self.figures["eta"].setText("0:00" if event.type == "finished" else "—")
             self.reload_runs()
             self._refresh_resumable()

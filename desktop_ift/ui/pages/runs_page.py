@@ -82,8 +82,8 @@ class RunsPage(Page):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        header.setStretchLastSection(False)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
         self.table.itemChanged.connect(self._item_changed)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda *_: self._emit_selected(self.open_requested))
@@ -118,8 +118,10 @@ class RunsPage(Page):
         self.overlay_hint = muted_label("Tick runs in the first column to overlay their loss curves here.")
         self.plot_layout.addWidget(self.overlay_hint)
         splitter.addWidget(plot_card)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([300, 420])
+        self.splitter = splitter
         self.body.addWidget(splitter, 1)
 
         state.runs_changed.connect(self.refresh)
@@ -132,9 +134,10 @@ class RunsPage(Page):
 
     def refresh(self) -> None:
         """Re-read the runs (settling any whose worker was lost) and redraw the table and the overlay."""
-        if not self.isVisible() and self.summaries:
-            self._stale = True
+        if not self.isVisible():
+            self._stale = True  # read when the page is shown: a hidden table need not cost anything
             return
+        self._stale = False
         selected = self.selected_run_id()
         try:
             self.summaries = run_ops.run_summaries(self.state.store, self.state.project.id)
@@ -176,6 +179,7 @@ class RunsPage(Page):
                     item.setToolTip("\n".join(f"{k}: {v:.4f}" for k, v in s.final_scores.items() if v is not None))
                 self.table.setItem(row, col, item)
         self.table.blockSignals(False)
+        self.table.setColumnWidth(2, min(max(self.table.columnWidth(2), 180), 300))
         if selected in ids:
             self.select_run(selected)
         elif self.summaries:
