@@ -111,14 +111,17 @@ def cmd_prepare_train(args) -> int:
     store = open_store()
     project = find_project(store, args.project)
     dataset_id = args.dataset or project.settings.get("dataset_id")
-    template_id = args.template or project.settings.get("template_id")
+    from desktop_ift.core.templates.library import current_training_source
+
+    # --template wins; else what the project trains on (a template, a template set, chat or pre-training)
+    template_id = args.template or current_training_source(store, project.id)
     if not dataset_id or not template_id:
         raise CliError("Name the dataset and template with --dataset ID --template ID "
                        "(see: desktop-ift datasets / desktop-ift templates).")
     model = args.model or DEMO_MODEL
     config = train_config_from_args(args, DEMO_TRAIN_CONFIG if model == DEMO_MODEL else None)
     split = SplitSpec(train=args.split[0], validation=args.split[1], test=args.split[2], seed=args.split_seed)
-    _, job_path = prepare_train_job(store, project.id, int(dataset_id), int(template_id), config, model, split)
+    _, job_path = prepare_train_job(store, project.id, int(dataset_id), template_id, config, model, split)
     print(job_path)
     return 0
 

@@ -553,8 +553,15 @@ class TrainPage(Page):
         def work():
             from desktop_ift.core.jobs import prepare_train_job
 
+            from desktop_ift.core.templates.library import current_training_source
+
             with Store.open(home) as store:
-                run, job_path = prepare_train_job(store, project_id, dataset_id, template_id, config,
+                # A template set, chat or pre-training choice saved on the Templates page wins over the
+                # single template being edited there.
+                source = current_training_source(store, project_id)
+                if source is None or isinstance(source, int):
+                    source = template_id
+                run, job_path = prepare_train_job(store, project_id, dataset_id, source, config,
                                                   model=model, split=split)
                 return run.id, str(job_path)
 
