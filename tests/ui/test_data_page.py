@@ -112,3 +112,24 @@ def test_double_click_shows_the_full_cell_text(window):
     full = page.model.row(0)[page.model.headerData(1, Qt.Orientation.Horizontal)]
     assert page.cell_dialog.editor.toPlainText() == full
     page.cell_dialog.close()
+
+
+def test_split_taken_from_a_column_shows_its_counts_and_trains_on_it(window, qtbot, tmp_path):
+    rows = ["text,label,split"] + [f"row {i},{'a' if i % 2 else 'b'},{'train' if i < 6 else 'val' if i < 8 else 'test'}"
+                                   for i in range(10)]
+    path = tmp_path / "presplit.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    page = window.data_page
+    window.import_file(path)
+    _wait_import(qtbot, page)
+    qtbot.waitUntil(lambda: page.model.rowCount() == 10, timeout=15000)
+    page.split_column_combo.setCurrentIndex(page.split_column_combo.findData("split"))
+    qtbot.waitUntil(lambda: "Train 6" in page.counts_label.text(), timeout=15000)
+    assert "Validation 2" in page.counts_label.text() and "Test 2" in page.counts_label.text()
+    assert not page.ratio_spins["train"].isEnabled()  # the ratios do not apply any more
+    assert window.state.split_spec().split_column == "split"
+
+    # a column whose values are not split names is refused with the row named
+    page.split_column_combo.setCurrentIndex(page.split_column_combo.findData("label"))
+    qtbot.waitUntil(lambda: bool(page.split_banner.message), timeout=15000)
+    assert "Row 1" in page.split_banner.message and "label" in page.split_banner.message

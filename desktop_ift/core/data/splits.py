@@ -236,3 +236,15 @@ def splits_from_column(values: list, column: str = "split") -> dict[str, list[in
 def column_split_counts(values: list, column: str = "split") -> dict[str, int]:
     """How many rows each split gets when the split comes from a column (what the GUI shows)."""
     return {name: len(rows) for name, rows in splits_from_column(values, column).items()}
+
+
+def table_split_counts(table, spec: SplitSpec) -> dict[str, int]:
+    """Rows per split for a loaded table: read from ``spec.split_column`` when it names one, else from the
+    ratios. Raises :class:`SplitError` (naming the column or the first bad row) when the column cannot be
+    used."""
+    if not spec.split_column:
+        return split_counts(table.num_rows, spec)
+    if spec.split_column not in table.column_names:
+        raise SplitError(f"The split column {spec.split_column!r} is not in this dataset. "
+                         f"Available columns: {', '.join(table.column_names)}.")
+    return column_split_counts(table.column(spec.split_column).to_pylist(), spec.split_column)

@@ -207,6 +207,15 @@ class DataPage(Page):
                                        "(useful for classification).")
         self.stratify_combo.currentIndexChanged.connect(self._split_edited)
         row.addWidget(self.stratify_combo)
+        row.addSpacing(10)
+        row.addWidget(QLabel("Or take it from"))
+        self.split_column_combo = QComboBox()
+        self.split_column_combo.setMinimumWidth(150)
+        self.split_column_combo.setMaximumWidth(240)
+        self.split_column_combo.setToolTip("Use a column that already says train / validation / test for each "
+                                           "row (e.g. a 'split' column); the ratios are then not used.")
+        self.split_column_combo.currentIndexChanged.connect(self._split_edited)
+        row.addWidget(self.split_column_combo)
         row.addStretch(1)
         layout.addLayout(row)
         self.split_banner = Banner()
@@ -225,30 +234,41 @@ class DataPage(Page):
         self.seed_spin.blockSignals(False)
 
     def _fill_stratify(self, columns: list[str]) -> None:
-        wanted = self.state.split_values().get("stratify_column")
-        self.stratify_combo.blockSignals(True)
-        self.stratify_combo.clear()
-        self.stratify_combo.addItem("(none)", None)
-        for name in columns:
-            self.stratify_combo.addItem(name, name)
-        idx = self.stratify_combo.findData(wanted) if wanted else 0
-        self.stratify_combo.setCurrentIndex(max(idx, 0))
-        self.stratify_combo.blockSignals(False)
+        values = self.state.split_values()
+        for combo, key, empty in ((self.stratify_combo, "stratify_column", "(none)"),
+                                  (self.split_column_combo, "split_column", "(ratios above)")):
+            wanted = values.get(key)
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(empty, None)
+            for name in columns:
+                combo.addItem(name, name)
+            idx = combo.findData(wanted) if wanted else 0
+            combo.setCurrentIndex(max(idx, 0))
+            combo.blockSignals(False)
+        self._enable_ratios()
+
+    def _enable_ratios(self) -> None:
+        by_ratio = self.split_column_combo.currentData() is None
+        for widget in (*self.ratio_spins.values(), self.seed_spin, self.stratify_combo):
+            widget.setEnabled(by_ratio)
 
     def split_values(self) -> dict:
         return {
             **{key: spin.value() / 100 for key, spin in self.ratio_spins.items()},
             "seed": self.seed_spin.value(),
             "stratify_column": self.stratify_combo.currentData(),
+            "split_column": self.split_column_combo.currentData(),
         }
 
     def _split_edited(self) -> None:
+        self._enable_ratios()
         self.state.set_split_values(self.split_values())
         self.update_counts()
 
     def update_counts(self) -> None:
         """Show how many rows each split gets, or what is wrong with the ratios."""
-        from desktop_ift.core.data.splits import split_counts
+        from desktop_ift.core.data.splits import split_counts, table_split_counts
 
         record = self.state.dataset()
         try:
@@ -261,7 +281,19 @@ class DataPage(Page):
         if record is None:
             self.counts_label.setText("Import data to see the split sizes.")
             return
-        counts = split_counts(record.n_rows, spec)
+        if spec.split_column:
+            table = self.state.table(record.id)
+            if table is None:  # still loading; table_loaded refreshes the counts
+                self.counts_label.setText("Reading the split column…")
+                return
+            try:
+                counts = table_split_counts(table, spec)
+            except ValueError as exc:
+                self.split_banner.show_message(str(exc), "error")
+                self.counts_label.setText("")
+                return
+        else:
+            counts = split_counts(record.n_rows, spec)
         self.counts_label.setText(
             f"Train {counts['train']:,} rows  ·  Validation {counts['validation']:,}  ·  Test {counts['test']:,}"
         )
@@ -339,6 +371,8 @@ class DataPage(Page):
             self._fit_columns()
             self.cleaning_panel.set_dataset(record, table)
         self._fill_columns(self.state.column_summaries(dataset_id))
+        if self.split_column_combo.currentData():
+            self.update_counts()
 
     def _table_failed(self, dataset_id: int, message: str) -> None:
         if dataset_id == self.state.dataset_id:

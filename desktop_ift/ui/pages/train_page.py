@@ -401,11 +401,14 @@ class TrainPage(Page):
         values["template"].setText(template.name if template else "No template — save one on the Templates page")
         counts = None
         try:
-            from desktop_ift.core.data.splits import split_counts
+            from desktop_ift.core.data.splits import split_counts, table_split_counts
 
             spec = self.state.split_spec()
-            if record:
-                counts = split_counts(record.n_rows, spec)
+            table = self.state.table(record.id) if record and spec.split_column else None
+            if record and spec.split_column and table is None:
+                values["split"].setText(f"from the column {spec.split_column!r}")
+            elif record:
+                counts = table_split_counts(table, spec) if table is not None else split_counts(record.n_rows, spec)
                 values["split"].setText(f"{counts['train']:,} train · {counts['validation']:,} validation · "
                                         f"{counts['test']:,} test")
             else:
