@@ -44,7 +44,7 @@ class Toast(QFrame):
     def show_message(self, title: str, text: str, ms: int = TOAST_MS) -> None:
         self.title_label.setText(title)
         self.text_label.setText(text)
-        self.adjustSize()
+        self.setFixedHeight(self.layout().totalHeightForWidth(self.width()))  # the wrapped text decides
         parent = self.parentWidget()
         if parent is not None:
             # top right, over the page header: it hides no curve (and repainting a plot under it is costly)

@@ -133,3 +133,33 @@ def test_split_taken_from_a_column_shows_its_counts_and_trains_on_it(window, qtb
     page.split_column_combo.setCurrentIndex(page.split_column_combo.findData("label"))
     qtbot.waitUntil(lambda: bool(page.split_banner.message), timeout=15000)
     assert "Row 1" in page.split_banner.message and "label" in page.split_banner.message
+
+
+def test_separate_files_combine_into_one_dataset_split_by_column(window, qtbot, tmp_path):
+    from desktop_ift.ui.dialogs.combine_dialog import CombineSplitsDialog
+
+    page = window.data_page
+    ids = {}
+    for split, n in (("train", 5), ("test", 2)):
+        path = tmp_path / f"{split}.csv"
+        path.write_text("q,a\n" + "".join(f"{split} q{i},a{i}\n" for i in range(n)), encoding="utf-8")
+        window.import_file(path)
+        _wait_import(qtbot, page)
+        qtbot.waitUntil(lambda n=n: page.model.rowCount() == n, timeout=15000)
+        ids[split] = window.state.dataset_id
+    dialog = CombineSplitsDialog(window.state.datasets(), page)
+    qtbot.addWidget(dialog)
+    assert dialog.problem() == ""  # the newest dataset is preselected for training
+    dialog.combos["train"].setCurrentIndex(dialog.combos["train"].findData(ids["train"]))
+    dialog.combos["test"].setCurrentIndex(dialog.combos["test"].findData(ids["test"]))
+    dialog.combos["validation"].setCurrentIndex(dialog.combos["validation"].findData(ids["test"]))
+    assert "different dataset" in dialog.problem()  # one file cannot be two splits
+    dialog.combos["validation"].setCurrentIndex(0)
+    dialog.name_edit.setText("qa")
+    assert dialog.problem() == ""
+    dialog.exec = lambda: True  # accepted without a modal loop
+    page.combine_splits(dialog)
+    qtbot.waitUntil(lambda: window.state.dataset() is not None and window.state.dataset().name == "qa", timeout=15000)
+    qtbot.waitUntil(lambda: "Train 5" in page.counts_label.text(), timeout=15000)
+    assert "Test 2" in page.counts_label.text()
+    assert page.split_column_combo.currentData() == "split"

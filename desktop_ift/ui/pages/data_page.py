@@ -82,6 +82,11 @@ class DataPage(Page):
         self.folder_button.setToolTip("Import a folder of .txt/.md documents (one row per file, for continued "
                                       "pre-training) or a folder saved with datasets' save_to_disk")
         self.folder_button.clicked.connect(self.choose_folder)
+        self.combine_button = QPushButton("Combine as splits…")
+        self.combine_button.setToolTip("Your data came as separate train / validation / test files? Import "
+                                       "each, then combine them into one dataset that keeps their splits.")
+        self.combine_button.clicked.connect(self.combine_splits)
+        self.header_actions.addWidget(self.combine_button)
         self.header_actions.addWidget(self.folder_button)
         self.header_actions.addWidget(self.import_button)
 
@@ -207,11 +212,14 @@ class DataPage(Page):
                                        "(useful for classification).")
         self.stratify_combo.currentIndexChanged.connect(self._split_edited)
         row.addWidget(self.stratify_combo)
-        row.addSpacing(10)
-        row.addWidget(QLabel("Or take it from"))
+        row.addStretch(1)
+        layout.addLayout(row)
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        row.addWidget(QLabel("Or take the split from a column"))
         self.split_column_combo = QComboBox()
-        self.split_column_combo.setMinimumWidth(150)
-        self.split_column_combo.setMaximumWidth(240)
+        self.split_column_combo.setMinimumWidth(180)
+        self.split_column_combo.setMaximumWidth(280)
         self.split_column_combo.setToolTip("Use a column that already says train / validation / test for each "
                                            "row (e.g. a 'split' column); the ratios are then not used.")
         self.split_column_combo.currentIndexChanged.connect(self._split_edited)
@@ -447,6 +455,36 @@ class DataPage(Page):
         else:
             dialog.show()
         return dialog
+
+    def combine_splits(self, dialog=None) -> None:
+        """Ask which imported datasets hold the train / validation / test rows and combine them into one
+        version with a ``split`` column; the split then comes from that column."""
+        from desktop_ift.ui.dialogs.combine_dialog import CombineSplitsDialog
+
+        dialog = dialog or CombineSplitsDialog(self.state.datasets(), self)
+        if not dialog.exec():
+            return
+        parts, name = dialog.parts(), dialog.name()
+        home, project_id = self.state.store.home, self.state.project.id
+
+        def work():
+            from desktop_ift.core.data.combine import SPLIT_COLUMN, combine_as_splits
+
+            with Store.open(home) as store:
+                return combine_as_splits(store, project_id, name, parts), SPLIT_COLUMN
+
+        def done(result):
+            record, column = result
+            self.state.set_split_values({**self.state.split_values(), "split_column": column})
+            self.state.dataset_added(record)
+            self._load_split_values()
+            self.banner.show_message(f"{record.label} combines the files; its '{column}' column now decides "
+                                     "the split.", "success", "Combined")
+
+        def failed(exc: BaseException):
+            self.banner.show_message(str(exc), "error", "The files cannot be combined")
+
+        run_in_background(work, done, failed)
 
     def import_file(self, path: str | Path, options=None, name: str | None = None) -> None:
         """Import ``path`` off the GUI thread with ``options`` (None: detect everything) under ``name``
