@@ -520,7 +520,7 @@ class Store:
         status = _STATUS_BY_EVENT.get(event.type)
         if isinstance(event, ev.Started):
             self.conn.execute(
-                "UPDATE runs SET status=?, pid=?, started_at=?, total_steps=? WHERE id=?",
+                "UPDATE runs SET status=?, pid=?, started_at=COALESCE(started_at, ?), total_steps=? WHERE id=?",
                 (status, event.pid, event.time, event.total_steps, run_id),
             )
         elif isinstance(event, ev.Log):

@@ -173,3 +173,12 @@ def test_a_failing_area_migration_leaves_nothing_half_done(tmp_path):
         with pytest.raises(sqlite3.DatabaseError):
             s.ensure_schema("x", bad)
         assert s.conn.execute("SELECT name FROM sqlite_master WHERE name='a'").fetchone() is None
+
+
+def test_a_resumed_run_keeps_its_first_start_time(ws):
+    rid = ws.create_run("train", {}).id
+    ws.append_event(ev.Started(rid, 1, total_steps=10, pid=1, time=100.0))
+    ws.append_event(ev.Cancelled(rid, 2, step=4, time=150.0))
+    ws.append_event(ev.Started(rid, 3, total_steps=10, pid=2, time=200.0))
+    run = ws.get_run(rid)
+    assert (run.status, run.pid, run.started_at) == ("running", 2, 100.0)

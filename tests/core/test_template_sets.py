@@ -89,13 +89,16 @@ def test_set_survives_a_round_trip_through_a_dict():
 
 
 # ------------------------------------------------------------------------------------------------ the renderer
-cells = st.one_of(st.none(), st.text(max_size=12), st.integers(-10**6, 10**6), st.booleans(),
+# Text as a file or the editor can hold it: no lone surrogates (they cannot be encoded as UTF-8).
+_text = st.characters(blacklist_categories=("Cs",))
+cells = st.one_of(st.none(), st.text(_text, max_size=12), st.integers(-10**6, 10**6), st.booleans(),
                   st.floats(allow_nan=True, allow_infinity=False, width=32))
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(st.tuples(st.text(max_size=8), st.integers(-99, 99), cells), min_size=1, max_size=6),
-       literal=st.text(alphabet=st.characters(blacklist_characters="{}%#"), max_size=10))
+@given(values=st.lists(st.tuples(st.text(_text, max_size=8), st.integers(-99, 99), cells), min_size=1, max_size=6),
+       literal=st.text(alphabet=st.characters(blacklist_characters="{}%#", blacklist_categories=("Cs",)),
+                       max_size=10))
 def test_column_wise_rendering_gives_the_same_text_as_row_by_row(values, literal):
     mixed = [v[2] for v in values]
     kinds = {type(v) for v in mixed if v is not None}

@@ -53,7 +53,7 @@ def test_base_and_fine_tuned_are_scored_side_by_side(trained, tiny_model_dir, wo
     examples = store.eval_examples(result.run_id, "fine-tuned")
     assert [x["idx"] for x in examples] == [r["idx"] for r in test_rows]
     assert all(x["reference"] == r["response"] for x, r in zip(examples, test_rows))
-    assert all(x["prompt"].endswith("<|assistant|>\n") and "correct" in x["scores"] for x in examples)
+    assert all(x["prompt"] == r["prompt"] and "correct" in x["scores"] for x, r in zip(examples, test_rows))
     assert len(store.eval_examples(result.run_id, "base")) == len(test_rows)
 
 

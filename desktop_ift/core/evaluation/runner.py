@@ -151,9 +151,10 @@ def run_evaluation(job: dict, writer, stop) -> str:
         metrics["from_cache"] = cached is not None
         label_list = metrics.get("labels")
         writer.store.add_eval_examples(job["run_id"], label, [
-            {"idx": int(row.get("idx", i)), "prompt": prompt, "reference": ref, "output": out,
+            # the prompt as the user wrote it (the chat-template markers around it are the same for all)
+            {"idx": int(row.get("idx", i)), "prompt": row["prompt"], "reference": ref, "output": out,
              "scores": per_example_scores(out, ref, labels=label_list)}
-            for i, (row, prompt, ref, out) in enumerate(zip(rows, prompts, references, outputs))
+            for i, (row, ref, out) in enumerate(zip(rows, references, outputs))
         ])
         writer.emit(ev.Eval, step=0, model_label=label, metrics=metrics)
         summary[label] = flat_metrics(metrics)
