@@ -180,10 +180,7 @@ def load_causal_lm(path: Path | str, adapter: str | Path | None = None, for_trai
             f"(transformers has no causal language model class for it). Choose a text-generation model."
         ) from exc
     except (OSError, RuntimeError, KeyError) as exc:
-        raise ModelFolderError(
-            f"The weights in {path} cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
-            "The folder may be damaged or incomplete."
-        ) from exc
+        raise _weights_error(path, exc) from exc
     if adapter:
         model = attach_adapter(model, adapter, is_trainable=for_training)
     if not for_training:
@@ -214,10 +211,7 @@ def load_seq2seq_lm(path: Path | str, dtype: Any = "auto", quantization_config=N
             "transformers can train."
         ) from exc
     except (OSError, RuntimeError, KeyError) as exc:
-        raise ModelFolderError(
-            f"The weights in {path} cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
-            "The folder may be damaged or incomplete."
-        ) from exc
+        raise _weights_error(path, exc) from exc
 
 
 def attach_adapter(model, adapter: str | Path, is_trainable: bool = False):
@@ -393,3 +387,11 @@ def memory_mb() -> float | None:
         return psutil.Process().memory_info().rss / 2**20
     except Exception:  # pragma: no cover - monitoring must never break a run
         return None
+
+
+def _weights_error(path, exc: BaseException) -> ModelFolderError:
+    """The plain message for a model folder whose weights do not load."""
+    return ModelFolderError(
+        f"The weights in {path} cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+        "The folder may be damaged or incomplete."
+    )

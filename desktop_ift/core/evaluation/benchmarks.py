@@ -29,14 +29,13 @@ from typing import Callable
 
 from desktop_ift.core import events as ev
 from desktop_ift.core.evaluation.benchmark_data import LETTERS, Question, load_benchmark
-from desktop_ift.core.jobs import DEMO_MODEL
+from desktop_ift.core.evaluation.runner import resolve_model_spec
 from desktop_ift.core.modeling import (
     DataError,
     describe_device,
     encode_prompt,
     load_causal_lm,
     load_tokenizer,
-    resolve_model,
 )
 
 
@@ -159,11 +158,7 @@ def run_benchmark(job: dict, writer, stop) -> str:
         if stop.is_set():
             writer.emit(ev.Cancelled, step=0, checkpoint="")
             return "cancelled"
-        if model_spec.get("model") == DEMO_MODEL:
-            writer.emit(ev.Progress, stage="building the demo model", done=0, total=1,
-                        message="Preparing the built-in tiny demo model")
-        path = resolve_model(model_spec["model"], job["workspace"])
-        adapter = model_spec.get("adapter") or None
+        path, adapter = resolve_model_spec(model_spec, job["workspace"], writer)
         writer.emit(ev.Progress, stage="loading model", done=0, total=1, message=f"{label}: loading {path}")
         tokenizer = load_tokenizer(path)
         model = load_causal_lm(path, adapter=adapter)

@@ -100,11 +100,7 @@ def run_evaluation(job: dict, writer, stop) -> str:
         if stop.is_set():
             writer.emit(ev.Cancelled, step=0, checkpoint="")
             return "cancelled"
-        if spec.get("model") == DEMO_MODEL:
-            writer.emit(ev.Progress, stage="building the demo model", done=0, total=1,
-                        message="Preparing the built-in tiny demo model")
-        path = resolve_model(spec["model"], job["workspace"])
-        adapter = spec.get("adapter") or None
+        path, adapter = resolve_model_spec(spec, job["workspace"], writer)
         tokenizer = load_tokenizer(path, padding_side="left")
         prompts = [format_prompt(tokenizer, r.get("system", ""), r["prompt"]) for r in rows]
         key = None
@@ -175,3 +171,12 @@ def _empty_cuda_cache() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def resolve_model_spec(spec: dict, workspace: str, writer) -> tuple:
+    """The model folder and adapter (or None) of one ``{"model", "adapter"}`` entry of a job, telling the
+    watcher when the demo model has to be built first."""
+    if spec.get("model") == DEMO_MODEL:
+        writer.emit(ev.Progress, stage="building the demo model", done=0, total=1,
+                    message="Preparing the built-in tiny demo model")
+    return resolve_model(spec["model"], workspace), spec.get("adapter") or None
