@@ -1,4 +1,5 @@
-"""``runs``, ``runs show RUN``, ``runs delete RUN``, ``runs export-metrics RUN FILE.csv``, ``runs resume RUN``."""
+"""``runs``, ``runs show RUN``, ``runs delete RUN``, ``runs export-metrics RUN FILE.csv``, ``runs resume RUN``,
+``runs stop-keep-best RUN``."""
 
 from __future__ import annotations
 
@@ -130,6 +131,20 @@ def cmd_resume(args) -> int:
     return run_job(job_path, args.json)
 
 
+def cmd_stop_keep_best(args) -> int:
+    """Ask a running training run to stop now and keep its best validation checkpoint as the output."""
+    from desktop_ift.core.runs import RunActionError, stop_keep_best
+
+    store = open_store()
+    run = _get_run(store, args.run)
+    try:
+        pid = stop_keep_best(store, run.id)
+    except RunActionError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"asked worker {pid} to stop and keep the best checkpoint; follow it with: desktop-ift runs show {run.id}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("runs", help="list runs; 'runs show|delete|export-metrics|resume RUN' act on one")
     p.add_argument("--project", help="only this project's runs")
@@ -154,3 +169,8 @@ def register(sub) -> None:
     a.add_argument("run")
     a.add_argument("--json", action="store_true", help="print the raw event lines")
     a.set_defaults(func=cmd_resume)
+
+    a = actions.add_parser("stop-keep-best", help="stop a running training run now; its best validation "
+                                                  "checkpoint becomes the output")
+    a.add_argument("run")
+    a.set_defaults(func=cmd_stop_keep_best)

@@ -494,3 +494,42 @@ def last_started(store: Store, run_id: str) -> ev.Started | None:
     ).fetchone()
     event = ev.from_dict(json.loads(row[0])) if row else None
     return event if isinstance(event, ev.Started) else None
+
+
+def keep_best_blocker(store: Store, run: RunRecord) -> str:
+    """Why "stop and keep best" cannot be asked of ``run`` now, in plain words ("" when it can).
+
+    It needs a training run whose worker is alive, with a validation split and at least one validation
+    point (the best checkpoint is the one with the lowest validation loss so far).
+    """
+    if run.kind != "train":
+        return "Only training runs can keep their best checkpoint."
+    if run.status != "running" or not worker_alive(run):
+        return f"Run {run.id} is not training now ({run.status})."
+    started = last_started(store, run.id)
+    if started is not None and not (started.info or {}).get("validation_examples"):
+        return ("This run has no validation split, so there is no validation loss to pick the best model by. "
+                "Use Pause or Cancel instead.")
+    if not store.metric_series(run.id, VALIDATION_METRIC):
+        return "No validation point yet: wait for the first validation loss, or use Pause."
+    return ""
+
+
+def stop_keep_best(store: Store, run_id: str) -> int:
+    """Ask the worker of a training run to stop and make its best validation checkpoint the output (SIGUSR1).
+
+    Returns the worker's pid; raises :class:`RunActionError` saying why when it cannot be asked. The worker
+    ends the run with a ``finished`` event (``stopped_early``), or, when it has no best checkpoint after
+    all, stops like Pause and says why.
+    """
+    import signal
+
+    run = store.get_run(run_id)
+    reason = keep_best_blocker(store, run)
+    if reason:
+        raise RunActionError(reason)
+    try:
+        os.kill(run.pid, signal.SIGUSR1)
+    except OSError as exc:
+        raise RunActionError(f"The worker of run {run.id} could not be reached ({exc}).") from exc
+    return run.pid

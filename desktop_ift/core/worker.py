@@ -10,6 +10,9 @@ What a watcher can rely on:
   and events go to a duplicate of the original stdout. A closed pipe (the GUI died) is ignored.
 * SIGTERM (or SIGINT) asks the job to stop: training saves a resumable checkpoint at the next step and
   ends with a ``cancelled`` event; evaluation stops between batches with ``cancelled``.
+* SIGUSR1 asks a training job to "stop early, keep best": it stops at the next step and the checkpoint with
+  the lowest validation loss becomes the output (a ``finished`` event with ``stopped_early``). Without a
+  validation point yet it behaves like SIGTERM (see :mod:`desktop_ift.core.training.recipe`).
 * Every error ends with a ``failed`` event whose message is plain words and whose hint says what to try;
   the traceback goes to ``details`` and to the log.
 
@@ -43,10 +46,12 @@ EXIT_CANCELLED = 3
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGINT; the training callback and the generation loop poll it."""
+    """Set by SIGTERM/SIGINT (stop), or by SIGUSR1 (stop and keep the best checkpoint: :attr:`keep_best`);
+    the training callback and the generation loop poll it."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.keep_best = False
 
     def set(self) -> None:
         """Ask the job to stop as soon as it safely can."""
@@ -58,10 +63,18 @@ class StopFlag:
 
     __bool__ = is_set
 
+    def set_keep_best(self) -> None:
+        """Ask a training job to stop and make its best validation checkpoint the output."""
+        if not self._event.is_set():  # a plain stop asked first wins
+            self.keep_best = True
+        self._event.set()
+
     def install(self) -> None:
-        """Route SIGTERM and SIGINT to :meth:`set` (main thread only)."""
+        """Route SIGTERM and SIGINT to :meth:`set`, SIGUSR1 to :meth:`set_keep_best` (main thread only)."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.set())
+        if hasattr(signal, "SIGUSR1"):
+            signal.signal(signal.SIGUSR1, lambda *_: self.set_keep_best())
 
 
 class SilentWriter:

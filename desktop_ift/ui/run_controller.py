@@ -149,6 +149,18 @@ class RunController(QObject):
                 pass
         self._kill_timer.start(CANCEL_GRACE_MS)
 
+    def stop_keep_best(self) -> bool:
+        """Ask the training worker to stop and keep its best validation checkpoint (SIGUSR1; QProcess has no
+        call for it). Returns False when no worker of ours is running."""
+        pid = self.pid if self.is_running else None
+        if not pid:
+            return False
+        try:
+            os.kill(pid, signal.SIGUSR1)
+        except OSError:
+            return False
+        return True
+
     def _kill(self) -> None:
         if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
             self.process.kill()

@@ -207,3 +207,51 @@ def test_a_dead_worker_shows_as_lost_with_its_last_step_and_can_be_resumed(windo
     assert "lost at step 7" in page.failure_banner.message and "step 6" in page.failure_banner.message
     assert page.resume_button.isVisibleTo(page) and not page.pause_button.isVisibleTo(page)
     assert run_ops.can_resume(store, record)[0]
+
+
+def test_stop_keep_best_needs_a_validation_point_and_signals_the_worker(window, qtbot, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    store, page = window.store, window.monitor_page
+    marker = tmp_path / "got-sigusr1"
+    # The worker boundary: a child process that records SIGUSR1 the way the real worker's StopFlag does.
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import signal, sys, time\n"
+        f"signal.signal(signal.SIGUSR1, lambda *a: (open({str(marker)!r}, 'w').write('keep best'), sys.exit(0)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        run = _train_run(store, window)
+        started = ev.Started(run_id=run.id, seq=1, total_steps=10, pid=child.pid, time=time.time(),
+                             info={"validation_examples": 10})
+        store.append_event(started)
+        page.load_run(run.id)
+        page.set_controller_running(True)
+        for step in range(1, 4):
+            event = _log(run.id, step + 1, step)
+            store.append_event(event)
+            page.on_event(event)
+        assert not page.keep_best_button.isHidden()
+        assert not page.keep_best_button.isEnabled(), "no validation point yet: nothing to keep"
+        assert "validation" in page.keep_best_button.toolTip()
+
+        evaluation = ev.Eval(run_id=run.id, seq=5, step=3, metrics={"eval_loss": 1.25})
+        store.append_event(evaluation)
+        page.on_event(evaluation)
+        assert page.keep_best_button.isEnabled()
+        assert "step 3" in page.keep_best_button.toolTip() and "1.2500" in page.keep_best_button.toolTip()
+
+        page.keep_best_button.click()
+        qtbot.waitUntil(marker.exists, timeout=10000)
+        assert child.wait(timeout=10) == 0
+        assert "lowest validation loss" in page.stage_label.text()
+
+        page.set_controller_running(False)
+        assert not page.keep_best_button.isEnabled(), "only a running run can be stopped"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -153,3 +153,21 @@ def test_export_writes_the_rendered_examples(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: bool(done), timeout=15000)
     lines = (tmp_path / "train.openai.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 320 and json.loads(lines[0])["messages"][-1]["role"] == "assistant"
+
+
+def test_export_in_pretraining_format_writes_documents(window, qtbot, tmp_path):
+    import json
+
+    page = window.templates_page
+    window.show_page(page)
+    page.set_format("pretrain")
+    panel = page.format_panel
+    panel.set_text_columns(["message"])
+    qtbot.waitUntil(lambda: not panel.building, timeout=10000)
+    assert not page.template_combo.isVisible()  # instruction-only controls are hidden
+    done = []
+    page.export_data("bedrock-pretraining", str(tmp_path), split=False, on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=15000)
+    lines = [json.loads(line) for line in done[0][0].read_text(encoding="utf-8").splitlines()]
+    first = str(window.data_page.model.row(0)["message"])
+    assert len(lines) == 400 and lines[0] == {"input": first}

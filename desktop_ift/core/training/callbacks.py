@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -20,16 +21,64 @@ def _num(value) -> float | None:
         return None
 
 
+class TensorBoardScalars:
+    """Scalars of a run as TensorBoard event files in ``log_dir`` (through tensorboardX), for engineers.
+
+    Never fails a run: when tensorboardX is missing or a write fails, one warning goes to stderr (the
+    worker's ``worker.log``) and the writer turns itself off. Every write is flushed, so the files are
+    complete even when the run is cancelled or crashes.
+    """
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = Path(log_dir)
+        self._writer = None
+        self._disabled = False
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        self._disabled = True
+        print(f"warning: TensorBoard event files disabled for this run ({what}: {exc})", file=sys.stderr, flush=True)
+
+    def write(self, step: int, values: dict) -> None:
+        """Add the numeric entries of ``values`` (``None`` skipped) as scalars at ``step``."""
+        if self._disabled:
+            return
+        try:
+            if self._writer is None:
+                from tensorboardX import SummaryWriter
+
+                self._writer = SummaryWriter(logdir=str(self.log_dir))
+            for tag, value in values.items():
+                if value is not None:
+                    self._writer.add_scalar(tag, float(value), int(step))
+            self._writer.flush()
+        except Exception as exc:  # a missing package, a full disk: the run goes on without the files
+            self._warn("could not write " + str(self.log_dir), exc)
+
+    def close(self) -> None:
+        """Flush and close the event file (safe to call more than once)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception as exc:
+                self._warn("could not close " + str(self.log_dir), exc)
+
+
 class EventCallback(TrainerCallback):
     """``on_log`` -> ``Log``, ``on_evaluate`` -> ``Eval``, ``on_save`` -> ``Checkpoint``.
 
     When the stop flag is set, the next step end asks the Trainer to save a full checkpoint (model,
     optimizer, scheduler, RNG states) and to stop; :attr:`stopped_at` then holds that step.
+
+    Every new lowest ``eval_loss`` is saved as a checkpoint (:attr:`best_checkpoint`, :attr:`best_step`,
+    :attr:`best_eval_loss`), recorded as the Trainer's ``best_model_checkpoint`` so checkpoint rotation
+    keeps it. A "keep best" stop (``stop_flag.keep_best``) with a best checkpoint stops without saving.
     """
 
-    def __init__(self, writer, stop_flag):
+    def __init__(self, writer, stop_flag, scalars: TensorBoardScalars | None = None):
         self.writer = writer
         self.stop_flag = stop_flag
+        self.scalars = scalars  # also receives what the events carry (TensorBoard files), when given
         self.stopped_at: int | None = None
         self.last_checkpoint: str = ""
         self.last_train_loss: float | None = None
@@ -39,16 +88,40 @@ class EventCallback(TrainerCallback):
         self._start_step = 0
         self._last_time = self._t0
         self._last_tokens = 0
+        self.best_eval_loss: float | None = None
+        self.best_step: int | None = None
+        self.best_checkpoint: str = ""
+        self._saving_best_at: int | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._t0 = self._last_time = time.monotonic()
         self._start_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen or 0
+        self._restore_best(state)
+
+    def _restore_best(self, state) -> None:
+        """On a resumed run, take the best checkpoint recorded in the restored trainer state."""
+        best = getattr(state, "best_model_checkpoint", None)
+        if not best or not Path(best).is_dir():
+            return
+        try:
+            step = int(Path(best).name.rsplit("-", 1)[-1])
+        except ValueError:
+            return
+        losses = [e["eval_loss"] for e in (state.log_history or []) if e.get("step") == step and "eval_loss" in e]
+        if losses:
+            self.best_step, self.best_eval_loss, self.best_checkpoint = step, float(losses[-1]), str(best)
+
+    def keep_best_possible(self) -> bool:
+        """Whether a best-validation checkpoint exists on disk to become the output."""
+        return bool(self.best_checkpoint) and Path(self.best_checkpoint).is_dir()
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.stop_flag.is_set() and self.stopped_at is None:
             self.stopped_at = state.global_step
-            control.should_save = True
+            # Keeping the best needs no new checkpoint; a plain stop (or no best yet) saves a resumable one.
+            if not (getattr(self.stop_flag, "keep_best", False) and self.keep_best_possible()):
+                control.should_save = True
             control.should_training_stop = True
         return control
 
@@ -66,14 +139,18 @@ class EventCallback(TrainerCallback):
         done = state.global_step - self._start_step
         eta = elapsed / done * (state.max_steps - state.global_step) if done > 0 else None
         self.last_train_loss = _num(logs.get("loss"))
+        lr, grad_norm = _num(logs.get("learning_rate")), _num(logs.get("grad_norm"))
+        if self.scalars is not None:
+            self.scalars.write(state.global_step, {"train/loss": self.last_train_loss, "train/learning_rate": lr,
+                                                   "train/grad_norm": grad_norm, "train/tokens_per_second": tps})
         self.writer.emit(
             ev.Log,
             step=state.global_step,
             total_steps=state.max_steps,
             epoch=float(state.epoch or 0.0),
             loss=self.last_train_loss,
-            learning_rate=_num(logs.get("learning_rate")),
-            grad_norm=_num(logs.get("grad_norm")),
+            learning_rate=lr,
+            grad_norm=grad_norm,
             tokens_per_second=tps,
             tokens_seen=int(tokens) if tokens is not None else None,
             memory_mb=memory_mb(),
@@ -88,9 +165,19 @@ class EventCallback(TrainerCallback):
         self.last_eval_step = state.global_step
         if "eval_loss" in numeric:
             self.last_eval_loss = numeric["eval_loss"]
+            if self.best_eval_loss is None or numeric["eval_loss"] < self.best_eval_loss:
+                self.best_eval_loss = numeric["eval_loss"]
+                self.best_step = state.global_step
+                self._saving_best_at = state.global_step
+                control.should_save = True  # saved right after this callback, in the same step
+        if self.scalars is not None:
+            self.scalars.write(state.global_step, {"eval/" + k.removeprefix("eval_"): v for k, v in numeric.items()})
         self.writer.emit(ev.Eval, step=state.global_step, model_label="", metrics=numeric)
 
     def on_save(self, args, state, control, **kwargs):
         path = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         self.last_checkpoint = str(path)
+        if self._saving_best_at == state.global_step:
+            self.best_checkpoint = str(path)
+            state.best_model_checkpoint = str(path)  # checkpoint rotation (save_total_limit) keeps it
         self.writer.emit(ev.Checkpoint, step=state.global_step, path=str(path))

@@ -20,6 +20,10 @@ Resuming: checkpoints go to ``<run_dir>/checkpoints/checkpoint-<step>`` with the
 states and the data position. Running the same ``job.json`` again with ``"resume_from"`` set to a
 checkpoint folder (see :func:`latest_checkpoint`) continues the run: same run id, event numbers continue,
 and the loss curve is the one an uninterrupted run would have drawn.
+
+TensorBoard: loss, learning rate, grad norm, tokens/s and validation losses also go to event files in
+``<run_dir>/tensorboard`` (tensorboardX, through :class:`~desktop_ift.core.training.callbacks.TensorBoardScalars`);
+a failure to write them only logs a warning to ``worker.log``.
 """
 
 from __future__ import annotations
@@ -205,15 +209,9 @@ def packing_is_exact(model, features: list[dict], pad_token_id: int) -> bool:
         model.train(was_training)
 
 
-def tensorboard_reporting(run_dir: Path) -> str:
-    """``"tensorboard"`` (event files in ``<run_dir>/tensorboard``) when tensorboard or tensorboardX is
-    installed, else ``"none"``: neither is a dependency of the app, so the files are an extra for engineers."""
-    import importlib.util
-
-    if any(importlib.util.find_spec(m) is not None for m in ("tensorboard", "tensorboardX")):
-        os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(run_dir) / "tensorboard")
-        return "tensorboard"
-    return "none"
+def tensorboard_dir(run_dir: Path) -> Path:
+    """Where a run's TensorBoard event files go: ``<run_dir>/tensorboard`` (``tensorboard --logdir`` on it)."""
+    return Path(run_dir) / "tensorboard"
 
 
 def _set_threads() -> None:
@@ -314,7 +312,7 @@ def run_training(job: dict, writer, stop) -> str:
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from desktop_ift.core.training.callbacks import EventCallback
+    from desktop_ift.core.training.callbacks import EventCallback, TensorBoardScalars
     from desktop_ift.core.training.collator import PackingCollator, PaddingCollator
 
     from transformers import set_seed
@@ -412,7 +410,7 @@ def run_training(job: dict, writer, stop) -> str:
         save_total_limit=config.save_total_limit,
         seed=config.seed,
         data_seed=config.seed,
-        report_to=tensorboard_reporting(run_dir),
+        report_to="none",  # TensorBoard files come from our callback (it never fails a run)
         disable_tqdm=True,
         dataloader_num_workers=0,
         use_cpu=not cuda,
@@ -423,7 +421,8 @@ def run_training(job: dict, writer, stop) -> str:
         label_names=["labels"],
         ddp_find_unused_parameters=False if processes > 1 else None,
     )
-    callback = EventCallback(writer, stop)
+    scalars = TensorBoardScalars(tensorboard_dir(run_dir)) if _is_main_process() else None
+    callback = EventCallback(writer, stop, scalars=scalars)
     trainer = Trainer(
         model=model,
         args=args,
@@ -433,36 +432,65 @@ def run_training(job: dict, writer, stop) -> str:
         processing_class=tokenizer,
         callbacks=[callback],
     )
-    if stop.is_set():
-        writer.emit(ev.Cancelled, step=0, checkpoint=resume_from or "")
-        return "cancelled"
+    try:
+        if stop.is_set():
+            writer.emit(ev.Cancelled, step=0, checkpoint=resume_from or "")
+            return "cancelled"
 
-    started = time.monotonic()
-    result = trainer.train(resume_from_checkpoint=resume_from)
-    if callback.stopped_at is not None:
-        writer.emit(ev.Cancelled, step=trainer.state.global_step, checkpoint=callback.last_checkpoint)
-        return "cancelled"
-    if val_ds and callback.last_eval_step != trainer.state.global_step:
-        trainer.evaluate()  # the final validation loss, reported through on_evaluate
+        started = time.monotonic()
+        result = trainer.train(resume_from_checkpoint=resume_from)
+        keep_best = callback.stopped_at is not None and bool(getattr(stop, "keep_best", False))
+        if keep_best and not (callback.keep_best_possible() and processes == 1):
+            writer.emit(ev.Progress, stage="stopping", done=1, total=1, message=keep_best_impossible_reason(
+                bool(val_ds), processes, callback.last_checkpoint))
+            keep_best = False
+        if callback.stopped_at is not None and not keep_best:
+            writer.emit(ev.Cancelled, step=trainer.state.global_step, checkpoint=callback.last_checkpoint)
+            return "cancelled"
+        if keep_best:
+            writer.emit(ev.Progress, stage="stopping", done=0, total=1,
+                        message=f"Stopped early at step {trainer.state.global_step}; keeping the best model, step "
+                                f"{callback.best_step} (validation loss {callback.best_eval_loss:.4f})")
+            trainer._load_from_checkpoint(callback.best_checkpoint)  # the best weights become the output
+        elif val_ds and callback.last_eval_step != trainer.state.global_step:
+            trainer.evaluate()  # the final validation loss, reported through on_evaluate
 
-    metrics = {
-        "train_loss": callback.last_train_loss if callback.last_train_loss is not None
-        else result.metrics.get("train_loss"),
-        "eval_loss": callback.last_eval_loss,
-        "steps": trainer.state.global_step,
-        "runtime_s": round(time.monotonic() - started, 2),
-    }
-    writer.emit(ev.Progress, stage="saving", done=0, total=1, message=f"Saving the model to {output_dir}")
-    trainer.model.config.use_cache = True
-    if processes > 1:
-        trainer.save_model(str(output_dir))  # every process takes part (FSDP/DeepSpeed gather the shards)
-    if not trainer.is_world_process_zero():
+        metrics = {
+            "train_loss": callback.last_train_loss if callback.last_train_loss is not None
+            else result.metrics.get("train_loss"),
+            "eval_loss": callback.best_eval_loss if keep_best else callback.last_eval_loss,
+            "steps": trainer.state.global_step,
+            "runtime_s": round(time.monotonic() - started, 2),
+        }
+        if keep_best:
+            metrics.update(stopped_early=True, best_step=callback.best_step, best_eval_loss=callback.best_eval_loss,
+                           best_checkpoint=callback.best_checkpoint)
+        writer.emit(ev.Progress, stage="saving", done=0, total=1, message=f"Saving the model to {output_dir}")
+        trainer.model.config.use_cache = True
+        if processes > 1:
+            trainer.save_model(str(output_dir))  # every process takes part (FSDP/DeepSpeed gather the shards)
+        if not trainer.is_world_process_zero():
+            return "finished"
+        save_output(trainer.model, tokenizer, output_dir, job, config, metrics, model_path, len(train_ds), len(val_ds),
+                    weights_saved=processes > 1)
+        writer.emit(ev.Progress, stage="saving", done=1, total=1, message="Saved")
+        writer.emit(ev.Finished, output_dir=str(output_dir), metrics=metrics)
         return "finished"
-    save_output(trainer.model, tokenizer, output_dir, job, config, metrics, model_path, len(train_ds), len(val_ds),
-                weights_saved=processes > 1)
-    writer.emit(ev.Progress, stage="saving", done=1, total=1, message="Saved")
-    writer.emit(ev.Finished, output_dir=str(output_dir), metrics=metrics)
-    return "finished"
+    finally:
+        if scalars is not None:
+            scalars.close()
+
+
+def keep_best_impossible_reason(has_validation: bool, processes: int, checkpoint: str) -> str:
+    """Why a "stop and keep best" request ended as a plain stop, in plain words."""
+    if not has_validation:
+        why = "this run has no validation split, so there is no validation loss to pick the best model by"
+    elif processes > 1:
+        why = "keeping the best model is not supported for multi-process runs yet"
+    else:
+        why = "no validation point had been reached yet"
+    where = f" A resumable checkpoint was saved ({checkpoint})." if checkpoint else ""
+    return f"Could not keep the best model: {why}. The run was stopped like Pause instead.{where}"
 
 
 def save_output(model, tokenizer, output_dir: Path, job: dict, config: TrainConfig, metrics: dict,

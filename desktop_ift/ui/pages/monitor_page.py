@@ -66,6 +66,7 @@ class MonitorPage(Page):
 
     cancel_requested = Signal(str)  # run id
     pause_requested = Signal(str)
+    keep_best_requested = Signal(str)  # emitted after the worker was asked to stop and keep its best
     resume_requested = Signal(str)
     run_selected = Signal(str)  # the user picked another run in the combo
 
@@ -99,6 +100,8 @@ class MonitorPage(Page):
         self.pause_button = QPushButton("Pause")
         self.pause_button.setToolTip("Save a checkpoint and stop; Resume continues from there.")
         self.pause_button.clicked.connect(lambda: self.pause_requested.emit(self.run_id))
+        self.keep_best_button = QPushButton("Stop && keep best")
+        self.keep_best_button.clicked.connect(self.stop_keep_best)
         self.resume_button = QPushButton("Resume")
         self.resume_button.setProperty("variant", "primary")
         self.resume_button.clicked.connect(lambda: self.resume_requested.emit(self.run_id))
@@ -107,7 +110,7 @@ class MonitorPage(Page):
         self.cancel_button.clicked.connect(lambda: self.cancel_requested.emit(self.run_id))
         self.header_actions.addWidget(QLabel("Run"))
         self.header_actions.addWidget(self.run_combo)
-        for button in (self.pause_button, self.resume_button, self.cancel_button):
+        for button in (self.pause_button, self.keep_best_button, self.resume_button, self.cancel_button):
             self.header_actions.addWidget(button)
 
         self.body.addWidget(self._build_progress_card())
@@ -399,6 +402,35 @@ class MonitorPage(Page):
                       and self.status in ("cancelled", "failed", "paused"))
         self.resume_button.setVisible(can_resume)
         self.pause_button.setVisible(not can_resume)
+        self.keep_best_button.setVisible(not can_resume)
+        has_eval = len(self.curves.val["loss"]) > 0
+        self.keep_best_button.setEnabled(live and has_eval)
+        if not live:
+            tip = "No run of this window is in progress."
+        elif not has_eval:
+            tip = ("Needs a validation split and at least one validation point: the best model is the checkpoint "
+                   "with the lowest validation loss. Until then use Pause.")
+        else:
+            i = int(self.curves.val["loss"].argmin())
+            tip = (f"Stop now and keep the best model so far as the output: step {int(self.curves.val['step'][i])}, "
+                   f"validation loss {self.curves.val['loss'][i]:.4f}. The run ends as finished.")
+        self.keep_best_button.setToolTip(tip)
+
+    def stop_keep_best(self) -> bool:
+        """Ask the shown run's worker to stop and keep its best validation checkpoint as the output.
+
+        Returns False (and says why under the progress bar) when it cannot be asked."""
+        if not self.run_id:
+            return False
+        try:
+            run_ops.stop_keep_best(self.state.store, self.run_id)
+        except (run_ops.RunActionError, StoreError) as exc:
+            self.stage_label.setText(str(exc))
+            return False
+        self.keep_best_button.setEnabled(False)
+        self.stage_label.setText("Stopping… the checkpoint with the lowest validation loss becomes the output.")
+        self.keep_best_requested.emit(self.run_id)
+        return True
 
     def _refresh_resumable(self) -> None:
         try:
@@ -543,6 +575,7 @@ class MonitorPage(Page):
         if self.status == "running" and self.stage_label.text().startswith("Loading"):
             self.stage_label.setText("Training…")
         self._update_best()
+        self._update_controls()
         self.redraw_now()
         pending, self._pending = self._pending, []
         for event in pending:
@@ -576,6 +609,7 @@ class MonitorPage(Page):
                 self.curves.add_validation(event.step, event.time, value)
                 self.stage_label.setText(f"Validation loss at step {event.step}: {value:.4f}")
                 self._update_best()
+                self._update_controls()
                 self._schedule_redraw(("loss",))
         elif isinstance(event, ev.Started):
             self.started_at = event.time if not self.curves.n else self.started_at
@@ -602,7 +636,15 @@ class MonitorPage(Page):
             self._set_status("finished")
             if self.total_steps:
                 self._set_progress(self.total_steps, self.total_steps, None)
-            self.stage_label.setText("Done. Compare the fine-tuned model with the base on the Evaluate page.")
+            metrics = event.metrics or {}
+            if metrics.get("stopped_early"):
+                best = metrics.get("best_eval_loss")
+                self.stage_label.setText(
+                    f"Stopped early at step {metrics.get('steps')}; the output is the best model, step "
+                    f"{metrics.get('best_step')}" + (f" (validation loss {best:.4f})" if isinstance(best, float)
+                                                      else "") + ". Compare it with the base on the Evaluate page.")
+            else:
+                self.stage_label.setText("Done. Compare the fine-tuned model with the base on the Evaluate page.")
         elif isinstance(event, ev.Failed):
             self.ended_at = event.time
             self._set_status("failed")

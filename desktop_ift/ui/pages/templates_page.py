@@ -9,7 +9,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit,
-    QPushButton, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+    QPushButton, QSplitter, QStackedWidget, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.core.store import StoreError
@@ -18,6 +18,7 @@ from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.widgets.banner import Banner, status_icon
 from desktop_ift.ui.widgets.flow_layout import FlowLayout
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
+from desktop_ift.ui.widgets.template_format_panel import TemplateFormatPanel
 from desktop_ift.ui.widgets.template_tools_panel import TemplateToolsPanel
 
 PREVIEW_DELAY_MS = 150
@@ -28,6 +29,8 @@ FIELD_HELP = {
     "prompt": "What the model is asked: combine the columns of a row into a question or instruction.",
     "response": "The answer the model should learn to give (usually one column).",
 }
+FORMATS = (("Instruction (templates)", "instruction"), ("Multi-turn chat", "chat"),
+           ("Continued pre-training", "pretrain"))
 FIELD_HINTS = {"system": "optional", "prompt": "what the model is asked", "response": "what it should answer"}
 
 
@@ -73,8 +76,17 @@ class TemplatesPage(Page):
         self.export_button.setToolTip("Write the rendered examples for Amazon Bedrock, OpenAI, Alpaca or a "
                                       "datasets folder")
         self.export_button.clicked.connect(self.open_export)
-        for w in (self.library_button, self.export_button, QLabel("Template"), self.template_combo,
-                  self.new_button, self.dirty_label, self.save_button):
+        self.format_combo = QComboBox()
+        for label, key in FORMATS:
+            self.format_combo.addItem(label, key)
+        self.format_combo.setToolTip("Instruction: templates turn each row into a prompt and a response. "
+                                     "Multi-turn chat: rows are the messages of conversations. Continued "
+                                     "pre-training: rows are raw text documents.")
+        self.template_label = QLabel("Template")
+        self._instruction_only = (self.library_button, self.template_label, self.template_combo,
+                                  self.new_button, self.dirty_label, self.save_button)
+        for w in (QLabel("Format"), self.format_combo, self.library_button, self.export_button,
+                  self.template_label, self.template_combo, self.new_button, self.dirty_label, self.save_button):
             self.header_actions.addWidget(w)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -83,7 +95,12 @@ class TemplatesPage(Page):
         splitter.addWidget(self._build_editor_card())
         splitter.addWidget(self._build_preview_card())
         splitter.setSizes([620, 520])
-        self.body.addWidget(splitter, 1)
+        self.format_panel = TemplateFormatPanel(state)
+        self.format_panel.saved.connect(self._format_saved)
+        self.mode_stack = QStackedWidget()
+        self.mode_stack.addWidget(splitter)
+        self.mode_stack.addWidget(self.format_panel)
+        self.body.addWidget(self.mode_stack, 1)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -99,6 +116,10 @@ class TemplatesPage(Page):
         self.reload_templates()
         self.tools.load_set()
         self._dataset_changed()
+        saved_kind = (state.setting("training_source") or {}).get("kind")
+        self.format_combo.setCurrentIndex(max(self.format_combo.findData(saved_kind), 0))
+        self.format_combo.currentIndexChanged.connect(lambda _i: self._format_changed())
+        self._format_changed()
 
     # ------------------------------------------------------------------ layout
     def _build_editor_card(self) -> QWidget:
@@ -351,6 +372,8 @@ class TemplatesPage(Page):
     def _dataset_changed(self, *_args) -> None:
         record = self.state.dataset()
         self._fill_chips(record.column_names if record else [])
+        self.format_panel.set_columns(record.column_names if record else [],
+                                      self.state.setting("training_source") or {})
         self._row = 0
         self.state.table()  # start loading if needed
         self.refresh_preview()
@@ -358,6 +381,8 @@ class TemplatesPage(Page):
     def _table_loaded(self, dataset_id: int) -> None:
         if dataset_id == self.state.dataset_id:
             self.refresh_preview()
+            if self.format_mode() != "instruction":
+                self.format_panel.rebuild()
 
     def n_rows(self) -> int:
         table = self.state.table()
@@ -499,6 +524,8 @@ class TemplatesPage(Page):
             panel.set_tick(template_id, True)
 
     def _set_changed(self) -> None:
+        if self.format_mode() != "instruction":
+            return  # the chat / pre-training choice stays the training source until Instruction is chosen
         try:
             message = self.tools.save_as_training_choice()
         except ValueError as exc:  # a set that cannot work (weights all 0, a deleted template)
@@ -507,6 +534,45 @@ class TemplatesPage(Page):
         window = self.window()
         if message and hasattr(window, "show_status"):
             window.show_status(message)
+
+    # ------------------------------------------------------------------ format: instruction, chat, pre-training
+    def format_mode(self) -> str:
+        """``"instruction"``, ``"chat"`` or ``"pretrain"``."""
+        return self.format_combo.currentData() or "instruction"
+
+    def set_format(self, mode: str) -> None:
+        """Show the editor of ``mode`` (Instruction keeps the template editor as it is)."""
+        self.format_combo.setCurrentIndex(max(self.format_combo.findData(mode), 0))
+
+    def _format_changed(self) -> None:
+        mode = self.format_mode()
+        instruction = mode == "instruction"
+        for w in self._instruction_only:
+            w.setVisible(instruction)
+        self.mode_stack.setCurrentIndex(0 if instruction else 1)
+        self.format_panel.active = not instruction
+        if instruction:
+            kind = (self.state.setting("training_source") or {}).get("kind")
+            if kind in ("chat", "pretrain"):  # back to templates: the ticked templates train again
+                self._set_changed()
+                self.preview_banner.show_message(
+                    "Training uses the ticked templates again (Template set tab). Choose another format and "
+                    "“Use for training” to train on chat or raw text.", "info", "Format: instruction")
+        else:
+            self.format_panel.set_mode(mode)
+
+    def _format_saved(self, message: str) -> None:
+        window = self.window()
+        if hasattr(window, "show_status"):
+            window.show_status(message)
+
+    def _message_banner(self) -> Banner:
+        return self.preview_banner if self.format_mode() == "instruction" else self.format_panel.banner
+
+    def _export_source(self):
+        if self.format_mode() == "instruction":
+            return self.tools.template_set()
+        return self.format_panel.spec()
 
     def _show_problem_row(self, row: int) -> None:
         self.show_row(row)
@@ -545,9 +611,9 @@ class TemplatesPage(Page):
         from desktop_ift.core.templates.training_data import data_format_of
         from desktop_ift.ui.widgets.template_export_dialog import ExportDialog
 
-        source = self.tools.template_set()
+        source = self._export_source()
         if source is None:
-            self.preview_banner.show_message("Tick at least one template in the Template set tab.", "error")
+            self._message_banner().show_message("Tick at least one template in the Template set tab.", "error")
             return
         default = str(self.state.store.home / "exports")
         dialog = ExportDialog(data_format_of(source), default, self)
@@ -561,14 +627,14 @@ class TemplatesPage(Page):
         from desktop_ift.core.templates.training_data import build_split_lines
         from desktop_ift.ui.tasks import run_in_background
 
-        table, source = self.state.table(), self.tools.template_set()
+        table, source = self.state.table(), self._export_source()
         if table is None or source is None:
-            self.preview_banner.show_message("Choose a dataset and tick at least one template first.", "error")
+            self._message_banner().show_message("Choose a dataset and tick at least one template first.", "error")
             return
         try:
             spec = self.state.split_spec() if split else None
         except ValueError as exc:
-            self.preview_banner.show_message(f"{exc} (fix the split on the Data page)", "error")
+            self._message_banner().show_message(f"{exc} (fix the split on the Data page)", "error")
             return
 
         def work():
@@ -580,12 +646,12 @@ class TemplatesPage(Page):
         def done(result):
             paths, counts = result
             summary = ", ".join(f"{k} {n:,}" for k, n in counts.items())
-            self.preview_banner.show_message(f"{summary} examples written to {folder}.", "info", "Exported")
+            self._message_banner().show_message(f"{summary} examples written to {folder}.", "info", "Exported")
             if on_done:
                 on_done(paths)
 
         def failed(exc):
-            self.preview_banner.show_message(f"{exc}", "error", "The export failed")
+            self._message_banner().show_message(f"{exc}", "error", "The export failed")
 
         run_in_background(work, done, failed)
 
