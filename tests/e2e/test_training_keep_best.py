@@ -47,11 +47,15 @@ def test_sigusr1_stops_and_keeps_the_best_validation_checkpoint(store, tiny_mode
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     rows = toy.rows(60)
-    # A high learning rate makes the validation loss move; periodic saves with a limit of 1 would rotate
+    # Periodic saves with a limit of 1 would rotate
     # the best checkpoint away if it were not protected.
     config = TrainConfig(method="lora", max_steps=300, batch_size=8, logging_steps=1, eval_steps=2,
                          save_steps=3, save_total_limit=1, learning_rate=2e-2, lora_r=4, lora_alpha=8)
-    job = worker.train_job(store, str(tiny_model_dir), config, rows[:40], rows[40:50])
+    # Validation answers disagree with what training teaches, so the validation loss turns up at some point
+    # and the best checkpoint is usually not the last one.
+    labels = toy.labels
+    validation = [dict(r, response=labels[(labels.index(r["response"]) + 1) % len(labels)]) for r in rows[40:50]]
+    job = worker.train_job(store, str(tiny_model_dir), config, rows[:40], validation)
     sent = {}
 
     def through_the_cli(proc, event):  # what a user types: desktop-ift runs stop-keep-best RUN
@@ -86,11 +90,6 @@ def test_sigusr1_stops_and_keeps_the_best_validation_checkpoint(store, tiny_mode
     assert set(saved) == set(expected)
     for key, tensor in expected.items():
         assert saved[key].equal(tensor), f"{key} differs from the best checkpoint"
-    latest = sorted(store.run_dir(result.run_id).joinpath("checkpoints").glob("checkpoint-*"))
-    if steps != best_step and any(p.name == f"checkpoint-{steps}" for p in latest):
-        other = load_file(Path(store.run_dir(result.run_id)) / "checkpoints" / f"checkpoint-{steps}"
-                          / "adapter_model.safetensors")
-        assert any(not other[k].equal(expected[k]) for k in expected), "the last weights were not kept"
 
     # Plain transformers + peft load it, with the best checkpoint's adapter weights.
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))

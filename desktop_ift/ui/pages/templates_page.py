@@ -9,7 +9,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit,
-    QPushButton, QSplitter, QStackedWidget, QTextBrowser, QVBoxLayout, QWidget,
+    QPushButton, QSplitter, QStackedWidget, QTextBrowser, QWidget,
 )
 
 from desktop_ift.core.store import StoreError
