@@ -84,6 +84,10 @@ class MainWindow(QMainWindow):
         self.run_label = QLabel("")
         self.statusBar().addPermanentWidget(self.run_label)
         self.statusBar().setSizeGripEnabled(False)
+        # A fixed height: a status text that grows the bar by a pixel would resize and repaint every plot.
+        line = self.run_label.fontMetrics().height()
+        self.run_label.setFixedHeight(line + 2)
+        self.statusBar().setFixedHeight(line + 10)
         self._build_menus()
         self._connect()
         QTimer.singleShot(0, self._restore_runs)
