@@ -87,7 +87,7 @@ class SilentWriter:
         self.seq = 0
         self.stream = None
 
-    def emit(self, event_cls: type[ev.Event], **fields: Any) -> None:
+    def emit(self, event_cls: type[ev.Event], keep: bool = True, **fields: Any) -> None:
         """Drop the event."""
         return None
 
@@ -110,12 +110,16 @@ class EventWriter:
         self.seq = store.last_seq(run_id)
         self._lock = threading.Lock()
 
-    def emit(self, event_cls: type[ev.Event], **fields: Any) -> ev.Event:
-        """Build an event of ``event_cls`` with the next sequence number, store it, and write it out."""
+    def emit(self, event_cls: type[ev.Event], keep: bool = True, **fields: Any) -> ev.Event:
+        """Build an event of ``event_cls`` with the next sequence number, store it, and write it out.
+
+        ``keep=False`` writes it to the stream only (streamed pieces of text that a final event repeats).
+        """
         with self._lock:
             self.seq += 1
             event = event_cls(run_id=self.run_id, seq=self.seq, **fields)
-            self.store.append_event(event)
+            if keep:
+                self.store.append_event(event)
             if self.stream is not None:
                 try:
                     self.stream.write(ev.encode(event) + "\n")

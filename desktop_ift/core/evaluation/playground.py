@@ -85,20 +85,6 @@ class _Requests:
         self.queue.put(None)  # stdin closed
 
 
-def _emit_unstored(writer, event_cls, **fields):
-    """Write an event to the stream only (streamed pieces), numbered in the writer's sequence."""
-    with writer._lock:
-        writer.seq += 1
-        event = event_cls(run_id=writer.run_id, seq=writer.seq, **fields)
-        if writer.stream is not None:
-            try:
-                writer.stream.write(ev.encode(event) + "\n")
-                writer.stream.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                writer.stream = None
-    return event
-
-
 def _generate(model, tokenizer, prompt: str, gen: GenerationConfig, on_text, should_stop) -> str:
     """Generate one answer, calling ``on_text(piece)`` as text arrives; returns the whole answer."""
     import torch
@@ -176,7 +162,7 @@ def run_chat(job: dict, writer, stop, stdin=None) -> str:
             continue
         answer = _generate(
             model, tokenizer, prompt, gen,
-            on_text=lambda piece, n=number: _emit_unstored(writer, ev.Output, request=n, text=piece, done=False),
+            on_text=lambda piece, n=number: writer.emit(ev.Output, keep=False, request=n, text=piece, done=False),
             should_stop=lambda n=number: stop.is_set() or n in requests.cancelled,
         )
         writer.emit(ev.Output, request=number, text=answer, done=True)
