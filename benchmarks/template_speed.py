@@ -26,6 +26,7 @@ either way, and all 200,000 would take minutes; 0 runs it on every row. The last
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -35,19 +36,41 @@ from pathlib import Path
 
 CHAT_TEMPLATE = ("{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n"
                  "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
-_WORDS = ("invoice refund parcel delivery login password error crash order account billing shipping late "
-          "broken screen update charge twice tracking courier help please thanks urgent customer").split()
+_COMMON = ("invoice refund parcel delivery login password error crash order account billing shipping late "
+           "broken screen update charge twice tracking courier help please thanks urgent customer the a to and "
+           "of is my it in was for not on with have this but".split())
+
+
+def _vocabulary(n: int, rng: random.Random) -> tuple[list[str], list[float]]:
+    """``n`` words with Zipf weights (rank r -> 1/r), like natural text: a few very frequent words, a long
+    tail of rare ones. Common support words first, then generated words of 2-12 letters (some capitalised,
+    some with trailing punctuation)."""
+    words = list(_COMMON)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    while len(words) < n:
+        word = "".join(rng.choice(letters) for _ in range(rng.randint(2, 12)))
+        if rng.random() < 0.1:
+            word = word.capitalize()
+        if rng.random() < 0.08:
+            word += rng.choice(",.;:!?")
+        words.append(word)
+    return words, [1.0 / rank for rank in range(1, n + 1)]
+
+
 CATEGORIES = ["billing", "shipping", "technical", "account", "returns"]
 
 
-def make_rows(n: int, seed: int = 0) -> dict[str, list]:
-    """``n`` support-ticket-like rows: ``subject``, ``message`` (10-60 words), ``category``, ``priority``."""
+def make_rows(n: int, seed: int = 0, vocabulary: int = 30_000) -> dict[str, list]:
+    """``n`` support-ticket-like rows: ``subject``, ``message`` (an order number and 10-60 words drawn from a
+    Zipf-distributed vocabulary of ``vocabulary`` words), ``category``, ``priority``."""
     rng = random.Random(seed)
+    words, weights = _vocabulary(vocabulary, rng)
+    cum = list(itertools.accumulate(weights))
     subjects, messages, categories, priorities = [], [], [], []
     for i in range(n):
-        subjects.append(" ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 6))))
-        messages.append(f"Order #{rng.randint(1000, 99999)}: " + " ".join(rng.choice(_WORDS)
-                                                                         for _ in range(rng.randint(10, 60))))
+        subjects.append(" ".join(rng.choices(words, cum_weights=cum, k=rng.randint(2, 6))))
+        messages.append(f"Order #{rng.randint(1000, 99999)}: "
+                        + " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(10, 60))))
         categories.append(rng.choice(CATEGORIES))
         priorities.append(rng.randint(1, 3))
     return {"subject": subjects, "message": messages, "category": categories, "priority": priorities}

@@ -95,6 +95,7 @@ class LightTokenizer:
         digest.update(json.dumps(config, sort_keys=True).encode())
         digest.update((self.chat_template or "").encode())
         self.fingerprint = digest.hexdigest()[:16]
+        self._counter = None
 
     # --- the part of the transformers tokenizer interface modeling.py uses
     def __call__(self, text: str, add_special_tokens: bool = True) -> dict:
@@ -109,10 +110,23 @@ class LightTokenizer:
                                      bos_token=self.bos_token or "", eos_token=self.eos_token or "",
                                      unk_token=self.unk_token or "", pad_token=self.pad_token or "", **kwargs)
 
+    def is_added_token(self, text: str) -> bool:
+        """True when ``text`` is one of the tokenizer's added (special) tokens, matched whole in any text."""
+        return bool(text) and text in {t.content for t in self._tok.get_added_tokens_decoder().values()}
+
     # --- batch helpers
     def encode_batch(self, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
         """Token ids of many texts at once (the Rust tokenizer spreads them over the CPU cores)."""
         return [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=add_special_tokens)]
+
+    def count_tokens(self, texts: list[str], add_special_tokens: bool) -> list[int]:
+        """The token count of each text, exactly as :meth:`encode_batch` would give, each distinct word-piece
+        tokenized once where the tokenizer allows it (see :mod:`~desktop_ift.core.templates.segment_counts`)."""
+        if self._counter is None:
+            from desktop_ift.core.templates.segment_counts import SegmentCounter
+
+            self._counter = SegmentCounter(self._tok)
+        return self._counter.counts(texts, add_special_tokens)
 
     def token_texts(self, ids: list[int]) -> list[str]:
         """Each token id as the text it stands for."""
@@ -201,7 +215,9 @@ def _prompt_formatter(tok: LightTokenizer, systems: list[str], prompts: list[str
 def _encode_unique(tok: LightTokenizer, texts: list[str], add_special_tokens: bool) -> list[int]:
     """Token counts of ``texts``; each distinct text is encoded once."""
     unique = list(dict.fromkeys(texts))
-    counts = dict(zip(unique, (len(ids) for ids in tok.encode_batch(unique, add_special_tokens))))
+    if len(unique) == len(texts):
+        return tok.count_tokens(texts, add_special_tokens)
+    counts = dict(zip(unique, tok.count_tokens(unique, add_special_tokens)))
     return [counts[t] for t in texts]
 
 
@@ -222,11 +238,13 @@ def example_lengths(tok: LightTokenizer, systems: list[str], prompts: list[str],
                               for t in prompt_texts]
     completions = [r + eos for r in responses]
     unique = list(dict.fromkeys(completions))
-    encoded = tok.encode_batch(unique, add_special_tokens=False)
     per_unique = {}
-    for text, ids in zip(unique, encoded):
-        extra = int(tok.eos_token_id is not None and (not ids or ids[-1] != tok.eos_token_id))
-        per_unique[text] = len(ids) + extra
+    if tok.eos_token_id is None or tok.is_added_token(eos):
+        # the eos text ends each completion and is matched as one token, so no eos needs adding
+        per_unique.update(zip(unique, tok.count_tokens(unique, add_special_tokens=False)))
+    else:
+        for text, ids in zip(unique, tok.encode_batch(unique, add_special_tokens=False)):
+            per_unique[text] = len(ids) + int(not ids or ids[-1] != tok.eos_token_id)
     completion_lens = np.fromiter((per_unique[c] for c in completions), dtype=np.int64, count=len(completions))
     return prompt_lens, completion_lens
 
