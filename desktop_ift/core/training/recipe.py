@@ -379,11 +379,18 @@ def run_training(job: dict, writer, stop) -> str:
         hidden = int(getattr(model.config, "hidden_size", 0) or 0)
         collator = (PackingCollator(pad_id, capacity=config.max_seq_length, hidden_size=hidden) if packing
                     else PaddingCollator(pad_id))
+    trainer_class = Trainer
+    if not seq2seq:
+        from desktop_ift.core.training.response_logits import ResponseLogitsTrainer, response_loss_is_exact
+
+        if response_loss_is_exact(model, collator([train_ds[i] for i in range(min(len(train_ds), 4))])):
+            trainer_class = ResponseLogitsTrainer
     writer.emit(ev.Progress, stage="preparing data", done=1, total=1,
                 message=(f"{len(train_ds)} training examples ({'from the cache' if train_hit else 'tokenized'}); "
                          f"{'packed without cross-example attention' if packing else 'dynamic padding'}"
                          + ("" if packing or not config.packing or seq2seq
                             else " (this model does not support packing)")
+                         + ("; logits only where the loss is computed" if trainer_class is not Trainer else "")
                          + f"; training {trainable:,} of {total_params:,} parameters"))
 
     if val_ds:
@@ -423,7 +430,7 @@ def run_training(job: dict, writer, stop) -> str:
     )
     scalars = TensorBoardScalars(tensorboard_dir(run_dir)) if _is_main_process() else None
     callback = EventCallback(writer, stop, scalars=scalars)
-    trainer = Trainer(
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=train_ds,
