@@ -189,15 +189,21 @@ def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     )
 
 
-def _relaunch_if_distributed(job: dict, job_path: str, run_dir: Path) -> Exception | None:
-    """Replace this process by ``accelerate launch`` of the same job when it needs several processes.
+def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str) -> Exception | int | None:
+    """Run the same job through ``accelerate launch`` when it needs several processes, and supervise it.
 
-    Returns the error (to be reported as a ``failed`` event) when the multi-process setting cannot run;
-    returns None for a single-process job. On success it does not return: the launcher inherits stdout
-    (rank 0 writes the events there) and forwards SIGTERM to the processes.
+    Returns None for a single-process job (run it here), the error when the multi-process setting cannot
+    run (to be reported as a ``failed`` event), or the exit code once the launched run has ended. This
+    process stays the run's parent: the launcher inherits stdout (rank 0 writes the events there); SIGTERM,
+    SIGINT and SIGUSR1 are passed on as a stop (keeping the best model is a single-process feature, so a
+    multi-process run stops with a checkpoint); the exit code follows how the run ended, and a run whose
+    processes all died without a final event is reported as failed here, never left silent.
     """
+    import subprocess
+
     from desktop_ift.core.training.launcher import LaunchError, prepare_launch
 
+    run_dir = store.run_dir(run_id)
     try:
         command = prepare_launch(job, str(Path(job_path).resolve()), run_dir)
     except LaunchError as exc:
@@ -207,13 +213,33 @@ def _relaunch_if_distributed(job: dict, job_path: str, run_dir: Path) -> Excepti
     run_dir.mkdir(parents=True, exist_ok=True)
     with (run_dir / "worker.log").open("a", encoding="utf-8") as log:
         log.write("=== launching: " + " ".join(command) + "\n")
-    # The launcher's own messages go to the log too, so stdout carries events only.
-    log_fd = os.open(run_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
     sys.stdout.flush()
-    os.execv(command[0], command)
-    return None  # pragma: no cover - execv does not return
+    # The launcher's own messages go to a log, so stdout carries events only.
+    with (run_dir / "launcher.log").open("ab") as launcher_log:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=launcher_log)
+
+    def pass_on(signum, _frame):
+        try:
+            proc.send_signal(signal.SIGTERM if signum == getattr(signal, "SIGUSR1", None) else signum)
+        except ProcessLookupError:
+            pass
+
+    for name in ("SIGTERM", "SIGINT", "SIGUSR1"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), pass_on)
+    returncode = proc.wait()
+    status = store.get_run(run_id).status
+    if status == "cancelled":
+        return EXIT_CANCELLED
+    if status == "finished":
+        return EXIT_OK
+    if status != "failed":
+        EventWriter(store, run_id, sys.stdout).emit(
+            ev.Failed, message=f"The training processes stopped without reporting how (launcher exit code "
+                               f"{returncode}).",
+            hint=f"See {run_dir / 'launcher.log'} and the worker-rank logs in {run_dir} for what happened.",
+            details="")
+    return EXIT_FAILED
 
 
 def run_job(job: dict, writer: EventWriter, stop: StopFlag) -> str:
@@ -249,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     _set_offline_environment(bool(job.get("allow_download")))
     launch_error = None
     if job["kind"] == "train" and "RANK" not in os.environ:
-        launch_error = _relaunch_if_distributed(job, argv[0], store.run_dir(run_id))
+        launch_error = _relaunch_if_distributed(job, argv[0], store, run_id)
+        if isinstance(launch_error, int):
+            return launch_error
     stop = StopFlag()
     stop.install()
     run_dir = store.run_dir(run_id)

@@ -64,3 +64,29 @@ def test_job_file_is_unchanged_by_launching(store, tiny_model_dir, toy, worker):
 
     assert prepare_launch(before, job_path, job_path.parent) is None, "one process: no launcher"
     assert json.loads(job_path.read_text()) == before
+
+
+def test_cancelling_a_two_process_run_stops_every_rank_at_the_same_step(store, tiny_model_dir, toy, worker):
+    """SIGTERM reaches the launcher, which passes it to both ranks at slightly different moments; the ranks
+    agree on the step to stop at, save one resumable checkpoint and end as cancelled (no rank left waiting)."""
+    import signal
+
+    from desktop_ift.core.worker import EXIT_CANCELLED
+
+    config = TrainConfig(method="lora", max_steps=60, batch_size=2, logging_steps=1, lora_r=4, lora_alpha=8,
+                         num_processes=2)
+    job_path = worker.train_job(store, str(tiny_model_dir), config, toy.rows(32))
+
+    def stop_on_first_log(proc, event):
+        if event.type == "log" and event.step == 1:
+            proc.send_signal(signal.SIGTERM)
+
+    result = worker.run(job_path, timeout=300, on_event=stop_on_first_log)
+    assert result.returncode == EXIT_CANCELLED, (result.events[-1:], result.stderr[-2000:])
+    cancelled = result.last
+    assert cancelled.type == "cancelled" and 1 <= cancelled.step < 60
+    checkpoint = Path(cancelled.checkpoint)
+    assert (checkpoint / "trainer_state.json").exists() and (checkpoint / "adapter_model.safetensors").exists()
+    assert store.get_run(result.run_id).status == "cancelled"
+    rank1_log = (Path(store.get_run(result.run_id).run_dir) / "worker-rank1.log").read_text()
+    assert "Traceback" not in rank1_log, rank1_log[-2000:]

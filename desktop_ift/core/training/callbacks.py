@@ -64,6 +64,25 @@ class TensorBoardScalars:
                 self._warn("could not close " + str(self.log_dir), exc)
 
 
+def stop_agreed(local: bool) -> bool:
+    """Whether to stop after this step. In a multi-process run every rank must stop at the same step (a rank
+    that goes on waits forever for the others in the next gradient exchange), and the launcher's signal
+    reaches the ranks at slightly different moments: so the ranks agree, each step, that one of them was
+    asked to stop (a one-number all-reduce; single-process runs skip it)."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return local
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return local
+    import torch
+
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    flag = torch.tensor([1 if local else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 class EventCallback(TrainerCallback):
     """``on_log`` -> ``Log``, ``on_evaluate`` -> ``Eval``, ``on_save`` -> ``Checkpoint``.
 
@@ -117,7 +136,7 @@ class EventCallback(TrainerCallback):
         return bool(self.best_checkpoint) and Path(self.best_checkpoint).is_dir()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.stop_flag.is_set() and self.stopped_at is None:
+        if self.stopped_at is None and stop_agreed(self.stop_flag.is_set()):
             self.stopped_at = state.global_step
             # Keeping the best needs no new checkpoint; a plain stop (or no best yet) saves a resumable one.
             if not (getattr(self.stop_flag, "keep_best", False) and self.keep_best_possible()):
