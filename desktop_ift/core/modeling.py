@@ -49,6 +49,48 @@ def _looks_like_hub_id(spec: str) -> bool:
             and all(c.isalnum() or c in "-_." for c in spec.replace("/", "")))
 
 
+def looks_like_hub_id(spec: str) -> bool:
+    """True for ``org/name`` strings that can only be a Hugging Face hub id (not a path on this computer)."""
+    spec = spec.strip()
+    return _looks_like_hub_id(spec) and not Path(spec).expanduser().exists()
+
+
+def hub_cache_dir() -> Path:
+    """The local Hugging Face hub cache, read from the environment now (not when a library was imported):
+    ``HF_HUB_CACHE``, else ``HUGGINGFACE_HUB_CACHE``, else ``$HF_HOME/hub``, else
+    ``$XDG_CACHE_HOME/huggingface/hub``, else ``~/.cache/huggingface/hub`` -- huggingface_hub's own order."""
+    import os
+
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(name):
+            return Path(os.path.expandvars(os.environ[name])).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(os.path.expandvars(home)).expanduser() / "hub"
+
+
+def find_in_hub_cache(hub_id: str) -> Path | None:
+    """The snapshot folder of ``hub_id`` (``org/name``) in the local hub cache, or None when it is not there.
+
+    Cheap and torch-free (the GUI calls it before launch): the cache layout is
+    ``models--org--name/snapshots/<revision>/`` with ``refs/main`` naming the revision. The revision of
+    ``refs/main`` is preferred; otherwise the most recent snapshot that has a ``config.json``.
+    """
+    if not _looks_like_hub_id(hub_id.strip()):
+        return None
+    repo = hub_cache_dir() / ("models--" + hub_id.strip().replace("/", "--"))
+    snapshots = repo / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    try:
+        revision = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
+    except OSError:
+        revision = ""
+    if revision and (snapshots / revision / "config.json").exists():
+        return snapshots / revision
+    candidates = [d for d in snapshots.iterdir() if (d / "config.json").exists()]
+    return max(candidates, key=lambda d: d.stat().st_mtime) if candidates else None
+
+
 def resolve_model(spec: str, workspace: Path | str, allow_download: bool = False) -> Path:
     """The folder for a job's ``model`` entry.
 
@@ -66,10 +108,13 @@ def resolve_model(spec: str, workspace: Path | str, allow_download: bool = False
     if path.is_dir():
         return path
     if _looks_like_hub_id(spec):
+        cached = find_in_hub_cache(spec)
+        if cached is not None:
+            return cached
         try:
             from huggingface_hub import snapshot_download
 
-            return Path(snapshot_download(spec, local_files_only=not allow_download))
+            return Path(snapshot_download(spec, cache_dir=str(hub_cache_dir()), local_files_only=not allow_download))
         except Exception as exc:
             if allow_download:
                 raise ModelFolderError(
@@ -103,10 +148,10 @@ def _check_model_folder(path: Path, need_weights: bool = True, allow_encoder_dec
         raise ModelFolderError(f"{config_path} cannot be read ({exc}); the model folder looks damaged.") from exc
     if config.get("is_encoder_decoder") and not allow_encoder_decoder:
         raise ModelFolderError(
-            f"{path} holds an encoder-decoder model ({config.get('model_type')}, like T5 or BART). "
-            "This part of the app works with decoder-only models (Llama, Qwen, Mistral, GPT-2, ...) only; "
-            "encoder-decoder models can be fine-tuned, not loaded here.",
-            hint="Choose a decoder-only model folder.",
+            f"{path} holds an encoder-decoder model ({config.get('model_type')}, like T5 or BART), but it was "
+            "loaded as a decoder-only model (Llama, Qwen, Mistral, GPT-2, ...). Training, evaluation and the "
+            "playground load encoder-decoder models through their own path; this is a bug if you see it there.",
+            hint="Choose a decoder-only model folder here.",
         )
     if need_weights and not any(any(path.glob(p)) for p in WEIGHT_PATTERNS):
         raise ModelFolderError(
@@ -212,6 +257,53 @@ def load_seq2seq_lm(path: Path | str, dtype: Any = "auto", quantization_config=N
         ) from exc
     except (OSError, RuntimeError, KeyError) as exc:
         raise _weights_error(path, exc) from exc
+
+
+def load_generation_model(path: Path | str, adapter: str | Path | None = None, dtype: Any = "auto"):
+    """Load any model that answers prompts, in eval mode, for evaluation and the playground.
+
+    Decoder-only folders go through :func:`load_causal_lm`; encoder-decoder folders (T5/FLAN-T5, BART) through
+    :func:`load_seq2seq_lm`. A LoRA adapter (either kind: peft reads its task type) is attached on top.
+    Callers tell the two kinds apart with ``model.config.is_encoder_decoder``.
+    """
+    if not is_encoder_decoder(path):
+        return load_causal_lm(path, adapter=adapter, dtype=dtype)
+    model = load_seq2seq_lm(path, dtype=dtype)
+    if adapter:
+        model = attach_adapter(model, adapter)
+    model.eval()
+    return model
+
+
+def seq2seq_source(system: str, prompt: str) -> str:
+    """The encoder input of an encoder-decoder model for one example: ``{system}\n\n{prompt}``, or the
+    prompt alone without a system text -- the layout training uses (``collator.tokenize_seq2seq_rows``)."""
+    return f"{system}\n\n{prompt}" if system else prompt
+
+
+def encode_source(tokenizer, text: str, max_length: int = 512) -> list[int]:
+    """Encoder token ids of ``text`` (with the tokenizer's special tokens), cut to ``max_length`` as in
+    training."""
+    return tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
+
+
+def format_model_prompt(tokenizer, system: str, prompt: str, seq2seq: bool) -> str:
+    """What a model is given for one example: the encoder text for an encoder-decoder model
+    (:func:`seq2seq_source`), else the decoder-only prompt of :func:`format_prompt`."""
+    return seq2seq_source(system, prompt) if seq2seq else format_prompt(tokenizer, system, prompt)
+
+
+def adapter_base_model(folder: Path | str) -> str | None:
+    """The base model named by a LoRA adapter folder's ``adapter_config.json`` (None when ``folder`` is not
+    an adapter folder or names no base). Lets a user give a fine-tuned adapter folder as "the model"."""
+    folder = Path(folder)
+    if (folder / "config.json").exists() or not (folder / "adapter_config.json").exists():
+        return None
+    try:
+        base = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        return None
+    return str(base) if base else None
 
 
 def attach_adapter(model, adapter: str | Path, is_trainable: bool = False):

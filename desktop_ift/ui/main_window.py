@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget,
@@ -62,7 +62,7 @@ class MainWindow(QMainWindow):
         self.runs_page = RunsPage(self.state)
         self.pages = [self.data_page, self.templates_page, self.train_page, self.monitor_page, self.evaluate_page,
                       self.runs_page]
-        self.notifier = Notifier(self)
+        self.notifier = Notifier(self, self._toast_area)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -91,6 +91,13 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         QTimer.singleShot(0, self._restore_runs)
+
+    def _toast_area(self) -> QRect:
+        """Where a notification covers no control: the sidebar below its last page (window coordinates)."""
+        view = self.nav.viewport()
+        last = self.nav.visualItemRect(self.nav.item(self.nav.count() - 1)) if self.nav.count() else QRect()
+        top = view.mapTo(self, QPoint(0, last.bottom() + 1 if last.isValid() else 0))
+        return QRect(top.x(), top.y(), view.width(), view.height() - (top.y() - view.mapTo(self, QPoint(0, 0)).y()))
 
     # ------------------------------------------------------------------ building
     def _build_sidebar(self) -> QWidget:

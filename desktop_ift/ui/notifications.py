@@ -6,8 +6,10 @@ try next to it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QFrame, QLabel, QSystemTrayIcon, QVBoxLayout, QWidget
+from collections.abc import Callable
+
+from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer
+from PySide6.QtWidgets import QFrame, QLabel, QMainWindow, QSystemTrayIcon, QVBoxLayout, QWidget
 
 from desktop_ift.ui import theme
 
@@ -15,12 +17,23 @@ TOAST_MS = 8000
 
 
 class Toast(QFrame):
-    """A small message in the top-right corner of a window that hides itself after a few seconds."""
+    """A small message that hides itself after a few seconds.
 
-    def __init__(self, parent: QWidget):
+    It goes in ``area()`` (a rectangle of the parent that holds no control: the main window passes the
+    empty part of its navigation sidebar, below the last page) when it fits there, else in the parent's
+    bottom-right corner above the status bar. It lets every mouse event through to what is under it, so it
+    never takes a click meant for the page, and it follows the window when that is resized.
+    """
+
+    MARGIN = 12
+    WIDTH = 380
+
+    def __init__(self, parent: QWidget, area: Callable[[], QRect] | None = None):
         super().__init__(parent)
         self.setObjectName("Toast")
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setStyleSheet(
             "#Toast { background: #1f2937; border-radius: 8px; }"
             "#Toast QLabel { color: #f9fafb; background: transparent; }")
@@ -35,35 +48,59 @@ class Toast(QFrame):
         self.text_label.setWordWrap(True)
         layout.addWidget(self.title_label)
         layout.addWidget(self.text_label)
-        self.setFixedWidth(380)
+        self.area = area
+        self.setFixedWidth(self.WIDTH)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.hide)
+        parent.installEventFilter(self)
         self.hide()
 
     def show_message(self, title: str, text: str, ms: int = TOAST_MS) -> None:
         self.title_label.setText(title)
         self.text_label.setText(text)
-        self.setFixedHeight(self.layout().totalHeightForWidth(self.width()))  # the wrapped text decides
-        parent = self.parentWidget()
-        if parent is not None:
-            # top right, over the page header: it hides no curve (and repainting a plot under it is costly)
-            self.move(parent.width() - self.width() - 24, 64)
+        self.place()
         self.raise_()
         self.show()
         self._timer.start(ms)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API: a click dismisses it
-        self.hide()
+    def _fit(self, width: int) -> int:
+        self.setFixedWidth(width)
+        height = self.layout().totalHeightForWidth(width)  # the wrapped text decides
+        self.setFixedHeight(height)
+        return height
+
+    def place(self) -> None:
+        """In the free area when it fits there, else bottom right of the parent, above its status bar."""
+        parent = self.parentWidget()
+        if parent is None:
+            return
+        free = self.area() if self.area is not None else QRect()
+        if free.width() > 2 * self.MARGIN + 120:
+            height = self._fit(free.width() - 2 * self.MARGIN)
+            if height + 2 * self.MARGIN <= free.height():
+                self.move(free.left() + self.MARGIN, free.bottom() - self.MARGIN - height)
+                return
+        height = self._fit(self.WIDTH)
+        bottom = parent.height()
+        status = parent.statusBar() if isinstance(parent, QMainWindow) else None
+        if status is not None and status.isVisible():
+            bottom = status.geometry().top()
+        self.move(max(0, parent.width() - self.width() - self.MARGIN - 8), max(0, bottom - height - self.MARGIN))
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if watched is self.parentWidget() and event.type() == QEvent.Type.Resize and self.isVisible():
+            self.place()
+        return False
 
 
 class Notifier(QObject):
     """``notify(title, text, kind)``: a tray balloon when a system tray exists, an in-app toast otherwise."""
 
-    def __init__(self, window: QWidget):
+    def __init__(self, window: QWidget, toast_area: Callable[[], QRect] | None = None):
         super().__init__(window)
         self.window = window
-        self.toast = Toast(window)
+        self.toast = Toast(window, toast_area)
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable() and QSystemTrayIcon.supportsMessages():
             self.tray = QSystemTrayIcon(theme.app_icon(), window)

@@ -303,3 +303,20 @@ def test_chat_prompt_uses_the_chat_template_with_history(tiny):
     assert text == "<s><|system|>\nBe brief.\n<|user|>\nhi\n<|assistant|>\nhello\n<|user|>\nbill?\n<|assistant|>\n"
     with pytest.raises(ValueError, match="end with a user message"):
         chat_prompt(tokenizer, [{"role": "assistant", "content": "x"}])
+
+
+def test_playground_on_a_hub_model_needs_it_in_the_local_cache(tmp_path, monkeypatch):
+    from desktop_ift.core.evaluation.eval_jobs import prepare_chat_job
+    from desktop_ift.core.jobs import JobError
+    from desktop_ift.core.store import Store
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    store = Store.open(tmp_path / "ws")
+    with pytest.raises(JobError, match="not in the local Hugging Face cache"):
+        prepare_chat_job(store, "acme/tiny")
+    snapshot = tmp_path / "cache" / "models--acme--tiny" / "snapshots" / "r1"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text('{"model_type": "llama"}')
+    run, job_path = prepare_chat_job(store, "acme/tiny")
+    assert json.loads(job_path.read_text())["model"] == "acme/tiny"  # the worker resolves it from the cache
+    store.close()

@@ -143,3 +143,53 @@ def test_encoder_decoder_folders_are_recognised_without_loading(model_copy):
     cfg = json.loads((model_copy / "config.json").read_text())
     (model_copy / "config.json").write_text(json.dumps({**cfg, "model_type": "t5", "is_encoder_decoder": True}))
     assert modeling.is_encoder_decoder(model_copy)
+
+
+def _fake_hub_cache(root, hub_id, revisions, main=None):
+    repo = root / ("models--" + hub_id.replace("/", "--"))
+    for rev in revisions:
+        (repo / "snapshots" / rev).mkdir(parents=True)
+        (repo / "snapshots" / rev / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    if main:
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text(main + "\n")
+    return repo
+
+
+def test_a_hub_id_in_the_local_cache_resolves_without_network(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert modeling.hub_cache_dir() == tmp_path / "hf-home" / "hub"
+    repo = _fake_hub_cache(tmp_path / "hf-home" / "hub", "acme/tiny", ["old", "new"], main="old")
+    assert modeling.resolve_model("acme/tiny", tmp_path) == repo / "snapshots" / "old"  # refs/main wins
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "other"))  # read now, not at import
+    assert modeling.find_in_hub_cache("acme/tiny") is None
+    repo = _fake_hub_cache(tmp_path / "other", "acme/tiny", ["a", "b"])
+    import os
+
+    os.utime(repo / "snapshots" / "a", (1, 1))
+    assert modeling.find_in_hub_cache("acme/tiny") == repo / "snapshots" / "b"  # no refs: the newest
+    assert modeling.find_in_hub_cache("not an id") is None
+    assert modeling.looks_like_hub_id("acme/tiny") and not modeling.looks_like_hub_id(str(tmp_path))
+
+
+def test_an_adapter_folder_names_its_base_model(tmp_path, tiny_model_dir):
+    adapter = _make_adapter(tiny_model_dir, tmp_path / "adapter")
+    assert modeling.adapter_base_model(adapter) == str(tiny_model_dir)
+    assert modeling.adapter_base_model(tiny_model_dir) is None  # a whole model is not an adapter
+    model = modeling.load_generation_model(tiny_model_dir, adapter=adapter)
+    assert type(model).__name__ == "PeftModelForCausalLM" and not model.training
+
+
+def test_encoder_inputs_at_evaluation_equal_those_of_seq2seq_training(tiny_model_dir):
+    from desktop_ift.core.training.collator import tokenize_seq2seq_rows
+
+    tok = modeling.load_tokenizer(tiny_model_dir)
+    rows = [{"system": "Classify.", "prompt": "Ticket: refund please " * 8, "response": "billing"},
+            {"system": "", "prompt": "Ticket: late parcel", "response": "shipping"}]
+    trained = tokenize_seq2seq_rows(rows, tok, max_seq_length=16)
+    for row, features in zip(rows, trained):
+        text = modeling.format_model_prompt(tok, row["system"], row["prompt"], seq2seq=True)
+        assert modeling.encode_source(tok, text, max_length=16) == features["input_ids"]

@@ -81,3 +81,39 @@ def test_role_spellings(role, expected):
     from desktop_ift.core.templates.conversation import normalise_role
 
     assert normalise_role(role) == expected
+
+
+def test_chat_findings_link_to_their_conversations(tiny_model_dir):
+    from desktop_ift.core.templates.token_preview import preview_example
+
+    tok = LightTokenizer(tiny_model_dir)
+    t = pa.table({"c": [1, 1, 2, 2, 3, 3, 4, 4], "role": ["user", "assistant"] * 4,
+                  "text": ["hi", "yo", "hi", "yo", "help " * 80, "ok", "q", ""]})
+    spec = ConversationSpec("c", "role", "text")
+    report = validate_source(spec, t, tok, max_seq_length=40)
+    found = by_kind(report)
+    assert report.unit == "conversation" and report.n_examples == 4 and report.can_train
+    assert found["duplicate"].units == [0, 1] and found["duplicate"].rows == [0, 2]
+    assert found["empty_assistant"].units == [3] and found["empty_assistant"].rows == [6]
+    conversations, _ = build_conversations(t, spec)
+    lengths = [preview_example(tok, c, 40).n_tokens for c in conversations]
+    assert report.lengths.tolist() == lengths
+    long_units = [u for u, n in enumerate(lengths) if n > 40]
+    assert long_units == [2] and found["too_long"].units == long_units
+    assert "1 of 4 conversations" in found["too_long"].message
+    assert found["dropped"].units == [2]  # the assistant turn lies past the cut: training leaves it out
+
+
+def test_long_documents_are_reported_as_split_not_cut(tiny_model_dir):
+    from desktop_ift.core.training.collator import tokenize_rows
+
+    tok = LightTokenizer(tiny_model_dir)
+    t = pa.table({"body": ["short text", "refund " * 100, "", "short text"]})
+    report = validate_source(PretrainSpec(["body"]), t, tok, max_seq_length=32)
+    found = by_kind(report)
+    assert report.unit == "document" and report.split_long and report.can_train
+    assert found["empty_document"].rows == [2]
+    assert found["duplicate"].units == [0, 2] and found["duplicate"].rows == [0, 3]
+    pieces = len(tokenize_rows([{"text": "refund " * 100}], tok, 32, True, "text"))
+    assert found["too_long"].severity == "info" and found["too_long"].units == [1]
+    assert "Nothing is cut" in found["too_long"].message and f"they give {pieces} examples" in found["too_long"].message

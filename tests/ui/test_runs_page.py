@@ -139,3 +139,54 @@ def test_a_finished_or_failed_run_notifies_with_the_reason(window, store, qtbot)
     if window.notifier.tray is None:  # offscreen: no system tray, so the in-app toast shows it
         assert window.notifier.toast.isVisible()
         assert "ran out of memory" in window.notifier.toast.text_label.text()
+
+
+def test_export_run_bundle_to_a_zip_or_a_folder(window, store, qtbot, tmp_path, monkeypatch):
+    import zipfile
+
+    from desktop_ift.ui.pages import runs_page
+
+    run = _run(store, window, "bundled", [1.0, 0.5])
+    run_dir = Path(run.run_dir)
+    (run_dir / "data").mkdir()
+    train = run_dir / "data" / "train.jsonl"
+    train.write_text(json.dumps({"idx": 0, "system": "", "prompt": "My invoice?", "response": "billing"}) + "\n")
+    job = json.loads((run_dir / "job.json").read_text())
+    (run_dir / "job.json").write_text(json.dumps({**job, "data": {"train": str(train)}}))
+    page = window.runs_page
+    window.show_page(page)
+    page.select_run(run.id)
+    answers = []
+    monkeypatch.setattr(runs_page.QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: answers.pop(0)))
+
+    # The zip filter chosen, the name typed without .zip: one zip file, nothing else left beside it.
+    answers.append((str(tmp_path / "out" / "bundle"), "Zip archive (*.zip)"))
+    page.bundle_button.click()
+    qtbot.waitUntil(lambda: "Run bundle exported" in page.banner.message, timeout=15000)
+    archive = tmp_path / "out" / "bundle.zip"
+    assert {"job.json", "run.sh", "config.yaml", "data/train.jsonl"} <= set(zipfile.ZipFile(archive).namelist())
+    assert os.listdir(tmp_path / "out") == ["bundle.zip"]
+    assert str(archive) in page.banner.message
+    assert "unzip bundle.zip -d bundle && cd bundle && ./run.sh\n" in page.banner.message  # demo: no --model
+    assert page.bundle_button.isEnabled()
+
+    answers.append((str(tmp_path / "folder"), "Folder (no extension)"))
+    page.bundle_button.click()
+    qtbot.waitUntil(lambda: "Run bundle exported" in page.banner.message and "folder" in page.banner.message,
+                    timeout=15000)
+    assert (tmp_path / "folder" / "run.sh").exists() and (tmp_path / "folder" / "data" / "train.jsonl").exists()
+
+    # The same folder again: refused in plain words, the first bundle untouched.
+    answers.append((str(tmp_path / "folder"), "Folder (no extension)"))
+    page.bundle_button.click()
+    qtbot.waitUntil(lambda: "Export failed" in page.banner.message, timeout=15000)
+    assert "already exists. Choose a new folder name" in page.banner.message
+    assert (tmp_path / "folder" / "run.sh").exists()
+
+
+def test_bundle_instructions_name_the_model_to_copy(tmp_path):
+    from desktop_ift.ui.pages.runs_page import bundle_instructions
+
+    text = bundle_instructions(tmp_path / "b", "/models/qwen")
+    assert "cd b && ./run.sh --model /path/to/the/model" in text and "unzip" not in text
+    assert "copy /models/qwen to that machine" in text

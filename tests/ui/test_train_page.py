@@ -121,3 +121,73 @@ def test_qlora_is_offered_only_with_an_nvidia_gpu(window, qtbot):
         pytest.skip("this machine has an NVIDIA GPU: QLoRA is not refused for lack of one")
     assert not page.method_buttons["qlora"].isEnabled()
     assert "NVIDIA GPU" in page.method_buttons["qlora"].toolTip()
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch, tiny_model_dir):
+    """A Hugging Face hub cache in tmp (HF_HUB_CACHE) holding acme/tiny-chat: config.json + tokenizer, laid out
+    like the real cache (models--org--name/snapshots/<rev>/, refs/main). Nothing touches the network."""
+    import shutil
+
+    cache = tmp_path / "hf-cache"
+    repo = cache / "models--acme--tiny-chat"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        if (tiny_model_dir / name).exists():
+            shutil.copy(tiny_model_dir / name, snapshot / name)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    return snapshot
+
+
+def test_hub_model_id_from_the_local_cache_or_only_with_downloads_allowed(window, qtbot, hub_cache):
+    page = window.train_page
+    assert not page.download_check.isChecked()  # offline by default
+    assert "works offline by default" in page.download_check.toolTip()
+
+    assert page.set_hub_model("acme/tiny-chat")
+    assert "Found in the local Hugging Face cache" in page.model_banner.message
+    assert str(hub_cache) in page.model_banner.message
+    assert page.start_button.isEnabled()
+    assert page.summary_values["model"].text() == "acme/tiny-chat"
+
+    # Not in the cache and downloads off: the user is told what to do before launch, and cannot launch.
+    assert not page.set_hub_model("acme/not-downloaded")
+    message = page.model_banner.message
+    assert "not in the local Hugging Face cache" in message and "downloading is off" in message
+    assert "tick “Allow downloading this model from the Hugging Face Hub”" in message
+    assert "choose its folder under “Local model folder”" in message
+    assert not page.start_button.isEnabled()
+    page.start()
+    assert "This model is not on this computer: see the message under the model id" in page.start_banner.message
+
+    page.download_check.setChecked(True)
+    assert "will download it from the Hugging Face Hub when the run starts" in page.model_banner.message
+    assert page.start_button.isEnabled()
+
+    assert not page.set_hub_model("just-a-name")
+    assert "is not a Hugging Face model id" in page.model_banner.message
+    page.demo_radio.setChecked(True)
+    assert page.start_button.isEnabled() and page.model_banner.isHidden()
+
+
+@pytest.mark.parametrize("hub_id, allow", [("acme/tiny-chat", False), ("acme/not-downloaded", True)])
+def test_start_with_a_hub_model_writes_the_id_and_the_download_choice(window, qtbot, store, monkeypatch, hub_cache,
+                                                                     hub_id, allow):
+    from desktop_ift.core.modeling import resolve_model
+
+    started = []
+    monkeypatch.setattr(window.run_controller, "start", lambda run_id, job, command=None: started.append((run_id, job)))
+    page = window.train_page
+    assert page.set_hub_model(hub_id, allow_download=allow)
+    page.start()
+    qtbot.waitUntil(lambda: bool(started), timeout=20000)
+    run_id, job_path = started[0]
+    job = json.loads(open(job_path, encoding="utf-8").read())
+    assert (job["model"], job["allow_download"]) == (hub_id, allow)
+    assert store.get_run(run_id).config["model"] == hub_id
+    if not allow:  # what the worker will load: the cached snapshot, with no network
+        assert resolve_model(job["model"], store.home) == hub_cache
+    assert window.state.setting("train_model") == hub_id

@@ -18,6 +18,9 @@ Per model the ``eval`` event holds ``accuracy`` (over all questions), ``subject/
 subject), ``n_questions`` and, for every model after the first (the base), ``forgotten`` (questions the
 first model answered right and this one gets wrong) and ``learned`` (the reverse). Per-question rows go to
 the store's evaluation examples, so the per-example view lists exactly what got worse.
+
+Encoder-decoder models (T5, BART) are scored the way lm-evaluation-harness scores them: the prompt goes to
+the encoder and the letter's log-likelihood is that of the decoder writing it first.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from desktop_ift.core.modeling import (
     DataError,
     describe_device,
     encode_prompt,
-    load_causal_lm,
+    encode_source,
+    load_generation_model,
     load_tokenizer,
 )
 
@@ -83,6 +87,9 @@ def score_choices(model, tokenizer, contexts: list[str], continuations: list[lis
 
     limit = getattr(tokenizer, "model_max_length", 0) or 0
     limit = limit if 0 < limit < 1_000_000 else 4096
+    if getattr(model.config, "is_encoder_decoder", False):
+        return _score_choices_seq2seq(model, tokenizer, contexts, continuations, limit, batch_size, on_batch,
+                                      should_stop)
     # items: (input ids, index of the context, continuation token lists scored from the context's end)
     items: list[tuple[list[int], int, list[list[int]], list[int]]] = []
     for i, (ctx, conts) in enumerate(zip(contexts, continuations)):
@@ -115,6 +122,48 @@ def score_choices(model, tokenizer, contexts: list[str], continuations: list[lis
                 first = len(input_ids) - len(cont)
                 total = sum(float(logprobs[row, first + t, tok]) for t, tok in enumerate(cont))
                 scores[ctx_index][slot] = total
+        done += len(batch)
+        if on_batch is not None:
+            on_batch(done, len(items))
+    return scores
+
+
+def _score_choices_seq2seq(model, tokenizer, contexts, continuations, limit, batch_size, on_batch, should_stop):
+    """:func:`score_choices` for an encoder-decoder model: the context (cut from the left to ``limit``) is the
+    encoder input; a continuation's score is the sum of the decoder's log-probabilities of its tokens, written
+    from the start token. Single-token continuations of one context share one pass."""
+    import torch
+
+    # items: (encoder ids, index of the context, decoder target ids, [(slot, continuation ids)])
+    items = []
+    for i, (ctx, conts) in enumerate(zip(contexts, continuations)):
+        ctx_ids = encode_source(tokenizer, ctx, max_length=1_000_000)
+        ctx_ids = ctx_ids[-limit:]
+        cont_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in conts]
+        if all(len(c) == 1 for c in cont_ids):
+            items.append((ctx_ids, i, cont_ids[0], list(enumerate(cont_ids))))
+        else:
+            items += [(ctx_ids, i, c, [(j, c)]) for j, c in enumerate(cont_ids)]
+    scores: list[list[float]] = [[0.0] * len(c) for c in continuations]
+    order = sorted(range(len(items)), key=lambda n: len(items[n][0]))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    device = next(model.parameters()).device
+    done = 0
+    for start in range(0, len(order), batch_size):
+        if should_stop is not None and should_stop():
+            return None
+        batch = [items[n] for n in order[start:start + batch_size]]
+        width = max(len(b[0]) for b in batch)
+        target = max(len(b[2]) for b in batch)
+        ids = torch.tensor([b[0] + [pad_id] * (width - len(b[0])) for b in batch], device=device)
+        mask = torch.tensor([[1] * len(b[0]) + [0] * (width - len(b[0])) for b in batch], device=device)
+        labels = torch.tensor([b[2] + [-100] * (target - len(b[2])) for b in batch], device=device)
+        with torch.inference_mode():
+            logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask, labels=labels).logits.float(),
+                                         dim=-1)
+        for row, (_, ctx_index, _, slots) in enumerate(batch):
+            for slot, cont in slots:  # a shared pass reads every letter at the first decoder position
+                scores[ctx_index][slot] = sum(float(logprobs[row, t, tok]) for t, tok in enumerate(cont))
         done += len(batch)
         if on_batch is not None:
             on_batch(done, len(items))
@@ -161,7 +210,7 @@ def run_benchmark(job: dict, writer, stop) -> str:
         path, adapter = resolve_model_spec(model_spec, job["workspace"], writer)
         writer.emit(ev.Progress, stage="loading model", done=0, total=1, message=f"{label}: loading {path}")
         tokenizer = load_tokenizer(path)
-        model = load_causal_lm(path, adapter=adapter)
+        model = load_generation_model(path, adapter=adapter)
 
         def on_batch(done: int, total: int, label=label) -> None:
             writer.emit(ev.Progress, stage="scoring", done=done, total=total,

@@ -201,8 +201,14 @@ def prepare_chat_job(store: Store, model: str, adapter: str | None = None,
                      project_id: int | None = None) -> tuple[RunRecord, Path]:
     """Create a playground session (``kind: "chat"``): one model loaded once, answering requests on stdin."""
     from desktop_ift.core.jobs import validate_model_choice
+    from desktop_ift.core.modeling import find_in_hub_cache, looks_like_hub_id
 
-    model = validate_model_choice(model)
+    if looks_like_hub_id(model):  # a run trained on a hub model: the worker loads it from the local cache
+        if find_in_hub_cache(model) is None:
+            raise JobError(f"The model {model} is not in the local Hugging Face cache, so it cannot be loaded "
+                           "offline. Train a run with downloading allowed first, or choose a model folder.")
+    else:
+        model = validate_model_choice(model)
     if adapter and not (Path(adapter) / "adapter_config.json").exists():
         raise JobError(f"{adapter} is not a LoRA adapter folder (it has no adapter_config.json). "
                        "Choose the output folder of a finished LoRA training run.")

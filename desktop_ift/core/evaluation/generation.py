@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from desktop_ift.core.modeling import encode_prompt
+from desktop_ift.core.modeling import encode_prompt, encode_source
 from desktop_ift.core.training.config import GenerationConfig
 
 
@@ -23,6 +23,7 @@ def generate_answers(
     gen: GenerationConfig,
     on_batch: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    max_source_length: int = 512,
 ) -> list[str]:
     """Answer each formatted prompt; returns the answers (new tokens only, stripped) in the prompts' order.
 
@@ -30,13 +31,21 @@ def generate_answers(
     training), sorted by length and generated ``gen.batch_size`` at a time with LEFT padding. Temperature 0
     means greedy decoding. ``on_batch(done, total)`` is called after each batch; when ``should_stop()``
     turns true, :class:`GenerationStopped` is raised before the next batch.
+
+    An encoder-decoder model (T5, BART) gets each prompt as its encoder input
+    (:func:`~desktop_ift.core.modeling.encode_source`, cut to ``max_source_length`` as in training, right
+    padding) and its decoder writes the answer from the start token: the answer is everything it generates.
     """
     import torch
 
     total = len(prompts)
     if total == 0:
         return []
-    encoded = [encode_prompt(tokenizer, p) for p in prompts]
+    seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+    if seq2seq:
+        encoded = [encode_source(tokenizer, p, max_source_length) for p in prompts]
+    else:
+        encoded = [encode_prompt(tokenizer, p) for p in prompts]
     order = sorted(range(total), key=lambda i: len(encoded[i]))
     answers: list[str] = [""] * total
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -57,13 +66,18 @@ def generate_answers(
             raise GenerationStopped(done)
         batch = order[start:start + gen.batch_size]
         width = max(len(encoded[i]) for i in batch)
-        ids = [[pad_id] * (width - len(encoded[i])) + encoded[i] for i in batch]
-        mask = [[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch]
+        if seq2seq:  # the encoder sees the whole prompt at once: padding on the right is the usual layout
+            ids = [encoded[i] + [pad_id] * (width - len(encoded[i])) for i in batch]
+            mask = [[1] * len(encoded[i]) + [0] * (width - len(encoded[i])) for i in batch]
+        else:
+            ids = [[pad_id] * (width - len(encoded[i])) + encoded[i] for i in batch]
+            mask = [[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch]
         input_ids = torch.tensor(ids, dtype=torch.long, device=device)
         attention_mask = torch.tensor(mask, dtype=torch.long, device=device)
         with torch.inference_mode():
             out = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        new_tokens = out[:, width:]
+        # decoder-only: the output repeats the prompt; encoder-decoder: it starts with the decoder start token
+        new_tokens = out[:, 1:] if seq2seq else out[:, width:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         for i, text in zip(batch, texts):
             answers[i] = text.strip()

@@ -16,6 +16,10 @@ What is stored: the streamed pieces go to stdout only (storing every token in th
 would write a row per token for no use); the final ``output`` of each request -- the complete answer -- is
 stored like every other event, so a session's answers are kept. The pieces and the final event share one
 sequence, so a reader never sees a number twice.
+
+An encoder-decoder model (T5, BART) gets the conversation as its encoder input (earlier turns as
+``User: ..``/``Assistant: ..`` lines, the system text in front, as in training) and streams its decoder's
+answer the same way.
 """
 
 from __future__ import annotations
@@ -28,26 +32,33 @@ import threading
 from types import SimpleNamespace
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import DEMO_MODEL
+from desktop_ift.core.evaluation.runner import resolve_model_spec
 from desktop_ift.core.modeling import (
     describe_device,
     encode_prompt,
+    encode_source,
     format_prompt,
-    load_causal_lm,
+    is_encoder_decoder,
+    load_generation_model,
     load_tokenizer,
-    resolve_model,
+    seq2seq_source,
 )
 from desktop_ift.core.training.config import ConfigError, GenerationConfig
 
 _POLL_S = 0.2
 
 
-def chat_prompt(tokenizer, messages: list[dict], system: str = "") -> str:
+def chat_prompt(tokenizer, messages: list[dict], system: str = "", seq2seq: bool = False) -> str:
     """The text the model continues: the tokenizer's chat template with the whole conversation, or -- for
-    a model without one -- the training layout of :func:`format_prompt` with earlier turns in front."""
+    a model without one -- the training layout of :func:`format_prompt` with earlier turns in front.
+    With ``seq2seq`` (an encoder-decoder model): the encoder text of :func:`seq2seq_source`, earlier turns
+    in front of the last message."""
     messages = [m for m in messages if m.get("role") in ("user", "assistant") and str(m.get("content", "")).strip()]
     if not messages or messages[-1]["role"] != "user":
         raise ValueError("The conversation must end with a user message.")
+    if seq2seq:
+        history = "".join(f"{m['role'].title()}: {m['content']}\n" for m in messages[:-1])
+        return seq2seq_source(system, history + messages[-1]["content"])
     if getattr(tokenizer, "chat_template", None):
         full = ([{"role": "system", "content": system}] if system else []) + messages
         try:
@@ -94,7 +105,9 @@ def _generate(model, tokenizer, prompt: str, gen: GenerationConfig, on_text, sho
         def __call__(self, input_ids, scores, **kwargs):
             return should_stop()
 
-    ids = encode_prompt(tokenizer, prompt)
+    seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+    # skip_prompt drops the first piece the streamer gets: the prompt, or an encoder-decoder's start token
+    ids = encode_source(tokenizer, prompt, _source_limit(tokenizer)) if seq2seq else encode_prompt(tokenizer, prompt)
     device = next(model.parameters()).device
     input_ids = torch.tensor([ids], device=device)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -129,19 +142,22 @@ def _generate(model, tokenizer, prompt: str, gen: GenerationConfig, on_text, sho
     return "".join(pieces).strip()
 
 
+def _source_limit(tokenizer) -> int:
+    limit = getattr(tokenizer, "model_max_length", 0) or 0
+    return limit if 0 < limit < 1_000_000 else 512
+
+
 def run_chat(job: dict, writer, stop, stdin=None) -> str:
     """Serve chat requests until stdin closes or a stop is requested; return ``"finished"``."""
     label = job.get("label") or "model"
     default_gen = job.get("generation") or {}
     writer.emit(ev.Started, job_kind="chat", total_steps=0, pid=os.getpid(), device=describe_device(),
                 description=f"playground: {label}", info={"model": job.get("model"), "adapter": job.get("adapter")})
-    if job.get("model") == DEMO_MODEL:
-        writer.emit(ev.Progress, stage="building the demo model", done=0, total=1,
-                    message="Preparing the built-in tiny demo model")
-    path = resolve_model(job["model"], job["workspace"])
+    path, adapter = resolve_model_spec({"model": job["model"], "adapter": job.get("adapter")}, job["workspace"], writer)
     writer.emit(ev.Progress, stage="loading model", done=0, total=1, message=f"{label}: loading {path}")
     tokenizer = load_tokenizer(path)
-    model = load_causal_lm(path, adapter=job.get("adapter") or None)
+    seq2seq = is_encoder_decoder(path)
+    model = load_generation_model(path, adapter=adapter)
     writer.emit(ev.Progress, stage="ready", done=1, total=1, message=f"{label} is ready")
     requests = _Requests(stdin if stdin is not None else sys.stdin)
     while not stop.is_set():
@@ -156,7 +172,8 @@ def run_chat(job: dict, writer, stop, stdin=None) -> str:
             if "error" in message:
                 raise ValueError(message["error"])
             gen = GenerationConfig.from_dict({**default_gen, **(message.get("generation") or {})})
-            prompt = chat_prompt(tokenizer, list(message.get("messages") or []), str(message.get("system") or ""))
+            prompt = chat_prompt(tokenizer, list(message.get("messages") or []), str(message.get("system") or ""),
+                                 seq2seq=seq2seq)
         except (ValueError, TypeError, ConfigError) as exc:
             writer.emit(ev.Output, request=number, text=f"[request refused: {exc}]", done=True)
             continue

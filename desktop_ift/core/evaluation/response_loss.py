@@ -5,6 +5,10 @@ Each row is turned into token ids by :func:`desktop_ift.core.training.collator.t
 (-100) and only the answer and its end-of-text token are scored. The result is the token-weighted mean of
 the negative log-likelihood over every response token of the set (not a mean of per-example means), and
 its exponential, the perplexity.
+
+For an encoder-decoder model (T5, BART) the rows are encoded by ``collator.tokenize_seq2seq_rows``, again the
+training recipe's function: the prompt goes to the encoder, and every token of the decoder's target (the
+answer and its end-of-text token) is scored.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512,
 
     from desktop_ift.core.training.collator import IGNORE_INDEX, PaddingCollator, tokenize_rows
 
+    if getattr(model.config, "is_encoder_decoder", False):
+        return _seq2seq_response_loss(model, tokenizer, rows, max_seq_length, batch_size, should_stop)
     features = tokenize_rows(rows, tokenizer, max_seq_length, completion_only=True)
     if not features:
         return {}
@@ -45,7 +51,47 @@ def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512,
         )
         total_nll += float(nll)
         total_tokens += int((labels != IGNORE_INDEX).sum())
+    return _summary(total_nll, total_tokens)
+
+
+def _summary(total_nll: float, total_tokens: int) -> dict:
     if total_tokens == 0:
         return {}
     loss = total_nll / total_tokens
     return {"response_loss": loss, "perplexity": math.exp(min(loss, 700.0)), "response_tokens": total_tokens}
+
+
+def _seq2seq_response_loss(model, tokenizer, rows: list[dict], max_seq_length: int, batch_size: int,
+                           should_stop: Callable[[], bool] | None) -> dict:
+    """The encoder-decoder version: the decoder's logits line up with the labels (the model shifts them
+    right itself to make its inputs), so no shift here."""
+    import torch
+
+    from desktop_ift.core.training.collator import IGNORE_INDEX, tokenize_seq2seq_rows
+
+    features = tokenize_seq2seq_rows(rows, tokenizer, max_seq_length)
+    if not features:
+        return {}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    total_nll, total_tokens = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        if should_stop is not None and should_stop():
+            return {}
+        batch = [features[i] for i in order[start:start + batch_size]]
+        width = max(len(f["input_ids"]) for f in batch)
+        target = max(len(f["labels"]) for f in batch)
+        ids = torch.tensor([f["input_ids"] + [pad_id] * (width - len(f["input_ids"])) for f in batch], device=device)
+        mask = torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"])) for f in batch],
+                            device=device)
+        labels = torch.tensor([f["labels"] + [IGNORE_INDEX] * (target - len(f["labels"])) for f in batch],
+                              device=device)
+        with torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits.float()
+        nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+        )
+        total_nll += float(nll)
+        total_tokens += int((labels != IGNORE_INDEX).sum())
+    return _summary(total_nll, total_tokens)

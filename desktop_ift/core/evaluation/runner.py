@@ -5,6 +5,9 @@ each entry of ``job["models"]`` (the base model, base + LoRA adapter, or a fully
 it, generates answers with progress events, scores them with
 :func:`desktop_ift.core.evaluation.metrics.compute_all`, stores per-example rows, emits an ``eval`` event
 with that model's label, and frees it before the next one.
+
+Decoder-only and encoder-decoder models (T5/FLAN-T5, BART) are evaluated alike: an encoder-decoder model gets
+the prompt as its encoder input, laid out as in training, and its decoder writes the answer.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from desktop_ift.core import events as ev
 from desktop_ift.core.jobs import DEMO_MODEL, read_jsonl
 from desktop_ift.core.modeling import (
     DataError,
+    adapter_base_model,
     describe_device,
-    format_prompt,
-    load_causal_lm,
+    format_model_prompt,
+    is_encoder_decoder,
+    load_generation_model,
     load_tokenizer,
     resolve_model,
 )
@@ -102,7 +107,8 @@ def run_evaluation(job: dict, writer, stop) -> str:
             return "cancelled"
         path, adapter = resolve_model_spec(spec, job["workspace"], writer)
         tokenizer = load_tokenizer(path, padding_side="left")
-        prompts = [format_prompt(tokenizer, r.get("system", ""), r["prompt"]) for r in rows]
+        seq2seq = is_encoder_decoder(path)
+        prompts = [format_model_prompt(tokenizer, r.get("system", ""), r["prompt"], seq2seq) for r in rows]
         key = None
         cached = None
         if use_cache and cache.cacheable(settings):
@@ -117,7 +123,7 @@ def run_evaluation(job: dict, writer, stop) -> str:
         else:
             writer.emit(ev.Progress, stage="loading model", done=0, total=1,
                         message=f"{label}: loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
-            model = load_causal_lm(path, adapter=adapter)
+            model = load_generation_model(path, adapter=adapter)
             writer.emit(ev.Progress, stage="generating", done=0, total=len(prompts), message=f"{label}: generating")
 
             def on_batch(done: int, total: int, label=label) -> None:
@@ -126,7 +132,7 @@ def run_evaluation(job: dict, writer, stop) -> str:
 
             try:
                 outputs = generate_answers(model, tokenizer, prompts, gen, on_batch=on_batch,
-                                           should_stop=stop.is_set)
+                                           should_stop=stop.is_set, max_source_length=max_seq_length)
             except GenerationStopped:
                 writer.emit(ev.Cancelled, step=0, checkpoint="")
                 return "cancelled"
@@ -175,8 +181,17 @@ def _empty_cuda_cache() -> None:
 
 def resolve_model_spec(spec: dict, workspace: str, writer) -> tuple:
     """The model folder and adapter (or None) of one ``{"model", "adapter"}`` entry of a job, telling the
-    watcher when the demo model has to be built first."""
-    if spec.get("model") == DEMO_MODEL:
+    watcher when the demo model has to be built first.
+
+    A LoRA adapter folder given as the model itself (a fine-tuned run's output folder) is read as "this
+    adapter on the base model its ``adapter_config.json`` names", for decoder-only and encoder-decoder
+    adapters alike.
+    """
+    model, adapter = spec["model"], spec.get("adapter") or None
+    base = adapter_base_model(model) if not adapter and model != DEMO_MODEL else None
+    if base:
+        model, adapter = base, model
+    if model == DEMO_MODEL:
         writer.emit(ev.Progress, stage="building the demo model", done=0, total=1,
                     message="Preparing the built-in tiny demo model")
-    return resolve_model(spec["model"], workspace), spec.get("adapter") or None
+    return resolve_model(model, workspace), adapter

@@ -9,6 +9,7 @@ settings are validated by :func:`validate_source` the same way.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,7 @@ class Problem:
     field: str = ""
     line: int | None = None
     column: int | None = None
+    units: list[int] = dataclasses.field(default_factory=list)  # chat/pre-training: indices of conversations/documents
 
     @property
     def text(self) -> str:
@@ -51,6 +53,8 @@ class ValidationReport:
     max_seq_length: int
     lengths: np.ndarray | None = None
     histogram: tuple[np.ndarray, np.ndarray] | None = None  # (counts, bin edges)
+    unit: str = "example"  # what ``n_examples`` and ``lengths`` count: example, conversation, document
+    split_long: bool = False  # pre-training: a longer document is split into several examples, not cut
 
     @property
     def errors(self) -> list[Problem]:
@@ -175,9 +179,10 @@ def _length_findings(report: ValidationReport, totals: np.ndarray, rows: np.ndar
 
 
 def validate_source(source, table: pa.Table, tokenizer=None, max_seq_length: int = 256, cache=None,
-                    data_key: str = "") -> ValidationReport:
+                    data_key: str = "", completion_only: bool = True) -> ValidationReport:
     """:func:`validate` for a TemplateSet; for chat (ConversationSpec) or pre-training (PretrainSpec)
-    settings: missing columns, conversations whose roles do not alternate, empty documents and lengths."""
+    settings: missing columns, conversations whose roles do not alternate, empty texts, duplicates and,
+    with a tokenizer, the token length of every conversation/document (:func:`format_report`)."""
     from desktop_ift.core.templates.conversation import (
         ConversationError, ConversationSpec, build_conversations, build_documents, check_columns)
 
@@ -187,23 +192,122 @@ def validate_source(source, table: pa.Table, tokenizer=None, max_seq_length: int
         check_columns(source, table.column_names)
     except ConversationError as exc:
         return ValidationReport([Problem("columns", str(exc), severity="error")], table.num_rows, 0, max_seq_length)
-    problems: list[Problem] = []
-    if isinstance(source, ConversationSpec):
+    kind = "chat" if isinstance(source, ConversationSpec) else "pretrain"
+    if kind == "chat":
         units, bad = build_conversations(table, source)
-        problems += [Problem("conversation", p.text, p.rows, "error") for p in bad]
     else:
-        units = build_documents(table, source)
-        empty = sorted(set(range(table.num_rows)) - {d["idx"] for d in units})
-        if empty:
-            problems.append(Problem("empty_document", f"{len(empty):,} rows have no text in the chosen columns; "
-                                    "they will be left out.", empty))
-    if not units:
-        problems.append(Problem("empty", "These settings give no training examples.", severity="error"))
-    report = ValidationReport(problems, table.num_rows, len(units), max_seq_length)
+        units, bad = build_documents(table, source), []
+    lengths = None
     if tokenizer is not None and units:
-        from desktop_ift.core.templates.token_preview import preview_example
+        from desktop_ift.core.templates.format_lengths import MeasuredLengths
 
-        sample = units[:2000]  # a preview: a few thousand examples give the picture
-        totals = np.array([preview_example(tokenizer, u, max_seq_length).n_tokens for u in sample], dtype=np.int64)
-        _length_findings(report, totals, np.array([u["idx"] for u in sample], dtype=np.int64))
+        lengths = MeasuredLengths(kind)
+        lengths.extend(tokenizer, units, len(units))
+    return format_report(kind, units, bad, table.num_rows, max_seq_length, lengths, completion_only)
+
+
+def format_report(kind: str, items: list[dict], build_problems: list, n_rows: int, max_seq_length: int,
+                  lengths=None, completion_only: bool = True) -> ValidationReport:
+    """The findings for chat (``kind="chat"``: ``items`` are conversations from ``build_conversations``,
+    ``build_problems`` its problems) or pre-training (``"pretrain"``: documents from ``build_documents``).
+
+    Problems link to their conversations/documents through ``units`` (indices into ``items``) and to
+    their table rows. ``lengths`` (a :class:`~desktop_ift.core.templates.format_lengths.MeasuredLengths`)
+    may cover only the first items; the report's ``lengths`` then has that many entries.
+    """
+    chat = kind == "chat"
+    problems = [Problem("conversation", p.text, p.rows, "error") for p in build_problems]
+    if not chat:
+        empty = sorted(set(range(n_rows)) - {d["idx"] for d in items})
+        if empty:
+            problems.append(Problem("empty_document", f"{_rows_phrase(len(empty), n_rows, 'rows')} have no text in "
+                                    "the chosen columns; they will be left out.", empty))
+    if not items:
+        problems.append(Problem("empty", "These settings give no training examples.", severity="error"))
+    if chat:
+        problems += _empty_message_problems(items)
+    problems += _duplicate_unit_problems(items, chat)
+    report = ValidationReport(problems, n_rows, len(items), max_seq_length,
+                              unit="conversation" if chat else "document", split_long=not chat)
+    if lengths is not None and lengths.measured:
+        totals = lengths.total
+        report.lengths = totals
+        top = max(int(totals.max()), max_seq_length) + 1
+        report.histogram = np.histogram(totals, bins=HISTOGRAM_BINS, range=(0, top))
+        of = (f"{_rows_phrase(lengths.measured, len(items), report.unit + 's')} measured so far"
+              if lengths.measured < len(items) else "")
+        problems += (_chat_length_problems(items, lengths, max_seq_length, completion_only, of) if chat
+                     else _document_length_problems(items, lengths, max_seq_length, of))
     return report
+
+
+def _unit_problem(kind: str, message: str, items: list[dict], units: list[int], severity: str = "warning") -> Problem:
+    return Problem(kind, message, [int(items[u]["idx"]) for u in units], severity, units=list(units))
+
+
+def _empty_message_problems(items: list[dict]) -> list[Problem]:
+    out = []
+    for role, why in (("assistant", "the model learns to answer them with nothing"),
+                      ("user", "the model answers a question it never sees")):
+        units = [u for u, c in enumerate(items)
+                 if any(m["role"] == role and not str(m["content"]).strip() for m in c["messages"])]
+        if units:
+            out.append(_unit_problem(f"empty_{role}", f"{_count(len(units), 'conversation')} "
+                                     f"{'has' if len(units) == 1 else 'have'} an empty {role} message: {why}. "
+                                     "Fill or remove those rows on the Data page.", items, units))
+    return out
+
+
+def _duplicate_unit_problems(items: list[dict], chat: bool) -> list[Problem]:
+    groups: dict = {}
+    for u, item in enumerate(items):
+        key = ((item.get("system", ""), tuple((m["role"], m["content"]) for m in item["messages"])) if chat
+               else item["text"])
+        groups.setdefault(key, []).append(u)
+    dupes = [g for g in groups.values() if len(g) > 1]
+    if not dupes:
+        return []
+    noun = "conversation" if chat else "document"
+    extra = sum(len(g) - 1 for g in dupes)
+    units = sorted(u for g in dupes for u in g)
+    return [_unit_problem("duplicate", f"Duplicates: {_count(extra, noun)} exactly repeat{'s' if extra == 1 else ''} "
+                          f"another ({_count(len(dupes), 'group')}). Repeats weigh more in training; remove them if "
+                          "that is not intended.", items, units)]
+
+
+def _chat_length_problems(items, lengths, max_len: int, completion_only: bool, of: str) -> list[Problem]:
+    from desktop_ift.core.templates.format_lengths import chat_findings
+
+    found = chat_findings(lengths.as_chat(), max_len, completion_only)
+    out = []
+    cut = np.nonzero(found["cut"])[0].tolist()
+    measured = f" ({of})" if of else ""
+    if cut:
+        out.append(_unit_problem(
+            "too_long", f"{_rows_phrase(len(cut), lengths.measured, 'conversations')}{measured} are longer than the "
+            f"maximum sequence length ({max_len} tokens; the longest has {int(lengths.total.max()):,}). Training "
+            "keeps their first tokens and cuts off the end, later turns included. Raise the maximum length on the "
+            "Train page or split long conversations.", items, cut))
+    dropped = np.nonzero(found["dropped"])[0].tolist()
+    if dropped:
+        out.append(_unit_problem(
+            "dropped", f"{_count(len(dropped), 'conversation')} would teach nothing: no assistant token is left "
+            f"within {max_len} tokens, so training leaves {'it' if len(dropped) == 1 else 'them'} out.",
+            items, dropped))
+    return out
+
+
+def _document_length_problems(items, lengths, max_len: int, of: str) -> list[Problem]:
+    from desktop_ift.core.templates.format_lengths import document_examples
+
+    long_units = np.nonzero(lengths.total > max_len)[0].tolist()
+    if not long_units:
+        return []
+    pieces = document_examples(lengths.total, max_len)
+    measured = f" ({of})" if of else ""
+    return [_unit_problem(
+        "too_long", f"{_rows_phrase(len(long_units), lengths.measured, 'documents')}{measured} are longer than the "
+        f"maximum sequence length ({max_len} tokens; the longest has {int(lengths.total.max()):,}). Nothing is cut: "
+        f"training splits each into pieces of at most {max_len} tokens, so they give "
+        f"{int(pieces[long_units].sum()):,} examples ({int(pieces.sum()):,} from all measured documents). A piece "
+        "does not see the text of the piece before it.", items, long_units, "info")]

@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QProgressBar,
-    QPushButton, QSlider, QToolButton, QVBoxLayout, QWidget,
+    QPushButton, QSizePolicy, QSlider, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.core import events as ev
@@ -35,6 +35,7 @@ LOG_TAIL_BYTES = 64 * 1024
 # and the event loop must not stall for more than a frame (benchmarks/gui_responsiveness.py).
 REDRAW_MS = 500
 REDRAW_ORDER = ("loss", "learning_rate", "loss", "grad_norm", "loss", "tokens_per_second", "loss", "memory_mb")
+CROSSHAIR_HINT = "Hover to read values; scroll to zoom, drag to pan, double-click to fit the whole run."
 SYNC_LOAD_MAX_EVENTS = 20_000  # longer runs load in the background
 STATUS_TEXT = {"queued": "Queued", "running": "Running", "finished": "Finished", "failed": "Failed",
                "cancelled": "Cancelled", "paused": "Paused", "": "No run"}
@@ -114,8 +115,6 @@ class MonitorPage(Page):
             self.header_actions.addWidget(button)
 
         self.body.addWidget(self._build_progress_card())
-        self.failure_banner = Banner()
-        self.body.addWidget(self.failure_banner)
         self.body.addLayout(self._build_toolbar())
 
         # The plots are built when first needed (pyqtgraph takes most of a second to import, which the
@@ -171,8 +170,10 @@ class MonitorPage(Page):
         self.log_scale_box.toggled.connect(self.set_log_scale)
         row.addWidget(self.log_scale_box)
         row.addStretch(1)
-        self.crosshair_label = muted_label(wrap=False)
-        self.crosshair_label.setToolTip("Values under the mouse on the loss plot")
+        self.crosshair_label = muted_label(CROSSHAIR_HINT, wrap=False)
+        self.crosshair_label.setToolTip("Values under the mouse on the loss plot. " + CROSSHAIR_HINT)
+        # its text changes with every mouse move: it must never resize (and so repaint) the plots
+        self.crosshair_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -191,17 +192,20 @@ class MonitorPage(Page):
         self._plots_built = True
         import pyqtgraph as pg
 
-        from desktop_ift.ui.widgets.plots import Crosshair, fast_curve, line_pen, make_plot
+        from desktop_ift.ui.widgets.plots import Crosshair, LivePlot, line_pen, make_plot
 
         loss_card, loss_layout = card(margins=8)
         self.loss_plot = make_plot("Loss", "loss")
         self.loss_plot.setMouseEnabled(x=True, y=True)
         self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.TEXT, brush=pg.mkBrush(255, 255, 255, 220))
-        self._raw_curve = fast_curve(self.loss_plot, line_pen(theme.ACCENT, 1.0, 90), "training (raw)")
-        self._smooth_curve = fast_curve(self.loss_plot, line_pen(theme.ACCENT, 2.4), "training (smoothed)")
+        self.loss_view = LivePlot(self.loss_plot)
+        self._raw_line = self.loss_view.add_curve(line_pen(theme.ACCENT, 1.0, 90), "training (raw)")
+        self._smooth_line = self.loss_view.add_curve(line_pen(theme.ACCENT, 2.0), "training (smoothed)",
+                                                    smooth=True)
         self._val_curve = self.loss_plot.plot(
             pen=line_pen(theme.VALIDATION, 1.5, 160), symbol="o", symbolSize=7,
             symbolBrush=pg.mkBrush(theme.VALIDATION), symbolPen=pg.mkPen("#ffffff", width=1.2), name="validation")
+        self.loss_view.add_item(self._val_curve)
         self.loss_plot.getPlotItem().getAxis("left").setWidth(58)
         self.crosshair = Crosshair(self.loss_plot, self._describe_point)
         loss_layout.addWidget(self.crosshair_label)
@@ -211,14 +215,19 @@ class MonitorPage(Page):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(10)
         self.side_plots: dict = {}
-        self.side_curves: dict = {}
+        self.side_curves: dict = {}  # the plotted items
+        self.side_views: dict = {}
+        self._side_lines: dict = {}
         for i, (name, title, color) in enumerate(SIDE_PLOTS):
             frame, layout = card(margins=6)
             plot = make_plot(title, "", small=True)
             plot.getPlotItem().getAxis("left").setWidth(54)  # fixed: a width that follows the ticks relayouts
             plot.getPlotItem().getAxis("bottom").setStyle(showValues=False)  # same x as the loss plot
             plot.getPlotItem().getAxis("bottom").showLabel(False)
-            self.side_curves[name] = fast_curve(plot, line_pen(color, 1.6))
+            view = LivePlot(plot)
+            self._side_lines[name] = view.add_curve(line_pen(color, 1.0))
+            self.side_curves[name] = self._side_lines[name].item
+            self.side_views[name] = view
             self.side_plots[name] = plot
             layout.addWidget(plot)
             grid.addWidget(frame, i // 2, i % 2)
@@ -231,12 +240,12 @@ class MonitorPage(Page):
     @property
     def raw_curve(self):
         self.ensure_plots()
-        return self._raw_curve
+        return self._raw_line.item
 
     @property
     def smooth_curve(self):
         self.ensure_plots()
-        return self._smooth_curve
+        return self._smooth_line.item
 
     @property
     def val_curve(self):
@@ -255,7 +264,19 @@ class MonitorPage(Page):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.ensure_plots()
+        self._reserve_banner_height()
         super().showEvent(event)
+
+    def _reserve_banner_height(self) -> None:
+        """Room for a failure (a title and two lines) where the figures are, so that showing or clearing it
+        never moves the plots (measured once the theme's fonts apply)."""
+        if self.detail_stack.minimumHeight() or not self.failure_banner.isHidden():
+            return
+        self.failure_banner.show_message("x\nx", "error", "x")
+        height = self.failure_banner.sizeHint().height()
+        self.failure_banner.clear()
+        self.detail_stack.setMinimumHeight(max(height, self.detail_stack.widget(0).sizeHint().height()))
+        self.stage_label.setMinimumHeight(self.status_badge.sizeHint().height())  # the badge comes and goes
 
     def _build_progress_card(self) -> QWidget:
         frame, layout = card()
@@ -270,10 +291,17 @@ class MonitorPage(Page):
         top.addSpacing(8)
         top.addWidget(self.stage_label, 1)
         layout.addLayout(top)
+        # The progress bar and figures, or in their place why the run failed: one or the other, in the same
+        # space, so the plots below never move (a moved plot is a full repaint, and a jumpy page).
+        self.detail_stack = QStackedWidget()
+        figures_page = QWidget()
+        figures_layout = QVBoxLayout(figures_page)
+        figures_layout.setContentsMargins(0, 0, 0, 0)
+        figures_layout.setSpacing(8)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        layout.addWidget(self.progress)
+        figures_layout.addWidget(self.progress)
         grid = QGridLayout()
         grid.setHorizontalSpacing(28)
         grid.setVerticalSpacing(0)
@@ -289,8 +317,34 @@ class MonitorPage(Page):
             grid.addWidget(caption, 1, i)
             self.figures[key] = value
         grid.setColumnStretch(8, 1)
-        layout.addLayout(grid)
+        figures_layout.addLayout(grid)
+        self.failure_banner = Banner(closable=True)
+        for button in self.failure_banner.findChildren(QToolButton):
+            button.setToolTip("Hide this message and show the run's figures")
+            button.clicked.connect(self._clear_banner)
+        self.detail_stack.addWidget(figures_page)
+        self.detail_stack.addWidget(self.failure_banner)
+        figures_layout.addStretch(1)
+        self._show_detail(0)
+        layout.addWidget(self.detail_stack)
         return frame
+
+    def _show_banner(self, text: str, kind: str = "error", title: str = "") -> None:
+        """Say what went wrong where the progress figures are (the close button brings them back)."""
+        self.failure_banner.show_message(text, kind, title)
+        self._show_detail(1)
+
+    def _clear_banner(self) -> None:
+        self.failure_banner.clear()
+        self._show_detail(0)
+
+    def _show_detail(self, index: int) -> None:
+        """Show the figures (0) or the failure (1); only the page shown counts for the card's height (a
+        stack sizes itself by its largest page, hidden ones included)."""
+        for i in range(self.detail_stack.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.detail_stack.widget(i).setSizePolicy(policy, policy)
+        self.detail_stack.setCurrentIndex(index)
 
     def _build_log_pane(self) -> QWidget:
         host = QWidget()
@@ -337,14 +391,19 @@ class MonitorPage(Page):
             self.x_combo.setCurrentIndex(idx)
         self._apply_axis_labels()
         self.redraw_now()
+        self.follow_run()
+
+    def follow_run(self) -> None:
+        """Show each plot's whole run again and keep it in view as it grows (after zooming, say)."""
         if self._plots_built:
-            self.loss_plot.getPlotItem().enableAutoRange()
+            for view in (self.loss_view, *self.side_views.values()):
+                view.follow()
 
     def _apply_axis_labels(self) -> None:
         if not self._plots_built:
             return
         title = "GPU memory (MB)" if "cuda" in self.device.lower() or "gpu" in self.device.lower() \
-            else "Process RAM (MB)"
+            else "RAM (MB)"
         if getattr(self, "_labels_applied", None) == (self.x_axis, title):
             return  # relabelling relayouts and repaints every plot
         self._labels_applied = (self.x_axis, title)
@@ -358,6 +417,7 @@ class MonitorPage(Page):
             return
         if self._plots_built:
             self.loss_plot.getPlotItem().setLogMode(x=False, y=on)
+            self.loss_view.follow()
 
     def set_smoothing(self, weight: float) -> None:
         self.smoothing_slider.setValue(int(round(weight * 100)))
@@ -456,7 +516,7 @@ class MonitorPage(Page):
         self.started_at = self.ended_at = None
         self.device = ""
         self.resumable = False
-        self.failure_banner.clear()
+        self._clear_banner()
         for label in self.figures.values():
             label.setText("—")
         self.progress.setRange(0, 1)
@@ -464,6 +524,7 @@ class MonitorPage(Page):
         self.log_view.clear()
         self._log_pos = 0
         self.redraw_now()
+        self.follow_run()
 
     def load_run(self, run_id: str) -> None:
         """Show a run: draw everything the store already has (re-attach), then follow new events.
@@ -482,7 +543,7 @@ class MonitorPage(Page):
         try:
             run = run_ops.settle_if_lost(store, run_id) if run_id else None
         except StoreError as exc:
-            self.failure_banner.show_message(str(exc), "error")
+            self._show_banner(str(exc), "error")
             return
         finally:
             self.reload_runs()
@@ -495,24 +556,27 @@ class MonitorPage(Page):
         self._apply_axis_labels()
         self._show_run_record(run)
         if self.last_seq <= SYNC_LOAD_MAX_EVENTS:
-            self._loaded(run_ops.metric_table(store, run_id, self.last_seq))
+            self._loaded(self._curves_from(run_ops.metric_table(store, run_id, self.last_seq)))
             return
         self.loading = True
+        self._stage_before_load = self.stage_label.text()
         self.stage_label.setText(f"Loading {run.last_step:,} steps of curves…")
         token, home, upto = self._load_token, store.home, self.last_seq
 
-        def work():
-            with Store.open(home) as other:
-                return run_ops.metric_table(other, run_id, upto)
+        smoothing = self.curves.smoothing
 
-        def done(table):
+        def work():  # off the GUI thread: the store read and the smoothing of every point
+            with Store.open(home) as other:
+                return self._curves_from(run_ops.metric_table(other, run_id, upto), smoothing)
+
+        def done(curves):
             if token == self._load_token:
-                self._loaded(table)
+                self._loaded(curves)
 
         def failed(exc):
             if token == self._load_token:
                 self.loading = False
-                self.failure_banner.show_message(f"The curves of this run cannot be read: {exc}", "error")
+                self._show_banner(f"The curves of this run cannot be read: {exc}", "error")
 
         run_in_background(work, done, failed)
 
@@ -548,7 +612,7 @@ class MonitorPage(Page):
                                   "running": "Training…"}.get(run.status, ""))
         self._set_progress(run.last_step, run.total_steps, None)
         if run.status == "failed":
-            self._show_failure(run.message, run.hint)
+            self._show_failure(run.message, run.hint, run.last_step)
         elif status == "paused":
             self.stage_label.setText(f"Paused at step {run.last_step}. Resume continues from its checkpoint.")
         elif run.status == "cancelled":
@@ -560,9 +624,17 @@ class MonitorPage(Page):
         self._tick()
         self._tail_log()
 
-    def _loaded(self, table) -> None:
+    @staticmethod
+    def _curves_from(table, smoothing: float = RunCurves().smoothing) -> RunCurves:
+        curves = RunCurves(smoothing)
+        curves.load(table)
+        return curves
+
+    def _loaded(self, curves: RunCurves) -> None:
         self.loading = False
-        self.curves.load(table)
+        if curves.smoothing != self.curves.smoothing:  # the slider moved while it loaded
+            curves.set_smoothing(self.curves.smoothing)
+        self.curves = curves
         train = self.curves.train
         if train.n:
             epoch = train.last("epoch")
@@ -572,8 +644,9 @@ class MonitorPage(Page):
                 value = train.last(name)
                 if value is not None:
                     self.figures[key].setText(fmt.format(value))
-        if self.status == "running" and self.stage_label.text().startswith("Loading"):
-            self.stage_label.setText("Training…")
+        if self.stage_label.text().startswith("Loading"):
+            self.stage_label.setText("Training…" if self.status == "running"
+                                     else getattr(self, "_stage_before_load", ""))
         self._update_best()
         self._update_controls()
         self.redraw_now()
@@ -617,7 +690,7 @@ class MonitorPage(Page):
             self.total_steps = event.total_steps or self.total_steps
             self.device = event.device or self.device
             self._apply_axis_labels()
-            self.failure_banner.clear()
+            self._clear_banner()
             self._set_status("running")
             resumed = (event.info or {}).get("resume_from")
             where = f" on {event.device}" if event.device else ""
@@ -649,7 +722,6 @@ class MonitorPage(Page):
             self.ended_at = event.time
             self._set_status("failed")
             self._show_failure(event.message, event.hint)
-            self.stage_label.setText("")
         elif isinstance(event, ev.Cancelled):
             self.ended_at = event.time
             paused = bool(self.run_id) and run_ops.run_flags(self.state.store, self.run_id)["paused"]
@@ -709,11 +781,13 @@ class MonitorPage(Page):
         x = c.x(self.x_axis)
         train = c.train
         if name == "loss":
-            self._raw_curve.setData(x, train["loss"], connect="finite")
-            self._smooth_curve.setData(x, train["smoothed"], connect="finite")
+            self._raw_line.set_data(x, train["loss"])
+            self._smooth_line.set_data(x, train["smoothed"])
             self._val_curve.setData(c.val_x(self.x_axis), c.val["loss"])
+            self.loss_view.refresh()
         else:
-            self.side_curves[name].setData(x, train[name], connect="finite")
+            self._side_lines[name].set_data(x, train[name])
+            self.side_views[name].refresh()
 
     def _update_figures(self) -> None:
         log = self._last_log
@@ -808,7 +882,7 @@ class MonitorPage(Page):
                 exporter.parameters()["width"] = max(1200, int(self.loss_plot.width() * 2))
                 exporter.export(str(path if path.suffix else path.with_suffix(".png")))
         except Exception as exc:  # noqa: BLE001 - a disk or format error: say so, keep going
-            self.failure_banner.show_message(f"The plot could not be saved to {path}: {exc}", "error")
+            self._show_banner(f"The plot could not be saved to {path}: {exc}", "error")
             return False
         self.stage_label.setText(f"Plot saved to {path}")
         return True
@@ -818,7 +892,7 @@ class MonitorPage(Page):
         try:
             rows = run_ops.export_metrics_csv(self.state.store, self.run_id, path)
         except (run_ops.RunActionError, StoreError) as exc:
-            self.failure_banner.show_message(str(exc), "error", "Export failed")
+            self._show_banner(str(exc), "error", "Export failed")
             return False
         self.stage_label.setText(f"Saved {rows:,} rows of metrics to {path}")
         return True
@@ -841,8 +915,12 @@ class MonitorPage(Page):
         self.status_badge.setVisible(bool(status))
         self._update_controls()
 
-    def _show_failure(self, message: str, hint: str) -> None:
-        self.failure_banner.show_message(
+    def _show_failure(self, message: str, hint: str, step: int | None = None) -> None:
+        if step is None:
+            step = int(self.curves.train["step"][-1]) if self.curves.n else 0
+        self.stage_label.setText(f"Stopped at step {step:,}" + (f" of {self.total_steps:,}." if self.total_steps
+                                                                 else ".") if step else "")
+        self._show_banner(
             (hint and f"What to try: {hint}") or "Open the worker log below for details.", "error",
             message or "The run failed.")
 

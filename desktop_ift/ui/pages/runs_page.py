@@ -1,8 +1,11 @@
 """Runs — the history of the project's training runs: status, settings, best validation loss, final scores;
-overlay the loss curves of the runs ticked in the table; resume, clone, export or delete a run."""
+overlay the loss curves of the runs ticked in the table; resume, clone, export (metrics, or the whole run as a
+bundle that runs headless on another machine) or delete a run."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from desktop_ift.core import runs as run_ops
 from desktop_ift.core.store import StoreError
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
+from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.page import Page, card, muted_label
 
@@ -46,6 +50,40 @@ def format_scores(scores: dict) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in shown[:3])
 
 
+def write_bundle(job_path: Path | str, dest: Path | str) -> Path:
+    """Write the run bundle of ``job_path`` to ``dest``: a ``.zip`` file when ``dest`` ends in .zip (nothing
+    else is left beside it), else a new folder. Returns what was written. Plain Python: runs off the GUI thread.
+    """
+    from desktop_ift.core.training.bundle import export_bundle
+
+    dest = Path(dest)
+    if dest.suffix.lower() != ".zip":
+        return export_bundle(job_path, dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".bundle-", dir=dest.parent))  # same disk: the move is a rename
+    try:
+        archive = export_bundle(job_path, scratch / dest.stem, make_zip=True)
+        shutil.move(str(archive), str(dest))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return dest
+
+
+def bundle_instructions(written: Path, model: str) -> str:
+    """What to do with a bundle on the other machine, in a few lines."""
+    from desktop_ift.core.jobs import DEMO_MODEL
+
+    folder = written.stem if written.suffix.lower() == ".zip" else written.name
+    unpack = f"unzip {written.name} -d {folder} && " if written.suffix.lower() == ".zip" else ""
+    model_arg = "" if model == DEMO_MODEL else " --model /path/to/the/model"
+    model_note = ("" if model == DEMO_MODEL else
+                  f" The model itself is not in the bundle: copy {model} to that machine and give its path.")
+    return (f"Saved the run bundle to {written}.\nOn the other machine (with desktop-ift installed), run:\n"
+            f"    {unpack}cd {folder} && ./run.sh{model_arg}\n{model_note.strip()}{' ' if model_note else ''}"
+            "The fine-tuned model ends up in its output/ folder; with several GPUs it runs through accelerate "
+            "(accelerate_config.yaml).")
+
+
 class RunsPage(Page):
     key = "runs"
     title = "Runs"
@@ -61,6 +99,7 @@ class RunsPage(Page):
         self.summaries: list[run_ops.RunSummary] = []
         self._plot = None
         self._checked: set[str] = set()
+        self._bundle_busy = False
 
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
@@ -102,10 +141,15 @@ class RunsPage(Page):
         self.export_button = QPushButton("Export metrics…")
         self.export_button.setToolTip("Save the run's per-step metrics as a CSV file.")
         self.export_button.clicked.connect(self.choose_export_path)
+        self.bundle_button = QPushButton("Export run bundle…")
+        self.bundle_button.setToolTip(
+            "Save this run's settings, prepared data and the exact commands as a folder or .zip, to run it "
+            "headless on another machine or a GPU cluster (the model folder is not included).")
+        self.bundle_button.clicked.connect(self.choose_bundle_path)
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setProperty("variant", "danger")
         self.delete_button.clicked.connect(self.delete_selected)
-        for b in (self.open_button, self.resume_button, self.clone_button, self.export_button):
+        for b in (self.open_button, self.resume_button, self.clone_button, self.export_button, self.bundle_button):
             actions.addWidget(b)
         actions.addStretch(1)
         actions.addWidget(self.delete_button)
@@ -215,6 +259,7 @@ class RunsPage(Page):
         self.open_button.setEnabled(has)
         self.clone_button.setEnabled(has)
         self.export_button.setEnabled(has)
+        self.bundle_button.setEnabled(bool(s and not self._bundle_busy and (Path(s.run.run_dir) / "job.json").exists()))
         self.resume_button.setEnabled(bool(s and s.resumable and not self.state.run_active))
         self.delete_button.setEnabled(bool(s and s.status not in ("running", "queued")))
         if s is None:
@@ -350,3 +395,47 @@ class RunsPage(Page):
             return False
         self.banner.show_message(f"Saved {rows:,} rows of metrics to {path}.", "info")
         return True
+
+    def choose_bundle_path(self) -> None:
+        """Ask where to write the selected run's bundle (a .zip, or a new folder), then write it."""
+        s = self.selected_summary()
+        if s is None:
+            return
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export run bundle", str(Path.home() / f"{s.id}-bundle.zip"),
+            "Zip archive (*.zip);;Folder (no extension)")
+        if not path:
+            return
+        if chosen.startswith("Zip") and not path.lower().endswith(".zip"):
+            path += ".zip"
+        self.export_bundle(s.id, path)
+
+    def export_bundle(self, run_id: str, dest: str | Path):
+        """Write the bundle of ``run_id`` to ``dest`` in the background; the banner says where it went and
+        what command runs it elsewhere. Returns the background task."""
+        summary = next((x for x in self.summaries if x.id == run_id), None)
+        if summary is None:
+            return None
+        job_path = Path(summary.run.run_dir) / "job.json"
+        model = (summary.run.config or {}).get("model", "")
+        self._bundle_busy = True
+        self.bundle_button.setEnabled(False)
+        self.banner.show_message(f"Writing the run bundle to {dest}…", "info")
+
+        def done(written: Path) -> None:
+            self._bundle_busy = False
+            self._selection_changed()
+            self.banner.show_message(bundle_instructions(Path(written), model), "success", "Run bundle exported")
+
+        def failed(exc: BaseException) -> None:
+            self._bundle_busy = False
+            self._selection_changed()
+            if isinstance(exc, FileExistsError):
+                text = f"{dest} already exists. Choose a new folder name (or a .zip file)."
+            elif isinstance(exc, OSError):
+                text = f"The bundle could not be written to {dest}: {exc.strerror or exc}. Choose another place."
+            else:
+                text = f"The bundle could not be written: {exc}"
+            self.banner.show_message(text, "error", "Export failed")
+
+        return run_in_background(lambda: write_bundle(job_path, dest), done, failed)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
+    QButtonGroup, QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.core.jobs import DEMO_MODEL, JobError, validate_model_choice
+from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
 from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import ConfigError, TrainConfig
 from desktop_ift.ui.app_state import AppState
@@ -58,6 +59,26 @@ def default_train_config() -> TrainConfig:
     return DEMO_TRAIN_CONFIG
 
 
+ALLOW_DOWNLOAD_TIP = (
+    "The app works offline by default: models come from folders on this computer or from the local Hugging "
+    "Face cache (models downloaded earlier by any Hugging Face tool). Tick this to let the training process "
+    "download this model from the Hugging Face Hub when the run starts: it needs an internet connection, and "
+    "a model can be several gigabytes.")
+
+
+def use_hub_model(store: Store, run_id: str, job_path: str | Path, hub_id: str, allow_download: bool) -> None:
+    """Make a prepared training job name the hub model ``hub_id`` (resolved by the worker from the local Hugging
+    Face cache, downloaded only with ``allow_download``), in its job file and in the run's settings."""
+    import json
+
+    path = Path(job_path)
+    job = json.loads(path.read_text(encoding="utf-8"))
+    job.update(model=hub_id, allow_download=bool(allow_download))
+    path.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
+    run = store.get_run(run_id)
+    store.update_run(run_id, config={**run.config, "model": hub_id, "allow_download": bool(allow_download)})
+
+
 class TrainPage(Page):
     key = "train"
     title = "Train"
@@ -99,12 +120,11 @@ class TrainPage(Page):
         self.advanced_form.set_values(values)
         self.set_method(values.get("method", "lora"))
         model = state.setting("train_model") or DEMO_MODEL
-        if model != DEMO_MODEL:
-            self.folder_edit.setText(model)
-            self.folder_radio.setChecked(True)
-            self.check_model()
-        else:
+        self.download_check.setChecked(bool(state.setting("train_allow_download")))
+        if model == DEMO_MODEL:
             self.demo_radio.setChecked(True)
+        else:
+            self.set_model_folder(model)
         self._model_kind_changed()
 
         for sig in (state.dataset_changed, state.template_changed, state.split_changed, state.templates_changed,
@@ -123,10 +143,13 @@ class TrainPage(Page):
         self.folder_radio = QRadioButton("Local model folder…")
         self.folder_radio.setToolTip("A Hugging Face model folder on this computer (config.json, tokenizer, "
                                      "*.safetensors).")
+        self.hub_radio = QRadioButton("Model from the Hugging Face Hub")
+        self.hub_radio.setToolTip("A model id such as Qwen/Qwen2.5-0.5B-Instruct. It is taken from the local "
+                                  "Hugging Face cache; downloading it needs the option below.")
         group = QButtonGroup(self)
-        group.addButton(self.demo_radio)
-        group.addButton(self.folder_radio)
-        self.demo_radio.toggled.connect(self._model_kind_changed)
+        for radio in (self.demo_radio, self.folder_radio, self.hub_radio):
+            group.addButton(radio)
+            radio.toggled.connect(self._model_kind_changed)
         layout.addWidget(self.demo_radio)
         layout.addWidget(self.folder_radio)
         row = QHBoxLayout()
@@ -139,20 +162,42 @@ class TrainPage(Page):
         row.addWidget(self.folder_edit, 1)
         row.addWidget(self.browse_button)
         layout.addLayout(row)
+        layout.addWidget(self.hub_radio)
+        hub = QVBoxLayout()
+        hub.setContentsMargins(26, 0, 0, 0)
+        hub.setSpacing(6)
+        self.hub_edit = QLineEdit()
+        self.hub_edit.setPlaceholderText("organisation/model, e.g. Qwen/Qwen2.5-0.5B-Instruct")
+        self.hub_edit.editingFinished.connect(self.check_model)
+        self.download_check = QCheckBox("Allow downloading this model from the Hugging Face Hub")
+        self.download_check.setToolTip(ALLOW_DOWNLOAD_TIP)
+        self.download_check.toggled.connect(self._download_toggled)
+        hub.addWidget(self.hub_edit)
+        hub.addWidget(self.download_check)
+        layout.addLayout(hub)
         self.model_banner = Banner()
         layout.addWidget(self.model_banner)
         return frame
 
     def _model_kind_changed(self, *_args) -> None:
-        folder = self.folder_radio.isChecked()
+        if not hasattr(self, "model_banner"):
+            return  # still building the card
+        folder, hub = self.folder_radio.isChecked(), self.hub_radio.isChecked()
         self.folder_edit.setEnabled(folder)
         self.browse_button.setEnabled(folder)
-        if not folder:
+        self.hub_edit.setEnabled(hub)
+        self.download_check.setEnabled(hub)
+        if not (folder or hub):
             self.model_banner.clear()
             self.model_error = ""
-        elif self.folder_edit.text().strip():
+        elif (self.folder_edit if folder else self.hub_edit).text().strip():
             self.check_model()
         self.update_summary()
+
+    def _download_toggled(self, allowed: bool) -> None:
+        self.state.remember(train_allow_download=bool(allowed))
+        if self.hub_radio.isChecked():
+            self.check_model()
 
     def choose_folder(self) -> None:
         start = self.folder_edit.text().strip() or str(Path.home())
@@ -161,12 +206,65 @@ class TrainPage(Page):
             self.set_model_folder(path)
 
     def set_model_folder(self, path: str) -> bool:
-        """Select a local model folder and check it (inline message when it is not a model)."""
+        """Select a local model folder (or a hub id such as ``Qwen/Qwen2.5-0.5B-Instruct``) and check it
+        (inline message when it is not a model)."""
+        if looks_like_hub_id(path):
+            return self.set_hub_model(path)
         self.folder_radio.setChecked(True)
         self.folder_edit.setText(path)
         return self.check_model()
 
+    def set_hub_model(self, hub_id: str, allow_download: bool | None = None) -> bool:
+        """Select a Hugging Face Hub model id and check whether it can be used (in the local cache, or
+        downloading allowed)."""
+        if allow_download is not None:
+            self.download_check.setChecked(allow_download)
+        self.hub_radio.setChecked(True)
+        self.hub_edit.setText(hub_id)
+        return self.check_model()
+
+    def _model_problem(self, message: str, title: str, kind: str = "error") -> bool:
+        self.model_error = message
+        self.model_banner.show_message(message, kind, title)
+        self.update_summary()
+        return False
+
+    def check_hub_model(self) -> bool:
+        """Is the hub id usable? Found in the local cache: yes (offline). Not there: only when downloading is
+        allowed; otherwise the banner says what to do and the run cannot start."""
+        hub_id = self.hub_edit.text().strip()
+        if not hub_id:
+            return self._model_problem("Type a model id such as Qwen/Qwen2.5-0.5B-Instruct, or use the demo "
+                                       "model.", "", "info")
+        if not looks_like_hub_id(hub_id):
+            return self._model_problem(
+                f"“{hub_id}” is not a Hugging Face model id: an id is organisation/model, such as "
+                "Qwen/Qwen2.5-0.5B-Instruct. For a folder on this computer choose “Local model folder”.",
+                "This is not a model id")
+        cached = find_in_hub_cache(hub_id)
+        self.model_error = ""
+        if cached is not None:
+            self.model_banner.show_message(
+                f"Found in the local Hugging Face cache ({cached}); nothing will be downloaded.", "success")
+        elif self.download_check.isChecked():
+            self.model_banner.show_message(
+                f"{hub_id} is not on this computer yet: the training process will download it from the Hugging "
+                "Face Hub when the run starts. This needs an internet connection; a model can be several "
+                "gigabytes.", "info", "Will be downloaded")
+        else:
+            return self._model_problem(
+                f"{hub_id} is not in the local Hugging Face cache ({hub_cache_dir()}), and downloading is off, so "
+                "the run could not load it. Either tick “Allow downloading this model from the Hugging Face "
+                "Hub”, or download the model once and choose its folder under “Local model folder”. Check the "
+                "spelling of the id too.",
+                "This model is not on this computer")
+        self.state.remember(train_model=hub_id)
+        self.update_summary()
+        return True
+
     def check_model(self) -> bool:
+        if self.hub_radio.isChecked():
+            return self.check_hub_model()
         text = self.folder_edit.text().strip()
         if not self.folder_radio.isChecked():
             return True
@@ -191,6 +289,9 @@ class TrainPage(Page):
         return True
 
     def model_choice(self) -> str:
+        """``"demo"``, a folder path, or a hub id (``org/name``)."""
+        if self.hub_radio.isChecked():
+            return self.hub_edit.text().strip()
         return DEMO_MODEL if self.demo_radio.isChecked() else self.folder_edit.text().strip()
 
     # ------------------------------------------------------------------ method and settings
@@ -382,6 +483,9 @@ class TrainPage(Page):
         if self.state.template() is None:
             return "Save a template on the Templates page first."
         if self.model_error:
+            if self.hub_radio.isChecked():
+                title = self.model_banner.title_label.text()
+                return f"{title or 'The model id is not usable'}: see the message under the model id."
             return "Choose a valid model folder, or the demo model."
         if not self.settings_banner.isHidden():
             return "Fix the highlighted setting first."
@@ -417,7 +521,7 @@ class TrainPage(Page):
             values["split"].setText(f"Invalid: {exc}")
         model = self.model_choice()
         values["model"].setText("Demo model (tiny, built locally)" if model == DEMO_MODEL
-                                else (Path(model).name or "—"))
+                                else model if self.hub_radio.isChecked() else (Path(model).name or "—"))
         values["model"].setToolTip("" if model == DEMO_MODEL else model)
         values["method"].setText(METHOD_TEXT.get(getattr(self, "method", "lora"), ""))
         try:
@@ -469,6 +573,10 @@ class TrainPage(Page):
             from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
 
             folder = Path(self.state.store.home) / "models" / DEMO_MODEL_DIRNAME
+        elif self.hub_radio.isChecked():
+            folder = find_in_hub_cache(model)
+            if folder is None:
+                return None  # not downloaded yet: no size to read
         else:
             folder = Path(model).expanduser()
         key = str(folder)
@@ -503,7 +611,9 @@ class TrainPage(Page):
         shape = None if self.model_error else self._model_shape()
         if shape is None:
             demo = self.model_choice() == DEMO_MODEL
-            values["memory"].setText("Well under 1 GiB (tiny demo model)" if demo else "—")
+            values["memory"].setText("Well under 1 GiB (tiny demo model)" if demo
+                                     else "Known once the model is on this computer" if self.hub_radio.isChecked()
+                                     and not self.model_error else "—")
             self.memory_banner.clear()
             return
         from desktop_ift.core.training.memory import fit_advice
@@ -538,7 +648,8 @@ class TrainPage(Page):
         if blocker:
             self.start_banner.show_message(blocker, "error")
             return
-        if self.folder_radio.isChecked() and not self.check_model():
+        if (self.folder_radio.isChecked() or self.hub_radio.isChecked()) and not self.check_model():
+            self.start_banner.show_message(self.model_error, "error", "Training cannot start")
             return
         try:
             config = self.train_config()
@@ -552,6 +663,13 @@ class TrainPage(Page):
         self.update_summary()
         home, project_id = self.state.store.home, self.state.project.id
         dataset_id, template_id, model = self.state.dataset_id, self.state.template_id, self.model_choice()
+        hub_id = model if self.hub_radio.isChecked() else ""
+        allow_download = self.download_check.isChecked()
+        if hub_id:
+            # prepare_train_job takes a folder: the cached copy, or (to be downloaded) the demo model as a
+            # stand-in, then the job is pointed at the hub id
+            cached = find_in_hub_cache(hub_id)
+            model = str(cached) if cached is not None else DEMO_MODEL
 
         def work():
             from desktop_ift.core.jobs import prepare_train_job
@@ -566,6 +684,8 @@ class TrainPage(Page):
                     source = template_id
                 run, job_path = prepare_train_job(store, project_id, dataset_id, source, config,
                                                   model=model, split=split)
+                if hub_id:
+                    use_hub_model(store, run.id, job_path, hub_id, allow_download)
                 return run.id, str(job_path)
 
         run_in_background(work, self._prepared, self._prepare_failed)

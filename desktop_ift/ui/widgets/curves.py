@@ -117,12 +117,14 @@ class RunCurves:
             self._restart_ema()
 
     def _restart_ema(self) -> None:
-        self._ema, self._count = 0.0, 0
-        w = self.smoothing
-        for v in self.train["loss"].tolist():
-            if not math.isnan(v):
-                self._count += 1
-                self._ema = w * self._ema + (1 - w) * v
+        """The running average's state after the last row, read off the smoothed column (its last value is
+        the debiased average ``ema / (1 - w**count)``)."""
+        loss = self.train["loss"]
+        self._count = int(np.count_nonzero(~np.isnan(loss)))
+        smoothed = self.train["smoothed"]
+        last = smoothed[-1] if len(smoothed) else math.nan
+        self._ema = 0.0 if not self._count or math.isnan(last) else \
+            float(last) * (1 - self.smoothing ** self._count)
 
     def add_log(self, row: dict) -> None:
         """A ``log`` event's figures (``step``, ``time``, ``loss``, ``epoch``, ...)."""

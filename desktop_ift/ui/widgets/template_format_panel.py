@@ -1,25 +1,34 @@
 """The Templates page in *Multi-turn chat* and *Continued pre-training* formats: choose the columns, see the
-first conversation (or document) built from real rows, read every problem (naming its conversation and
-rows), and save the choice as the project's training source."""
+conversations (or documents) built from real rows, the exact training text token by token (*Tokens* tab),
+every problem and the token lengths of all of them (*Validation* tab, each problem linked to its
+conversation), and save the choice as the project's training source.
+
+Building, tokenizing and measuring run off the GUI thread; the measurement of all conversations goes a
+chunk at a time so the histogram fills in while it runs and a change of settings abandons it."""
 
 from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter,
-    QStackedWidget, QTextBrowser, QVBoxLayout, QWidget,
+    QStackedWidget, QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.ui import theme
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner, status_icon
 from desktop_ift.ui.widgets.page import card, muted_label, section_label
+from desktop_ift.ui.widgets.template_token_view import TokenView
+from desktop_ift.ui.widgets.template_tools_panel import model_folder
+from desktop_ift.ui.widgets.template_validation_panel import ValidationPanel
 
 NONE = "— none —"
 FILE_ORDER = "— file order —"
 SEPARATORS = {"Blank line": "\n\n", "New line": "\n", "Space": " "}
+MEASURE_CHUNK = 2000  # conversations/documents measured per background step (about a second each)
+MEASURE_DELAY_MS = 400
 GUESSES = {
     "conversation": ("conversation", "conv", "dialog", "dialogue", "session", "thread", "chat_id", "chat"),
     "turn": ("turn", "order", "seq", "sequence", "position", "step", "index", "msg_index"),
@@ -62,6 +71,19 @@ class TemplateFormatPanel(QWidget):
         self.error = ""
         self.building = False
         self.active = False  # the page shows this panel (no background builds while Instruction is chosen)
+        self._tokenizer = (None, None)  # (folder, LightTokenizer), loaded off the GUI thread
+        self._token_generation = 0
+        self.tokens_busy = False
+        self._lengths = None  # MeasuredLengths of the current build and tokenizer
+        self._lengths_key = None
+        self._measuring = False
+        self._measure_again = False
+        self.last_report = None
+        self.last_preview = None  # the TokenPreview the Tokens tab shows
+        self._measure_timer = QTimer(self)
+        self._measure_timer.setSingleShot(True)
+        self._measure_timer.setInterval(MEASURE_DELAY_MS)
+        self._measure_timer.timeout.connect(self._measure_now)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
@@ -161,7 +183,16 @@ class TemplateFormatPanel(QWidget):
         layout.addWidget(self.banner)
         self.preview = QTextBrowser()
         self.preview.setOpenLinks(False)
-        layout.addWidget(self.preview, 3)
+        self.tokens = TokenView()
+        self.validation = ValidationPanel()
+        self.validation.unit_requested.connect(self._show_unit)
+        self.validation.row_requested.connect(self.show_rows)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.preview, "Conversation")
+        self.tabs.addTab(self.tokens, "Tokens")
+        self.tabs.addTab(self.validation, "Validation")
+        self.tabs.currentChanged.connect(lambda _i: self.refresh_tab())
+        layout.addWidget(self.tabs, 3)
         problems_head = QHBoxLayout()
         self.problems_title = section_label("Problems")
         problems_head.addWidget(self.problems_title)
@@ -173,6 +204,8 @@ class TemplateFormatPanel(QWidget):
         self.problems_list.setWordWrap(True)
         self.problems_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.problems_list.setMaximumHeight(150)
+        self.problems_list.setToolTip("Click to see this conversation's rows.")
+        self.problems_list.itemClicked.connect(lambda item: self._show_problem(self.problems_list.row(item)))
         layout.addWidget(self.problems_list)
         return frame
 
@@ -189,7 +222,8 @@ class TemplateFormatPanel(QWidget):
             "column; roles must alternate user, assistant, … and end with the assistant." if chat else
             "Each row becomes one document of raw text (no template); the model learns to continue it.")
         self.preview_title.setText("Conversations" if chat else "Documents")
-        self.problems_title.setVisible(chat)
+        self.tabs.setTabText(0, "Conversation" if chat else "Document")
+        self.refresh_tab_problems()
         self.rebuild()
 
     def set_columns(self, columns: list[str], source: dict | None = None) -> None:
@@ -311,8 +345,8 @@ class TemplateFormatPanel(QWidget):
             item = QListWidgetItem(status_icon("error"), p.text)
             item.setToolTip(p.text)
             self.problems_list.addItem(item)
-        self.problems_ok.setVisible(not self.problems and self.mode == "chat")
-        self.problems_list.setVisible(bool(self.problems))
+        self.refresh_tab_problems()
+        self._fit_problems_list()
         if self.error:
             self.banner.show_message(self.error, "error", "These settings cannot be used")
         elif self.problems:
@@ -330,7 +364,10 @@ class TemplateFormatPanel(QWidget):
         else:
             self.banner.clear()
         self.use_button.setEnabled(not self.error and not self.problems and bool(self.items))
+        self._lengths, self._lengths_key, self.last_report = None, None, None
         self.show_item(0)
+        if self.tabs.currentWidget() is self.validation:
+            self.schedule_validation()
 
     def _n_rows(self) -> int:
         table = self.state.table()
@@ -353,6 +390,201 @@ class TemplateFormatPanel(QWidget):
             self.preview.setHtml(conversation_html(item))
         else:
             self.preview.setHtml(document_html(item))
+        if self.tabs.currentWidget() is self.tokens:
+            self.refresh_tokens()
+
+    def _show_unit(self, index: int) -> None:
+        """Show conversation/document ``index`` (a validation problem was clicked)."""
+        self.tabs.setCurrentWidget(self.preview)
+        self.show_item(index)
+
+    def _show_problem(self, index: int) -> None:
+        if 0 <= index < len(self.problems):
+            self._show_broken(self.problems[index])
+
+    def show_rows(self, row: int) -> None:
+        """Show the conversation that holds table row ``row`` (built or not), or say the row has no text."""
+        for u, item in enumerate(self.items):
+            if row in item.get("rows", [item["idx"]]):
+                self._show_unit(u)
+                return
+        broken = next((p for p in self.problems if row in p.rows), None)
+        self.tabs.setCurrentWidget(self.preview)
+        if broken is not None:
+            self._show_broken(broken)
+        else:
+            self.position_label.setText(f"Row {row + 1:,}")
+            self.preview.setHtml(f"<p style='color:#6b7280'>Row {row + 1:,} has no text in the chosen columns, so "
+                                 "it is left out of training.</p>")
+
+    def _show_broken(self, problem) -> None:
+        """A conversation that cannot be used, as its rows say it (raw roles, in turn order)."""
+        table, spec = self.state.table(), self.spec()
+        if table is None or self.mode != "chat":
+            return
+        rows = problem.rows[:200]
+        taken = table.take(rows)
+        roles = taken.column(spec.role_column).to_pylist()
+        texts = taken.column(spec.content_column).to_pylist()
+        self.tabs.setCurrentWidget(self.preview)
+        self.position_label.setText(f"Conversation {problem.conversation!r}")
+        self.preview.setHtml(broken_html(problem, rows, roles, texts))
+
+    # ------------------------------------------------------------------ tokens and validation (off the GUI thread)
+    def _train_settings(self) -> tuple[int, bool]:
+        cfg = self.state.setting("train_config") or {}
+        return int(cfg.get("max_seq_length") or 256), bool(cfg.get("train_on_completion_only", True))
+
+    def _load_tokenizer(self, folder):
+        """The LightTokenizer of ``folder`` (runs in a worker thread; reuses the one loaded before)."""
+        from desktop_ift.core.templates.token_preview import LightTokenizer
+
+        loaded_folder, tok = self._tokenizer
+        return tok if loaded_folder == folder else LightTokenizer(folder)
+
+    def _fit_problems_list(self) -> None:
+        """As tall as its problems (at most 150 px), so one problem does not leave a large empty box."""
+        rows = sum(max(self.problems_list.sizeHintForRow(i), 20) for i in range(min(self.problems_list.count(), 6)))
+        self.problems_list.setFixedHeight(min(150, rows + 8) if rows else 40)
+
+    def refresh_tab_problems(self) -> None:
+        """Show the inline problem list except on the Validation tab (which lists them itself)."""
+        on_validation = self.tabs.currentWidget() is self.validation
+        self.problems_title.setVisible(self.mode == "chat" and not on_validation)
+        self.problems_ok.setVisible(self.mode == "chat" and not self.problems and not on_validation)
+        self.problems_list.setVisible(bool(self.problems) and not on_validation)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Back on this page: the Train page's model or maximum length may have changed."""
+        super().showEvent(event)
+        self.refresh_tab()
+
+    def refresh_tab(self) -> None:
+        """Recompute what the visible tab shows (the page calls this when it is shown)."""
+        self.refresh_tab_problems()  # the Validation tab lists the blocking problems itself
+        if not self.active:
+            return
+        if self.tabs.currentWidget() is self.tokens:
+            self.refresh_tokens()
+        elif self.tabs.currentWidget() is self.validation:
+            self.schedule_validation()
+
+    def refresh_tokens(self) -> None:
+        """The current conversation/document as the exact training text, token by token (in the background)."""
+        from desktop_ift.core.templates.token_preview import preview_example
+
+        self._token_generation += 1
+        generation = self._token_generation
+        folder, label = model_folder(self.state)
+        if folder is None:
+            self.tokens.show_message(f"No tokenizer to preview with ({label}). Choose a model on the Train page; "
+                                     "the demo model is built by the first demo training run.")
+            return
+        self.last_preview = None
+        if not self.items:
+            self.tokens.show_message("Nothing to show: no " + ("conversation" if self.mode == "chat" else "document")
+                                     + " could be built from these columns.")
+            return
+        item = self.items[self._index]
+        chat = self.mode == "chat"
+        line = {"system": item.get("system", ""), "messages": item["messages"]} if chat else {"text": item["text"]}
+        max_len, completion_only = self._train_settings()
+        self.tokens_busy = True
+        self.tokens.header.setText("Tokenizing…")
+
+        def work():
+            from desktop_ift.core.templates.format_lengths import uses_plain_chat_format
+
+            tok = self._load_tokenizer(folder)
+            preview = preview_example(tok, line, max_len, completion_only)
+            plain = chat and uses_plain_chat_format(tok, line["system"], line["messages"])
+            return tok, preview, plain
+
+        def done(result):
+            tok, preview, plain = result
+            self._tokenizer = (folder, tok)
+            if generation != self._token_generation:
+                return
+            self.tokens_busy = False
+            self.last_preview = preview
+            note = ""
+            if plain:
+                why = ("This model's tokenizer has no chat template" if not tok.chat_template else
+                       "This model's chat template does not accept this conversation")
+                note = (f"⚠ {why}, so training uses the plain layout shown here: each user turn as “### "
+                        "Instruction:” … “### Response:”, then the answer and the end-of-text token.")
+            n = len(self.items)
+            where = f"{'Conversation' if chat else 'Document'} {self._index + 1:,} of {n:,} · {label}"
+            self.tokens.show_preview(preview, where, note, split=not chat)
+
+        def failed(exc):
+            if generation == self._token_generation:
+                self.tokens_busy = False
+                self.tokens.show_message(f"The tokens cannot be shown: {exc}")
+
+        run_in_background(work, done, failed)
+
+    def schedule_validation(self) -> None:
+        """Check all conversations/documents again shortly (only while the Validation tab is shown)."""
+        if self.active and self.tabs.currentWidget() is self.validation:
+            self._measure_timer.start()
+
+    def _measure_now(self) -> None:
+        """One background step: measure the next chunk of token lengths, then rebuild the report; repeats
+        until everything is measured, unless the settings changed meanwhile."""
+        from desktop_ift.core.templates.format_lengths import MeasuredLengths
+        from desktop_ift.core.templates.validation import format_report
+
+        if not self.active or self.building:
+            return
+        if self._measuring:
+            self._measure_again = True
+            return
+        if self.error or self.state.dataset() is None:
+            self.validation.show_error(self.error or "Import data on the Data page first.")
+            return
+        folder, _label = model_folder(self.state)
+        key = (self._generation, str(folder))
+        if key != self._lengths_key:
+            self._lengths, self._lengths_key = MeasuredLengths(self.mode), key
+        lengths, items, problems, kind = self._lengths, self.items, self.problems, self.mode
+        n_rows, (max_len, completion_only) = self._n_rows(), self._train_settings()
+        self._measuring = True
+        if not self.last_report:
+            self.validation.show_busy()
+
+        def work():
+            tok = self._load_tokenizer(folder) if folder is not None else None
+            if tok is not None:
+                lengths.extend(tok, items, MEASURE_CHUNK)
+            report = format_report(kind, items, problems, n_rows, max_len, lengths if tok else None,
+                                   completion_only)
+            return tok, report
+
+        def done(result):
+            tok, report = result
+            self._measuring = False
+            if tok is not None:
+                self._tokenizer = (folder, tok)
+            current = key == self._lengths_key
+            if current:
+                self.last_report = report
+                self.validation.show_report(report)
+            unfinished = tok is not None and lengths.measured < len(items)
+            if self._measure_again or (current and unfinished):
+                self._measure_again = False
+                if self.active and self.isVisible():
+                    self._measure_now()
+
+        def failed(exc):
+            self._measuring = False
+            self.validation.show_error(f"The check stopped: {exc}")
+
+        run_in_background(work, done, failed)
+
+    def measuring(self) -> bool:
+        """True while token lengths are still being measured (or a measurement is about to start)."""
+        return self._measuring or self._measure_timer.isActive() or self.building
 
     def preview_text(self) -> str:
         """The preview as plain text (for tests and accessibility)."""
@@ -406,6 +638,16 @@ def conversation_html(conv: dict) -> str:
                                  "what the model learns to answer"))
         else:
             parts.append(_bubble("USER", m["content"], "#f9fafb", "#e5e7eb"))
+    return "<div style='font-size:13px; color:#1f2937'>" + "".join(parts) + "</div>"
+
+
+def broken_html(problem, rows: list[int], roles: list, texts: list) -> str:
+    """A conversation that cannot be used: the problem, then its rows as the table has them."""
+    parts = [f"<p style='color:{theme.DANGER}; font-size:12px'><b>This conversation cannot be used:</b> "
+             f"{html.escape(problem.message)}</p>"]
+    for row, role, text in zip(rows, roles, texts):
+        parts.append(_bubble(f"ROW {row + 1:,} · {str(role).upper()}", "" if text is None else str(text),
+                             "#fef2f2", "#fecaca"))
     return "<div style='font-size:13px; color:#1f2937'>" + "".join(parts) + "</div>"
 
 

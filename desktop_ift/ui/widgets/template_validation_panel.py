@@ -11,7 +11,14 @@ from desktop_ift.ui import theme
 from desktop_ift.ui.widgets.page import muted_label, section_label
 from desktop_ift.ui.widgets.plots import make_plot
 
-_ICON = {"error": "⛔", "warning": "⚠"}
+_ICON = {"error": "✖", "warning": "⚠", "info": "ℹ"}
+
+
+def unit_text(units: list[int], unit: str, limit: int = 8) -> str:
+    """``conversations 3, 8 … (+40)`` (1-based, as the preview numbers them)."""
+    shown = ", ".join(str(u + 1) for u in units[:limit])
+    more = f" … (+{len(units) - limit:,})" if len(units) > limit else ""
+    return f"{unit}{'s' if len(units) > 1 else ''} {shown}{more}"
 
 
 def rows_text(rows: list[int], limit: int = 8) -> str:
@@ -28,6 +35,7 @@ class ValidationPanel(QWidget):
     ``row_requested`` with its first row (and again with the next on each further click)."""
 
     row_requested = Signal(int)
+    unit_requested = Signal(int)  # chat/pre-training: a conversation/document (index into the built list)
     location_requested = Signal(str, int, int)  # field, line, column of a template problem
 
     def __init__(self, parent: QWidget | None = None):
@@ -64,22 +72,26 @@ class ValidationPanel(QWidget):
         self.report = report
         self._cursor = {}
         self.list.clear()
+        # chat/pre-training lists several kinds of finding: give the list as much room as the histogram
+        self.layout().setStretchFactor(self.list, 1 if report.unit == "example" else 2)
         errors = len(report.errors)
         ok = "✓ Ready to train" if report.can_train else "✗ Training is not possible until the errors are fixed"
-        self.summary.setText(f"{report.n_rows:,} rows → {report.n_examples:,} examples · {ok}"
+        self.summary.setText(f"{report.n_rows:,} rows → {report.n_examples:,} {report.unit}s · {ok}"
                              + (f" · {errors} error(s)" if errors else ""))
         self.summary.setStyleSheet(f"color: {theme.SUCCESS if report.can_train else theme.DANGER};")
         for i, problem in enumerate(report.problems):
-            where = rows_text(problem.rows)
+            where = (unit_text(problem.units, report.unit) if problem.units else "") or rows_text(problem.rows)
             text = f"{_ICON.get(problem.severity, '•')}  {problem.text}" + (f"\n     → {where}" if where else "")
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, i)
-            item.setToolTip("Click to show the first of these rows in the preview; click again for the next."
-                            if problem.rows else problem.text)
+            what = f"{report.unit}s" if problem.units else "rows"
+            item.setToolTip(f"Click to show the first of these {what} in the preview; click again for the next."
+                            if problem.rows or problem.units else problem.text)
             item.setForeground(pg.mkColor(theme.DANGER if problem.severity == "error" else theme.TEXT))
             self.list.addItem(item)
         if not report.problems:
-            self.list.addItem(QListWidgetItem("✓  No problems found in any row."))
+            what = "row" if report.unit == "example" else report.unit
+            self.list.addItem(QListWidgetItem(f"✓  No problems found in any {what}."))
         self._draw_histogram(report)
 
     def _draw_histogram(self, report) -> None:
@@ -92,17 +104,23 @@ class ValidationPanel(QWidget):
         width = edges[1] - edges[0]
         centres = (edges[:-1] + edges[1:]) / 2
         over = centres > report.max_seq_length
-        for mask, colour in ((~over, theme.ACCENT), (over, theme.DANGER)):
+        self.plot.getPlotItem().setLabel("left", f"{report.unit}s", color=theme.MUTED)
+        long_colour = theme.WARNING if report.split_long else theme.DANGER  # split, not cut: nothing is lost
+        for mask, colour in ((~over, theme.ACCENT), (over, long_colour)):
             if mask.any():
                 self.plot.addItem(pg.BarGraphItem(x=centres[mask], height=counts[mask], width=width * 0.9,
                                                   brush=colour, pen=pg.mkPen(None)))
-        line = pg.InfiniteLine(pos=report.max_seq_length, angle=90, pen=pg.mkPen(theme.DANGER, width=2,
+        line = pg.InfiniteLine(pos=report.max_seq_length, angle=90, pen=pg.mkPen(long_colour, width=2,
                                                                                   style=Qt.PenStyle.DashLine),
                                label=f"max length {report.max_seq_length}",
-                               labelOpts={"position": 0.9, "color": theme.DANGER})
+                               labelOpts={"position": 0.9, "color": long_colour})
         self.plot.addItem(line)
-        self.hist_title.setText(f"Tokens per example — {report.n_too_long:,} of {len(report.lengths):,} longer than "
-                                f"{report.max_seq_length}")
+        n, unit = len(report.lengths), report.unit
+        measured = "" if report.unit == "example" or n >= report.n_examples else \
+            f" ({n:,} of {report.n_examples:,} measured so far…)"
+        after = " — split into several examples, not cut" if report.split_long and report.n_too_long else ""
+        self.hist_title.setText(f"Tokens per {unit} — {report.n_too_long:,} of {n:,} longer than "
+                                f"{report.max_seq_length}{after}{measured}")
 
     def _clicked(self, item: QListWidgetItem) -> None:
         index = item.data(Qt.ItemDataRole.UserRole)
@@ -111,7 +129,11 @@ class ValidationPanel(QWidget):
         problem = self.report.problems[index]
         if problem.line and problem.field:
             self.location_requested.emit(problem.field, problem.line, problem.column or 1)
-        if problem.rows:
+        if problem.units:
+            at = self._cursor.get(index, 0)
+            self.unit_requested.emit(problem.units[at % len(problem.units)])
+            self._cursor[index] = at + 1
+        elif problem.rows:
             at = self._cursor.get(index, 0)
             self.row_requested.emit(problem.rows[at % len(problem.rows)])
             self._cursor[index] = at + 1
