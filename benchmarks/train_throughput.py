@@ -8,8 +8,10 @@ data, whose examples vary from about 20 to 400 tokens, are trained three ways, e
 (b) ``trl``: TRL's ``SFTTrainer`` with its defaults (prompt-completion data, so completion-only loss;
     no packing; dynamic padding; gradient checkpointing on, as TRL defaults to). ``trl_no_gc`` is the same
     with gradient checkpointing off, to separate that choice from the data pipeline.
-(c) ``ours``: :func:`desktop_ift.core.training.recipe.run_training` with its defaults (completion-only loss,
-    packing without cross-example attention, tokenized-data cache cold).
+(c) ``ours``: :func:`desktop_ift.core.training.recipe.run_training` with its defaults (completion-only loss
+    with the LM head computed only where the loss is, packing without cross-example attention, gradient
+    checkpointing on as in TRL, tokenized-data cache cold). ``ours_no_gc`` is the same with gradient
+    checkpointing off (compared with ``trl_no_gc``).
 
 Shared by all: full fine-tuning (the model starts from random weights, so adapters would measure little),
 the same learning rate, batch size, epochs, maximum length, seed and fp32 on the CPU. Reported per method:
@@ -30,6 +32,7 @@ TRL is optional: without it, (b) is reported as unavailable and ``ratio_vs_trl``
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import json
 import os
 import random
@@ -164,7 +167,7 @@ def run_trl(args, model_dir, train, val, gradient_checkpointing=None) -> dict:
             "gradient_checkpointing": bool(config.gradient_checkpointing)}
 
 
-def run_ours(args, model_dir, train, val) -> dict:
+def run_ours(args, model_dir, train, val, gradient_checkpointing=None) -> dict:
     """(c) the engine's own recipe with its defaults (same shared hyperparameters)."""
     from transformers import AutoModelForCausalLM
 
@@ -177,6 +180,8 @@ def run_ours(args, model_dir, train, val) -> dict:
     config = TrainConfig(method="full", epochs=1, batch_size=args.batch_size, learning_rate=args.lr,
                          max_seq_length=args.max_len, warmup_ratio=0.05, logging_steps=1000, seed=42,
                          precision="fp32")
+    if gradient_checkpointing is not None:
+        config = replace(config, gradient_checkpointing=gradient_checkpointing)
     store = Store.open(Path(args.work) / "ws")
     run = store.create_run("train", config=config.to_dict())
     data_dir = Path(run.run_dir) / "data"
@@ -198,7 +203,8 @@ def run_ours(args, model_dir, train, val) -> dict:
     model = AutoModelForCausalLM.from_pretrained(finished.output_dir)
     packed = any("packed without" in getattr(e, "message", "") for e in store.events(run.id))
     return {**_figures(useful), "peak_memory_mb": _peak_memory_mb(),
-            "val_response_loss": _val_loss(model, tok, val, args.max_len), "packed": packed}
+            "val_response_loss": _val_loss(model, tok, val, args.max_len), "packed": packed,
+            "gradient_checkpointing": config.gradient_checkpointing}
 
 
 def build_model(args, folder: Path) -> Path:
@@ -218,7 +224,8 @@ def child(args) -> None:
     torch.manual_seed(0)
     train, val = make_rows(args.n_train, seed=1), make_rows(args.n_val, seed=2)
     runner = {"textbook": run_textbook, "trl": run_trl, "ours": run_ours,
-              "trl_no_gc": lambda *a: run_trl(*a, gradient_checkpointing=False)}[args.child]
+              "trl_no_gc": lambda *a: run_trl(*a, gradient_checkpointing=False),
+              "ours_no_gc": lambda *a: run_ours(*a, gradient_checkpointing=False)}[args.child]
     print(json.dumps(runner(args, Path(args.model_dir), train, val)))
 
 
@@ -245,7 +252,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="train-bench-") as tmp:
         model_dir = build_model(args, Path(tmp) / "model")
-        methods = ["textbook", "ours"]
+        methods = ["textbook", "ours", "ours_no_gc"]
         has_trl = importlib.util.find_spec("trl") is not None
         if has_trl:
             methods[1:1] = ["trl", "trl_no_gc"]
@@ -266,7 +273,7 @@ def main() -> None:
                   f"{r['train_s']:6.1f} s  "
                   f"peak {r['peak_memory_mb']:7.0f} MiB  val response loss {r['val_response_loss']:.4f}", flush=True)
         ours, book, trl = results["ours"], results["textbook"], results.get("trl")
-        trl_no_gc = results.get("trl_no_gc")
+        trl_no_gc, ours_no_gc = results.get("trl_no_gc"), results["ours_no_gc"]
         summary = {
             "benchmark": "train_throughput",
             "device": "cuda" if _cuda() else "cpu",
@@ -280,6 +287,10 @@ def main() -> None:
             "ratio_vs_trl": ours["tokens_per_s"] / trl["tokens_per_s"] if trl else None,
             "ratio_vs_trl_no_gc": ours["tokens_per_s"] / trl_no_gc["tokens_per_s"] if trl_no_gc else None,
             "memory_vs_trl": ours["peak_memory_mb"] / trl["peak_memory_mb"] if trl else None,
+            # both without gradient checkpointing: the data pipeline and loss alone
+            "no_gc_ratio_vs_trl_no_gc": (ours_no_gc["tokens_per_s"] / trl_no_gc["tokens_per_s"]) if trl_no_gc else None,
+            "no_gc_memory_vs_trl_no_gc": (ours_no_gc["peak_memory_mb"] / trl_no_gc["peak_memory_mb"]) if trl_no_gc
+            else None,
             "memory_vs_textbook": ours["peak_memory_mb"] / book["peak_memory_mb"],
             "val_loss_gap_vs_trl": (ours["val_response_loss"] / trl["val_response_loss"] - 1) if trl else None,
         }

@@ -121,7 +121,8 @@ def cmd_prepare_train(args) -> int:
     model = args.model or DEMO_MODEL
     config = train_config_from_args(args, DEMO_TRAIN_CONFIG if model == DEMO_MODEL else None)
     split = SplitSpec(train=args.split[0], validation=args.split[1], test=args.split[2], seed=args.split_seed)
-    _, job_path = prepare_train_job(store, project.id, int(dataset_id), template_id, config, model, split)
+    _, job_path = prepare_train_job(store, project.id, int(dataset_id), template_id, config, model, split,
+                                    allow_download=args.allow_download)
     print(job_path)
     return 0
 
@@ -135,7 +136,10 @@ def register(sub) -> None:
     p.add_argument("--project", help="project name (default: the demo project)")
     p.add_argument("--dataset", type=int, help="dataset id (default: the project's current one)")
     p.add_argument("--template", type=int, help="template id (default: the project's current one)")
-    p.add_argument("--model", help="'demo' or a local Hugging Face model folder")
+    p.add_argument("--model", help="'demo', a local Hugging Face model folder, or a hub id (org/name) in the "
+                   "local Hugging Face cache")
+    p.add_argument("--allow-download", action="store_true",
+                   help="let the training process download a hub model that is not in the local cache")
     add_config_options(p)
     p.add_argument("--split", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
     p.add_argument("--split-seed", type=int, default=42)

@@ -32,6 +32,7 @@ DEMO_TRAIN_CONFIG = TrainConfig(
     eval_steps=0,
     save_steps=0,
     seed=42,
+    gradient_checkpointing=False,  # a 2-layer model: nothing to save, and the demo should be quick
 )
 
 # Answers are one category word: a few tokens suffice, and greedy decoding makes the comparison repeatable.

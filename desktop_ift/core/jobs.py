@@ -197,6 +197,7 @@ def prepare_train_job(
     model: str = DEMO_MODEL,
     split=None,
     name: str = "",
+    allow_download: bool = False,
 ) -> tuple[RunRecord, Path]:
     """Render, split and write the data of a training run, create the run (status ``queued``) and its job.
 
@@ -209,6 +210,8 @@ def prepare_train_job(
     job's ``source.dropped_empty``). Returns the run and the path of its ``job.json``. Raises
     :class:`JobError` with a plain message for anything the user must fix (no rows, a template that does not
     render, every response empty, an empty training split) before anything is created.
+    ``model`` is "demo", a model folder, or a Hugging Face hub id (``org/name``) found in the local hub
+    cache -- or anywhere with ``allow_download``, when the worker may fetch it.
     """
     from desktop_ift.core.data.importers import load_dataset_table
     from desktop_ift.core.data.splits import SplitError, SplitSpec
@@ -224,7 +227,7 @@ def prepare_train_job(
         raise JobError(str(exc)) from exc
     source = resolve_training_source(store, template_id)
     _check_source(source, dataset.column_names)
-    model = validate_model_choice(model)
+    model = validate_model_choice(model, allow_download=allow_download)
     table = load_dataset_table(dataset)
     if table.num_rows == 0:
         raise JobError(f"The dataset {dataset.label} has no rows. Import a file with data first.")
@@ -288,22 +291,34 @@ def prepare_train_job(
         "output_dir": str(run_dir / "output"),
         "resume_from": None,
         "source": source_info,
+        "allow_download": bool(allow_download),
     }
     job_path = run_dir / "job.json"
     job_path.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
-    run = store.update_run(run.id, config={**config.to_dict(), "model": model, "source": job["source"]},
+    run = store.update_run(run.id, config={**config.to_dict(), "model": model, "source": job["source"],
+                                           "allow_download": bool(allow_download)},
                            output_dir=job["output_dir"])
     return run, job_path
 
 
-def validate_model_choice(model: str) -> str:
-    """Return ``model`` ("demo" or an absolute folder path) if it looks like a model, else raise JobError.
+def validate_model_choice(model: str, allow_download: bool = False) -> str:
+    """Return ``model`` ("demo", an absolute folder path, or a hub id) if it looks usable, else raise JobError.
 
-    This is a cheap check that needs no torch (the GUI calls it when a folder is chosen): the folder must
-    exist and hold a ``config.json`` with a ``model_type``. The worker does the full load later.
+    This is a cheap check that needs no torch (the GUI calls it when a folder is chosen): a folder must
+    exist and hold a ``config.json`` with a ``model_type``; a hub id (``org/name``, not a path here) must be
+    in the local Hugging Face cache unless ``allow_download``. The worker does the full load later.
     """
+    from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
+
     if model == DEMO_MODEL:
         return model
+    if looks_like_hub_id(model):
+        hub_id = model.strip()
+        if allow_download or find_in_hub_cache(hub_id) is not None:
+            return hub_id
+        raise JobError(f"The model {hub_id} is not on this computer (not in the Hugging Face cache at "
+                       f"{hub_cache_dir()}), and downloading is off. Allow downloading this model (it needs an "
+                       "internet connection), or download it once and choose its folder.")
     path = Path(model).expanduser()
     if not path.is_dir():
         raise JobError(f"Model folder not found: {path}. Choose a folder that holds a downloaded model.")

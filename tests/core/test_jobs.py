@@ -101,3 +101,19 @@ def test_reading_something_that_is_not_a_job(tmp_path):
     path.write_text(json.dumps({"hello": 1}))
     with pytest.raises(JobError, match="not a desktop_ift job"):
         read_job(path)
+
+
+def test_a_hub_model_id_needs_the_local_cache_or_an_explicit_download(store, project, tmp_path, monkeypatch):
+    """A hub id is accepted when the model is in the local Hugging Face cache; otherwise only when the user
+    allowed downloading, which the job then records for the worker."""
+    from desktop_ift.core.jobs import JobError, validate_model_choice
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    with pytest.raises(JobError, match="not on this computer.*Allow downloading"):
+        validate_model_choice("acme/tiny-chat")
+    assert validate_model_choice("acme/tiny-chat", allow_download=True) == "acme/tiny-chat"
+    snapshot = cache / "models--acme--tiny-chat" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text('{"model_type": "llama"}')
+    assert validate_model_choice("acme/tiny-chat") == "acme/tiny-chat"

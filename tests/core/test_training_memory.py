@@ -35,10 +35,12 @@ def test_parameter_count_from_weight_headers_is_exact(tiny_model_dir):
 
 def test_memory_falls_with_each_lighter_choice():
     shape = shape_from_config(LLAMA2_7B)
-    base = TrainConfig(method="full", batch_size=4, max_seq_length=1024)
+    base = TrainConfig(method="full", batch_size=4, max_seq_length=1024, gradient_checkpointing=False)
     full = estimate_memory(shape, base).total
-    lora = estimate_memory(shape, TrainConfig(method="lora", batch_size=4, max_seq_length=1024)).total
-    qlora = estimate_memory(shape, TrainConfig(method="qlora", batch_size=4, max_seq_length=1024)).total
+    lora = estimate_memory(shape, TrainConfig(method="lora", batch_size=4, max_seq_length=1024,
+                                              gradient_checkpointing=False)).total
+    qlora = estimate_memory(shape, TrainConfig(method="qlora", batch_size=4, max_seq_length=1024,
+                                               gradient_checkpointing=False)).total
     ckpt = estimate_memory(shape, TrainConfig(method="lora", batch_size=4, max_seq_length=1024,
                                               gradient_checkpointing=True)).total
     assert full > lora > ckpt and lora > qlora
@@ -53,7 +55,8 @@ def test_memory_falls_with_each_lighter_choice():
 def test_a_job_that_does_not_fit_comes_with_suggestions_that_do():
     shape = shape_from_config(LLAMA2_7B)
     gpu = Device("cuda", 0, "RTX 4090", 24 * GIB, 23 * GIB, bf16=True)
-    advice = fit_advice(shape, TrainConfig(method="full", batch_size=8, max_seq_length=2048), gpu)
+    advice = fit_advice(shape, TrainConfig(method="full", batch_size=8, max_seq_length=2048,
+                                           gradient_checkpointing=False), gpu)
     assert not advice.fits
     text = advice.message()
     assert "will probably run out of memory" in text and "RTX 4090" in text
@@ -62,6 +65,10 @@ def test_a_job_that_does_not_fit_comes_with_suggestions_that_do():
     assert "(fits)" in advice.suggestions[-1] and "Together (QLoRA 4-bit + gradient checkpointing" in advice.suggestions[-1]
     small = fit_advice(shape_from_config(QWEN25_05B), TrainConfig(method="lora", batch_size=4), gpu)
     assert small.fits and "should fit" in small.message()
+    # checkpointing is on by default; with this much room the advice says it can go, for speed
+    assert "turn off gradient checkpointing" in small.message()
+    tight = fit_advice(shape, TrainConfig(method="lora", batch_size=4, max_seq_length=1024), gpu)  # 18 vs 40 GiB
+    assert tight.fits and not tight.speed_tip
 
 
 def test_qlora_is_not_suggested_without_an_nvidia_gpu():

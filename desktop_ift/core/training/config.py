@@ -79,8 +79,9 @@ class TrainConfig:
     precision: str = _f("auto", "Number format for training. auto: bf16 on GPUs that support it, else fp16 on "
                         "a GPU, fp32 on the CPU. Lower precision halves memory at the same quality.",
                         choices=PRECISIONS)
-    gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass instead of storing "
-                                      "them: much less memory for long sequences, about 30% slower.")
+    gradient_checkpointing: bool = _f(True, "Recompute activations in the backward pass instead of storing "
+                                      "them: much less memory for long sequences, about 30% slower. On by "
+                                      "default (as in TRL); turn it off for speed when memory is plentiful.")
     packing: bool = _f(True, "Put several short examples in one row (each still sees only itself), so no "
                        "compute is spent on padding. Turn off to pad each batch to its longest example.")
     train_on_completion_only: bool = _f(True, "Compute the loss on the response only, not on the prompt.")

@@ -41,12 +41,12 @@ PRESETS: tuple[Preset, ...] = (
         summary="The usual choice: a good model in a reasonable time.",
         explanation=(
             "Trains LoRA adapters for three passes over your data, checking the validation loss as it goes "
-            "and saving a checkpoint regularly so a stopped run can continue. This is what most people "
-            "should use once the quick try looked sensible."
+            "and saving a checkpoint regularly so a stopped run can continue. Gradient checkpointing keeps "
+            "the memory low. This is what most people should use once the quick try looked sensible."
         ),
         values=dict(method="lora", epochs=3.0, max_steps=-1, learning_rate=2e-4, lr_scheduler="cosine",
                     batch_size=8, gradient_accumulation=2, max_seq_length=1024, warmup_ratio=0.05,
-                    lora_r=16, lora_alpha=32, lora_dropout=0.05, packing=True, gradient_checkpointing=False,
+                    lora_r=16, lora_alpha=32, lora_dropout=0.05, packing=True, gradient_checkpointing=True,
                     train_on_completion_only=True, eval_steps=0, save_steps=200),
     ),
     Preset(

@@ -66,19 +66,6 @@ ALLOW_DOWNLOAD_TIP = (
     "a model can be several gigabytes.")
 
 
-def use_hub_model(store: Store, run_id: str, job_path: str | Path, hub_id: str, allow_download: bool) -> None:
-    """Make a prepared training job name the hub model ``hub_id`` (resolved by the worker from the local Hugging
-    Face cache, downloaded only with ``allow_download``), in its job file and in the run's settings."""
-    import json
-
-    path = Path(job_path)
-    job = json.loads(path.read_text(encoding="utf-8"))
-    job.update(model=hub_id, allow_download=bool(allow_download))
-    path.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
-    run = store.get_run(run_id)
-    store.update_run(run_id, config={**run.config, "model": hub_id, "allow_download": bool(allow_download)})
-
-
 class TrainPage(Page):
     key = "train"
     title = "Train"
@@ -665,11 +652,6 @@ class TrainPage(Page):
         dataset_id, template_id, model = self.state.dataset_id, self.state.template_id, self.model_choice()
         hub_id = model if self.hub_radio.isChecked() else ""
         allow_download = self.download_check.isChecked()
-        if hub_id:
-            # prepare_train_job takes a folder: the cached copy, or (to be downloaded) the demo model as a
-            # stand-in, then the job is pointed at the hub id
-            cached = find_in_hub_cache(hub_id)
-            model = str(cached) if cached is not None else DEMO_MODEL
 
         def work():
             from desktop_ift.core.jobs import prepare_train_job
@@ -683,9 +665,8 @@ class TrainPage(Page):
                 if source is None or isinstance(source, int):
                     source = template_id
                 run, job_path = prepare_train_job(store, project_id, dataset_id, source, config,
-                                                  model=model, split=split)
-                if hub_id:
-                    use_hub_model(store, run.id, job_path, hub_id, allow_download)
+                                                  model=model, split=split,
+                                                  allow_download=bool(hub_id) and allow_download)
                 return run.id, str(job_path)
 
         run_in_background(work, self._prepared, self._prepare_failed)

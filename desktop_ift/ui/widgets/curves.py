@@ -34,7 +34,9 @@ class Columns:
             return
         size = max(need, size * 2)
         for name, arr in self._data.items():
-            bigger = np.full(size, np.nan)
+            # not filled: nothing past ``n`` is read, and touching a few hundred MB of a long run's new
+            # capacity at once is what used to stall the GUI at the first point after loading it
+            bigger = np.empty(size)
             bigger[: self.n] = arr[: self.n]
             self._data[name] = bigger
 
@@ -58,9 +60,9 @@ class Columns:
         self.n += count
 
     def truncate(self, n: int) -> None:
-        self.n = max(0, min(n, self.n))
+        old, self.n = self.n, max(0, min(n, self.n))
         for arr in self._data.values():
-            arr[self.n:] = np.nan
+            arr[self.n:old] = np.nan  # (a plot may still hold a view of the dropped rows until it redraws)
 
     def clear(self) -> None:
         self.truncate(0)
