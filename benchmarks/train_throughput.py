@@ -32,7 +32,6 @@ TRL is optional: without it, (b) is reported as unavailable and ``ratio_vs_trl``
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import json
 import os
 import random
@@ -41,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 WORDS = ("the customer writes again about the same order and asks for an update because nothing has happened "
