@@ -53,6 +53,31 @@ def test_chip_inserts_placeholder_in_focused_editor(window, qtbot):
     assert page.response_edit.toPlainText() == "Answer: {{ category }}"
 
 
+def test_chip_dragged_into_an_editor_drops_its_placeholder_there(window, qtbot):
+    """A chip's drag carries the placeholder; dropping it on an editor inserts it where the mouse is."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    page = window.templates_page
+    window.show_page(page)
+    editor = page.prompt_edit
+    editor.setPlainText("Ticket: ")
+    chip = page.chip_buttons["message"]
+    data = chip.mime_data()
+    assert data.text() == "{{ message }}"
+    end = editor.cursorRect(editor.textCursor().__class__(editor.document().lastBlock())).center()
+    end.setX(editor.viewport().width() - 5)  # right of the text on the first line: the end of "Ticket: "
+    pos = QPointF(end)
+    viewport = editor.viewport()
+    copy = Qt.DropAction.CopyAction
+    for event in (QDragEnterEvent(end, copy, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier),
+                  QDragMoveEvent(end, copy, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier),
+                  QDropEvent(pos, copy, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)):
+        QApplication.sendEvent(viewport, event)
+    assert editor.toPlainText() == "Ticket: {{ message }}"
+
+
 def test_save_keeps_text_and_clears_the_mark(window, qtbot, store):
     page = window.templates_page
     page.name_edit.setText("my template")

@@ -98,10 +98,12 @@ def tokenize_seq2seq_rows(rows: list[dict], tokenizer, max_seq_length: int) -> l
     data_format = detect_format(rows)
     if data_format != "instruction":
         raise ValueError(f"encoder-decoder models train on prompt/response rows, not {data_format} rows")
+    from desktop_ift.core.modeling import encode_source, seq2seq_source
+
     out = []
     for row in rows:
-        source = f"{row['system']}\n\n{row['prompt']}" if row.get("system") else row["prompt"]
-        input_ids = tokenizer(source, truncation=True, max_length=max_seq_length)["input_ids"]
+        # the same encoder input as evaluation and the playground give the model
+        input_ids = encode_source(tokenizer, seq2seq_source(row.get("system", ""), row["prompt"]), max_seq_length)
         labels = tokenizer(text_target=row["response"], truncation=True, max_length=max_seq_length)["input_ids"]
         eos = tokenizer.eos_token_id
         if eos is not None and (not labels or labels[-1] != eos):

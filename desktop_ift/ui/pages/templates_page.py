@@ -16,6 +16,7 @@ from desktop_ift.core.store import StoreError
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.widgets.banner import Banner, status_icon
+from desktop_ift.ui.widgets.column_chip import ColumnChip
 from desktop_ift.ui.widgets.flow_layout import FlowLayout
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 from desktop_ift.ui.widgets.template_format_panel import TemplateFormatPanel
@@ -134,12 +135,13 @@ class TemplatesPage(Page):
         layout.addLayout(name_row)
 
         layout.addWidget(section_label("Columns"))
-        self.chips_hint = muted_label("Click a column to insert it at the cursor of the editor you were in.")
+        self.chips_hint = muted_label("Click a column to insert it at the cursor of the editor you were in, or "
+                                      "drag it into an editor.")
         layout.addWidget(self.chips_hint)
         chips_host = QWidget()
         self.chips_layout = FlowLayout(chips_host, spacing=6)
         layout.addWidget(chips_host)
-        self.chip_buttons: dict[str, QPushButton] = {}
+        self.chip_buttons: dict[str, ColumnChip] = {}
 
         self.editors: dict[str, QPlainTextEdit] = {}
         mono = theme.monospace_font()
@@ -231,16 +233,17 @@ class TemplatesPage(Page):
         self.chips_layout.clear()
         self.chip_buttons = {}
         for name in columns:
-            button = QPushButton(name)
+            button = ColumnChip(name, placeholder(name))
             button.setProperty("role", "chip")
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the editor keeps its cursor
-            button.setToolTip(f"Insert {placeholder(name)}")
+            button.setToolTip(f"Click to insert {placeholder(name)} at the cursor, or drag it into an editor")
             button.setCursor(Qt.CursorShape.PointingHandCursor)
             button.clicked.connect(lambda _=False, n=name: self.insert_column(n))
             self.chips_layout.addWidget(button)
             self.chip_buttons[name] = button
         self.chips_hint.setText(
-            "Click a column to insert it at the cursor of the editor you were in." if columns
+            "Click a column to insert it at the cursor of the editor you were in, or drag it into an editor."
+            if columns
             else "Import data on the Data page to see its columns here.")
         self.chips_layout.update()
 
