@@ -35,11 +35,10 @@ def _encode_counts(tok, texts: list[str], add_special_tokens: bool, strip_eos: b
     unique = list(dict.fromkeys(texts))
     if not unique:
         return {}
-    eos_id, eos = tok.eos_token_id, tok.eos_token or "\0"
+    eos = tok.eos_token or "\0"
     counts = {}
-    for text, ids in zip(unique, tok.encode_batch(unique, add_special_tokens)):
-        n = len(ids)
-        if strip_eos and eos_id is not None and ids and ids[-1] == eos_id and not text.endswith(eos):
+    for text, n, last_is_eos in zip(unique, *tok.counts_and_eos(unique, add_special_tokens)):
+        if strip_eos and n and last_is_eos and not text.endswith(eos):
             n -= 1
         counts[text] = n
     return counts
@@ -112,8 +111,8 @@ def document_lengths(tok, texts: list[str]) -> np.ndarray:
     eos_id = tok.eos_token_id
     unique = list(dict.fromkeys(texts))
     counts = {}
-    for text, ids in zip(unique, tok.encode_batch(unique, True) if unique else []):
-        counts[text] = len(ids) + int(eos_id is not None and (not ids or ids[-1] != eos_id))
+    for text, n, last_is_eos in zip(unique, *tok.counts_and_eos(unique, True)):
+        counts[text] = n + int(eos_id is not None and (not n or not last_is_eos))
     return np.fromiter((counts[t] for t in texts), dtype=np.int64, count=len(texts))
 
 

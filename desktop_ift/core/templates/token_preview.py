@@ -129,6 +129,27 @@ class LightTokenizer:
             self._counter = SegmentCounter(self._tok)
         return self._counter.counts(texts, add_special_tokens)
 
+    def counts_and_eos(self, texts: list[str], add_special_tokens: bool) -> tuple[list[int], list[bool]]:
+        """Each text's token count (:meth:`count_tokens`) and whether its last token is eos, without
+        building the ids where the answer follows from the text: eos ends an encoding when the tokenizer
+        appends it itself, or when the text ends with the eos token's text (an added token, matched whole)."""
+        counts = self.count_tokens(texts, add_special_tokens)
+        eos = self.eos_token or ""
+        if self.eos_token_id is None or not texts:
+            return counts, [False] * len(texts)
+        probe = self._tok.encode("a", add_special_tokens=add_special_tokens).ids
+        if probe and probe[-1] == self.eos_token_id:  # the post-processor appends eos to every text
+            return counts, [True] * len(texts)
+        if not eos:
+            return counts, [False] * len(texts)
+        if self.is_added_token(eos):
+            return counts, [t.endswith(eos) for t in texts]
+        last = [False] * len(texts)
+        ending = [i for i, t in enumerate(texts) if t.endswith(eos)]
+        for i, ids in zip(ending, self.encode_batch([texts[i] for i in ending], add_special_tokens)):
+            last[i] = bool(ids) and ids[-1] == self.eos_token_id
+        return counts, last
+
     def token_texts(self, ids: list[int]) -> list[str]:
         """Each token id as the text it stands for."""
         return [self._tok.decode([i], skip_special_tokens=False) for i in ids]
