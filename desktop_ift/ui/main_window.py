@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QRect, Qt, QTimer
+from PySide6.QtCore import QPoint, QRect, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget,
@@ -93,11 +93,14 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self._restore_runs)
 
     def _toast_area(self) -> QRect:
-        """Where a notification covers no control: the sidebar below its last page (window coordinates)."""
+        """Where a notification covers no control: the sidebar below its last page, its footer text
+        included (window coordinates)."""
         view = self.nav.viewport()
         last = self.nav.visualItemRect(self.nav.item(self.nav.count() - 1)) if self.nav.count() else QRect()
         top = view.mapTo(self, QPoint(0, last.bottom() + 1 if last.isValid() else 0))
-        return QRect(top.x(), top.y(), view.width(), view.height() - (top.y() - view.mapTo(self, QPoint(0, 0)).y()))
+        sidebar = self.nav.parentWidget()
+        bottom = sidebar.mapTo(self, QPoint(0, sidebar.height())).y()
+        return QRect(top.x(), top.y(), view.width(), bottom - top.y())
 
     # ------------------------------------------------------------------ building
     def _build_sidebar(self) -> QWidget:

@@ -27,6 +27,7 @@ class Toast(QFrame):
 
     MARGIN = 12
     WIDTH = 380
+    MIN_HEIGHT = 90  # a title and three lines
 
     def __init__(self, parent: QWidget, area: Callable[[], QRect] | None = None):
         super().__init__(parent)
@@ -49,6 +50,7 @@ class Toast(QFrame):
         layout.addWidget(self.title_label)
         layout.addWidget(self.text_label)
         self.area = area
+        self._text = ""
         self.setFixedWidth(self.WIDTH)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -58,29 +60,45 @@ class Toast(QFrame):
 
     def show_message(self, title: str, text: str, ms: int = TOAST_MS) -> None:
         self.title_label.setText(title)
-        self.text_label.setText(text)
+        self._text = text
         self.place()
         self.raise_()
         self.show()
         self._timer.start(ms)
 
-    def _fit(self, width: int) -> int:
+    def _fit(self, width: int, max_height: int | None = None) -> int:
+        """Size for ``width``; with ``max_height``, the text is cut short (…) until it fits."""
         self.setFixedWidth(width)
-        height = self.layout().totalHeightForWidth(width)  # the wrapped text decides
+        layout = self.layout()
+        self.text_label.setText(self._text)
+        height = layout.totalHeightForWidth(width)  # the wrapped text decides
+        if max_height is not None and height > max_height:
+            words = self._text.split()
+            low, high = 0, len(words)  # the most words that fit
+            while low < high:
+                mid = (low + high + 1) // 2
+                self.text_label.setText(" ".join(words[:mid]) + "…")
+                if layout.totalHeightForWidth(width) <= max_height:
+                    low = mid
+                else:
+                    high = mid - 1
+            self.text_label.setText(" ".join(words[:low]) + "…")
+            height = layout.totalHeightForWidth(width)
         self.setFixedHeight(height)
         return height
 
     def place(self) -> None:
-        """In the free area when it fits there, else bottom right of the parent, above its status bar."""
+        """In the free area when there is room for a few lines there, else bottom right of the parent,
+        above its status bar."""
         parent = self.parentWidget()
         if parent is None:
             return
         free = self.area() if self.area is not None else QRect()
-        if free.width() > 2 * self.MARGIN + 120:
-            height = self._fit(free.width() - 2 * self.MARGIN)
-            if height + 2 * self.MARGIN <= free.height():
-                self.move(free.left() + self.MARGIN, free.bottom() - self.MARGIN - height)
-                return
+        room = free.height() - 2 * self.MARGIN
+        if free.width() > 2 * self.MARGIN + 120 and room >= self.MIN_HEIGHT:
+            height = self._fit(free.width() - 2 * self.MARGIN, room)
+            self.move(free.left() + self.MARGIN, free.bottom() - self.MARGIN - height)
+            return
         height = self._fit(self.WIDTH)
         bottom = parent.height()
         status = parent.statusBar() if isinstance(parent, QMainWindow) else None

@@ -246,3 +246,28 @@ def test_metrics_of_an_abandoned_attempt_past_the_checkpoint_are_left_out(store,
     assert table.column("loss")[4:].tolist() == [15.0, 16.0, 17.0]
     runs.export_metrics_csv(store, run.id, tmp_path / "m.csv")
     assert [r["step"] for r in csv.DictReader((tmp_path / "m.csv").open())] == [str(s) for s in range(1, 8)]
+
+
+def test_metric_table_aligns_figures_logged_on_some_steps_only(store, project):
+    """A figure missing from some log events is NaN there; a log event without a loss, and a validation,
+    still get their step; ``max_seq`` cuts the table where the run was when it was read."""
+    import numpy as np
+
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, pid=_dead_pid()))
+    store.append_event(ev.Log(run_id=run.id, seq=2, time=10.0, step=1, loss=3.0, learning_rate=1e-3))
+    store.append_event(ev.Log(run_id=run.id, seq=3, time=11.0, step=2, loss=2.0, grad_norm=0.5))
+    store.append_event(ev.Log(run_id=run.id, seq=4, time=12.0, step=3, learning_rate=5e-4, grad_norm=0.25))
+    store.append_event(ev.Eval(run_id=run.id, seq=5, time=12.5, step=3, metrics={"eval_loss": 1.5}))
+    store.append_event(ev.Log(run_id=run.id, seq=6, time=13.0, step=4, loss=1.0))
+
+    table = runs.metric_table(store, run.id)
+    assert table.seq.tolist() == [2, 3, 4, 5, 6] and table.step.tolist() == [1, 2, 3, 3, 4]
+    assert table.time.tolist() == [10.0, 11.0, 12.0, 12.5, 13.0]
+    as_list = lambda name: [("nan" if v != v else v) for v in table.column(name).tolist()]  # noqa: E731
+    assert as_list("loss") == [3.0, 2.0, "nan", "nan", 1.0]
+    assert as_list("learning_rate") == [1e-3, "nan", 5e-4, "nan", "nan"]
+    assert as_list("grad_norm") == ["nan", 0.5, 0.25, "nan", "nan"]
+    assert as_list("eval_loss") == ["nan", "nan", "nan", 1.5, "nan"]
+    cut = runs.metric_table(store, run.id, max_seq=4)
+    assert cut.step.tolist() == [1, 2, 3] and np.isnan(cut.column("eval_loss")).all()

@@ -67,3 +67,37 @@ def test_gui_start_does_not_import_training_stack(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["heavy"] == []
     assert result["rows"] > 0
+
+
+def test_a_notification_covers_no_control_on_any_page_and_never_takes_a_click(window, qtbot):
+    from PySide6.QtCore import QPoint, QRect, Qt
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QSlider, QWidget
+
+    toast = window.notifier.toast
+    controls = (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QSlider)
+    window.resize(1280, 800)
+    for sizes in ((1280, 800), (1024, 680)):
+        window.resize(*sizes)
+        for page in window.pages:
+            window.show_page(page)
+            window.notifier.notify("Training failed", "demo run: The machine ran out of memory at step 12. "
+                                   "What to try: lower the batch size or the maximum sequence length.", "error")
+            qtbot.wait(20)
+            assert toast.isVisible()
+            where = toast.geometry()
+            assert window.rect().contains(where)
+            for widget in window.findChildren(QWidget):
+                if isinstance(widget, controls) and widget.isVisible() and not toast.isAncestorOf(widget):
+                    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+                    assert not where.intersects(rect), f"covers {widget.text() if hasattr(widget, 'text') else widget}"
+            for row in range(window.nav.count()):  # the page list is a control too
+                item = window.nav.visualItemRect(window.nav.item(row))
+                rect = QRect(window.nav.viewport().mapTo(window, item.topLeft()), item.size())
+                assert not where.intersects(rect), f"covers the {window.nav.titles()[row]} page"
+            # a click where it is goes to what is under it
+            under = window.childAt(where.center())
+            assert under is not toast and not toast.isAncestorOf(under)
+    assert toast.testAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+    window.resize(1280, 330)  # no room in the sidebar: it goes bottom right instead, still inside the window
+    window.notifier.notify("Training finished", "demo run finished.", "success")
+    assert window.rect().contains(toast.geometry())

@@ -7,6 +7,8 @@ import csv
 import os
 
 import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolButton
 
 from desktop_ift.core import events as ev
 from desktop_ift.core import runs as run_ops
@@ -255,3 +257,125 @@ def test_stop_keep_best_needs_a_validation_point_and_signals_the_worker(window, 
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_a_long_curve_is_drawn_reduced_but_keeps_its_peaks_and_its_shape_as_it_grows():
+    from desktop_ift.ui.widgets.plots import peak_reduce, stride_reduce
+
+    x = np.arange(100_000, dtype=float)
+    y = np.sin(x / 50.0)
+    y[12_345], y[54_321] = 9.0, -9.0
+    y[128 * 100: 128 * 101] = np.nan  # a whole bucket missing
+    rx, ry = peak_reduce(x, y, 2000)
+    assert len(rx) <= 2000
+    assert np.nanmax(ry) == 9.0 and np.nanmin(ry) == -9.0  # a one-step spike is never dropped
+    assert np.isnan(ry[200]) and np.isnan(ry[201])  # a gap stays a gap
+    assert rx[-1] == x[-1] and ry[-1] == y[-1]  # the newest point is always drawn
+    assert np.all(np.diff(rx) >= 0)
+    grown_x, grown_y = peak_reduce(x[:-7], y[:-7], 2000)  # a few points fewer: the same buckets
+    full = 2 * ((len(x) - 7) // 128)
+    assert np.array_equal(grown_x[:full], rx[:full]) and np.array_equal(grown_y[:full], ry[:full], equal_nan=True)
+    sx, sy = stride_reduce(x, y, 1000)
+    assert len(sx) <= 1001 and sx[-1] == x[-1] and sy[0] == y[0]
+    assert len(peak_reduce(x[:50], y[:50], 2000)[0]) == 50  # short curves are drawn as they are
+
+
+def test_the_view_follows_the_run_without_moving_for_every_point_and_zooming_shows_every_point(window, qtbot):
+    from PySide6.QtCore import QPoint, Qt
+
+    store, page = window.store, window.monitor_page
+    window.show_page(page)
+    run = _train_run(store, window)
+    page.load_run(run.id)
+    page.on_event(ev.Started(run_id=run.id, seq=1, total_steps=10_000, device="cpu"))
+    n = 3000
+    for step in range(1, n + 1):
+        page.on_event(_log(run.id, step + 1, step, total_steps=10_000, loss=2.0 + np.sin(step / 7.0)))
+    page.redraw_now()
+    view = page.loss_view.view
+    drawn_x, drawn_y = page.raw_curve.getData()
+    assert len(drawn_x) < n  # reduced to the plot's width...
+    assert drawn_y.max() == page.curves.train["loss"].max() and drawn_y.min() == page.curves.train["loss"].min()
+    (x0, x1), _ = view.viewRange()
+    assert x0 <= 1 and n <= x1  # ...and the whole run is in view
+
+    for step in range(n + 1, n + 11):  # a few more points: the range (and so the axes) stay as they are
+        page.on_event(_log(run.id, step + 1, step, total_steps=10_000, loss=2.0))
+    page.redraw_now()
+    assert view.viewRange()[0] == [x0, x1]
+    for step in range(n + 11, int(x1) + 50):  # past the right edge: the view extends
+        page.on_event(_log(run.id, step + 1, step, total_steps=10_000, loss=2.0))
+    page.redraw_now()
+    assert view.viewRange()[0][1] > int(x1) + 49
+
+    # the user zooms in: the view stays there and shows every point of it, not a reduced curve
+    view.setXRange(100, 200, padding=0)
+    view.sigRangeChangedManually.emit([True, False])
+    qtbot.waitUntil(lambda: 100 <= _drawn(page.raw_curve) <= 110, timeout=2000)
+    assert set(range(100, 201)) <= set(page.raw_curve.getData()[0].astype(int).tolist())
+    page.on_event(_log(run.id, 10_000, 9_000, total_steps=10_000, loss=2.0))
+    page.redraw_now()
+    assert view.viewRange()[0] == [100, 200]
+
+    # a double-click shows the whole run again
+    center = page.loss_plot.viewport().rect().center() + QPoint(20, 0)
+    target = page.loss_plot.viewport()
+    qtbot.mouseClick(target, Qt.MouseButton.LeftButton, pos=center)
+    qtbot.mouseDClick(target, Qt.MouseButton.LeftButton, pos=center)  # as a real double-click: press,
+    qtbot.mouseRelease(target, Qt.MouseButton.LeftButton, pos=center)  # release, double-click, release
+    qtbot.waitUntil(lambda: page.loss_view.following, timeout=2000)
+    assert view.viewRange()[0][0] <= 1 and view.viewRange()[0][1] >= 9_000
+
+
+def test_a_failure_takes_the_place_of_the_figures_and_the_plots_never_move(window, qtbot):
+    store, page = window.store, window.monitor_page
+    window.show_page(page)
+    run = _train_run(store, window)
+    page.load_run(run.id)
+    _feed(page, run.id, steps=4)
+    page.redraw_now()
+    qtbot.wait(50)
+    where = page.plots_host.geometry()
+    assert page.detail_stack.currentIndex() == 0 and page.figures["step"].isVisible()
+
+    page.on_event(ev.Failed(run_id=run.id, seq=6, message="The machine ran out of memory at step 4.",
+                            hint="Lower the batch size or the maximum sequence length, then resume from the "
+                                 "last checkpoint; the curves so far are kept."))
+    qtbot.wait(50)
+    assert "ran out of memory" in page.failure_banner.message and page.failure_banner.isVisible()
+    assert not page.figures["step"].isVisible()
+    assert page.stage_label.text() == "Stopped at step 4 of 10."
+    assert page.plots_host.geometry() == where
+
+    close = next(b for b in page.failure_banner.findChildren(QToolButton) if b.isVisible())
+    qtbot.mouseClick(close, Qt.MouseButton.LeftButton)  # hide the message: the figures come back
+    qtbot.wait(50)
+    assert page.figures["step"].isVisible() and page.failure_banner.message == ""
+    assert page.plots_host.geometry() == where
+
+    page.on_event(ev.Failed(run_id=run.id, seq=7, message="Lost.", hint="Resume it."))
+    page.on_event(ev.Started(run_id=run.id, seq=8, total_steps=10, info={"resume_from": "/x/checkpoint-4"}))
+    qtbot.wait(50)
+    assert page.failure_banner.message == "" and page.figures["step"].isVisible()
+    assert page.plots_host.geometry() == where
+
+
+def test_smoothing_goes_on_exactly_after_a_run_is_loaded_and_after_a_rewind():
+    from desktop_ift.core.runs import MetricTable
+    from desktop_ift.ui.widgets.curves import RunCurves, smooth
+
+    loss = 2.0 + np.sin(np.arange(1, 61) / 3.0)
+    loss[[7, 30]] = np.nan  # steps logged without a loss (they keep their other figures)
+    table = MetricTable(seq=np.arange(1, 61), step=np.arange(1, 61), time=np.arange(60.0),
+                        values={"loss": loss.copy(), "learning_rate": np.full(60, 1e-3)})
+    curves = RunCurves(0.9)
+    curves.load(table)
+    more = [1.0, 0.8, np.nan, 0.7]
+    for i, value in enumerate(more):
+        curves.add_log({"step": 61 + i, "time": 61.0 + i, "loss": value})
+    everything = np.concatenate([loss, more])
+    assert curves.n == 64 and curves.train["learning_rate"][7] == 1e-3
+    assert np.allclose(curves.train["smoothed"], smooth(everything, 0.9), equal_nan=True)
+    curves.add_log({"step": 40, "time": 70.0, "loss": 5.0})  # resumed at step 40: rows 40.. dropped
+    expected = smooth(np.concatenate([loss[:39], [5.0]]), 0.9)
+    assert curves.n == 40 and np.allclose(curves.train["smoothed"], expected, equal_nan=True)

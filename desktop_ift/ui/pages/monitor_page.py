@@ -63,7 +63,7 @@ def validation_loss(metrics: dict) -> float | None:
 class MonitorPage(Page):
     key = "monitor"
     title = "Monitor"
-    subtitle = "Follow a training run live: the loss should go down. It keeps going if you switch pages."
+    subtitle = "Follow a training run live: the loss should go down. It goes on if you switch pages."
 
     cancel_requested = Signal(str)  # run id
     pause_requested = Signal(str)
@@ -95,7 +95,10 @@ class MonitorPage(Page):
         self._plots_built = False
 
         self.run_combo = QComboBox()
-        self.run_combo.setMinimumWidth(300)
+        # as wide as ~24 characters whatever the runs are called: a long run name must not squeeze the
+        # page title (which then wraps over many lines and takes the plots' height)
+        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.run_combo.setMinimumContentsLength(24)
         self.run_combo.setToolTip("Training runs of this project, newest first")
         self.run_combo.currentIndexChanged.connect(self._combo_changed)
         self.pause_button = QPushButton("Pause")

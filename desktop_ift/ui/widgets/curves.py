@@ -32,7 +32,7 @@ class Columns:
         size = len(next(iter(self._data.values())))
         if need <= size:
             return
-        size = max(need, size * 2)
+        size = max(need + need // 2, size * 2)  # room to grow after loading a long run, not a copy at once
         for name, arr in self._data.items():
             # not filled: nothing past ``n`` is read, and touching a few hundred MB of a long run's new
             # capacity at once is what used to stall the GUI at the first point after loading it
@@ -161,9 +161,14 @@ class RunCurves:
         step = np.asarray(table.step, dtype=np.float64)
         when = np.asarray(table.time, dtype=np.float64)
         cols = {name: np.array(table.values[name], dtype=np.float64) for name in table.values}  # None -> nan
-        is_log = ~np.isnan(cols["loss"]) if "loss" in cols else np.zeros(n, dtype=bool)
         val_key = next((k for k in VALIDATION_KEYS if k in cols), None)
-        is_val = (~np.isnan(cols[val_key]) & ~is_log) if val_key else np.zeros(n, dtype=bool)
+        is_val = ~np.isnan(cols[val_key]) if val_key else np.zeros(n, dtype=bool)
+        # a logged step: any training figure (a step logged without a loss keeps its other figures, as live)
+        is_log = np.zeros(n, dtype=bool)
+        for name in TRAIN_FIELDS:
+            if name in cols and name not in ("step", "time", "smoothed", "epoch"):
+                is_log |= ~np.isnan(cols[name])
+        is_log &= ~is_val
         train = {"step": step[is_log], "time": when[is_log]}
         for name in TRAIN_FIELDS:
             if name in cols:

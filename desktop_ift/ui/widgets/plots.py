@@ -265,16 +265,6 @@ class LivePlot:
             self.follow()
 
 
-def fast_curve(plot: pg.PlotWidget, pen, name: str | None = None) -> pg.PlotDataItem:
-    """A line that stays cheap with hundreds of thousands of points: drawn only where visible, reduced to
-    about one min/max pair per pixel column, and drawn without antialiasing (for plots that are not a
-    :class:`LivePlot`)."""
-    curve = plot.plot(pen=pen, name=name, antialias=False)  # antialiasing triples the paint time
-    curve.setClipToView(True)
-    curve.setDownsampling(auto=True, method="peak")
-    return curve
-
-
 class Crosshair:
     """A vertical line that follows the mouse over ``plot`` and a caption from ``describe(x) -> str``."""
 
