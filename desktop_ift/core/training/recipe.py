@@ -369,6 +369,7 @@ def run_training(job: dict, writer, stop) -> str:
             hint="Raise the maximum sequence length, or shorten the prompt template.",
         )
     pad_id = tokenizer.pad_token_id
+    previous_attention = None
     if seq2seq:
         from transformers import DataCollatorForSeq2Seq
 
@@ -376,6 +377,14 @@ def run_training(job: dict, writer, stop) -> str:
         packing = False
     else:
         packing = config.packing and packing_is_exact(model, train_ds, pad_id)
+        if packing and not cuda:
+            # CPU: attention per packed example instead of a block mask over the row (checked again)
+            from desktop_ift.core.training.segment_attention import use_segment_attention
+
+            previous_attention = use_segment_attention(model)
+            if previous_attention and not packing_is_exact(model, train_ds, pad_id):
+                model.set_attn_implementation(previous_attention)
+                previous_attention = None
         hidden = int(getattr(model.config, "hidden_size", 0) or 0)
         collator = (PackingCollator(pad_id, capacity=config.max_seq_length, hidden_size=hidden) if packing
                     else PaddingCollator(pad_id))
@@ -474,6 +483,8 @@ def run_training(job: dict, writer, stop) -> str:
                            best_checkpoint=callback.best_checkpoint)
         writer.emit(ev.Progress, stage="saving", done=0, total=1, message=f"Saving the model to {output_dir}")
         trainer.model.config.use_cache = True
+        if previous_attention:  # the saved model and its config name the standard implementation
+            trainer.model.set_attn_implementation(previous_attention)
         if processes > 1:
             trainer.save_model(str(output_dir))  # every process takes part (FSDP/DeepSpeed gather the shards)
         if not trainer.is_world_process_zero():

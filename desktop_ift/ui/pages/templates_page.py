@@ -552,6 +552,7 @@ class TemplatesPage(Page):
         instruction = mode == "instruction"
         for w in self._instruction_only:
             w.setVisible(instruction)
+        self.place_header_actions()  # fewer actions may fit beside the title again
         self.mode_stack.setCurrentIndex(0 if instruction else 1)
         self.format_panel.active = not instruction
         if instruction:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 MARGIN = 16
 SPACING = 12
@@ -21,25 +21,53 @@ class Page(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 20, 24, 16)
         outer.setSpacing(SPACING)
-        header = QHBoxLayout()
-        header.setSpacing(SPACING)
-        titles = QVBoxLayout()
-        titles.setSpacing(2)
+        # title and the page's actions on one row, the explanation below across the whole width: in a narrow
+        # window the actions never squeeze the explanation into a column of single words
+        header = QGridLayout()
+        header.setHorizontalSpacing(SPACING)
+        header.setVerticalSpacing(2)
         self.title_label = QLabel(self.title)
         self.title_label.setObjectName("PageTitle")
         self.subtitle_label = QLabel(self.subtitle)
         self.subtitle_label.setObjectName("PageSubtitle")
         self.subtitle_label.setWordWrap(True)
-        titles.addWidget(self.title_label)
-        titles.addWidget(self.subtitle_label)
-        header.addLayout(titles, 1)
+        header.addWidget(self.title_label, 0, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.header_actions = QHBoxLayout()
         self.header_actions.setSpacing(8)
-        header.addLayout(self.header_actions)
+        header.addLayout(self.header_actions, 0, 1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        header.addWidget(self.subtitle_label, 1, 0, 1, 2)
+        header.setColumnStretch(0, 1)
         outer.addLayout(header)
+        self._header = header
+        self._actions_below = False
         self.body = QVBoxLayout()
         self.body.setSpacing(SPACING)
         outer.addLayout(self.body, 1)
+
+    def place_header_actions(self) -> None:
+        """Put the page's actions beside the title when they fit, else on a row of their own under the
+        explanation (a narrow window), so buttons are never squeezed below their text."""
+        margins = self.layout().contentsMargins()
+        available = self.width() - margins.left() - margins.right()
+        needed = self.title_label.sizeHint().width() + SPACING + self.header_actions.sizeHint().width()
+        below = needed > available
+        if below == self._actions_below:
+            return
+        self._header.removeItem(self.header_actions)
+        if below:
+            self._header.addLayout(self.header_actions, 2, 0, 1, 2, Qt.AlignmentFlag.AlignLeft)
+        else:
+            self._header.addLayout(self.header_actions, 0, 1,
+                                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._actions_below = below
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self.place_header_actions()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self.place_header_actions()
 
 
 def card(parent: QWidget | None = None, margins: int = 14, spacing: int = 10) -> tuple[QFrame, QVBoxLayout]:
