@@ -397,6 +397,7 @@ def run_training(job: dict, writer, stop) -> str:
     writer.emit(ev.Progress, stage="preparing data", done=1, total=1,
                 message=(f"{len(train_ds)} training examples ({'from the cache' if train_hit else 'tokenized'}); "
                          f"{'packed without cross-example attention' if packing else 'dynamic padding'}"
+                         + (" (attention computed per example)" if previous_attention else "")
                          + ("" if packing or not config.packing or seq2seq
                             else " (this model does not support packing)")
                          + ("; logits only where the loss is computed" if trainer_class is not Trainer else "")
