@@ -32,10 +32,56 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 
 
 def create_main_window(store: Store) -> MainWindow:
-    """The main window on the demo project (created on first launch, so a newcomer can try the whole flow)."""
+    """The main window on the project used last, or on the demo project (created on first launch, so a
+    newcomer can try the whole flow)."""
     from desktop_ift.core.demo import ensure_demo_project
+    from desktop_ift.core.projects import last_opened_project, mark_opened
 
-    return MainWindow(store, ensure_demo_project(store))
+    project = last_opened_project(store) or ensure_demo_project(store)
+    try:
+        project = mark_opened(store, project)
+    except StoreError:
+        pass  # remembering is a convenience
+    return MainWindow(store, project)
+
+
+class Windows:
+    """The app's main windows: one is shown at a time; switching project opens a new window on it and closes
+    the old one (which asks, as on quit, about unsaved templates and a run still going). Closed windows are
+    kept until the app ends: a run left going in the background belongs to its window's process object."""
+
+    def __init__(self, store: Store, first: MainWindow):
+        self.store = store
+        self.all: list[MainWindow] = []
+        self._adopt(first)
+
+    @property
+    def current(self) -> MainWindow:
+        return self.all[-1]
+
+    def _adopt(self, window: MainWindow) -> None:
+        window.project_switch_requested.connect(lambda project_id, w=window: self.switch(w, project_id))
+        self.all.append(window)
+
+    def switch(self, old: MainWindow, project_id: int) -> MainWindow | None:
+        """Open ``project_id`` in a new window in place of ``old``; None (and nothing changes) when the old
+        window refuses to close."""
+        from desktop_ift.core.projects import mark_opened
+
+        project = mark_opened(self.store, self.store.get_project(project_id))
+        new = MainWindow(self.store, project)
+        new.setGeometry(old.geometry())
+        new.show()
+        if not old.close():
+            new.close()
+            new.deleteLater()
+            return None
+        self._adopt(new)
+        return new
+
+    @property
+    def keep_worker_on_exit(self) -> bool:
+        return any(w.keep_worker_on_exit for w in self.all)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         QMessageBox.critical(None, "desktop_ift cannot start",
                              f"The workspace cannot be opened.\n\n{exc}")
         return 1
+    windows = Windows(store, window)
     window.show()
     code = app.exec()
-    if window.keep_worker_on_exit:
+    if windows.keep_worker_on_exit:
         # A run goes on in the background. Deleting its QProcess would kill it, so leave without running
         # destructors; the worker writes its progress to the workspace and the next start re-attaches.
         store.close()

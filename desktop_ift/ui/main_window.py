@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QRect, QTimer
+from PySide6.QtCore import QPoint, QRect, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget,
@@ -39,6 +39,8 @@ NAV_HINTS = {
 
 class MainWindow(QMainWindow):
     """One project's window. Pages are attributes (``data_page`` ... ``evaluate_page``) for tests."""
+
+    project_switch_requested = Signal(int)  # the id of another project to open in place of this window
 
     def __init__(self, store: Store, project: Project, parent: QWidget | None = None):
         super().__init__(parent)
@@ -145,6 +147,15 @@ class MainWindow(QMainWindow):
         self.import_action.triggered.connect(self._import_from_menu)
         file_menu.addAction(self.import_action)
         file_menu.addSeparator()
+        open_project = QAction("Open &project…", self)
+        open_project.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        open_project.triggered.connect(lambda: self.open_projects())
+        file_menu.addAction(open_project)
+        new_project = QAction("&New project…", self)
+        new_project.setShortcut(QKeySequence.StandardKey.New)
+        new_project.triggered.connect(lambda: self.open_projects(create=True))
+        file_menu.addAction(new_project)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -161,6 +172,14 @@ class MainWindow(QMainWindow):
         about.setMenuRole(QAction.MenuRole.AboutRole)
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
+
+    def open_projects(self, create: bool = False) -> None:
+        """Choose (or create) another project; the app then opens it in place of this window."""
+        from desktop_ift.ui.dialogs.project_dialog import ProjectDialog
+
+        dialog = ProjectDialog(self.store, self.state.project.id, self, create=create)
+        if dialog.exec() and dialog.chosen_id and dialog.chosen_id != self.state.project.id:
+            self.project_switch_requested.emit(dialog.chosen_id)
 
     def _connect(self) -> None:
         c = self.run_controller
