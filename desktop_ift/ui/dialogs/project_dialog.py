@@ -21,8 +21,10 @@ class ProjectDialog(QDialog):
         self.setWindowTitle("Projects")
         self.setMinimumWidth(520)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Each project has its own datasets, templates and runs. Runs keep going "
-                                "while you switch; the project shows them again when you come back."))
+        intro = QLabel("Each project has its own datasets, templates and runs. Runs keep going while you "
+                       "switch; the project shows them again when you come back.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
         self.list = QListWidget()
         for project in store.list_projects():
             item = QListWidgetItem(f"{project.name}{'  (open now)' if project.id == current_id else ''}\n"
