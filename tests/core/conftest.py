@@ -27,3 +27,18 @@ def store(tmp_path) -> Store:
 def project(store) -> Project:
     """A project called "Test project" in the ``store`` workspace."""
     return store.create_project("Test project")
+
+
+@pytest.fixture(scope="session")
+def plain_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny model without a chat template (a base model): the plain ### Instruction layout."""
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("plain") / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder

@@ -3,9 +3,7 @@ the one-by-one preview (``preview_example``) and the collator's own ``tokenize_r
 
 from __future__ import annotations
 
-import json
 import random
-import shutil
 
 import numpy as np
 import pytest
@@ -16,18 +14,6 @@ from desktop_ift.core.templates.token_preview import LightTokenizer, preview_exa
 from desktop_ift.core.training.collator import tokenize_rows
 
 WORDS = "my invoice package arrived late refund error login page please help the not".split()
-
-
-@pytest.fixture(scope="module")
-def plain_model_dir(tiny_model_dir, tmp_path_factory):
-    """The tiny model without a chat template (a base model)."""
-    folder = tmp_path_factory.mktemp("plain") / "tiny"
-    shutil.copytree(tiny_model_dir, folder)
-    (folder / "chat_template.jinja").unlink(missing_ok=True)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config.pop("chat_template", None)
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return folder
 
 
 def _conversations(n: int, seed: int = 0) -> list[dict]:

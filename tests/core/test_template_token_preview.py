@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -29,18 +27,6 @@ LINES = [
 CHAT = {"system": "You help.", "messages": [
     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
     {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Ciao"}]}
-
-
-@pytest.fixture(scope="module")
-def plain_model_dir(tiny_model_dir, tmp_path_factory):
-    """The tiny model without a chat template (a base model): the plain ### Instruction layout."""
-    folder = tmp_path_factory.mktemp("plain") / "tiny"
-    shutil.copytree(tiny_model_dir, folder)
-    (folder / "chat_template.jinja").unlink(missing_ok=True)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config.pop("chat_template", None)
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return folder
 
 
 @pytest.mark.parametrize("which", ["chat", "plain"])

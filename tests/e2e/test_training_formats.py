@@ -29,22 +29,6 @@ def _run(store, worker, model_dir, config, rows):
     return outcome, store.events(job["run_id"]), job
 
 
-@pytest.fixture(scope="module")
-def tiny_t5_dir(tmp_path_factory, tiny_model_dir):
-    """A tiny T5 built from a config (random weights) with the tiny tokenizer: no download."""
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
-
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    tok.chat_template = None
-    config = T5Config(vocab_size=len(tok), d_model=64, d_ff=128, d_kv=16, num_layers=2, num_heads=4,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                      decoder_start_token_id=tok.pad_token_id)
-    folder = tmp_path_factory.mktemp("t5") / "tiny-t5"
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
 def test_chat_data_trains_with_full_fine_tuning_and_packing(store, tiny_model_dir, toy, worker):
     rows = [{"idx": i, "system": "Classify.", "messages": [
         {"role": "user", "content": r["prompt"]}, {"role": "assistant", "content": r["response"]},

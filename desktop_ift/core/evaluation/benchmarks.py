@@ -85,6 +85,8 @@ def score_choices(model, tokenizer, contexts: list[str], continuations: list[lis
     """
     import torch
 
+    from desktop_ift.core.training.collator import right_padded
+
     limit = getattr(tokenizer, "model_max_length", 0) or 0
     limit = limit if 0 < limit < 1_000_000 else 4096
     if getattr(model.config, "is_encoder_decoder", False):
@@ -111,9 +113,7 @@ def score_choices(model, tokenizer, contexts: list[str], continuations: list[lis
         if should_stop is not None and should_stop():
             return None
         batch = [items[n] for n in order[start:start + batch_size]]
-        width = max(len(b[0]) for b in batch)
-        ids = torch.tensor([b[0] + [pad_id] * (width - len(b[0])) for b in batch], device=device)
-        mask = torch.tensor([[1] * len(b[0]) + [0] * (width - len(b[0])) for b in batch], device=device)
+        ids, mask = right_padded([b[0] for b in batch], pad_id, device)
         with torch.inference_mode():
             logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
         for row, (input_ids, ctx_index, conts, slots) in enumerate(batch):
@@ -134,6 +134,8 @@ def _score_choices_seq2seq(model, tokenizer, contexts, continuations, limit, bat
     from the start token. Single-token continuations of one context share one pass."""
     import torch
 
+    from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded
+
     # items: (encoder ids, index of the context, decoder target ids, [(slot, continuation ids)])
     items = []
     for i, (ctx, conts) in enumerate(zip(contexts, continuations)):
@@ -153,11 +155,8 @@ def _score_choices_seq2seq(model, tokenizer, contexts, continuations, limit, bat
         if should_stop is not None and should_stop():
             return None
         batch = [items[n] for n in order[start:start + batch_size]]
-        width = max(len(b[0]) for b in batch)
-        target = max(len(b[2]) for b in batch)
-        ids = torch.tensor([b[0] + [pad_id] * (width - len(b[0])) for b in batch], device=device)
-        mask = torch.tensor([[1] * len(b[0]) + [0] * (width - len(b[0])) for b in batch], device=device)
-        labels = torch.tensor([b[2] + [-100] * (target - len(b[2])) for b in batch], device=device)
+        ids, mask = right_padded([b[0] for b in batch], pad_id, device)
+        labels, _ = right_padded([b[2] for b in batch], IGNORE_INDEX, device)
         with torch.inference_mode():
             logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask, labels=labels).logits.float(),
                                          dim=-1)

@@ -67,7 +67,7 @@ def _seq2seq_response_loss(model, tokenizer, rows: list[dict], max_seq_length: i
     right itself to make its inputs), so no shift here."""
     import torch
 
-    from desktop_ift.core.training.collator import IGNORE_INDEX, tokenize_seq2seq_rows
+    from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded, tokenize_seq2seq_rows
 
     features = tokenize_seq2seq_rows(rows, tokenizer, max_seq_length)
     if not features:
@@ -80,13 +80,8 @@ def _seq2seq_response_loss(model, tokenizer, rows: list[dict], max_seq_length: i
         if should_stop is not None and should_stop():
             return {}
         batch = [features[i] for i in order[start:start + batch_size]]
-        width = max(len(f["input_ids"]) for f in batch)
-        target = max(len(f["labels"]) for f in batch)
-        ids = torch.tensor([f["input_ids"] + [pad_id] * (width - len(f["input_ids"])) for f in batch], device=device)
-        mask = torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"])) for f in batch],
-                            device=device)
-        labels = torch.tensor([f["labels"] + [IGNORE_INDEX] * (target - len(f["labels"])) for f in batch],
-                              device=device)
+        ids, mask = right_padded([f["input_ids"] for f in batch], pad_id, device)
+        labels, _ = right_padded([f["labels"] for f in batch], IGNORE_INDEX, device)
         with torch.inference_mode():
             logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits.float()
         nll = torch.nn.functional.cross_entropy(

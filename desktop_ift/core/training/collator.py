@@ -113,6 +113,17 @@ def tokenize_seq2seq_rows(rows: list[dict], tokenizer, max_seq_length: int) -> l
     return out
 
 
+def right_padded(seqs: list[list[int]], value: int, device=None):
+    """``(tensor, attention_mask)``: the sequences padded on the right with ``value`` to the longest one,
+    and 1 where a real token is, 0 on padding."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    padded = torch.tensor([list(s) + [value] * (width - len(s)) for s in seqs], dtype=torch.long, device=device)
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], dtype=torch.long, device=device)
+    return padded, mask
+
+
 @dataclass
 class PaddingCollator:
     """Pads a batch to its longest example (dynamic padding); padded positions get label -100."""
