@@ -101,3 +101,25 @@ def test_a_notification_covers_no_control_on_any_page_and_never_takes_a_click(wi
     window.resize(1280, 330)  # no room in the sidebar: it goes bottom right instead, still inside the window
     window.notifier.notify("Training finished", "demo run finished.", "success")
     assert window.rect().contains(toast.geometry())
+
+
+def test_page_header_actions_wrap_instead_of_overlapping_in_a_narrow_window(window, qtbot):
+    """At the smallest window size every header button, combo and label keeps its full width and none
+    covers another (the actions move under the explanation and wrap onto more lines)."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QWidget
+
+    window.resize(1024, 680)
+    for page in window.pages:
+        window.show_page(page)
+        qtbot.wait(20)
+        widgets = [w for w in page.findChildren(QWidget) if w.isVisible() and w.parentWidget() is not None
+                   and (page.header_actions.indexOf(w) >= 0
+                        or (page._actions_flow is not None and page._actions_flow.indexOf(w) >= 0))]
+        rects = [QRect(w.mapTo(page, w.rect().topLeft()), w.size()) for w in widgets]
+        for w, r in zip(widgets, rects):
+            assert w.width() >= w.minimumSizeHint().width(), (page.key, w)
+            assert r.right() <= page.width(), (page.key, w)
+        for i, a in enumerate(rects):
+            for b in rects[i + 1:]:
+                assert not a.intersects(b), page.key

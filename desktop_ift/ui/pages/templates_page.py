@@ -35,6 +35,17 @@ FORMATS = (("Instruction (templates)", "instruction"), ("Multi-turn chat", "chat
 FIELD_HINTS = {"system": "optional", "prompt": "what the model is asked", "response": "what it should answer"}
 
 
+def _labelled(text: str, widget: QWidget) -> QWidget:
+    """``widget`` with its label on the left, as one piece."""
+    box = QWidget()
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.setSpacing(8)
+    row.addWidget(QLabel(text))
+    row.addWidget(widget)
+    return box
+
+
 def placeholder(column: str) -> str:
     try:
         from desktop_ift.core.templates.render import placeholder_for
@@ -83,11 +94,12 @@ class TemplatesPage(Page):
         self.format_combo.setToolTip("Instruction: templates turn each row into a prompt and a response. "
                                      "Multi-turn chat: rows are the messages of conversations. Continued "
                                      "pre-training: rows are raw text documents.")
-        self.template_label = QLabel("Template")
-        self._instruction_only = (self.library_button, self.template_label, self.template_combo,
-                                  self.new_button, self.dirty_label, self.save_button)
-        for w in (QLabel("Format"), self.format_combo, self.library_button, self.export_button,
-                  self.template_label, self.template_combo, self.new_button, self.dirty_label, self.save_button):
+        # a label stays on the same line as its combo when a narrow window wraps the header
+        self.template_box = _labelled("Template", self.template_combo)
+        self._instruction_only = (self.library_button, self.template_box, self.new_button, self.dirty_label,
+                                  self.save_button)
+        for w in (_labelled("Format", self.format_combo), self.library_button, self.export_button,
+                  self.template_box, self.new_button, self.dirty_label, self.save_button):
             self.header_actions.addWidget(w)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)

@@ -57,15 +57,24 @@ class FlowLayout(QLayout):
     def _arrange(self, rect: QRect, apply: bool) -> int:
         m = self.contentsMargins()
         area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
-        x, y, line_height = area.x(), area.y(), 0
+        lines: list[list[tuple[QLayoutItem, QSize]]] = [[]]
+        x = area.x()
         for item in self._items:
+            if item.isEmpty():  # a hidden widget takes no room
+                continue
             hint = item.sizeHint()
-            if x + hint.width() > area.right() + 1 and line_height > 0:
+            if x + hint.width() > area.right() + 1 and lines[-1]:
+                lines.append([])
                 x = area.x()
-                y += line_height + self._spacing
-                line_height = 0
-            if apply:
-                item.setGeometry(QRect(QPoint(x, y), hint))
+            lines[-1].append((item, hint))
             x += hint.width() + self._spacing
-            line_height = max(line_height, hint.height())
-        return y + line_height - rect.y() + m.bottom()
+        y = area.y()
+        for line in lines:
+            line_height = max((hint.height() for _, hint in line), default=0)
+            if apply:  # each item centred on its line (a label beside a taller button)
+                x = area.x()
+                for item, hint in line:
+                    item.setGeometry(QRect(QPoint(x, y + (line_height - hint.height()) // 2), hint))
+                    x += hint.width() + self._spacing
+            y += line_height + self._spacing
+        return max(0, y - self._spacing - rect.y()) + m.bottom()

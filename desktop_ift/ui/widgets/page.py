@@ -40,26 +40,39 @@ class Page(QWidget):
         outer.addLayout(header)
         self._header = header
         self._actions_below = False
+        self._actions_flow = None  # the wrapping row the actions move to in a narrow window
         self.body = QVBoxLayout()
         self.body.setSpacing(SPACING)
         outer.addLayout(self.body, 1)
 
     def place_header_actions(self) -> None:
-        """Put the page's actions beside the title when they fit, else on a row of their own under the
-        explanation (a narrow window), so buttons are never squeezed below their text."""
+        """Put the page's actions beside the title when they fit, else under the explanation in a row that
+        wraps onto more lines (a narrow window), so buttons are never squeezed below their text."""
         margins = self.layout().contentsMargins()
         available = self.width() - margins.left() - margins.right()
-        needed = self.title_label.sizeHint().width() + SPACING + self.header_actions.sizeHint().width()
-        below = needed > available
+        below = self.title_label.sizeHint().width() + SPACING + self._actions_width() > available
         if below == self._actions_below:
             return
-        self._header.removeItem(self.header_actions)
-        if below:
-            self._header.addLayout(self.header_actions, 2, 0, 1, 2, Qt.AlignmentFlag.AlignLeft)
-        else:
-            self._header.addLayout(self.header_actions, 0, 1,
-                                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if self._actions_flow is None:
+            from desktop_ift.ui.widgets.flow_layout import FlowLayout
+
+            host = QWidget()
+            self._actions_flow = FlowLayout(host, spacing=8)
+            self._header.addWidget(host, 2, 0, 1, 2)
+        source, target = ((self.header_actions, self._actions_flow) if below
+                          else (self._actions_flow, self.header_actions))
+        while source.count():
+            widget = source.takeAt(0).widget()
+            if widget is not None:
+                target.addWidget(widget)
+        self._actions_flow.parentWidget().setVisible(below)
         self._actions_below = below
+
+    def _actions_width(self) -> int:
+        layout = self._actions_flow if self._actions_below else self.header_actions
+        widths = [layout.itemAt(i).widget().sizeHint().width() for i in range(layout.count())
+                  if layout.itemAt(i).widget() is not None and not layout.itemAt(i).widget().isHidden()]
+        return sum(widths) + 8 * max(0, len(widths) - 1)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
