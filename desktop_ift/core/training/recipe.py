@@ -386,7 +386,8 @@ def run_training(job: dict, writer, stop) -> str:
                 model.set_attn_implementation(previous_attention)
                 previous_attention = None
         hidden = int(getattr(model.config, "hidden_size", 0) or 0)
-        collator = (PackingCollator(pad_id, capacity=config.max_seq_length, hidden_size=hidden) if packing
+        collator = (PackingCollator(pad_id, capacity=config.max_seq_length, hidden_size=hidden,
+                                    one_row=bool(previous_attention)) if packing
                     else PaddingCollator(pad_id))
     trainer_class = Trainer
     if not seq2seq:
@@ -397,7 +398,8 @@ def run_training(job: dict, writer, stop) -> str:
     writer.emit(ev.Progress, stage="preparing data", done=1, total=1,
                 message=(f"{len(train_ds)} training examples ({'from the cache' if train_hit else 'tokenized'}); "
                          f"{'packed without cross-example attention' if packing else 'dynamic padding'}"
-                         + (" (attention computed per example)" if previous_attention else "")
+                         + (" (attention computed per example, each batch in one row with no padding)" if previous_attention
+                            else "")
                          + ("" if packing or not config.packing or seq2seq
                             else " (this model does not support packing)")
                          + ("; logits only where the loss is computed" if trainer_class is not Trainer else "")

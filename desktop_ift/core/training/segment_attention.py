@@ -47,12 +47,13 @@ def segment_attention_forward(module, query, key, value, attention_mask, dropout
     groups = getattr(module, "num_key_value_groups", 1)
     if groups > 1:
         key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    # split (not slice): the backward pass of a split concatenates the pieces' gradients once, where each
+    # slice would allocate a zero tensor of the whole batch and add it up (measured: ~15 % of a CPU step)
     rows = []
-    for b, segments in enumerate(_segments(position_ids)):
-        parts = [F.scaled_dot_product_attention(query[b:b + 1, :, s:e], key[b:b + 1, :, s:e],
-                                                value[b:b + 1, :, s:e], dropout_p=dropout, scale=scaling,
-                                                is_causal=True)
-                 for s, e in segments]
+    for segments, q, k, v in zip(_segments(position_ids), query.split(1), key.split(1), value.split(1)):
+        sizes = [e - s for s, e in segments]
+        parts = [F.scaled_dot_product_attention(qs, ks, vs, dropout_p=dropout, scale=scaling, is_causal=True)
+                 for qs, ks, vs in zip(q.split(sizes, dim=2), k.split(sizes, dim=2), v.split(sizes, dim=2))]
         rows.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=2))
     out = torch.cat(rows, dim=0) if len(rows) > 1 else rows[0]
     return out.transpose(1, 2).contiguous(), None
