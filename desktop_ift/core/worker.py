@@ -12,7 +12,8 @@ What a watcher can rely on:
   ends with a ``cancelled`` event; evaluation stops between batches with ``cancelled``.
 * SIGUSR1 asks a training job to "stop early, keep best": it stops at the next step and the checkpoint with
   the lowest validation loss becomes the output (a ``finished`` event with ``stopped_early``). Without a
-  validation point yet it behaves like SIGTERM (see :mod:`desktop_ift.core.training.recipe`).
+  validation point yet it behaves like SIGTERM (see :mod:`desktop_ift.core.training.recipe`). Multi-process
+  runs too: every rank stops at the same step and loads the best checkpoint.
 * Every error ends with a ``failed`` event whose message is plain words and whose hint says what to try;
   the traceback goes to ``details`` and to the log.
 
@@ -45,13 +46,20 @@ EXIT_BAD_JOB = 2
 EXIT_CANCELLED = 3
 
 
+KEEP_BEST_REQUEST = "keep-best.request"  # in the run folder: "stop and keep best" for a multi-process run
+
+
 class StopFlag:
     """Set by SIGTERM/SIGINT (stop), or by SIGUSR1 (stop and keep the best checkpoint: :attr:`keep_best`);
-    the training callback and the generation loop poll it."""
+    the training callback and the generation loop poll it.
 
-    def __init__(self) -> None:
+    In a multi-process run the launcher passes only SIGTERM on to the ranks, so the supervising worker first
+    writes :data:`KEEP_BEST_REQUEST` in the run folder: a rank whose ``request_file`` exists keeps the best."""
+
+    def __init__(self, request_file: Path | None = None) -> None:
         self._event = threading.Event()
-        self.keep_best = False
+        self._keep_best = False
+        self.request_file = request_file
 
     def set(self) -> None:
         """Ask the job to stop as soon as it safely can."""
@@ -63,10 +71,15 @@ class StopFlag:
 
     __bool__ = is_set
 
+    @property
+    def keep_best(self) -> bool:
+        """Whether the stop asks to make the best validation checkpoint the output."""
+        return self._keep_best or (self.request_file is not None and self.request_file.exists())
+
     def set_keep_best(self) -> None:
         """Ask a training job to stop and make its best validation checkpoint the output."""
         if not self._event.is_set():  # a plain stop asked first wins
-            self.keep_best = True
+            self._keep_best = True
         self._event.set()
 
     def install(self) -> None:
@@ -195,9 +208,10 @@ def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str
     Returns None for a single-process job (run it here), the error when the multi-process setting cannot
     run (to be reported as a ``failed`` event), or the exit code once the launched run has ended. This
     process stays the run's parent: the launcher inherits stdout (rank 0 writes the events there); SIGTERM,
-    SIGINT and SIGUSR1 are passed on as a stop (keeping the best model is a single-process feature, so a
-    multi-process run stops with a checkpoint); the exit code follows how the run ended, and a run whose
-    processes all died without a final event is reported as failed here, never left silent.
+    SIGINT are passed on; SIGUSR1 ("stop and keep best", which the launcher would not pass on) becomes the
+    :data:`KEEP_BEST_REQUEST` file plus SIGTERM, and the ranks agree to keep the best; the exit code follows
+    how the run ended, and a run whose processes all died without a final event is reported as failed here,
+    never left silent.
     """
     import subprocess
 
@@ -211,6 +225,8 @@ def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str
     if command is None:
         return None
     run_dir.mkdir(parents=True, exist_ok=True)
+    request = run_dir / KEEP_BEST_REQUEST
+    request.unlink(missing_ok=True)  # left by an earlier attempt of this run (resumed): not a request now
     with (run_dir / "worker.log").open("a", encoding="utf-8") as log:
         log.write("=== launching: " + " ".join(command) + "\n")
     sys.stdout.flush()
@@ -219,8 +235,14 @@ def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=launcher_log)
 
     def pass_on(signum, _frame):
+        if signum == getattr(signal, "SIGUSR1", None):
+            try:
+                request.write_text("keep the best validation checkpoint\n", encoding="utf-8")
+            except OSError:  # the ranks then stop like Pause, which keeps everything
+                pass
+            signum = signal.SIGTERM
         try:
-            proc.send_signal(signal.SIGTERM if signum == getattr(signal, "SIGUSR1", None) else signum)
+            proc.send_signal(signum)
         except ProcessLookupError:
             pass
 
@@ -228,6 +250,7 @@ def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), pass_on)
     returncode = proc.wait()
+    request.unlink(missing_ok=True)
     status = store.get_run(run_id).status
     if status == "cancelled":
         return EXIT_CANCELLED
@@ -278,9 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         launch_error = _relaunch_if_distributed(job, argv[0], store, run_id)
         if isinstance(launch_error, int):
             return launch_error
-    stop = StopFlag()
-    stop.install()
     run_dir = store.run_dir(run_id)
+    stop = StopFlag(run_dir / KEEP_BEST_REQUEST if "RANK" in os.environ else None)
+    stop.install()
     run_dir.mkdir(parents=True, exist_ok=True)
     rank = process_rank()
     log_name = "worker.log" if rank == 0 else f"worker-rank{rank}.log"

@@ -90,3 +90,44 @@ def test_cancelling_a_two_process_run_stops_every_rank_at_the_same_step(store, t
     assert store.get_run(result.run_id).status == "cancelled"
     rank1_log = (Path(store.get_run(result.run_id).run_dir) / "worker-rank1.log").read_text()
     assert "Traceback" not in rank1_log, rank1_log[-2000:]
+
+
+def test_stop_and_keep_best_in_a_two_process_run(store, tiny_model_dir, toy, worker):
+    """"Stop & keep best" (SIGUSR1 to the worker) reaches both ranks through the launcher: they stop at the
+    same step and load the best validation checkpoint, which becomes the output; the run ends as finished."""
+    import os
+    import signal
+
+    from safetensors.torch import load_file
+
+    config = TrainConfig(method="lora", max_steps=200, batch_size=2, logging_steps=1, eval_steps=2, save_steps=5,
+                         save_total_limit=1, learning_rate=2e-2, lora_r=4, lora_alpha=8, num_processes=2)
+    rows = toy.rows(40)
+    labels = toy.labels  # validation answers contradict training, so the best checkpoint is rarely the last
+    validation = [dict(r, response=labels[(labels.index(r["response"]) + 1) % len(labels)]) for r in rows[32:]]
+    job_path = worker.train_job(store, str(tiny_model_dir), config, rows[:32], validation)
+    evals = []
+
+    def keep_best_after_three_evals(proc, event):
+        if event.type == "eval":
+            evals.append(event)
+            if len(evals) == 3:
+                os.kill(proc.pid, signal.SIGUSR1)
+
+    result = worker.run(job_path, timeout=300, on_event=keep_best_after_three_evals)
+    assert result.returncode == 0, (result.events[-3:], result.stderr[-2000:])
+    finished = result.last
+    assert finished.type == "finished" and finished.metrics["stopped_early"] is True
+    assert finished.metrics["steps"] < 200
+    losses = [(e.step, e.metrics["eval_loss"]) for e in result.of_type("eval")]
+    best_step, best_loss = min(losses, key=lambda x: x[1])
+    assert finished.metrics["best_step"] == best_step
+    assert finished.metrics["eval_loss"] == pytest.approx(best_loss)
+    best = Path(finished.metrics["best_checkpoint"])
+    assert best.name == f"checkpoint-{best_step}" and best.is_dir(), "rotation kept the best"
+    expected = load_file(best / "adapter_model.safetensors")
+    saved = load_file(Path(finished.output_dir) / "adapter_model.safetensors")
+    assert set(saved) == set(expected) and all(saved[k].equal(v) for k, v in expected.items())
+    run_dir = Path(store.get_run(result.run_id).run_dir)
+    assert "Traceback" not in (run_dir / "worker-rank1.log").read_text()
+    assert not (run_dir / "keep-best.request").exists(), "the request does not outlive the run"

@@ -64,23 +64,25 @@ class TensorBoardScalars:
                 self._warn("could not close " + str(self.log_dir), exc)
 
 
-def stop_agreed(local: bool) -> bool:
-    """Whether to stop after this step. In a multi-process run every rank must stop at the same step (a rank
-    that goes on waits forever for the others in the next gradient exchange), and the launcher's signal
-    reaches the ranks at slightly different moments: so the ranks agree, each step, that one of them was
-    asked to stop (a one-number all-reduce; single-process runs skip it)."""
+def stop_agreed(local: bool, keep_best: bool = False) -> tuple[bool, bool]:
+    """Whether to stop after this step, and whether that stop keeps the best checkpoint. In a multi-process
+    run every rank must stop at the same step (a rank that goes on waits forever for the others in the next
+    gradient exchange) and do the same at the end, and the launcher's signal reaches the ranks at slightly
+    different moments: so the ranks agree, each step, that one of them was asked to stop (and to keep the
+    best): a two-number all-reduce; single-process runs skip it."""
     try:
         import torch.distributed as dist
     except ImportError:
-        return local
+        return local, local and keep_best
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return local
+        return local, local and keep_best
     import torch
 
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-    flag = torch.tensor([1 if local else 0], dtype=torch.int32, device=device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item())
+    flags = torch.tensor([1 if local else 0, 1 if local and keep_best else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    stop, keep = (bool(v) for v in flags.tolist())
+    return stop, keep
 
 
 class EventCallback(TrainerCallback):
@@ -91,7 +93,8 @@ class EventCallback(TrainerCallback):
 
     Every new lowest ``eval_loss`` is saved as a checkpoint (:attr:`best_checkpoint`, :attr:`best_step`,
     :attr:`best_eval_loss`), recorded as the Trainer's ``best_model_checkpoint`` so checkpoint rotation
-    keeps it. A "keep best" stop (``stop_flag.keep_best``) with a best checkpoint stops without saving.
+    keeps it. A "keep best" stop (``stop_flag.keep_best``, agreed by all ranks: :attr:`keep_best`) with a
+    best checkpoint stops without saving.
     """
 
     def __init__(self, writer, stop_flag, scalars: TensorBoardScalars | None = None):
@@ -99,6 +102,7 @@ class EventCallback(TrainerCallback):
         self.stop_flag = stop_flag
         self.scalars = scalars  # also receives what the events carry (TensorBoard files), when given
         self.stopped_at: int | None = None
+        self.keep_best = False  # the stop asks to keep the best checkpoint (the same on every rank)
         self.last_checkpoint: str = ""
         self.last_train_loss: float | None = None
         self.last_eval_loss: float | None = None
@@ -136,10 +140,14 @@ class EventCallback(TrainerCallback):
         return bool(self.best_checkpoint) and Path(self.best_checkpoint).is_dir()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.stopped_at is None and stop_agreed(self.stop_flag.is_set()):
+        if self.stopped_at is None:
+            local = self.stop_flag.is_set()
+            stop, self.keep_best = stop_agreed(local, local and bool(getattr(self.stop_flag, "keep_best", False)))
+            if not stop:
+                return control
             self.stopped_at = state.global_step
             # Keeping the best needs no new checkpoint; a plain stop (or no best yet) saves a resumable one.
-            if not (getattr(self.stop_flag, "keep_best", False) and self.keep_best_possible()):
+            if not (self.keep_best and self.keep_best_possible()):
                 control.should_save = True
             control.should_training_stop = True
         return control

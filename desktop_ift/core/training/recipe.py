@@ -398,8 +398,8 @@ def run_training(job: dict, writer, stop) -> str:
     writer.emit(ev.Progress, stage="preparing data", done=1, total=1,
                 message=(f"{len(train_ds)} training examples ({'from the cache' if train_hit else 'tokenized'}); "
                          f"{'packed without cross-example attention' if packing else 'dynamic padding'}"
-                         + (" (attention computed per example, each batch in one row with no padding)" if previous_attention
-                            else "")
+                         + (" (attention per example, each batch in one row with no padding)"
+                            if previous_attention else "")
                          + ("" if packing or not config.packing or seq2seq
                             else " (this model does not support packing)")
                          + ("; logits only where the loss is computed" if trainer_class is not Trainer else "")
@@ -458,10 +458,10 @@ def run_training(job: dict, writer, stop) -> str:
 
         started = time.monotonic()
         result = trainer.train(resume_from_checkpoint=resume_from)
-        keep_best = callback.stopped_at is not None and bool(getattr(stop, "keep_best", False))
-        if keep_best and not (callback.keep_best_possible() and processes == 1):
+        keep_best = callback.stopped_at is not None and callback.keep_best
+        if keep_best and not callback.keep_best_possible():
             writer.emit(ev.Progress, stage="stopping", done=1, total=1, message=keep_best_impossible_reason(
-                bool(val_ds), processes, callback.last_checkpoint))
+                bool(val_ds), callback.last_checkpoint))
             keep_best = False
         if callback.stopped_at is not None and not keep_best:
             writer.emit(ev.Cancelled, step=trainer.state.global_step, checkpoint=callback.last_checkpoint)
@@ -470,7 +470,9 @@ def run_training(job: dict, writer, stop) -> str:
             writer.emit(ev.Progress, stage="stopping", done=0, total=1,
                         message=f"Stopped early at step {trainer.state.global_step}; keeping the best model, step "
                                 f"{callback.best_step} (validation loss {callback.best_eval_loss:.4f})")
-            trainer._load_from_checkpoint(callback.best_checkpoint)  # the best weights become the output
+            # the best weights become the output (every rank loads them: DDP, FSDP and DeepSpeed alike)
+            trainer.state.best_model_checkpoint = callback.best_checkpoint
+            trainer._load_best_model()
         elif val_ds and callback.last_eval_step != trainer.state.global_step:
             trainer.evaluate()  # the final validation loss, reported through on_evaluate
 
@@ -502,12 +504,10 @@ def run_training(job: dict, writer, stop) -> str:
             scalars.close()
 
 
-def keep_best_impossible_reason(has_validation: bool, processes: int, checkpoint: str) -> str:
+def keep_best_impossible_reason(has_validation: bool, checkpoint: str) -> str:
     """Why a "stop and keep best" request ended as a plain stop, in plain words."""
     if not has_validation:
         why = "this run has no validation split, so there is no validation loss to pick the best model by"
-    elif processes > 1:
-        why = "keeping the best model is not supported for multi-process runs yet"
     else:
         why = "no validation point had been reached yet"
     where = f" A resumable checkpoint was saved ({checkpoint})." if checkpoint else ""
