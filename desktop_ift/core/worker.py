@@ -177,11 +177,16 @@ def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     from desktop_ift.core.training.config import ConfigError
 
     text = str(exc)
-    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text.lower() or isinstance(exc, MemoryError):
+    lowered = text.lower()
+    # CUDA/MPS say "out of memory"; PyTorch's CPU allocator says "can't allocate memory" (error code 12)
+    if (type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError)
+            or any(words in lowered for words in ("out of memory", "can't allocate memory",
+                                                   "cannot allocate memory"))):
         return (
             "The model ran out of memory.",
             "Use LoRA instead of full fine-tuning, a smaller batch size, a shorter maximum sequence length, "
-            "or turn on gradient checkpointing.",
+            "or turn on gradient checkpointing (the Train page's memory check shows what fits). On the CPU, "
+            "closing other programs also frees memory.",
         )
     if isinstance(exc, WorkerError):
         return exc.message, exc.hint

@@ -111,3 +111,9 @@ def test_out_of_memory_and_full_disk_are_explained():
     message, hint = classify_error(OSError(errno.ENOSPC, "No space left on device", "/runs/x/model.safetensors"),
                                    Path("."))
     assert "disk is full" in message and "model.safetensors" in message and "Free some disk space" in hint
+    try:  # the CPU allocator's own failure (32 TiB cannot be had; refused at once, nothing is touched)
+        torch.empty(2**45, dtype=torch.uint8)
+    except RuntimeError as exc:
+        assert classify_error(exc, Path("."))[0] == "The model ran out of memory."
+    else:
+        pytest.skip("this machine allocated 32 TiB")
