@@ -18,12 +18,17 @@ def _loss_and_grads(model, batch):
     return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+def _training_model(model_dir):
+    tokenizer = modeling.load_tokenizer(model_dir, padding_side="right")
+    model = modeling.load_causal_lm(model_dir, for_training=True)
+    model.config.use_cache = False  # as in training: packed position ids are used
+    model.train()
+    return tokenizer, model
+
+
 @pytest.mark.parametrize("collate", ["packed", "padded"])
 def test_segments_give_the_same_loss_and_gradients_as_sdpa(tiny_model_dir, toy, collate):
-    tokenizer = modeling.load_tokenizer(tiny_model_dir, padding_side="right")
-    model = modeling.load_causal_lm(tiny_model_dir, for_training=True)
-    model.config.use_cache = False
-    model.train()
+    tokenizer, model = _training_model(tiny_model_dir)
     features = tokenize_rows(toy.rows(7), tokenizer, 128, completion_only=True)
     # lengths from 8 to 38 tokens (the answer kept at the end of each), so rows can hold several
     features = [{k: v[:2] + v[-(6 + 5 * i):] for k, v in f.items()} for i, f in enumerate(features)]
@@ -45,10 +50,7 @@ def test_segments_give_the_same_loss_and_gradients_as_sdpa(tiny_model_dir, toy, 
 def test_one_row_per_batch_trains_exactly_like_padded_examples_without_any_padding(tiny_model_dir, toy):
     """With attention per example the whole batch goes into one row (no row padding at all, even past the
     maximum length); loss and gradients are those of the examples padded one per row with plain sdpa."""
-    tokenizer = modeling.load_tokenizer(tiny_model_dir, padding_side="right")
-    model = modeling.load_causal_lm(tiny_model_dir, for_training=True)
-    model.config.use_cache = False
-    model.train()
+    tokenizer, model = _training_model(tiny_model_dir)
     features = tokenize_rows(toy.rows(6), tokenizer, 128, completion_only=True)
     features = [{k: v[:2] + v[-(6 + 7 * i):] for k, v in f.items()} for i, f in enumerate(features)]
     useful = sum(len(f["input_ids"]) for f in features)
