@@ -123,3 +123,22 @@ def test_page_header_actions_wrap_instead_of_overlapping_in_a_narrow_window(wind
         for i, a in enumerate(rects):
             for b in rects[i + 1:]:
                 assert not a.intersects(b), page.key
+
+
+def test_nothing_is_cut_off_on_the_train_and_monitor_pages_at_the_smallest_size(window, qtbot):
+    """At 1024×680 the Train page's settings fit their column (they were cut off at the right edge, the
+    Hub checkbox forcing a wider column), and the Monitor's small plots show their whole titles."""
+    from PySide6.QtWidgets import QScrollArea
+
+    window.resize(1024, 680)
+    window.show_page(window.train_page)
+    qtbot.wait(50)
+    scroll = window.train_page.findChildren(QScrollArea)[0]
+    assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
+    window.show_page(window.monitor_page)
+    qtbot.wait(50)
+    for name, title in window.monitor_page.side_titles.items():
+        assert title.isVisible() and title.width() >= title.sizeHint().width(), (name, title.text())
+    stage = window.monitor_page.stage_label
+    stage.setText("Done. Compare the fine-tuned model with the base on the Evaluate page.")
+    assert stage.width() >= stage.sizeHint().width(), "the run's state is not cut off beside its name"

@@ -157,7 +157,7 @@ def test_hub_model_id_from_the_local_cache_or_only_with_downloads_allowed(window
     assert not page.set_hub_model("acme/not-downloaded")
     message = page.model_banner.message
     assert "not in the local Hugging Face cache" in message and "downloading is off" in message
-    assert "tick “Allow downloading this model from the Hugging Face Hub”" in message
+    assert "tick “Allow downloading it from the Hub”" in message
     assert "choose its folder under “Local model folder”" in message
     assert not page.start_button.isEnabled()
     page.start()

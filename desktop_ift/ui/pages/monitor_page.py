@@ -35,7 +35,7 @@ LOG_TAIL_BYTES = 64 * 1024
 # and the event loop must not stall for more than a frame (benchmarks/gui_responsiveness.py).
 REDRAW_MS = 500
 REDRAW_ORDER = ("loss", "learning_rate", "loss", "grad_norm", "loss", "tokens_per_second", "loss", "memory_mb")
-CROSSHAIR_HINT = "Hover to read values; scroll to zoom, drag to pan, double-click to fit the whole run."
+CROSSHAIR_HINT = "Hover: values · scroll: zoom · drag: pan · double-click: whole run"
 SYNC_LOAD_MAX_EVENTS = 20_000  # longer runs load in the background
 STATUS_TEXT = {"queued": "Queued", "running": "Running", "finished": "Finished", "failed": "Failed",
                "cancelled": "Cancelled", "paused": "Paused", "": "No run"}
@@ -98,7 +98,7 @@ class MonitorPage(Page):
         # as wide as ~24 characters whatever the runs are called: a long run name must not squeeze the
         # page title (which then wraps over many lines and takes the plots' height)
         self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.run_combo.setMinimumContentsLength(24)
+        self.run_combo.setMinimumContentsLength(30)
         self.run_combo.setToolTip("Training runs of this project, newest first")
         self.run_combo.currentIndexChanged.connect(self._combo_changed)
         self.pause_button = QPushButton("Pause")
@@ -221,9 +221,19 @@ class MonitorPage(Page):
         self.side_curves: dict = {}  # the plotted items
         self.side_views: dict = {}
         self._side_lines: dict = {}
+        self.side_titles: dict[str, QLabel] = {}
         for i, (name, title, color) in enumerate(SIDE_PLOTS):
             frame, layout = card(margins=6)
-            plot = make_plot(title, "", small=True)
+            # The title over the whole card (a plot's own title only spans the area right of its axis,
+            # where "Learning rate" was cut to "Learning r" in a 1024-pixel window)
+            heading = QLabel(title)
+            heading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            heading.setStyleSheet(f"color: {theme.TEXT}; font-size: 9pt; font-weight: 600;")
+            heading.setToolTip(title)
+            self.side_titles[name] = heading
+            layout.addWidget(heading)
+            plot = make_plot("", "", small=True)
+            plot.getPlotItem().setTitle(None)
             plot.getPlotItem().getAxis("left").setWidth(54)  # fixed: a width that follows the ticks relayouts
             plot.getPlotItem().getAxis("bottom").setStyle(showValues=False)  # same x as the loss plot
             plot.getPlotItem().getAxis("bottom").showLabel(False)
@@ -290,10 +300,10 @@ class MonitorPage(Page):
         self.run_label.setProperty("role", "section")
         self.stage_label = muted_label(wrap=False)
         top.addWidget(self.status_badge)
-        top.addWidget(self.run_label)
-        top.addSpacing(8)
-        top.addWidget(self.stage_label, 1)
+        top.addWidget(self.run_label, 1)
         layout.addLayout(top)
+        # what the run is doing now, on a line of its own: beside a long run name it was cut off
+        layout.addWidget(self.stage_label)
         # The progress bar and figures, or in their place why the run failed: one or the other, in the same
         # space, so the plots below never move (a moved plot is a full repaint, and a jumpy page).
         self.detail_stack = QStackedWidget()
@@ -411,8 +421,8 @@ class MonitorPage(Page):
             return  # relabelling relayouts and repaints every plot
         self._labels_applied = (self.x_axis, title)
         self.loss_plot.getPlotItem().setLabel("bottom", X_AXES[self.x_axis], color=theme.MUTED)
-        self.side_plots["memory_mb"].getPlotItem().setTitle(
-            f"<span style='color:{theme.TEXT}; font-size:9pt; font-weight:600'>{title}</span>")
+        self.side_titles["memory_mb"].setText(title)
+        self.side_titles["memory_mb"].setToolTip(title)
 
     def set_log_scale(self, on: bool) -> None:
         if self.log_scale_box.isChecked() != on:

@@ -86,8 +86,7 @@ class TrainPage(Page):
         columns = QHBoxLayout()
         columns.setSpacing(16)
         scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidgetResizable(True)  # a scroll bar rather than settings cut off in a narrow window
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 4, 0)
@@ -156,7 +155,7 @@ class TrainPage(Page):
         self.hub_edit = QLineEdit()
         self.hub_edit.setPlaceholderText("organisation/model, e.g. Qwen/Qwen2.5-0.5B-Instruct")
         self.hub_edit.editingFinished.connect(self.check_model)
-        self.download_check = QCheckBox("Allow downloading this model from the Hugging Face Hub")
+        self.download_check = QCheckBox("Allow downloading it from the Hub")
         self.download_check.setToolTip(ALLOW_DOWNLOAD_TIP)
         self.download_check.toggled.connect(self._download_toggled)
         hub.addWidget(self.hub_edit)
@@ -241,9 +240,9 @@ class TrainPage(Page):
         else:
             return self._model_problem(
                 f"{hub_id} is not in the local Hugging Face cache ({hub_cache_dir()}), and downloading is off, so "
-                "the run could not load it. Either tick “Allow downloading this model from the Hugging Face "
-                "Hub”, or download the model once and choose its folder under “Local model folder”. Check the "
-                "spelling of the id too.",
+                "the run could not load it. Either tick “Allow downloading it from the Hub” (it needs an "
+                "internet connection), or download the model once and choose its folder under “Local model "
+                "folder”. Check the spelling of the id too.",
                 "This model is not on this computer")
         self.state.remember(train_model=hub_id)
         self.update_summary()
