@@ -142,3 +142,24 @@ def test_nothing_is_cut_off_on_the_train_and_monitor_pages_at_the_smallest_size(
     stage = window.monitor_page.stage_label
     stage.setText("Done. Compare the fine-tuned model with the base on the Evaluate page.")
     assert stage.width() >= stage.sizeHint().width(), "the run's state is not cut off beside its name"
+
+
+def test_no_control_on_any_page_is_squeezed_below_its_size_at_1024x680(window, qtbot):
+    """Buttons, combos, spin boxes and check boxes keep the room their text needs on every page of the
+    smallest window (Runs' buttons were cut to "port run bundle", Evaluate's decoding fields squashed flat)."""
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QTabBar, QWidget
+
+    window.resize(1024, 680)
+    for page in window.pages:
+        window.show_page(page)
+        qtbot.wait(30)
+        for w in page.findChildren(QWidget):
+            if not isinstance(w, (QAbstractButton, QComboBox, QAbstractSpinBox)) or not w.isVisible():
+                continue
+            if isinstance(w.parentWidget(), QTabBar):  # the tab bar's own scroll arrows
+                continue
+            hint = w.minimumSizeHint()
+            # a spin box's hint is its widest possible value: only its height is checked
+            wide_enough = isinstance(w, QAbstractSpinBox) or w.width() >= hint.width()
+            assert wide_enough and w.height() >= 0.8 * hint.height(), (
+                page.key, type(w).__name__, getattr(w, "text", lambda: "")(), w.size(), hint)

@@ -13,9 +13,9 @@ import time
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-    QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
-    QWidget,
+    QAbstractItemView, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
+    QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
+    QTabWidget, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.core import events as ev
@@ -60,7 +60,15 @@ class EvaluatePage(Page):
         compare_layout.setContentsMargins(0, 8, 0, 0)
         top = QHBoxLayout()
         top.setSpacing(12)
-        top.addWidget(self._build_setup_card(), 0)
+        # the settings scroll when the window is short, instead of squashing their fields flat
+        setup_scroll = QScrollArea()
+        setup_scroll.setWidgetResizable(True)
+        setup_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        setup_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        setup_scroll.setWidget(self._build_setup_card())
+        setup_scroll.setFixedWidth(360 + setup_scroll.verticalScrollBar().sizeHint().width() + 4)
+        self.setup_scroll = setup_scroll
+        top.addWidget(setup_scroll, 0)
         top.addWidget(self._build_results_card(), 1)
         top_widget = QWidget()
         top_widget.setLayout(top)

@@ -12,8 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QMessageBox, QPushButton, QSplitter,
-    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView, QFileDialog, QHeaderView, QMessageBox, QPushButton, QSplitter,
+    QTableWidget, QTableWidgetItem, QWidget,
 )
 
 from desktop_ift.core import runs as run_ops
@@ -22,6 +22,7 @@ from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.flow_layout import FlowLayout
 from desktop_ift.ui.widgets.page import Page, card, muted_label
 
 COLUMNS = ("", "Status", "Run", "Model", "Method", "Dataset", "Template", "Started", "Duration", "Steps",
@@ -128,8 +129,8 @@ class RunsPage(Page):
         self.table.doubleClicked.connect(lambda *_: self._emit_selected(self.open_requested))
         table_layout.addWidget(self.table, 1)
 
-        actions = QHBoxLayout()
-        actions.setSpacing(8)
+        actions_host = QWidget()
+        actions = FlowLayout(actions_host, spacing=8)  # wraps in a narrow window instead of cutting labels
         self.open_button = QPushButton("Show on Monitor")
         self.open_button.clicked.connect(lambda: self._emit_selected(self.open_requested))
         self.resume_button = QPushButton("Resume")
@@ -149,11 +150,10 @@ class RunsPage(Page):
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setProperty("variant", "danger")
         self.delete_button.clicked.connect(self.delete_selected)
-        for b in (self.open_button, self.resume_button, self.clone_button, self.export_button, self.bundle_button):
+        for b in (self.open_button, self.resume_button, self.clone_button, self.export_button, self.bundle_button,
+                  self.delete_button):
             actions.addWidget(b)
-        actions.addStretch(1)
-        actions.addWidget(self.delete_button)
-        table_layout.addLayout(actions)
+        table_layout.addWidget(actions_host)
         self.detail_label = muted_label()
         table_layout.addWidget(self.detail_label)
         splitter.addWidget(table_card)
