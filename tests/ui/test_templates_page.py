@@ -152,6 +152,21 @@ def test_token_tab_shows_the_training_text_with_the_loss_part(window, qtbot, dem
     assert "<|assistant|>" in text and str(window.data_page.model.row(0)["category"]) in text
 
 
+def test_token_tab_follows_a_maximum_length_changed_on_the_train_page(window, qtbot, demo_model_in_workspace):
+    page = window.templates_page
+    window.show_page(page)
+    page.tools.tabs.setCurrentWidget(page.tools.tokens)
+    page.tools.refresh_tokens()
+    assert "cut off" not in page.tools.tokens.header.text()
+    window.show_page(window.train_page)
+    values = window.train_page.form.values()
+    window.train_page.form.set_values({**values, "max_seq_length": 16})
+    window.train_page._settings_changed()
+    assert window.state.setting("train_config")["max_seq_length"] == 16
+    window.show_page(page)  # nothing else: coming back shows the tokens cut at the new length
+    qtbot.waitUntil(lambda: "maximum length 16 are cut off" in page.tools.tokens.header.text(), timeout=5000)
+
+
 def test_library_template_is_used_with_its_columns_mapped(window, qtbot):
     from desktop_ift.ui.widgets.template_library_dialog import TemplateLibraryDialog
 

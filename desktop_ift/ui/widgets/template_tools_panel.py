@@ -124,8 +124,18 @@ class TemplateToolsPanel(QWidget):
         if self.tabs.currentWidget() is self.validation:
             self._timer.start()
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Back on this page: when the Train page's model or maximum length changed meanwhile, the lengths,
+        truncation and validation shown are recomputed with them."""
+        super().showEvent(event)
+        training = (model_folder(self.state)[0], self._max_len())
+        if getattr(self, "_shown_for", training) != training:
+            self.refresh()
+        self._shown_for = training
+
     def refresh(self) -> None:
         """Recompute what the visible tab shows (validation is debounced)."""
+        self._shown_for = (model_folder(self.state)[0], self._max_len())
         self._show_counts()
         self.schedule_validation()
         if self.tabs.currentWidget() is self.tokens:
