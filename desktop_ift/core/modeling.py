@@ -9,8 +9,9 @@ wrong in plain words.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 #: Used when a tokenizer has no chat template (base models): an Alpaca-like layout.
 PLAIN_INSTRUCTION = "### Instruction:\n"
@@ -456,6 +457,21 @@ def encode_segments(tokenizer, segments: list[tuple[str, bool]]) -> tuple[list[i
         ids += piece
         trained += [is_assistant] * len(piece)
     return ids, trained
+
+
+@contextmanager
+def checking(model) -> Iterator[Any]:
+    """``model`` in eval mode without gradients for a quick check on real batches (yields its device); its
+    training mode comes back afterwards, whatever happens."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
 
 
 def describe_device() -> str:

@@ -38,6 +38,7 @@ from desktop_ift.core import events as ev
 from desktop_ift.core.jobs import DEMO_MODEL, read_jsonl
 from desktop_ift.core.modeling import (
     DataError,
+    checking,
     describe_device,
     is_encoder_decoder,
     load_causal_lm,
@@ -185,11 +186,8 @@ def packing_is_exact(model, features: list[dict], pad_token_id: int) -> bool:
     sample = [dict(input_ids=f["input_ids"][:12], labels=f["labels"][:12]) for f in features[:2]]
     if len(sample) < 2 or any(len(s["input_ids"]) < 2 for s in sample):
         return True
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
-            device = next(model.parameters()).device
+        with checking(model) as device:
             packed = PackingCollator(pad_token_id, capacity=64)(sample)
             if packed["input_ids"].shape[0] != 1:
                 return True
@@ -205,8 +203,6 @@ def packing_is_exact(model, features: list[dict], pad_token_id: int) -> bool:
             return bool(ok)
     except Exception:  # a model that rejects position_ids
         return False
-    finally:
-        model.train(was_training)
 
 
 def tensorboard_dir(run_dir: Path) -> Path:

@@ -68,20 +68,17 @@ def response_loss_is_exact(model, batch: dict) -> bool:
     """Check on this model and one collated ``batch`` that :func:`response_loss` equals the model's loss."""
     if not supports_response_logits(model) or not bool((batch["labels"] != IGNORE_INDEX).any()):
         return False
-    was_training = model.training
-    model.eval()
+    from desktop_ift.core.modeling import checking
+
     try:
-        with torch.no_grad():
-            device = next(model.parameters()).device
+        with checking(model) as device:
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             n_items = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
             ours, _ = response_loss(model, batch, num_items_in_batch=n_items)
             theirs = model(**batch, num_items_in_batch=n_items).loss
-            return bool(torch.isfinite(ours)) and abs(float(ours) - float(theirs)) <= 1e-4 * max(1.0, abs(float(theirs)))
+        return bool(torch.isfinite(ours)) and abs(float(ours) - float(theirs)) <= 1e-4 * max(1.0, abs(float(theirs)))
     except Exception:  # a model whose forward rejects a boolean logits_to_keep
         return False
-    finally:
-        model.train(was_training)
 
 
 class ResponseLogitsTrainer(Trainer):
