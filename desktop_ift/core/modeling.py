@@ -459,6 +459,14 @@ def encode_segments(tokenizer, segments: list[tuple[str, bool]]) -> tuple[list[i
     return ids, trained
 
 
+def padding_id(tokenizer) -> int:
+    """The id to pad batches with: the tokenizer's pad token, else its end-of-sequence token (else 0); the
+    padded positions are masked, so only its being a valid id matters."""
+    if tokenizer.pad_token_id is not None:
+        return tokenizer.pad_token_id
+    return tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+
+
 @contextmanager
 def checking(model) -> Iterator[Any]:
     """``model`` in eval mode without gradients for a quick check on real batches (yields its device); its

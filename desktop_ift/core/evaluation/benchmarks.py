@@ -40,6 +40,7 @@ from desktop_ift.core.modeling import (
     encode_source,
     load_generation_model,
     load_tokenizer,
+    padding_id,
 )
 
 
@@ -106,7 +107,7 @@ def score_choices(model, tokenizer, contexts: list[str], continuations: list[lis
                 items.append((ctx_ids + c[:-1], i, [c], [j]))
     scores: list[list[float]] = [[0.0] * len(c) for c in continuations]
     order = sorted(range(len(items)), key=lambda n: len(items[n][0]))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    pad_id = padding_id(tokenizer)
     device = next(model.parameters()).device
     done = 0
     for start in range(0, len(order), batch_size):
@@ -148,7 +149,7 @@ def _score_choices_seq2seq(model, tokenizer, contexts, continuations, limit, bat
             items += [(ctx_ids, i, c, [(j, c)]) for j, c in enumerate(cont_ids)]
     scores: list[list[float]] = [[0.0] * len(c) for c in continuations]
     order = sorted(range(len(items)), key=lambda n: len(items[n][0]))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    pad_id = padding_id(tokenizer)
     device = next(model.parameters()).device
     done = 0
     for start in range(0, len(order), batch_size):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from desktop_ift.core.modeling import encode_prompt, encode_source
+from desktop_ift.core.modeling import encode_prompt, encode_source, padding_id
 from desktop_ift.core.training.config import GenerationConfig
 
 
@@ -48,7 +48,7 @@ def generate_answers(
         encoded = [encode_prompt(tokenizer, p) for p in prompts]
     order = sorted(range(total), key=lambda i: len(encoded[i]))
     answers: list[str] = [""] * total
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     device = next(model.parameters()).device
     kwargs: dict = {
         "max_new_tokens": gen.max_new_tokens,

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from desktop_ift.core.modeling import padding_id
+
 
 def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512, batch_size: int = 8,
                   should_stop: Callable[[], bool] | None = None) -> dict:
@@ -31,7 +33,7 @@ def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512,
     features = tokenize_rows(rows, tokenizer, max_seq_length, completion_only=True)
     if not features:
         return {}
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     collate = PaddingCollator(pad_token_id=pad_id)
     device = next(model.parameters()).device
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
@@ -72,7 +74,7 @@ def _seq2seq_response_loss(model, tokenizer, rows: list[dict], max_seq_length: i
     features = tokenize_seq2seq_rows(rows, tokenizer, max_seq_length)
     if not features:
         return {}
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     device = next(model.parameters()).device
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     total_nll, total_tokens = 0.0, 0
