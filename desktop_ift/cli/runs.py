@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -145,8 +146,35 @@ def cmd_stop_keep_best(args) -> int:
     return 0
 
 
+def cmd_export_model(args) -> int:
+    """Copy a finished training run's model to a new folder; ``--merge`` merges a LoRA adapter into its base."""
+    import errno
+
+    from desktop_ift.core.modeling import WorkerError
+    from desktop_ift.core.training.export import export_model, export_summary, trained_model_folder
+
+    store = open_store()
+    run = _get_run(store, args.run)
+    try:
+        source = trained_model_folder(store, run.id)
+        store.close()
+        if args.merge:
+            print("Merging the adapter into its base model (this loads the base model)…", file=sys.stderr, flush=True)
+        result = export_model(source, Path(args.dest), merge=args.merge)
+    except WorkerError as exc:
+        raise CliError(exc.message + (f" {exc.hint}" if exc.hint else "")) from exc
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise CliError(f"The disk is full: the export to {args.dest} was not written (nothing half-written "
+                           "is left). Free some space, or choose another disk.") from exc
+        raise CliError(f"The export to {args.dest} failed: {exc}. Nothing half-written is left.") from exc
+    print(result.describe())
+    print(export_summary(result))
+    return 0
+
+
 def register(sub) -> None:
-    p = sub.add_parser("runs", help="list runs; 'runs show|delete|export-metrics|resume RUN' act on one")
+    p = sub.add_parser("runs", help="list runs; 'runs show|delete|export-metrics|export-model|resume RUN' act on one")
     p.add_argument("--project", help="only this project's runs")
     p.set_defaults(func=cmd_runs)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
@@ -174,3 +202,11 @@ def register(sub) -> None:
                                                   "checkpoint becomes the output")
     a.add_argument("run")
     a.set_defaults(func=cmd_stop_keep_best)
+
+    a = actions.add_parser("export-model", help="copy a finished run's model to a new folder (an adapter can be "
+                                                "merged into its base: a standalone model)")
+    a.add_argument("run")
+    a.add_argument("dest", help="the folder to create (must not exist, or be empty)")
+    a.add_argument("--merge", action="store_true",
+                   help="merge a LoRA/DoRA adapter into its base model, for tools that do not load adapters")
+    a.set_defaults(func=cmd_export_model)
