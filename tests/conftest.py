@@ -76,3 +76,35 @@ def demo_model_in_workspace(workspace_home, tiny_model_dir) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(tiny_model_dir, target)
     return target
+
+
+@pytest.fixture
+def make_adapter_run(store, tiny_model_dir):
+    """``make_adapter_run(project_id=None)``: a finished training run whose output is a LoRA adapter with
+    non-zero weights (so merging changes the model), saved the way the recipe saves it: adapter, tokenizer,
+    model card. Returns ``(run, output folder)``."""
+
+    def make(project_id=None):
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from desktop_ift.core import events as ev
+
+        base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                init_lora_weights=False, task_type="CAUSAL_LM"))
+        run = store.create_run("train", {"method": "lora", "model": str(tiny_model_dir)}, project_id=project_id)
+        out = Path(run.run_dir) / "output"
+        model.save_pretrained(str(out))
+        AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(str(out))
+        (out / "README.md").write_text("# Fine-tuned with desktop_ift\n", encoding="utf-8")
+        store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=1))
+        store.append_event(ev.Finished(run_id=run.id, seq=2, output_dir=str(out), metrics={}))
+        return run, out
+
+    return make
+
+
+@pytest.fixture
+def adapter_run(make_adapter_run):
+    return make_adapter_run()

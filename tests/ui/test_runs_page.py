@@ -161,7 +161,7 @@ def test_export_run_bundle_to_a_zip_or_a_folder(window, store, qtbot, tmp_path, 
 
     # The zip filter chosen, the name typed without .zip: one zip file, nothing else left beside it.
     answers.append((str(tmp_path / "out" / "bundle"), "Zip archive (*.zip)"))
-    page.bundle_button.click()
+    page.bundle_button.trigger()
     qtbot.waitUntil(lambda: "Run bundle exported" in page.banner.message, timeout=15000)
     archive = tmp_path / "out" / "bundle.zip"
     assert {"job.json", "run.sh", "config.yaml", "data/train.jsonl"} <= set(zipfile.ZipFile(archive).namelist())
@@ -171,14 +171,14 @@ def test_export_run_bundle_to_a_zip_or_a_folder(window, store, qtbot, tmp_path, 
     assert page.bundle_button.isEnabled()
 
     answers.append((str(tmp_path / "folder"), "Folder (no extension)"))
-    page.bundle_button.click()
+    page.bundle_button.trigger()
     qtbot.waitUntil(lambda: "Run bundle exported" in page.banner.message and "folder" in page.banner.message,
                     timeout=15000)
     assert (tmp_path / "folder" / "run.sh").exists() and (tmp_path / "folder" / "data" / "train.jsonl").exists()
 
     # The same folder again: refused in plain words, the first bundle untouched.
     answers.append((str(tmp_path / "folder"), "Folder (no extension)"))
-    page.bundle_button.click()
+    page.bundle_button.trigger()
     qtbot.waitUntil(lambda: "Export failed" in page.banner.message, timeout=15000)
     assert "already exists. Choose a new folder name" in page.banner.message
     assert (tmp_path / "folder" / "run.sh").exists()
@@ -190,3 +190,32 @@ def test_bundle_instructions_name_the_model_to_copy(tmp_path):
     text = bundle_instructions(tmp_path / "b", "/models/qwen")
     assert "cd b && ./run.sh --model /path/to/the/model" in text and "unzip" not in text
     assert "copy /models/qwen to that machine" in text
+
+
+def test_export_model_merged_or_adapter_in_a_child_process(window, store, qtbot, tmp_path, monkeypatch,
+                                                           make_adapter_run):
+    """Export model… on a finished LoRA run: the user picks "Standalone model" and a folder; a child process
+    merges the adapter into its base (the GUI never loads the model) and the banner says where it went."""
+    from desktop_ift.ui.pages import runs_page
+
+    run, _ = make_adapter_run(project_id=window.state.project.id)
+    page = window.runs_page
+    window.show_page(page)
+    window.state.runs_changed.emit()
+    qtbot.waitUntil(lambda: (page.select_run(run.id), page.selected_run_id() == run.id)[1], timeout=5000)
+    assert page.model_button.isEnabled()
+    choices, answers = [True, False], [str(tmp_path / "merged"), str(tmp_path / "merged")]
+    monkeypatch.setattr(page, "ask_merge", lambda summary: choices.pop(0))
+    monkeypatch.setattr(runs_page.QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (answers.pop(0), "Folder (no extension)")))
+    page.model_button.trigger()
+    assert not page.model_button.isEnabled(), "one export at a time"
+    qtbot.waitUntil(lambda: "Model exported" in page.banner.message, timeout=120000)
+    assert "standalone model" in page.banner.message and str(tmp_path / "merged") in page.banner.message
+    assert (tmp_path / "merged" / "config.json").exists() and not (tmp_path / "merged" / "adapter_config.json").exists()
+    assert page.model_button.isEnabled()
+
+    page.model_button.trigger()  # the adapter alone, into the same folder: refused, the merged model kept
+    qtbot.waitUntil(lambda: "Export failed" in page.banner.message, timeout=120000)
+    assert "already exists and is not an empty folder" in page.banner.message
+    assert (tmp_path / "merged" / "config.json").exists()

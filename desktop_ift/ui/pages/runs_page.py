@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHeaderView, QMessageBox, QPushButton, QSplitter,
+    QAbstractItemView, QFileDialog, QHeaderView, QMenu, QMessageBox, QPushButton, QSplitter,
     QTableWidget, QTableWidgetItem, QWidget,
 )
 
@@ -139,18 +139,27 @@ class RunsPage(Page):
         self.clone_button = QPushButton("Clone settings")
         self.clone_button.setToolTip("Open the Train page with this run's model, data, template and settings.")
         self.clone_button.clicked.connect(lambda: self._emit_selected(self.clone_requested))
-        self.export_button = QPushButton("Export metrics…")
+        # The three exports share one menu (seven buttons did not fit a row of a 1024-pixel window)
+        self.export_menu_button = QPushButton("Export")
+        menu = QMenu(self.export_menu_button)
+        menu.setToolTipsVisible(True)
+        self.model_button = menu.addAction("Model…", self.choose_model_export)
+        self.model_button.setToolTip(
+            "Copy the fine-tuned model of a finished run to a folder of your choice: the LoRA adapter as it is, "
+            "or merged into its base model as a standalone model for tools that do not load adapters.")
+        self.export_button = menu.addAction("Metrics as CSV…", self.choose_export_path)
         self.export_button.setToolTip("Save the run's per-step metrics as a CSV file.")
-        self.export_button.clicked.connect(self.choose_export_path)
-        self.bundle_button = QPushButton("Export run bundle…")
+        self.bundle_button = menu.addAction("Run bundle…", self.choose_bundle_path)
         self.bundle_button.setToolTip(
             "Save this run's settings, prepared data and the exact commands as a folder or .zip, to run it "
             "headless on another machine or a GPU cluster (the model folder is not included).")
-        self.bundle_button.clicked.connect(self.choose_bundle_path)
+        self.export_menu_button.setMenu(menu)
+        self.export_menu_button.setToolTip("Export the model, the metrics or a bundle to run elsewhere")
+        self._model_export = None  # the export child process while one runs
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setProperty("variant", "danger")
         self.delete_button.clicked.connect(self.delete_selected)
-        for b in (self.open_button, self.resume_button, self.clone_button, self.export_button, self.bundle_button,
+        for b in (self.open_button, self.resume_button, self.clone_button, self.export_menu_button,
                   self.delete_button):
             actions.addWidget(b)
         table_layout.addWidget(actions_host)
@@ -259,8 +268,10 @@ class RunsPage(Page):
         self.open_button.setEnabled(has)
         self.clone_button.setEnabled(has)
         self.export_button.setEnabled(has)
+        self.export_menu_button.setEnabled(has)
         self.bundle_button.setEnabled(bool(s and not self._bundle_busy and (Path(s.run.run_dir) / "job.json").exists()))
         self.resume_button.setEnabled(bool(s and s.resumable and not self.state.run_active))
+        self.model_button.setEnabled(bool(s and s.status == "finished" and self._model_export is None))
         self.delete_button.setEnabled(bool(s and s.status not in ("running", "queued")))
         if s is None:
             self.detail_label.setText("No training runs yet: start one on the Train page." if not self.summaries else "")
@@ -395,6 +406,72 @@ class RunsPage(Page):
             return False
         self.banner.show_message(f"Saved {rows:,} rows of metrics to {path}.", "info")
         return True
+
+    def ask_merge(self, summary) -> bool | None:
+        """For an adapter run: merge into the base (True), the adapter alone (False), or cancel (None)."""
+        box = QMessageBox(self)
+        box.setWindowTitle("Export model")
+        box.setText("Export this run's model as:")
+        box.setInformativeText(
+            "A standalone model: the LoRA adapter merged into its base model, loaded by any tool that reads "
+            "Hugging Face models (as large as the base model; needs the base model on this computer).\n\n"
+            "The adapter only: a few megabytes, loaded on top of the same base model with peft.")
+        merged = box.addButton("Standalone model", QMessageBox.ButtonRole.AcceptRole)
+        alone = box.addButton("Adapter only", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return True if box.clickedButton() is merged else False if box.clickedButton() is alone else None
+
+    def choose_model_export(self) -> None:
+        """Ask how (an adapter run) and where to export the selected run's model, then export it."""
+        s = self.selected_summary()
+        if s is None:
+            return
+        merge = False
+        if (s.run.config or {}).get("method") in ("lora", "dora", "qlora"):
+            merge = self.ask_merge(s)
+            if merge is None:
+                return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export model to a new folder", str(Path.home() / f"{s.id}-{'merged' if merge else 'model'}"),
+            "Folder (no extension)")
+        if path:
+            self.export_model(s.id, path, merge)
+
+    def export_model(self, run_id: str, dest: str | Path, merge: bool = False):
+        """Export ``run_id``'s model to ``dest`` in a child process (merging loads the model: never in the
+        GUI); the banner says where it went, or what went wrong. Returns the process."""
+        import sys
+
+        from PySide6.QtCore import QProcess, QProcessEnvironment
+
+        proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("DESKTOP_IFT_HOME", str(self.state.store.home))
+        env.insert("HF_HUB_OFFLINE", "1")  # everything it needs is on this computer
+        proc.setProcessEnvironment(env)
+        proc.setStandardInputFile(QProcess.nullDevice())
+        self._model_export = proc
+        self.model_button.setEnabled(False)
+        self.banner.show_message(f"{'Merging and exporting' if merge else 'Exporting'} the model of {run_id} to "
+                                 f"{dest}…", "info")
+
+        def finished(code: int, _status) -> None:
+            out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace").strip().splitlines()
+            err = bytes(proc.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
+            self._model_export = None
+            self._selection_changed()
+            if code == 0 and out:
+                self.banner.show_message(out[0], "success", "Model exported")
+            else:
+                said = [line.removeprefix("desktop-ift: ") for line in err if line.startswith("desktop-ift: ")]
+                self.banner.show_message(said[-1] if said else (err[-1] if err else f"exit code {code}"), "error",
+                                         "Export failed")
+
+        proc.finished.connect(finished)
+        args = ["-m", "desktop_ift", "runs", "export-model", run_id, str(dest)] + (["--merge"] if merge else [])
+        proc.start(sys.executable, args)
+        return proc
 
     def choose_bundle_path(self) -> None:
         """Ask where to write the selected run's bundle (a .zip, or a new folder), then write it."""
