@@ -68,8 +68,11 @@ def summarize_columns(table: pa.Table, distinct_cap: int = 10_000, bins: int = 1
         label = type_label(field_.type)
         n_empty = column.null_count
         if label == "string" and not pat.is_null(field_.type) and len(column):
-            blank = pc.equal(pc.utf8_trim_whitespace(column.cast(pa.string())), "")
-            n_empty += int(pc.sum(blank).as_py() or 0)
+            # blank = trimmed length 0; no Python scalar here: converting one makes pyarrow import pandas
+            # (a second of start-up in the window's first data load)
+            trimmed = pc.utf8_length(pc.utf8_trim_whitespace(column.cast(pa.string())))
+            valid = len(trimmed) - trimmed.null_count
+            n_empty += valid - int(pc.sum(pc.sign(trimmed)).as_py() or 0)
         try:
             count = pc.count_distinct(column, mode="only_valid").as_py()
             n_distinct, capped = min(count, distinct_cap), count > distinct_cap
@@ -87,15 +90,26 @@ def summarize_columns(table: pa.Table, distinct_cap: int = 10_000, bins: int = 1
     return out
 
 
+def _ints(array: pa.Array):
+    """A null-free integer Arrow array as a numpy view of its data buffer."""
+    import numpy as np
+
+    dtype = np.dtype(f"<i{array.type.bit_width // 8}")
+    return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset:array.offset + len(array)]
+
+
 def _add_lengths(summary: ColumnSummary, column: pa.ChunkedArray, bins: int) -> None:
     """Fill in the text-length figures of a text column (vectorised; nulls and blank cells left out)."""
     import numpy as np
 
     lengths = pc.utf8_length(column.cast(pa.string()))
-    lengths = pc.filter(lengths, pc.greater(lengths, 0).fill_null(False))
+    lengths = pc.filter(lengths, pc.cast(pc.sign(lengths), pa.bool_()))  # a null in the mask drops the row
     if len(lengths) == 0:
         return
-    values = lengths.to_numpy()
+    # read from the buffers: pyarrow's own to_numpy goes through its pandas shim, and importing pandas costs
+    # a second of the window's start (this runs in the first data load); the lengths have no nulls here
+    chunks = lengths.chunks if isinstance(lengths, pa.ChunkedArray) else [lengths]
+    values = np.concatenate([_ints(c) for c in chunks if len(c)])
     summary.min_length = int(values.min())
     summary.max_length = int(values.max())
     summary.median_length = float(np.median(values))

@@ -3,13 +3,12 @@ with the maximum sequence length marked."""
 
 from __future__ import annotations
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from desktop_ift.ui import theme
 from desktop_ift.ui.widgets.page import muted_label, section_label
-from desktop_ift.ui.widgets.plots import make_plot
 
 _ICON = {"error": "✖", "warning": "⚠", "info": "ℹ"}
 
@@ -52,14 +51,27 @@ class ValidationPanel(QWidget):
         layout.addWidget(self.list, 1)
         self.hist_title = section_label("Tokens per example")
         layout.addWidget(self.hist_title)
-        self.plot = make_plot("", "examples", "tokens")
-        self.plot.setMinimumHeight(170)
-        self.plot.setMouseEnabled(x=False, y=False)
-        layout.addWidget(self.plot, 2)
+        # the histogram is built when first needed: pyqtgraph costs ~0.4 s to import, kept out of the app's start
+        self._plot = None
+        self._plot_slot = QVBoxLayout()
+        self._plot_slot.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._plot_slot, 2)
         self.hist_note = muted_label("Choose a model on the Train page (or build the demo model) to count tokens.")
         layout.addWidget(self.hist_note)
         self._cursor: dict[int, int] = {}
         self.report = None
+
+    @property
+    def plot(self):
+        """The token-length histogram (a pyqtgraph plot, created on first use)."""
+        if self._plot is None:
+            from desktop_ift.ui.widgets.plots import make_plot
+
+            self._plot = make_plot("", "examples", "tokens")
+            self._plot.setMinimumHeight(170)
+            self._plot.setMouseEnabled(x=False, y=False)
+            self._plot_slot.addWidget(self._plot)
+        return self._plot
 
     def show_busy(self) -> None:
         self.summary.setText("Checking every row…")
@@ -87,7 +99,7 @@ class ValidationPanel(QWidget):
             what = f"{report.unit}s" if problem.units else "rows"
             item.setToolTip(f"Click to show the first of these {what} in the preview; click again for the next."
                             if problem.rows or problem.units else problem.text)
-            item.setForeground(pg.mkColor(theme.DANGER if problem.severity == "error" else theme.TEXT))
+            item.setForeground(QColor(theme.DANGER if problem.severity == "error" else theme.TEXT))
             self.list.addItem(item)
         if not report.problems:
             what = "row" if report.unit == "example" else report.unit
@@ -95,6 +107,8 @@ class ValidationPanel(QWidget):
         self._draw_histogram(report)
 
     def _draw_histogram(self, report) -> None:
+        import pyqtgraph as pg
+
         self.plot.clear()
         if report.histogram is None:
             self.hist_note.setVisible(True)
