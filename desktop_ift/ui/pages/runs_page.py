@@ -171,9 +171,9 @@ class RunsPage(Page):
         self.overlay_hint = muted_label("Tick runs in the first column to overlay their loss curves here.")
         self.plot_layout.addWidget(self.overlay_hint)
         splitter.addWidget(plot_card)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([300, 420])
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([360, 360])  # the table shows several runs in the smallest window
         self.splitter = splitter
         self.body.addWidget(splitter, 1)
 
