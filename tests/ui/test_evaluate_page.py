@@ -152,3 +152,15 @@ def test_label_set_field(window):
     for text, expected in (("", "auto"), ("none", None), ("Billing, shipping ,", ["Billing", "shipping"])):
         page.labels_edit.setText(text)
         assert page.label_choice() == expected
+
+
+def test_scores_header_fits_the_smallest_window(window, qtbot):
+    """With an evaluation shown at 1024×680, the evaluation chooser and Export report… keep their size (they
+    shared one line with the title and were squeezed to "Evalua" and "ort repo")."""
+    window.resize(1024, 680)
+    train, _ = _evaluation(window.store, window.state.project.id)
+    page = _open(window, train)
+    window.show_page(page)
+    qtbot.wait(50)
+    for widget in (page.result_combo, page.export_button):
+        assert widget.isVisible() and widget.width() >= widget.minimumSizeHint().width(), widget
