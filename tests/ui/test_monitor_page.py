@@ -379,3 +379,23 @@ def test_smoothing_goes_on_exactly_after_a_run_is_loaded_and_after_a_rewind():
     curves.add_log({"step": 40, "time": 70.0, "loss": 5.0})  # resumed at step 40: rows 40.. dropped
     expected = smooth(np.concatenate([loss[:39], [5.0]]), 0.9)
     assert curves.n == 40 and np.allclose(curves.train["smoothed"], expected, equal_nan=True)
+
+
+def test_every_plot_shows_its_first_points_within_five_redraws(window):
+    """Redraws are spread out (one plot per tick, the loss every other one), but at a run's start a plot
+    that has points and shows none goes first: after five ticks all five plots show the run (the last
+    side plot used to wait eight ticks, 4 s, while the loss kept its every-other-tick turn)."""
+    store, page = window.store, window.monitor_page
+    run = _train_run(store, window)
+    page.load_run(run.id)
+    window.show_page(page)
+    page.redraw_now()  # the plots as a new run shows them: empty
+    page._slot = 0
+    _feed(page, run.id, steps=3)
+    assert all(_drawn(curve) == 0 for curve in page.side_curves.values())
+    for step in range(4, 9):  # a training run logs between two redraws
+        page.on_event(_log(run.id, step + 1, step))
+        page._redraw_tick()
+    assert _drawn(page.raw_curve) > 0
+    assert all(_drawn(curve) > 0 for curve in page.side_curves.values()), {
+        name: _drawn(curve) for name, curve in page.side_curves.items()}
