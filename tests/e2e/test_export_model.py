@@ -85,3 +85,25 @@ def test_a_run_without_a_model_cannot_be_exported(store, tmp_path):
     run = store.create_run("train", {"method": "lora"})
     result = cli(store.home, "runs", "export-model", run.id, str(tmp_path / "x"))
     assert result.returncode != 0 and "has no trained model to export" in result.stderr
+
+
+def test_an_encoder_decoder_adapter_merges_into_a_standalone_t5(tiny_t5_dir, tmp_path):
+    """The seq2seq path (T5/BART): the merged folder loads with AutoModelForSeq2SeqLM alone, same outputs."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    base = AutoModelForSeq2SeqLM.from_pretrained(str(tiny_t5_dir))
+    adapter = tmp_path / "t5-adapter"
+    get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q", "v"], init_lora_weights=False,
+                                    task_type="SEQ_2_SEQ_LM")).save_pretrained(str(adapter))
+    AutoTokenizer.from_pretrained(str(tiny_t5_dir)).save_pretrained(str(adapter))
+    result = export_model(adapter, tmp_path / "t5-merged", merge=True)
+    assert result.kind == "merged"
+
+    merged = AutoModelForSeq2SeqLM.from_pretrained(str(result.dest)).eval()
+    reference = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(str(tiny_t5_dir)), str(adapter)).eval()
+    ids, labels = torch.tensor([[5, 9, 12, 7]]), torch.tensor([[6, 8]])
+    with torch.no_grad():
+        got = merged(input_ids=ids, labels=labels).logits
+        expected = reference(input_ids=ids, labels=labels).logits
+    assert torch.allclose(got, expected, atol=1e-4)
