@@ -86,7 +86,7 @@ def score_choices(model, tokenizer, contexts: list[str], continuations: list[lis
     """
     import torch
 
-    from desktop_ift.core.training.collator import right_padded
+    from desktop_ift.core.training.collator import right_padded, shortest_first
 
     limit = getattr(tokenizer, "model_max_length", 0) or 0
     limit = limit if 0 < limit < 1_000_000 else 4096
@@ -106,14 +106,12 @@ def score_choices(model, tokenizer, contexts: list[str], continuations: list[lis
             for j, c in enumerate(cont_ids):
                 items.append((ctx_ids + c[:-1], i, [c], [j]))
     scores: list[list[float]] = [[0.0] * len(c) for c in continuations]
-    order = sorted(range(len(items)), key=lambda n: len(items[n][0]))
     pad_id = padding_id(tokenizer)
     device = next(model.parameters()).device
     done = 0
-    for start in range(0, len(order), batch_size):
+    for batch in shortest_first(items, lambda item: len(item[0]), batch_size):
         if should_stop is not None and should_stop():
             return None
-        batch = [items[n] for n in order[start:start + batch_size]]
         ids, mask = right_padded([b[0] for b in batch], pad_id, device)
         with torch.inference_mode():
             logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
@@ -135,7 +133,7 @@ def _score_choices_seq2seq(model, tokenizer, contexts, continuations, limit, bat
     from the start token. Single-token continuations of one context share one pass."""
     import torch
 
-    from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded
+    from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded, shortest_first
 
     # items: (encoder ids, index of the context, decoder target ids, [(slot, continuation ids)])
     items = []
@@ -148,14 +146,12 @@ def _score_choices_seq2seq(model, tokenizer, contexts, continuations, limit, bat
         else:
             items += [(ctx_ids, i, c, [(j, c)]) for j, c in enumerate(cont_ids)]
     scores: list[list[float]] = [[0.0] * len(c) for c in continuations]
-    order = sorted(range(len(items)), key=lambda n: len(items[n][0]))
     pad_id = padding_id(tokenizer)
     device = next(model.parameters()).device
     done = 0
-    for start in range(0, len(order), batch_size):
+    for batch in shortest_first(items, lambda item: len(item[0]), batch_size):
         if should_stop is not None and should_stop():
             return None
-        batch = [items[n] for n in order[start:start + batch_size]]
         ids, mask = right_padded([b[0] for b in batch], pad_id, device)
         labels, _ = right_padded([b[2] for b in batch], IGNORE_INDEX, device)
         with torch.inference_mode():

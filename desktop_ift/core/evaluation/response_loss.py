@@ -26,7 +26,7 @@ def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512,
     ``max_seq_length`` do not count. Returns an empty dict when no response token is left."""
     import torch
 
-    from desktop_ift.core.training.collator import IGNORE_INDEX, PaddingCollator, tokenize_rows
+    from desktop_ift.core.training.collator import IGNORE_INDEX, PaddingCollator, shortest_first, tokenize_rows
 
     if getattr(model.config, "is_encoder_decoder", False):
         return _seq2seq_response_loss(model, tokenizer, rows, max_seq_length, batch_size, should_stop)
@@ -36,12 +36,11 @@ def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512,
     pad_id = padding_id(tokenizer)
     collate = PaddingCollator(pad_token_id=pad_id)
     device = next(model.parameters()).device
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     total_nll, total_tokens = 0.0, 0
-    for start in range(0, len(order), batch_size):
+    for examples in shortest_first(features, lambda f: len(f["input_ids"]), batch_size):
         if should_stop is not None and should_stop():
             return {}
-        batch = collate([features[i] for i in order[start:start + batch_size]])
+        batch = collate(examples)
         batch = {k: v.to(device) for k, v in batch.items()}
         with torch.inference_mode():
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -69,19 +68,17 @@ def _seq2seq_response_loss(model, tokenizer, rows: list[dict], max_seq_length: i
     right itself to make its inputs), so no shift here."""
     import torch
 
-    from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded, tokenize_seq2seq_rows
+    from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded, shortest_first, tokenize_seq2seq_rows
 
     features = tokenize_seq2seq_rows(rows, tokenizer, max_seq_length)
     if not features:
         return {}
     pad_id = padding_id(tokenizer)
     device = next(model.parameters()).device
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     total_nll, total_tokens = 0.0, 0
-    for start in range(0, len(order), batch_size):
+    for batch in shortest_first(features, lambda f: len(f["input_ids"]), batch_size):
         if should_stop is not None and should_stop():
             return {}
-        batch = [features[i] for i in order[start:start + batch_size]]
         ids, mask = right_padded([f["input_ids"] for f in batch], pad_id, device)
         labels, _ = right_padded([f["labels"] for f in batch], IGNORE_INDEX, device)
         with torch.inference_mode():

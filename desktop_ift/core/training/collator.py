@@ -17,7 +17,7 @@ longest example in the batch).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator
 
 IGNORE_INDEX = -100  # positions with this label do not count in the loss
 FORMATS = ("instruction", "chat", "text")
@@ -111,6 +111,13 @@ def tokenize_seq2seq_rows(rows: list[dict], tokenizer, max_seq_length: int) -> l
         if labels:
             out.append({"input_ids": input_ids, "labels": labels})
     return out
+
+
+def shortest_first(items: list, length: Callable[[Any], int], batch_size: int) -> Iterator[list]:
+    """``items`` in batches of ``batch_size``, shortest first, so each batch pads little (evaluation)."""
+    order = sorted(range(len(items)), key=lambda i: length(items[i]))
+    for start in range(0, len(order), batch_size):
+        yield [items[i] for i in order[start:start + batch_size]]
 
 
 def right_padded(seqs: list[list[int]], value: int, device=None):
