@@ -16,9 +16,6 @@ from pathlib import Path
 
 from desktop_ift.core.modeling import WorkerError
 
-# Files of the run's output that describe the training, copied into every export.
-DESCRIPTION_FILES = ("README.md", "config.yaml", "desktop_ift_job.json")
-
 
 class ExportError(WorkerError):
     """An export that cannot be done, in plain words (what is wrong and what to do)."""
@@ -40,13 +37,10 @@ class ExportResult:
 
 def trained_model_folder(store, run_id: str) -> Path:
     """The output folder of a finished training run; ExportError saying why when there is none."""
-    from desktop_ift.core import events as ev
-
     run = store.get_run(run_id)
     if run.kind != "train":
         raise ExportError(f"Run {run_id} is an {run.kind} run; only training runs have a model to export.")
-    finished = [e for e in store.events(run_id) if isinstance(e, ev.Finished)]
-    folder = Path(finished[-1].output_dir) if finished and finished[-1].output_dir else None
+    folder = Path(run.output_dir) if run.status == "finished" and run.output_dir else None
     if folder is None or not folder.is_dir():
         raise ExportError(f"Run {run_id} has no trained model to export ({run.status}).",
                           hint="Export a finished training run, or resume this one to the end first.")
@@ -63,15 +57,6 @@ def _check_destination(dest: Path) -> None:
                           hint="Choose a new folder name (it is created), or an empty folder.")
 
 
-def _copy_description(source: Path, target: Path, merged_note: str = "") -> None:
-    for name in DESCRIPTION_FILES:
-        if (source / name).exists():
-            shutil.copy2(source / name, target / name)
-    if merged_note and (target / "README.md").exists():
-        card = (target / "README.md").read_text(encoding="utf-8")
-        (target / "README.md").write_text(card.rstrip() + "\n\n" + merged_note + "\n", encoding="utf-8")
-
-
 def _merge(source: Path, target: Path) -> None:
     """Load the base named by the adapter, merge the adapter into it, and save a standalone model."""
     from desktop_ift.core.modeling import adapter_base_model, load_generation_model
@@ -85,12 +70,15 @@ def _merge(source: Path, target: Path) -> None:
     merged = model.merge_and_unload()
     merged.config.use_cache = True
     merged.save_pretrained(str(target), safe_serialization=True)
-    for item in source.iterdir():  # the tokenizer the run trained with (its files as saved), and the like
+    # the rest of the run's output as it is: the tokenizer it trained with, the model card, config.yaml, the job
+    for item in source.iterdir():
         if item.is_file() and not item.name.startswith("adapter_") and not (target / item.name).exists():
             shutil.copy2(item, target / item.name)
-    _copy_description(source, target, merged_note=(
-        "## Merged model\n\nThis folder is the LoRA adapter of this run merged into its base model "
-        f"(`{base}`): a standalone model that `AutoModelFor….from_pretrained` loads without peft."))
+    card = target / "README.md"
+    if card.exists():
+        card.write_text(card.read_text(encoding="utf-8").rstrip() + "\n\n## Merged model\n\nThis folder is the "
+                        f"LoRA adapter of this run merged into its base model (`{base}`): a standalone model that "
+                        "`AutoModelFor….from_pretrained` loads without peft.\n", encoding="utf-8")
 
 
 def export_model(source: Path | str, dest: Path | str, merge: bool = False) -> ExportResult:
