@@ -142,7 +142,7 @@ class EventCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self.stopped_at is None:
             local = self.stop_flag.is_set()
-            stop, self.keep_best = stop_agreed(local, local and bool(getattr(self.stop_flag, "keep_best", False)))
+            stop, self.keep_best = stop_agreed(local, bool(getattr(self.stop_flag, "keep_best", False)))
             if not stop:
                 return control
             self.stopped_at = state.global_step

@@ -66,6 +66,7 @@ class TemplateToolsPanel(QWidget):
         self._cache = None
         self._generation = 0
         self.last_report = None
+        self._shown_for = None  # the Train page's choice the shown lengths were computed with (refresh)
 
     # ------------------------------------------------------------------ the set
     def load_set(self) -> None:
@@ -128,14 +129,18 @@ class TemplateToolsPanel(QWidget):
         """Back on this page: when the Train page's model or maximum length changed meanwhile, the lengths,
         truncation and validation shown are recomputed with them."""
         super().showEvent(event)
-        training = (model_folder(self.state)[0], self._max_len())
-        if getattr(self, "_shown_for", training) != training:
+        choice = self._training_choice()
+        if self._shown_for is not None and self._shown_for != choice:
             self.refresh()
-        self._shown_for = training
+        self._shown_for = choice
+
+    def _training_choice(self) -> tuple:
+        """What the lengths shown depend on, from the Train page: the tokenizer's folder and the maximum length."""
+        return model_folder(self.state)[0], self._max_len()
 
     def refresh(self) -> None:
         """Recompute what the visible tab shows (validation is debounced)."""
-        self._shown_for = (model_folder(self.state)[0], self._max_len())
+        self._shown_for = self._training_choice()
         self._show_counts()
         self.schedule_validation()
         if self.tabs.currentWidget() is self.tokens:
