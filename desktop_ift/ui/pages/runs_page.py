@@ -460,6 +460,7 @@ class RunsPage(Page):
             out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace").strip().splitlines()
             err = bytes(proc.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
             self._model_export = None
+            proc.deleteLater()  # one process object per export, not kept for the window's life
             self._selection_changed()
             if code == 0 and out:
                 self.banner.show_message(out[0], "success", "Model exported")
