@@ -48,6 +48,12 @@ class Started(Event):
     pid: int = 0
     device: str = ""
     info: dict = field(default_factory=dict)
+    #: 1 for the first run of the job, 2 after the first resume, ... (0 in streams written before attempts
+    #: were numbered: readers count the ``started`` events instead).
+    attempt: int = 0
+    #: The worker process's own creation time (psutil ``create_time``): with ``pid`` it names the process
+    #: exactly, so a reused pid is never mistaken for the worker (0 when unknown).
+    create_time: float = 0.0
 
     type: ClassVar[str] = "started"
 
@@ -139,6 +145,30 @@ class Cancelled(Event):
 
 
 @dataclass(frozen=True)
+class Paused(Event):
+    """The user paused the job: the worker saved a resumable checkpoint and stopped. The run is not over:
+    resuming it starts a new attempt (a ``resumed`` event, then ``started`` with the next ``attempt``)."""
+
+    step: int = 0
+    checkpoint: str = ""
+
+    type: ClassVar[str] = "paused"
+    terminal: ClassVar[bool] = True  # the attempt (and its process) ends here
+
+
+@dataclass(frozen=True)
+class Resumed(Event):
+    """A resume of a paused, cancelled, failed or lost run was asked for: a worker will continue from
+    ``checkpoint`` (at ``step``) as attempt number ``attempt``."""
+
+    attempt: int = 0
+    step: int = 0
+    checkpoint: str = ""
+
+    type: ClassVar[str] = "resumed"
+
+
+@dataclass(frozen=True)
 class Output(Event):
     """Generated text for one request of an interactive job (the playground): ``text`` is the new piece,
     ``done`` marks the request's last piece."""
@@ -151,7 +181,8 @@ class Output(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (Started, Log, Progress, Eval, Checkpoint, Finished, Failed, Cancelled, Output)
+    cls.type: cls for cls in (Started, Log, Progress, Eval, Checkpoint, Finished, Failed, Cancelled, Paused,
+                               Resumed, Output)
 }
 TERMINAL_TYPES = frozenset(name for name, cls in EVENT_TYPES.items() if cls.terminal)
 
