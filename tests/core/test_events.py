@@ -35,8 +35,18 @@ def test_every_event_type_round_trips(event):
 
 
 def test_all_contract_types_are_registered():
-    assert {"started", "log", "eval", "checkpoint", "finished", "failed", "cancelled"} <= set(ev.EVENT_TYPES)
-    assert ev.TERMINAL_TYPES == {"finished", "failed", "cancelled"}
+    assert {"started", "log", "eval", "checkpoint", "finished", "failed", "cancelled", "paused",
+            "resumed"} <= set(ev.EVENT_TYPES)
+    assert ev.TERMINAL_TYPES == {"finished", "failed", "cancelled", "paused"}
+
+
+def test_old_started_lines_still_decode_and_new_fields_round_trip():
+    old = ev.decode('{"type":"started","run_id":"r","seq":1,"time":5.0,"total_steps":10,"pid":42}')
+    assert isinstance(old, ev.Started) and old.attempt == 0 and old.create_time == 0.0 and old.pid == 42
+    new = ev.Started("r", 1, pid=42, attempt=3, create_time=1234.5)
+    assert ev.decode(ev.encode(new)) == new
+    paused = ev.Paused("r", 9, step=8, checkpoint="/c/checkpoint-8")
+    assert ev.decode(ev.encode(paused)) == paused and paused.terminal
 
 
 def test_nan_and_infinity_become_null_so_any_reader_can_parse():
