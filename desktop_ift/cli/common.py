@@ -54,8 +54,10 @@ def run_job(job_path: Path, as_json: bool = False) -> int:
     code, terminal = run_job_process(job_path, on_event=on_event)
     if isinstance(terminal, ev.Finished):
         return 0
-    if isinstance(terminal, ev.Cancelled):
+    if isinstance(terminal, (ev.Cancelled, ev.Paused)):
         return EXIT_CANCELLED
+    if terminal is None and code == 4:  # another worker holds the run: the worker said so on stderr
+        return EXIT_FAILED
     if terminal is None:
         log = Path(job["workspace"]) / "runs" / job["run_id"] / "worker.log"
         print(f"The worker process ended without a result (exit code {code}). See {log}.", file=sys.stderr)

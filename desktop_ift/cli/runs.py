@@ -1,5 +1,8 @@
-"""``runs``, ``runs show RUN``, ``runs delete RUN``, ``runs export-metrics RUN FILE.csv``, ``runs resume RUN``,
-``runs stop-keep-best RUN``."""
+"""``runs``, ``runs show RUN``, ``runs watch RUN``, ``runs pause|resume|cancel|stop-keep-best RUN``, ``runs delete RUN``,
+``runs export-metrics RUN FILE.csv``, ``runs export-model RUN DEST``.
+
+Every status and its words come from the run's :class:`~desktop_ift.core.run_state.RunState`, the same as the
+GUI's: ``runs`` and ``runs show`` cannot disagree."""
 
 from __future__ import annotations
 
@@ -29,48 +32,57 @@ def _get_run(store, run_id: str):
 
 
 def cmd_runs(args) -> int:
-    """List runs, newest first (lost workers are settled first, so their status is true)."""
-    from desktop_ift.core.runs import settle_lost_runs
+    """List runs, newest first, each with its state (a run whose worker is gone reads lost)."""
+    from desktop_ift.core.runs import run_states
 
     store = open_store()
     project = find_project(store, args.project) if args.project else None
-    settle_lost_runs(store, project.id if project else None)
-    for r in store.list_runs(project.id if project else None):
+    records = store.list_runs(project.id if project else None)
+    states = run_states(store, records)
+    for r in records:
+        state = states[r.id]
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
-        step = f"step {r.last_step}/{r.total_steps}" if r.kind == "train" else ""
-        print(f"{r.id}\t{r.kind}\t{r.status}\t{created}\t{step}\t{r.message}".rstrip())
+        note = state.reason if state.status not in ("running", "finished") else ""
+        print(f"{r.id}\t{r.kind}\t{state.status}\t{created}\t{state.progress_text()}\t{note}".rstrip())
     return 0
 
 
 def cmd_show(args) -> int:
     """Print one run: status, settings, progress, best validation loss, final scores, checkpoint."""
-    from desktop_ift.core.runs import latest_checkpoint, run_summary, settle_if_lost
+    from desktop_ift.core.runs import latest_checkpoint, run_state, run_summary
 
     store = open_store()
-    run = settle_if_lost(store, _get_run(store, args.run).id)
-    lines = [("run", run.id), ("name", run.name), ("kind", run.kind)]
+    run = _get_run(store, args.run)
+    state = run_state(store, run.id)
+    lines = [("run", run.id), ("name", run.name), ("kind", run.kind), ("status", state.status)]
+    if state.reason and state.status != "running":
+        lines.append(("why", state.reason))
+    if state.hint:
+        lines.append(("what to try", state.hint))
     if run.kind == "train":
         s = run_summary(store, run.id)
-        lines += [("status", s.status), ("model", s.model), ("method", s.method), ("dataset", s.dataset),
-                  ("template", s.template), ("progress", f"step {run.last_step} of {run.total_steps}"),
-                  ("duration", _fmt_duration(s.duration_s))]
-        if s.best_val_loss is not None:
-            lines.append(("best validation loss", f"{s.best_val_loss:.4f} (step {s.best_val_step})"))
+        progress = f"step {state.step} of {state.total_steps}" if state.total_steps else f"step {state.step}"
+        lines += [("model", s.model), ("method", s.method), ("dataset", s.dataset),
+                  ("template", s.template), ("progress", progress),
+                  ("attempts", str(state.attempts) if state.attempts > 1 else ""),
+                  ("duration", _fmt_duration(state.elapsed() if state.first_started else None))]
+        if state.status == "running" and state.pid:
+            lines.append(("worker", f"pid {state.pid}"))
+        if state.best_val is not None:
+            lines.append(("best validation loss", f"{state.best_val:.4f} (step {state.best_val_step})"))
         for name, value in s.final_scores.items():
             lines.append((f"score {name}", "" if value is None else f"{value:.4f}"))
         checkpoint = latest_checkpoint(Path(run.run_dir))
         lines.append(("latest checkpoint", str(checkpoint) if checkpoint else "none"))
         if s.resumable:
             lines.append(("resume with", f"desktop-ift runs resume {run.id}"))
+        if state.status == "running":
+            lines.append(("follow with", f"desktop-ift runs watch {run.id}"))
     else:
-        lines += [("status", run.status), ("parent run", run.parent_run_id or "")]
+        lines += [("parent run", run.parent_run_id or "")]
         for label, metrics in store.eval_results(run.id).items():
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None)
             lines.append((f"scores {label}", shown))
-    if run.message:
-        lines.append(("message", run.message))
-    if run.hint:
-        lines.append(("what to try", run.hint))
     lines.append(("folder", run.run_dir))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
@@ -119,8 +131,8 @@ def cmd_export_metrics(args) -> int:
 
 
 def cmd_resume(args) -> int:
-    """Continue a cancelled, paused or lost training run from its latest checkpoint, in a worker process."""
-    from desktop_ift.core.runs import RunActionError, prepare_resume
+    """Continue a paused, cancelled, failed or lost training run from its newest checkpoint that loads."""
+    from desktop_ift.core.runs import RunActionError, prepare_resume, resume_note
 
     store = open_store()
     run = _get_run(store, args.run)
@@ -128,8 +140,47 @@ def cmd_resume(args) -> int:
         job_path = prepare_resume(store, run.id)
     except RunActionError as exc:
         raise CliError(str(exc)) from exc
+    print(resume_note(store, run.id), file=sys.stderr, flush=True)
     store.close()
     return run_job(job_path, args.json)
+
+
+def cmd_pause(args) -> int:
+    """Pause a running training run: it saves a checkpoint and stops; ``runs resume`` continues it."""
+    from desktop_ift.core.runs import RunActionError, request_pause
+
+    store = open_store()
+    run = _get_run(store, args.run)
+    try:
+        pid = request_pause(store, run.id)
+    except RunActionError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"asked worker {pid} to pause (it saves a checkpoint first); follow it with: desktop-ift runs watch {run.id}")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    """Cancel a run: a running worker stops (keeping a checkpoint); a paused or lost run is given up."""
+    from desktop_ift.core.runs import RunActionError, cancel_run
+
+    store = open_store()
+    run = _get_run(store, args.run)
+    try:
+        done = cancel_run(store, run.id)
+    except RunActionError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"{run.id}: {done}")
+    return 0
+
+
+def cmd_watch(args) -> int:
+    """Follow a run (started here, in the GUI or another terminal) to its end with a live progress line;
+    exits with the run's outcome: 0 finished, 1 failed or lost, 3 paused or cancelled."""
+    from desktop_ift.cli.run_watch import watch
+
+    store = open_store()
+    run = _get_run(store, args.run)
+    return watch(store, run.id, interval=args.interval)
 
 
 def cmd_stop_keep_best(args) -> int:
@@ -142,7 +193,7 @@ def cmd_stop_keep_best(args) -> int:
         pid = stop_keep_best(store, run.id)
     except RunActionError as exc:
         raise CliError(str(exc)) from exc
-    print(f"asked worker {pid} to stop and keep the best checkpoint; follow it with: desktop-ift runs show {run.id}")
+    print(f"asked worker {pid} to stop and keep the best checkpoint; follow it with: desktop-ift runs watch {run.id}")
     return 0
 
 
@@ -174,7 +225,8 @@ def cmd_export_model(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("runs", help="list runs; 'runs show|delete|export-metrics|export-model|resume RUN' act on one")
+    p = sub.add_parser("runs", help="list runs; 'runs show|watch|pause|resume|cancel|stop-keep-best|delete|export-metrics|"
+                                         "export-model RUN' act on one")
     p.add_argument("--project", help="only this project's runs")
     p.set_defaults(func=cmd_runs)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
@@ -193,10 +245,25 @@ def register(sub) -> None:
     a.add_argument("file")
     a.set_defaults(func=cmd_export_metrics)
 
-    a = actions.add_parser("resume", help="continue a cancelled, paused or lost training run from its checkpoint")
+    a = actions.add_parser("resume", help="continue a paused, cancelled, failed or lost training run from its "
+                                          "newest checkpoint that loads")
     a.add_argument("run")
     a.add_argument("--json", action="store_true", help="print the raw event lines")
     a.set_defaults(func=cmd_resume)
+
+    a = actions.add_parser("pause", help="pause a running training run (it saves a checkpoint; resume continues)")
+    a.add_argument("run")
+    a.set_defaults(func=cmd_pause)
+
+    a = actions.add_parser("cancel", help="cancel a run (a running one stops; a paused or lost one is given up)")
+    a.add_argument("run")
+    a.set_defaults(func=cmd_cancel)
+
+    a = actions.add_parser("watch", help="follow a run to its end with a live progress line (re-attaches to a "
+                                         "run started elsewhere); exits with its outcome")
+    a.add_argument("run")
+    a.add_argument("--interval", type=float, default=0.5, help="seconds between looks (default 0.5)")
+    a.set_defaults(func=cmd_watch)
 
     a = actions.add_parser("stop-keep-best", help="stop a running training run now; its best validation "
                                                   "checkpoint becomes the output")

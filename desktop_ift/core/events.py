@@ -164,6 +164,7 @@ class Resumed(Event):
     attempt: int = 0
     step: int = 0
     checkpoint: str = ""
+    note: str = ""  # newer checkpoints that were skipped and why ("checkpoint-40 skipped: ... damaged")
 
     type: ClassVar[str] = "resumed"
 

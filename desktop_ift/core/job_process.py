@@ -23,10 +23,15 @@ def run_job_process(
     """Start the worker on ``job_path``, call ``on_event`` for each event, wait for the end.
 
     Ctrl+C (SIGINT) is passed on as SIGTERM, so the worker saves a checkpoint and ends with ``cancelled``.
+    The worker runs in its own session (POSIX): closing the terminal (SIGHUP) or killing this process
+    leaves it working, and ``desktop-ift runs watch RUN`` re-attaches to it.
     Returns ``(exit code, terminal event or None)``; None means the process died without saying why.
     """
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(worker_command(job_path), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
+    new_session = {"start_new_session": True} if os.name == "posix" else {
+        "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    proc = subprocess.Popen(worker_command(job_path), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
+                            **new_session)
     terminal: ev.Event | None = None
     previous = signal.getsignal(signal.SIGINT)
 
@@ -67,6 +72,9 @@ def run_job_process(
 def describe_event(event: ev.Event) -> str | None:
     """A one-line human description of an event for a terminal, or None for events not worth a line."""
     if isinstance(event, ev.Started):
+        if event.attempt > 1:
+            return (f"started attempt {event.attempt} of {event.job_kind} ({event.description or event.run_id}) on "
+                    f"{event.device or 'cpu'}, pid {event.pid}")
         return f"started {event.job_kind} ({event.description or event.run_id}) on {event.device or 'cpu'}"
     if isinstance(event, ev.Progress):
         total = f" {event.done}/{event.total}" if event.total else ""
@@ -93,4 +101,9 @@ def describe_event(event: ev.Event) -> str | None:
         return f"FAILED: {event.message}" + (f"\n  What to try: {event.hint}" if event.hint else "")
     if isinstance(event, ev.Cancelled):
         return f"cancelled at step {event.step}; checkpoint: {event.checkpoint or 'none'}"
+    if isinstance(event, ev.Paused):
+        return f"paused at step {event.step}; checkpoint: {event.checkpoint or 'none'}"
+    if isinstance(event, ev.Resumed):
+        note = f" ({event.note})" if event.note else ""
+        return f"resuming from step {event.step} as attempt {event.attempt}: {event.checkpoint}{note}"
     return None

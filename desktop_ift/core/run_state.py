@@ -159,7 +159,8 @@ def apply(state: RunState, event: ev.Event) -> RunState:
     if isinstance(event, ev.Resumed):
         closed = _close_attempt(state, state.last_time) if state.status in ("running", "lost") else s.closed_elapsed_s
         at = f" from the checkpoint of step {event.step}" if event.step else ""
-        return replace(s, status="queued", reason=f"Resuming{at} — waiting for its worker to start", hint="",
+        note = f" ({event.note})" if event.note else ""
+        return replace(s, status="queued", reason=f"Resuming{at}{note} — waiting for its worker to start", hint="",
                        ended_at=None, closed_elapsed_s=closed, elapsed_s=closed, pid=None, create_time=None,
                        attempt_started=None)
     if event.terminal:

@@ -1,18 +1,19 @@
-"""A run's life after it was prepared: lost workers, pause and resume, clone, delete, export, summaries.
+"""A run's life after it was prepared: its state, pause, resume, cancel, clone, delete, export, summaries.
 
 Qt-free, so the GUI (Monitor and Runs pages) and the CLI (``desktop-ift runs ...``) share every rule:
 
-* :func:`settle_if_lost` — a run still marked running whose worker process is gone (the machine restarted,
-  the process was killed) is marked failed, "the training process was lost", with its last step, by
-  appending a ``failed`` event with the next sequence number (so every reader sees the same ending).
-* :func:`prepare_resume` — a cancelled, paused or lost training run continues from its latest checkpoint:
-  the same run id and folder, ``resume_from`` set in its ``job.json``; the worker continues the event
-  numbering and the curves continue where they stopped.
-* :func:`mark_paused` — "pause" is a cancel that keeps the checkpoint; the flag only changes how the run
-  is shown (paused, resumable) and is cleared on resume.
+* :func:`run_state` — the run's :class:`~desktop_ift.core.run_state.RunState`, folded from its events and
+  judged by the exact-process probe (a running run whose worker is gone reads ``lost``: nothing is written).
+* :func:`request_pause` — pause is a stop that keeps a checkpoint: the worker writes ``paused``.
+* :func:`prepare_resume` — a paused, cancelled, failed or lost training run continues from its newest
+  checkpoint that loads (a damaged newer one is skipped and named): the same run id and folder,
+  ``resume_from`` set in its ``job.json``, a ``resumed`` event; the worker's ``started`` numbers the attempt.
+* :func:`cancel_run` — stops a running worker, or gives up a paused/lost run (a ``cancelled`` event).
 * :func:`clone_settings`, :func:`delete_run`, :func:`export_metrics_csv`, :func:`run_summaries`.
 
-The small ``run_flags`` table (paused / lost) belongs to this module (``Store.ensure_schema``).
+Older workspaces kept "paused" and "lost" in a ``run_flags`` table; its second migration turns them into the
+events a reader folds today (the paused run's ``cancelled`` becomes ``paused``; the ``failed`` written for a
+lost run becomes a plain progress note, so the run reads lost again) and drops the table.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Iterable
 
 from desktop_ift.core import events as ev
+from desktop_ift.core import run_state as rs
 from desktop_ift.core.store import RunRecord, Store, StoreError
 
 AREA = "run_lifecycle"
@@ -39,124 +41,85 @@ MIGRATIONS = [
         lost INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # pause and loss live in the event stream now (run_state.py): convert the old flags, then drop them
+    """
+    UPDATE events SET type='paused', payload=json_set(payload, '$.type', 'paused')
+     WHERE type='cancelled' AND run_id IN (SELECT run_id FROM run_flags WHERE paused=1)
+       AND seq=(SELECT MAX(e.seq) FROM events e WHERE e.run_id=events.run_id AND e.type='cancelled');
+    UPDATE runs SET status='paused' WHERE status='cancelled' AND id IN (SELECT run_id FROM run_flags WHERE paused=1);
+    UPDATE events SET type='progress', payload=json_object('type', 'progress', 'run_id', run_id, 'seq', seq,
+           'time', time, 'stage', 'lost', 'done', 0, 'total', 0, 'message', json_extract(payload, '$.message'))
+     WHERE type='failed' AND run_id IN (SELECT run_id FROM run_flags WHERE lost=1)
+       AND seq=(SELECT MAX(e.seq) FROM events e WHERE e.run_id=events.run_id);
+    UPDATE runs SET status='running', ended_at=NULL, message='', hint=''
+     WHERE status='failed' AND id IN (SELECT run_id FROM run_flags WHERE lost=1);
+    DROP TABLE run_flags;
+    """,
 ]
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-LOST_MESSAGE = "The training process was lost at step {step}: it stopped without reporting why."
-LOST_MESSAGE_EVAL = "The evaluation process was lost: it stopped without reporting why."
 # Columns of the metrics CSV that come first, in this order; other metrics (eval_*) follow alphabetically.
 CSV_FIRST = ("step", "epoch", "time", "elapsed_s", "loss", "eval_loss", "learning_rate", "grad_norm",
              "tokens_per_second", "tokens_seen", "memory_mb")
 VALIDATION_METRIC = "eval_loss"
-PID_CREATE_SLACK_S = 2.0
+PAUSE_REQUEST = "pause.request"  # the worker's name for it (worker.PAUSE_REQUEST); worker imports torch-free
 
 
 class RunActionError(RuntimeError):
     """A run action that cannot be done; the message says why and what to do instead."""
 
 
-def _flags_ready(store: Store) -> None:
+def ensure_ready(store: Store) -> None:
+    """Bring this module's tables up to date (an old workspace's run flags become events once)."""
     store.ensure_schema(AREA, MIGRATIONS)
 
 
-def _set_flag(store: Store, run_id: str, **values: int) -> None:
-    _flags_ready(store)
-    cols = ", ".join(values)
-    marks = ", ".join("?" for _ in values)
-    updates = ", ".join(f"{k}=excluded.{k}" for k in values)
-    store.conn.execute("BEGIN IMMEDIATE")
-    try:
-        store.conn.execute(
-            f"INSERT INTO run_flags (run_id, {cols}) VALUES (?, {marks}) "
-            f"ON CONFLICT (run_id) DO UPDATE SET {updates}", (run_id, *values.values()))
-        store.conn.execute("COMMIT")
-    except BaseException:
-        store.conn.execute("ROLLBACK")
-        raise
+# ---------------------------------------------------------------------------- state and liveness
+def run_state(store: Store, run_id: str, probe: rs.Probe | None = rs.process_alive) -> rs.RunState:
+    """The run's state: folded from its events, a running attempt judged by ``probe`` (None: not judged)."""
+    ensure_ready(store)
+    return rs.load(store, run_id, probe)
 
 
-def run_flags(store: Store, run_id: str) -> dict[str, bool]:
-    """``{"paused": bool, "lost": bool}`` of a run (both False when never set)."""
-    _flags_ready(store)
-    row = store.conn.execute("SELECT paused, lost FROM run_flags WHERE run_id=?", (run_id,)).fetchone()
-    return {"paused": bool(row and row[0]), "lost": bool(row and row[1])}
+def run_states(store: Store, runs: Iterable[RunRecord], probe: rs.Probe | None = rs.process_alive
+               ) -> dict[str, rs.RunState]:
+    """The state of each run, by id."""
+    ensure_ready(store)
+    return rs.load_all(store, list(runs), probe)
 
 
-# ---------------------------------------------------------------------------- worker liveness
-def pid_alive(pid: int | None, started_at: float | None = None) -> bool:
-    """Whether the process ``pid`` exists and can be the worker that started at ``started_at``.
+def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
+    """Whether process ``pid`` exists and is the one created at ``create_time`` (psutil; never a signal)."""
+    return rs.process_alive(pid, create_time)
 
-    A process id can be reused by an unrelated process after the worker died; when ``started_at`` is given,
-    a process created after that moment is not the worker.
-    """
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, belongs to another user
-    except OSError:
-        return False
-    if started_at is None:
+
+def worker_alive(store: Store, run: RunRecord) -> bool:
+    """Whether a worker is working on ``run`` now: the lock of its folder is held, or its current attempt's
+    exact process (pid and creation time) still runs."""
+    from desktop_ift.core.run_lock import live_holder
+
+    if live_holder(run.run_dir) is not None:
         return True
-    try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return proc.create_time() <= started_at + PID_CREATE_SLACK_S
-    except Exception:  # psutil missing, no access, or the process just ended: trust os.kill
-        return True
+    return run_state(store, run.id).status == "running"
 
 
-def worker_alive(run: RunRecord) -> bool:
-    """Whether the worker of a run that is not over is still running."""
-    return pid_alive(run.pid, run.started_at)
-
-
-def is_lost(run: RunRecord) -> bool:
-    """A run marked running whose worker is gone (it never wrote a final event)."""
-    return run.status == "running" and not worker_alive(run)
-
-
-def settle_if_lost(store: Store, run_id: str) -> RunRecord:
-    """Mark a lost run failed ("the training process was lost" at its last step) and return it.
-
-    The ending is a ``failed`` event appended with the next sequence number, so a watcher polling the store
-    sees it like any other end. A run that is over, queued or still alive is returned unchanged.
-    """
-    run = store.get_run(run_id)
-    if not is_lost(run):
-        return run
-    checkpoint = latest_checkpoint(Path(run.run_dir))
-    if run.kind == "train":
-        message = LOST_MESSAGE.format(step=run.last_step)
-        if checkpoint is not None:
-            hint = (f"Resume it: it continues from its last checkpoint (step {checkpoint_step(checkpoint)}). "
-                    f"The log is in {Path(run.run_dir) / 'worker.log'}.")
-        else:
-            hint = ("No checkpoint was saved, so it cannot be resumed: start it again (Clone on the Runs "
-                    "page). Set 'save steps' to keep checkpoints during long runs. "
-                    f"The log is in {Path(run.run_dir) / 'worker.log'}.")
-    else:
-        message = LOST_MESSAGE_EVAL
-        hint = f"Start the evaluation again. The log is in {Path(run.run_dir) / 'worker.log'}."
-    event = ev.Failed(run_id=run.id, seq=store.last_seq(run.id) + 1, message=message, hint=hint)
-    if store.append_event(event):
-        _set_flag(store, run.id, lost=1)
-    return store.get_run(run.id)
-
-
-def settle_lost_runs(store: Store, project_id: int | None = None) -> list[RunRecord]:
-    """Settle every lost run (of a project); returns the runs that were just marked failed."""
-    settled = []
+def lost_runs(store: Store, project_id: int | None = None) -> list[rs.RunState]:
+    """The runs (of a project) whose worker is gone without a final event."""
+    out = []
     for run in store.list_runs(project_id):
-        if run.status == "running" and not worker_alive(run):
-            settled.append(settle_if_lost(store, run.id))
-    return settled
+        if run.status == "running":
+            state = run_state(store, run.id)
+            if state.status == "lost":
+                out.append(state)
+    return out
+
+
+def live_worker_message(run: RunRecord) -> str:
+    """Why nothing may start a worker on ``run`` now ("" when no live worker holds it)."""
+    from desktop_ift.core.run_lock import RunBusy, live_holder
+
+    holder = live_holder(run.run_dir)
+    return str(RunBusy(Path(run.run_dir), holder)) if holder is not None else ""
 
 
 # ---------------------------------------------------------------------------- checkpoints and resume
@@ -176,19 +139,76 @@ def latest_checkpoint(run_dir: Path | str) -> Path | None:
     return recipe_latest_checkpoint(run_dir)
 
 
-def can_resume(store: Store, run: RunRecord) -> tuple[bool, str]:
+WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "adapter_model.bin", "pytorch_model.bin")
+
+
+def checkpoint_problem(folder: Path) -> str:
+    """Why the checkpoint ``folder`` cannot be loaded, in plain words ("" when it looks whole).
+
+    Reads no tensors: the trainer state must parse, the weights must be there with a readable safetensors
+    header whose data fits in the file, and the optimizer state (a zip written by torch) must be complete.
+    """
+    import zipfile
+
+    folder = Path(folder)
+    try:
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"its trainer state cannot be read ({exc.__class__.__name__})"
+    weights = [folder / n for n in WEIGHT_FILES if (folder / n).exists()]
+    weights += sorted(folder.glob("model-*.safetensors"))
+    if not weights:
+        return "it holds no model weights"
+    for path in weights:
+        if path.suffix == ".safetensors":
+            try:
+                with path.open("rb") as fh:
+                    size = int.from_bytes(fh.read(8), "little")
+                    header = json.loads(fh.read(size))
+                end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+                if path.stat().st_size < 8 + size + end:
+                    return f"{path.name} is cut short"
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
+                return f"{path.name} is damaged"
+        elif path.stat().st_size == 0:
+            return f"{path.name} is empty"
+    optimizer = folder / "optimizer.pt"
+    if optimizer.exists() and not zipfile.is_zipfile(optimizer):
+        return "its optimizer state is damaged"
+    return ""
+
+
+def usable_checkpoint(run_dir: Path | str) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint of the run that can be loaded, and the newer ones skipped with why."""
+    folder = Path(run_dir) / "checkpoints"
+    found = sorted((p for p in folder.iterdir() if p.is_dir() and CHECKPOINT_RE.match(p.name)),
+                   key=checkpoint_step, reverse=True) if folder.is_dir() else []
+    skipped: list[tuple[Path, str]] = []
+    for path in found:
+        problem = checkpoint_problem(path)
+        if not problem:
+            return path, skipped
+        skipped.append((path, problem))
+    return None, skipped
+
+
+def can_resume(store: Store, run: RunRecord, state: rs.RunState | None = None) -> tuple[bool, str]:
     """``(True, "")`` if the run can continue from a checkpoint, else ``(False, why)`` in plain words."""
     if run.kind != "train":
         return False, "Only training runs can be resumed; start the evaluation again instead."
-    if run.status == "finished":
+    state = state or run_state(store, run.id)
+    busy = live_worker_message(run)
+    if busy:
+        return False, busy
+    if state.status == "finished":
         return False, "This run has finished; there is nothing left to resume. Clone it to train again."
-    if run.status == "queued":
+    if state.status == "queued":
         return False, (f"This run has not started yet: start it with desktop-ift train "
                        f"{Path(run.run_dir) / 'job.json'}.")
-    if run.status == "running" and not is_lost(run):
+    if state.status == "running":
         return False, "This run is still going."
-    if latest_checkpoint(Path(run.run_dir)) is None:
-        return False, ("This run saved no checkpoint, so it cannot continue where it stopped. "
+    if usable_checkpoint(Path(run.run_dir))[0] is None:
+        return False, ("This run saved no checkpoint that can be loaded, so it cannot continue where it stopped. "
                        "Clone it to start again with the same settings.")
     if not (Path(run.run_dir) / "job.json").exists():
         return False, "The run's job file is missing from its folder, so it cannot be resumed. Clone it instead."
@@ -196,16 +216,20 @@ def can_resume(store: Store, run: RunRecord) -> tuple[bool, str]:
 
 
 def prepare_resume(store: Store, run_id: str) -> Path:
-    """Make a cancelled, paused or lost training run ready to continue from its latest checkpoint.
+    """Make a paused, cancelled, failed or lost training run ready to continue from its newest checkpoint
+    that loads (newer damaged ones are skipped and named in the ``resumed`` event's note).
 
-    Writes ``resume_from`` into the run's ``job.json`` and puts the run back to ``queued`` (message cleared);
-    returns the job path for the worker. Raises :class:`RunActionError` saying why it cannot.
+    Writes ``resume_from`` into the run's ``job.json`` and appends a ``resumed`` event (the run reads
+    queued until its worker starts); returns the job path for the worker. Raises :class:`RunActionError`
+    saying why it cannot (a live worker holds the run, nothing to resume from, ...).
     """
-    run = settle_if_lost(store, run_id)
-    ok, why = can_resume(store, run)
+    run = store.get_run(run_id)
+    state = run_state(store, run_id)
+    ok, why = can_resume(store, run, state)
     if not ok:
         raise RunActionError(why)
-    checkpoint = latest_checkpoint(Path(run.run_dir))
+    checkpoint, skipped = usable_checkpoint(Path(run.run_dir))
+    assert checkpoint is not None  # can_resume checked
     job_path = Path(run.run_dir) / "job.json"
     try:
         job = json.loads(job_path.read_text(encoding="utf-8"))
@@ -215,14 +239,64 @@ def prepare_resume(store: Store, run_id: str) -> Path:
     tmp = job_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, job_path)
-    store.update_run(run.id, status="queued", message="", hint="", ended_at=None, pid=None)
-    _set_flag(store, run.id, paused=0, lost=0)
+    note = "; ".join(f"{p.name} skipped: {why}" for p, why in skipped)
+    store.append_event(ev.Resumed(run_id=run.id, seq=store.last_seq(run.id) + 1, attempt=state.attempts + 1,
+                                  step=checkpoint_step(checkpoint), checkpoint=str(checkpoint), note=note))
     return job_path
 
 
-def mark_paused(store: Store, run_id: str, paused: bool = True) -> None:
-    """Remember that the user paused (not cancelled) this run: it is shown as paused and resumable."""
-    _set_flag(store, run_id, paused=int(paused))
+def resume_note(store: Store, run_id: str) -> str:
+    """One line saying which checkpoint the last resume continues from (and which were skipped, why)."""
+    row = store.conn.execute("SELECT payload FROM events WHERE run_id=? AND type='resumed' ORDER BY seq DESC "
+                             "LIMIT 1", (run_id,)).fetchone()
+    if row is None:
+        return ""
+    event = ev.from_dict(json.loads(row[0]))
+    text = f"Resuming from {Path(event.checkpoint).name} (step {event.step})"
+    return text + (f" — {event.note}" if getattr(event, "note", "") else "") + "."
+
+
+def _terminate(state: rs.RunState) -> None:
+    """Ask the exact worker process of ``state`` to stop (SIGTERM through psutil: it saves a checkpoint)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(state.pid)
+        proc.terminate()
+    except psutil.Error as exc:
+        raise RunActionError(f"The worker of run {state.run_id} could not be reached ({exc}).") from exc
+
+
+def request_pause(store: Store, run_id: str) -> int:
+    """Pause a running training run: its worker saves a checkpoint and ends with ``paused``. Returns its pid."""
+    run = store.get_run(run_id)
+    state = run_state(store, run_id)
+    if run.kind != "train":
+        raise RunActionError("Only training runs can be paused; cancel the evaluation instead.")
+    if state.status != "running":
+        raise RunActionError(f"Run {run_id} is not running ({state.words.lower()}): there is nothing to pause.")
+    (Path(run.run_dir) / PAUSE_REQUEST).write_text("pause: keep the checkpoint, resume later\n", encoding="utf-8")
+    _terminate(state)
+    return int(state.pid or 0)
+
+
+def cancel_run(store: Store, run_id: str) -> str:
+    """Cancel a run: a running worker is asked to stop (it ends with ``cancelled``); a paused or lost run is
+    given up (a ``cancelled`` event, so it no longer offers Resume as the next step). Returns what was done."""
+    run = store.get_run(run_id)
+    state = run_state(store, run_id)
+    if state.status == "running":
+        (Path(run.run_dir) / PAUSE_REQUEST).unlink(missing_ok=True)
+        _terminate(state)
+        return f"asked worker {state.pid} to stop"
+    if state.status in ("paused", "lost", "queued"):
+        busy = live_worker_message(run)
+        if busy:
+            raise RunActionError(busy)
+        store.append_event(ev.Cancelled(run_id=run.id, seq=store.last_seq(run.id) + 1, step=state.step,
+                                        checkpoint=state.last_checkpoint))
+        return f"cancelled at step {state.step}"
+    raise RunActionError(f"Run {run_id} is already over ({state.words.lower()}).")
 
 
 # ---------------------------------------------------------------------------- clone and delete
@@ -280,7 +354,7 @@ def delete_run(store: Store, run_id: str) -> list[str]:
     """
     doomed = runs_to_delete(store, run_id)
     for run in doomed:
-        if run.status in ("running", "queued") and worker_alive(run):
+        if worker_alive(store, run):
             raise RunActionError(f"The run {run.id} is still going. Cancel it first, then delete it.")
     runs_root = store.runs_dir.resolve()
     for run in doomed:
@@ -434,7 +508,7 @@ class RunSummary:
     """One row of the runs history."""
 
     run: RunRecord
-    status: str  # queued, running, finished, failed, cancelled, paused, lost
+    status: str  # the RunState's: queued, running, paused, cancelled, lost, failed, finished
     model: str
     method: str
     dataset: str
@@ -444,6 +518,7 @@ class RunSummary:
     best_val_step: int | None
     final_scores: dict[str, float | None]
     resumable: bool
+    state: rs.RunState | None = None
 
     @property
     def id(self) -> str:
@@ -455,23 +530,15 @@ def _model_label(model: str) -> str:
 
 
 def run_summaries(store: Store, project_id: int | None = None, runs: Iterable[RunRecord] | None = None,
-                  settle: bool = True) -> list[RunSummary]:
+                  probe: rs.Probe | None = rs.process_alive) -> list[RunSummary]:
     """Summaries of the training runs (newest first) for the history table.
 
-    Lost runs are settled first (``settle``). Final scores come from the newest finished evaluation run
-    whose parent is the training run (the fine-tuned model's metrics).
+    The status, duration (summed over attempts), best validation loss and the resumability come from each
+    run's :class:`RunState` (judged by ``probe``: a run whose worker is gone reads lost). Final scores come
+    from the newest finished evaluation run whose parent is the training run (the fine-tuned model's metrics).
     """
-    if settle:
-        settle_lost_runs(store, project_id)
     runs = list(runs) if runs is not None else store.list_runs(project_id, "train")
-    _flags_ready(store)
-    best = {}
-    for run in runs:  # one indexed lookup per run (a GROUP BY over all metrics would scan them all)
-        row = store.conn.execute("SELECT MIN(value), step FROM metrics WHERE run_id=? AND name=?",
-                                 (run.id, VALIDATION_METRIC)).fetchone()
-        if row and row[0] is not None:
-            best[run.id] = (row[0], row[1])
-    flags = {r[0]: (bool(r[1]), bool(r[2])) for r in store.conn.execute("SELECT run_id, paused, lost FROM run_flags")}
+    states = run_states(store, runs, probe)
     evals: dict[str, RunRecord] = {}
     for e in store.list_runs(project_id, "evaluate"):  # newest first: keep the first finished one
         if e.parent_run_id and e.status == "finished" and e.parent_run_id not in evals:
@@ -479,32 +546,25 @@ def run_summaries(store: Store, project_id: int | None = None, runs: Iterable[Ru
     out = []
     for run in runs:
         source = run.config.get("source") or {}
-        paused, lost = flags.get(run.id, (False, False))
-        status = run.status
-        if status == "cancelled" and paused:
-            status = "paused"
-        elif status == "failed" and lost:
-            status = "lost"
-        end = run.ended_at or (time.time() if run.status == "running" else None)
-        duration = end - run.started_at if run.started_at and end else None
+        state = states[run.id]
+        duration = state.elapsed() if state.first_started is not None else None
         scores: dict[str, float | None] = {}
         if run.id in evals:
             results = store.eval_results(evals[run.id].id)
             tuned = [label for label in results if label != "base"]
             if tuned:
                 scores = results[tuned[0]]
-        val = best.get(run.id)
-        resumable = run.status in ("cancelled", "failed") and latest_checkpoint(Path(run.run_dir)) is not None
+        resumable = state.resumable_status and latest_checkpoint(Path(run.run_dir)) is not None
         dataset = f"{source['dataset_name']} v{source.get('dataset_version', '?')}" if source.get("dataset_name") else ""
         out.append(RunSummary(
-            run=run, status=status,
+            run=run, status=state.status, state=state,
             model=_model_label(str(run.config.get("model", ""))) if run.config.get("model") else "",
             method=str(run.config.get("method", "")),
             dataset=dataset,
             template=str((source.get("template") or {}).get("name") or ""),
             duration_s=duration,
-            best_val_loss=val[0] if val else None,
-            best_val_step=int(val[1]) if val else None,
+            best_val_loss=state.best_val,
+            best_val_step=state.best_val_step,
             final_scores=scores,
             resumable=resumable,
         ))
@@ -513,8 +573,7 @@ def run_summaries(store: Store, project_id: int | None = None, runs: Iterable[Ru
 
 def run_summary(store: Store, run_id: str) -> RunSummary:
     """The history row of one training run."""
-    run = settle_if_lost(store, run_id)
-    return run_summaries(store, runs=[run], settle=False)[0]
+    return run_summaries(store, runs=[store.get_run(run_id)])[0]
 
 
 def last_started(store: Store, run_id: str) -> ev.Started | None:
@@ -534,8 +593,9 @@ def keep_best_blocker(store: Store, run: RunRecord) -> str:
     """
     if run.kind != "train":
         return "Only training runs can keep their best checkpoint."
-    if run.status != "running" or not worker_alive(run):
-        return f"Run {run.id} is not training now ({run.status})."
+    state = run_state(store, run.id)
+    if state.status != "running":
+        return f"Run {run.id} is not training now ({state.words.lower()})."
     started = last_started(store, run.id)
     if started is not None and not (started.info or {}).get("validation_examples"):
         return ("This run has no validation split, so there is no validation loss to pick the best model by. "
@@ -559,7 +619,7 @@ def stop_keep_best(store: Store, run_id: str) -> int:
     if reason:
         raise RunActionError(reason)
     try:
-        os.kill(run.pid, signal.SIGUSR1)
+        os.kill(run_state(store, run.id).pid or 0, signal.SIGUSR1)
     except OSError as exc:
         raise RunActionError(f"The worker of run {run.id} could not be reached ({exc}).") from exc
     return run.pid

@@ -124,7 +124,8 @@ MIGRATIONS: list[str] = [
 ]
 
 RUN_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
-_STATUS_BY_EVENT = {"started": "running", "finished": "finished", "failed": "failed", "cancelled": "cancelled"}
+_STATUS_BY_EVENT = {"started": "running", "finished": "finished", "failed": "failed", "cancelled": "cancelled",
+                    "paused": "paused", "resumed": "queued"}
 # Scalar fields of a Log event stored as per-step metrics (plotted by the monitor).
 _LOG_METRICS = ("loss", "learning_rate", "grad_norm", "tokens_per_second", "tokens_seen", "memory_mb", "epoch")
 
@@ -197,7 +198,7 @@ class RunRecord:
 
     @property
     def is_over(self) -> bool:
-        return self.status in ("finished", "failed", "cancelled")
+        return self.status in ("finished", "failed", "cancelled", "paused")
 
 
 def new_run_id(kind: str) -> str:
@@ -555,11 +556,14 @@ class Store:
                 "UPDATE runs SET status=?, ended_at=?, message=?, hint=? WHERE id=?",
                 (status, event.time, event.message, event.hint, run_id),
             )
-        elif isinstance(event, ev.Cancelled):
+        elif isinstance(event, (ev.Cancelled, ev.Paused)):
             self.conn.execute(
                 "UPDATE runs SET status=?, ended_at=?, message=? WHERE id=?",
-                (status, event.time, f"Cancelled at step {event.step}.", run_id),
+                (status, event.time, f"{status.capitalize()} at step {event.step}.", run_id),
             )
+        elif isinstance(event, ev.Resumed):  # a new attempt was asked for (run_state.py reads the stream)
+            self.conn.execute("UPDATE runs SET status=?, ended_at=NULL, message='', hint='', pid=NULL WHERE id=?",
+                              (status, run_id))
 
     def events(self, run_id: str, after_seq: int = 0) -> list[ev.Event]:
         """The run's events with a sequence number above ``after_seq``, in order."""

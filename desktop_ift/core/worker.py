@@ -22,8 +22,15 @@ What a watcher can rely on:
   (:mod:`desktop_ift.core.training.launcher`); rank 0 reports the events, the other ranks log to
   ``worker-rank<N>.log``.
 
-Exit codes: 0 finished, 1 failed, 3 cancelled (EXIT_CANCELLED), 2 the job file itself was unusable (no
-run to report to; the reason is printed on stderr).
+* Pause is a stop that keeps the run resumable: whoever pauses writes :data:`PAUSE_REQUEST` in the run folder,
+  then asks for a stop; the run's ``cancelled`` ending is then written as ``paused`` (one event, one state).
+* Every ``started`` event carries the attempt number (1, then 2 after the first resume, ...) and the
+  process's own creation time, so readers can tell this exact process from a later one with the same pid.
+* One worker per run: the worker holds ``<run_dir>/worker.lock`` (:mod:`desktop_ift.core.run_lock`) for its
+  life; a second worker on a live run stops at once with a message naming the live one (EXIT_BUSY).
+
+Exit codes: 0 finished, 1 failed, 3 cancelled or paused (EXIT_CANCELLED), 2 the job file itself was unusable
+(no run to report to; the reason is printed on stderr), 4 another worker holds the run (EXIT_BUSY).
 """
 
 from __future__ import annotations
@@ -44,9 +51,11 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_JOB = 2
 EXIT_CANCELLED = 3
+EXIT_BUSY = 4
 
 
 KEEP_BEST_REQUEST = "keep-best.request"  # in the run folder: "stop and keep best" for a multi-process run
+PAUSE_REQUEST = "pause.request"  # in the run folder: the stop that follows is a pause (see module doc)
 
 
 class StopFlag:
@@ -130,6 +139,7 @@ class EventWriter:
         """
         with self._lock:
             self.seq += 1
+            event_cls, fields = self._complete(event_cls, fields)
             event = event_cls(run_id=self.run_id, seq=self.seq, **fields)
             if keep:
                 self.store.append_event(event)
@@ -141,6 +151,20 @@ class EventWriter:
                     # Nobody is listening any more (the GUI died): the store has the event; keep working.
                     self.stream = None
             return event
+
+
+    def _complete(self, event_cls: type[ev.Event], fields: dict) -> tuple[type[ev.Event], dict]:
+        """Number the attempt and name the process on ``started``; turn a stop asked as a pause into ``paused``."""
+        if event_cls is ev.Started:
+            from desktop_ift.core.run_state import process_create_time
+
+            started = self.store.conn.execute("SELECT COUNT(*) FROM events WHERE run_id=? AND type='started'",
+                                              (self.run_id,)).fetchone()[0]
+            fields = {"attempt": int(started) + 1, "create_time": process_create_time() or 0.0, **fields}
+        elif event_cls is ev.Cancelled and (self.store.run_dir(self.run_id) / PAUSE_REQUEST).exists():
+            event_cls = ev.Paused
+            fields = {k: v for k, v in fields.items() if k in ("step", "checkpoint", "time")}
+        return event_cls, fields
 
 
 def _redirect_output(log_path: Path) -> IO[str]:
@@ -190,11 +214,8 @@ def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
         )
     if isinstance(exc, WorkerError):
         return exc.message, exc.hint
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return (
-            f"The disk is full: {exc.filename or 'a file'} could not be written.",
-            "Free some disk space (old runs and checkpoints take the most) and start again.",
-        )
+    if _is_disk_full(exc):
+        return disk_full_message(exc, run_dir)
     from desktop_ift.core.training.launcher import LaunchError
 
     if isinstance(exc, LaunchError):
@@ -204,6 +225,63 @@ def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     return (
         f"The job stopped on an unexpected error: {type(exc).__name__}: {text.splitlines()[0] if text else ''}".strip(),
         f"The full log is in {run_dir / 'worker.log'}.",
+    )
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it wraps: torch and safetensors re-raise as RuntimeError) is ENOSPC."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        text = str(exc).lower()
+        if "no space left on device" in text or "disk quota exceeded" in text:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _folder_size(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def disk_full_message(exc: BaseException, run_dir: Path) -> tuple[str, str]:
+    """``("The disk is full (… needed, … free on …).", hint)``: what a checkpoint or save needs is estimated
+    from the run's largest checkpoint so far (the model's size when there is none yet)."""
+    import shutil
+
+    target = Path(getattr(exc, "filename", None) or run_dir)
+    where = target if target.is_dir() else target.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        usage = shutil.disk_usage(where)
+        free = _human_bytes(usage.free)
+    except OSError:
+        free = "unknown"
+    checkpoints = Path(run_dir) / "checkpoints"
+    sizes = [_folder_size(p) for p in checkpoints.iterdir() if p.is_dir()] if checkpoints.is_dir() else []
+    needed = f"about {_human_bytes(max(sizes))} needed" if sizes and max(sizes) else "more space needed"
+    return (
+        f"The disk is full ({needed}, {free} free on {where}).",
+        "Free some disk space (old runs and checkpoints take the most), then resume the run: it continues from "
+        "its last complete checkpoint.",
     )
 
 
@@ -257,7 +335,7 @@ def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str
     returncode = proc.wait()
     request.unlink(missing_ok=True)
     status = store.get_run(run_id).status
-    if status == "cancelled":
+    if status in ("cancelled", "paused"):
         return EXIT_CANCELLED
     if status == "finished":
         return EXIT_OK
@@ -300,6 +378,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"desktop_ift worker: cannot start: {exc}", file=sys.stderr)
         return EXIT_BAD_JOB
 
+    lock = None
+    if "RANK" not in os.environ:  # the supervising process (or the only one) holds the run
+        from desktop_ift.core.run_lock import RunBusy, acquire
+
+        try:
+            lock = acquire(store.run_dir(run_id))
+        except RunBusy as exc:
+            print(f"desktop_ift worker: {exc}", file=sys.stderr)
+            return EXIT_BUSY
+        # a pause asked of an earlier attempt is not a request now
+        (store.run_dir(run_id) / PAUSE_REQUEST).unlink(missing_ok=True)
+    try:
+        return _main_locked(job, argv, store, run_id)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _main_locked(job: dict, argv: list[str], store: Store, run_id: str) -> int:
+    """The job, once this process holds the run."""
     _set_offline_environment(bool(job.get("allow_download")))
     launch_error = None
     if job["kind"] == "train" and "RANK" not in os.environ:

@@ -48,70 +48,105 @@ def _checkpoint(run, step):
     folder = Path(run.run_dir) / "checkpoints" / f"checkpoint-{step}"
     folder.mkdir(parents=True)
     (folder / "trainer_state.json").write_text("{}")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    (folder / "adapter_model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
     return folder
 
 
-def test_a_running_run_whose_worker_died_is_settled_as_lost_with_its_last_step(store, project):
+def test_a_running_run_whose_worker_died_reads_lost_with_its_last_step_and_nothing_is_written(store, project):
     run = _train_run(store, project)
     store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=100, pid=_dead_pid()))
     next_seq = _log_steps(store, run.id, [1, 2, 3, 4])
-    assert runs.is_lost(store.get_run(run.id))
 
-    settled = runs.settle_if_lost(store, run.id)
+    state = runs.run_state(store, run.id)
 
-    assert settled.status == "failed"
-    assert "lost at step 4" in settled.message
-    assert "no checkpoint" in settled.hint.lower()
-    last = store.events(run.id)[-1]
-    assert isinstance(last, ev.Failed) and last.seq == next_seq  # the next number: watchers see the end
-    assert runs.run_flags(store, run.id)["lost"]
+    assert state.status == "lost" and state.step == 4
+    assert "lost at step 4" in state.reason
+    assert [s.run_id for s in runs.lost_runs(store, project.id)] == [run.id]
     assert runs.run_summary(store, run.id).status == "lost"
-    # settling again changes nothing
-    assert runs.settle_if_lost(store, run.id).status == "failed"
-    assert len(store.events(run.id)) == next_seq
+    assert len(store.events(run.id)) == next_seq - 1  # the stream is the truth: no made-up ending
+    assert not runs.worker_alive(store, store.get_run(run.id))
 
 
 def test_a_live_worker_and_a_queued_run_are_not_lost(store, project):
+    from desktop_ift.core.run_state import process_create_time
+
     alive = _train_run(store, project, name="alive")
-    store.append_event(ev.Started(run_id=alive.id, seq=1, pid=os.getpid()))
+    store.append_event(ev.Started(run_id=alive.id, seq=1, pid=os.getpid(), create_time=process_create_time()))
     queued = _train_run(store, project, name="queued")
-    assert runs.settle_if_lost(store, alive.id).status == "running"
-    assert runs.settle_if_lost(store, queued.id).status == "queued"
-    assert runs.settle_lost_runs(store, project.id) == []
+    assert runs.run_state(store, alive.id).status == "running"
+    assert runs.run_state(store, queued.id).status == "queued"
+    assert runs.lost_runs(store, project.id) == []
+
+
+def test_a_resumed_attempt_is_judged_by_its_own_start_not_the_first(store, project):
+    """The bug of issue 12: the first attempt's start time made the resumed worker look too new to be it."""
+    from desktop_ift.core.run_state import process_create_time
+
+    run = _train_run(store, project)
+    created = process_create_time()
+    store.append_event(ev.Started(run_id=run.id, seq=1, time=created - 3600, pid=_dead_pid()))
+    store.append_event(ev.Paused(run_id=run.id, seq=2, time=created - 3000, step=5))
+    store.append_event(ev.Started(run_id=run.id, seq=3, time=created + 0.5, pid=os.getpid(), attempt=2))
+    assert runs.run_state(store, run.id).status == "running"
 
 
 def test_a_reused_process_id_does_not_keep_a_dead_run_alive(store, project):
-    """The worker's pid now belongs to a process created after the run started (here: this test)."""
-    import psutil
+    """The worker's pid now belongs to a process created after the recorded one (here: this test)."""
+    from desktop_ift.core.run_state import process_create_time
 
     run = _train_run(store, project)
-    created = psutil.Process(os.getpid()).create_time()
-    store.append_event(ev.Started(run_id=run.id, seq=1, time=created - 600, pid=os.getpid()))
-    assert runs.is_lost(store.get_run(run.id))
-    assert [r.id for r in runs.settle_lost_runs(store, project.id)] == [run.id]
+    created = process_create_time()
+    store.append_event(ev.Started(run_id=run.id, seq=1, time=created - 600, pid=os.getpid(),
+                                  create_time=created - 600))
+    assert runs.run_state(store, run.id).status == "lost"
+    old = _train_run(store, project, name="old stream")  # no creation time recorded: the start time decides
+    store.append_event(ev.Started(run_id=old.id, seq=1, time=created - 600, pid=os.getpid()))
+    assert runs.run_state(store, old.id).status == "lost"
 
 
 def test_resume_a_lost_run_from_its_latest_checkpoint(store, project):
     run = _train_run(store, project)
     store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=100, pid=_dead_pid()))
-    _log_steps(store, run.id, range(1, 31))
+    seq = _log_steps(store, run.id, range(1, 31))
     _checkpoint(run, 10)
     latest = _checkpoint(run, 30)
+    store.append_event(ev.Checkpoint(run_id=run.id, seq=seq, step=30, path=str(latest)))
     (Path(run.run_dir) / "checkpoints" / "checkpoint-40").mkdir()  # incomplete (no trainer state): skipped
 
-    ok, why = runs.can_resume(store, runs.settle_if_lost(store, run.id))
+    state = runs.run_state(store, run.id)
+    ok, why = runs.can_resume(store, store.get_run(run.id), state)
     assert ok, why
-    assert "step 30" in store.get_run(run.id).hint
+    assert "step 30" in state.hint
     job_path = runs.prepare_resume(store, run.id)
 
     job = json.loads(job_path.read_text())
     assert job["resume_from"] == str(latest) and job["run_id"] == run.id
     record = store.get_run(run.id)
     assert record.status == "queued" and record.message == "" and record.ended_at is None
-    assert runs.run_flags(store, run.id) == {"paused": False, "lost": False}
+    resumed = store.events(run.id)[-1]
+    assert isinstance(resumed, ev.Resumed) and resumed.attempt == 2 and resumed.step == 30
+    assert "checkpoint-40 skipped" in resumed.note
+    assert runs.run_state(store, run.id).status == "queued"
+
+
+def test_resume_falls_back_to_the_newest_checkpoint_that_loads_and_says_which(store, project):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=100, pid=_dead_pid()))
+    _log_steps(store, run.id, range(1, 31))
+    good = _checkpoint(run, 20)
+    cut = _checkpoint(run, 30)
+    weights = cut / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-2])  # the disk filled up mid-write
+    job_path = runs.prepare_resume(store, run.id)
+    assert json.loads(job_path.read_text())["resume_from"] == str(good)
+    note = runs.resume_note(store, run.id)
+    assert "checkpoint-20 (step 20)" in note and "checkpoint-30 skipped: adapter_model.safetensors is cut short" in note
 
 
 def test_resume_is_refused_with_a_reason(store, project):
+    from desktop_ift.core.run_state import process_create_time
+
     finished = _train_run(store, project, name="finished")
     store.append_event(ev.Started(run_id=finished.id, seq=1, pid=_dead_pid()))
     store.append_event(ev.Finished(run_id=finished.id, seq=2))
@@ -123,22 +158,49 @@ def test_resume_is_refused_with_a_reason(store, project):
     with pytest.raises(runs.RunActionError, match="no checkpoint"):
         runs.prepare_resume(store, no_checkpoint.id)
     running = _train_run(store, project, name="running")
-    store.append_event(ev.Started(run_id=running.id, seq=1, pid=os.getpid()))
+    store.append_event(ev.Started(run_id=running.id, seq=1, pid=os.getpid(), create_time=process_create_time()))
     _checkpoint(running, 5)
     with pytest.raises(runs.RunActionError, match="still going"):
         runs.prepare_resume(store, running.id)
 
 
-def test_a_paused_run_shows_as_paused_and_resumable(store, project):
+def test_a_paused_run_shows_as_paused_and_resumable_and_cancel_gives_it_up(store, project):
     run = _train_run(store, project)
     store.append_event(ev.Started(run_id=run.id, seq=1, pid=_dead_pid()))
-    runs.mark_paused(store, run.id)
     _checkpoint(run, 7)
-    store.append_event(ev.Cancelled(run_id=run.id, seq=2, step=7, checkpoint="x"))
+    store.append_event(ev.Paused(run_id=run.id, seq=2, step=7, checkpoint="x/checkpoint-7"))
     summary = runs.run_summary(store, run.id)
     assert summary.status == "paused" and summary.resumable
+    assert store.get_run(run.id).status == "paused"
     runs.prepare_resume(store, run.id)
     assert runs.run_summary(store, run.id).status == "queued"
+    assert runs.cancel_run(store, run.id) == "cancelled at step 7"
+    assert runs.run_state(store, run.id).status == "cancelled"
+
+
+def test_an_old_workspace_with_run_flags_reads_paused_and_lost(store, project):
+    """Workspaces written before pause/loss were events kept them in a side table: they read the same."""
+    store.ensure_schema(runs.AREA, runs.MIGRATIONS[:1])
+    paused = _train_run(store, project, name="paused")
+    store.append_event(ev.Started(run_id=paused.id, seq=1, pid=_dead_pid()))
+    store.append_event(ev.Cancelled(run_id=paused.id, seq=2, step=7, checkpoint="x"))
+    lost = _train_run(store, project, name="lost")
+    store.append_event(ev.Started(run_id=lost.id, seq=1, pid=_dead_pid()))
+    _log_steps(store, lost.id, [1, 2, 3])
+    store.append_event(ev.Failed(run_id=lost.id, seq=5, message="The training process was lost at step 3"))
+    cancelled = _train_run(store, project, name="cancelled")
+    store.append_event(ev.Started(run_id=cancelled.id, seq=1, pid=_dead_pid()))
+    store.append_event(ev.Cancelled(run_id=cancelled.id, seq=2, step=2))
+    store.conn.execute("INSERT INTO run_flags (run_id, paused, lost) VALUES (?, 1, 0), (?, 0, 1)", (paused.id, lost.id))
+    store._areas_ready = set()
+
+    assert runs.run_state(store, paused.id).status == "paused"
+    assert store.get_run(paused.id).status == "paused"
+    state = runs.run_state(store, lost.id)
+    assert state.status == "lost" and state.step == 3
+    assert runs.run_state(store, cancelled.id).status == "cancelled"
+    assert len(store.events(lost.id)) == 5  # the numbering is kept: no sequence number is reused
+    assert store.conn.execute("SELECT name FROM sqlite_master WHERE name='run_flags'").fetchone() is None
 
 
 def test_clone_settings_repeat_the_run(store, project):
