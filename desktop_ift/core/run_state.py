@@ -222,12 +222,12 @@ def fold(run_id: str, events: Iterable[ev.Event], kind: str = "train", state: Ru
 def judge(state: RunState, probe: Probe) -> RunState:
     """``state`` with a running attempt whose process is gone turned into ``lost`` (with its last step).
 
-    ``probe(pid, create_time)`` says whether that exact process is still there. A run that ended, or is
-    queued, is returned unchanged; a lost run stays lost.
+    ``probe(pid, create_time)`` says whether that exact process is still there. A run that ended, is
+    queued, or whose ``started`` named no process, is returned unchanged; a lost run stays lost.
     """
-    if state.status != "running":
+    if state.status != "running" or not state.pid:  # no process named: nothing to judge it by
         return state
-    if state.pid and probe(state.pid, state.create_time if state.create_time else state.attempt_started):
+    if probe(state.pid, state.create_time if state.create_time else state.attempt_started):
         return state
     what = "training" if state.kind == "train" else "evaluation"
     at = f" at step {state.step}" if state.kind == "train" else ""

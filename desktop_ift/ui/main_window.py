@@ -292,21 +292,24 @@ class MainWindow(QMainWindow):
             self.monitor_page.load_run(run_id)
 
     def _restore_runs(self) -> None:
-        """At start: settle runs whose worker was lost, show the last training run, and follow any run of
-        this project still going."""
+        """At start: follow any run of this project still going (re-attach), say which runs were lost (their
+        worker vanished without a final event), and show the last training run."""
         try:
-            lost = run_ops.settle_lost_runs(self.store, self.state.project.id)
+            lost = run_ops.lost_runs(self.store, self.state.project.id)
         except StoreError:
             lost = []
-        if lost:
-            self.state.runs_changed.emit()
-            names = ", ".join(r.name or r.id for r in lost[:3])
-            self.notifier.notify("A run's process was lost",
-                                 f"{names} stopped while the app was closed. Open it on the Runs page to resume "
-                                 "it from its last checkpoint.", "error")
         for run in self.state.runs("train")[:5] + self.state.runs("evaluate")[:5]:
-            if not run.is_over and self.attach_run(run.id):
-                return
+            if run.status in ("running", "queued") and run.id not in {s.run_id for s in lost} \
+                    and self.attach_run(run.id):
+                break
+        if lost:
+            names = ", ".join(self.store.get_run(s.run_id).name or s.run_id for s in lost[:3])
+            steps = ", ".join(f"step {s.step}" for s in lost[:3])
+            self.notifier.notify("A run's process was lost",
+                                 f"{names} stopped without a final report ({steps}). Resume it from its last "
+                                 "checkpoint on the Monitor or Runs page.", "error")
+        if self.run_controller.is_running:
+            return
         if self.state.train_run_id:
             try:
                 self.store.get_run(self.state.train_run_id)
@@ -318,38 +321,44 @@ class MainWindow(QMainWindow):
         self.monitor_page.on_event(event)
         self.evaluate_page.on_event(event)
         if isinstance(event, ev.Log) and event.total_steps:
-            self.run_label.setText(f"Training: step {event.step:,} of {event.total_steps:,}  ")
+            self.run_label.setText(f"{self.run_controller.run_state.summary()}  ")
         elif isinstance(event, ev.Progress) and event.total:
             self.run_label.setText(f"{event.message or event.stage}: {event.done} of {event.total}  ")
 
     def _on_run_ended(self, status: str) -> None:
         self._set_active(False)
         self.run_label.setText("")
-        what = "Training" if self.run_kind == "train" else "Evaluation"
-        self.show_status(f"{what} {status}.", 10000)
+        state = self.run_controller.run_state
+        if status == "busy":
+            self.show_status("Another worker is already working on this run; it is followed on the Monitor page.")
+            self.state.runs_changed.emit()
+            return
+        self.show_status(state.summary() if state.run_id else status.capitalize(), 10000)
         self.notify_run_end(self.run_controller.run_id, status)
         self.state.runs_changed.emit()
         self.monitor_page.reload_runs()
 
-    def notify_run_end(self, run_id: str, status: str) -> None:
-        """A tray message (or in-app toast) saying how a run ended; a failure carries its plain reason."""
+    def notify_run_end(self, run_id: str, status: str = "") -> None:
+        """A tray message (or in-app toast) saying how a run ended, in the words of its RunState (a failure
+        carries its plain reason and what to try)."""
         try:
             run = self.store.get_run(run_id)
+            state = run_ops.run_state(self.store, run_id)
         except StoreError:
             return
         what = "Training" if run.kind == "train" else "Evaluation"
         name = run.name or run.id
-        if status == "finished":
+        hint = f" What to try: {state.hint}" if state.hint else ""
+        if state.status == "finished":
             follow = ("Compare it with the base model on the Evaluate page." if run.kind == "train"
                       else "The scores are on the Evaluate page.")
             self.notifier.notify(f"{what} finished", f"{name}. {follow}", "success")
-        elif status == "failed":
-            hint = f" What to try: {run.hint}" if run.hint else ""
-            self.notifier.notify(f"{what} failed", f"{name}: {run.message or 'it stopped on an error.'}{hint}",
-                                 "error")
-        elif run_ops.run_flags(self.store, run_id)["paused"]:
-            self.notifier.notify(f"{what} paused", f"{name} stopped at step {run.last_step}. Resume it on the "
-                                 "Monitor page.", "info")
+        elif state.status in ("failed", "lost"):
+            self.notifier.notify(f"{what} {state.words.lower()}", f"{name}: {state.reason}{hint}", "error")
+        elif state.status == "paused":
+            self.notifier.notify(f"{what} paused", f"{name}: {state.reason} Resume it on the Monitor page.", "info")
+        elif state.status == "cancelled":
+            self.notifier.notify(f"{what} cancelled", f"{name}: {state.reason}", "info")
 
     def open_train_run(self, run_id: str) -> None:
         """Show a run of the history on the Monitor page."""
@@ -360,8 +369,7 @@ class MainWindow(QMainWindow):
         """Save a checkpoint and stop (the run shows as paused and can be resumed)."""
         if not self.run_controller.is_running or self.run_kind != "train":
             return
-        run_ops.mark_paused(self.store, self.run_controller.run_id)
-        self.run_controller.cancel()
+        self.run_controller.pause()
         self.show_status("Pausing… the worker is saving a checkpoint.")
 
     def resume_run(self, run_id: str) -> None:
@@ -419,7 +427,20 @@ class MainWindow(QMainWindow):
         self.train_page.update_summary()
 
     def cancel_run(self, run_id: str = "") -> None:
+        """Cancel the run going on, or give up a paused or lost run (it then no longer offers Resume)."""
         if not self.run_controller.is_running:
+            if not run_id:
+                return
+            answer = self.ask_question(
+                "Cancel the run?", "It will not be resumed. Its curves, log and checkpoints stay in the workspace.",
+                "Cancel run", "Keep it")
+            if answer == 0:
+                try:
+                    self.show_status(f"{run_ops.cancel_run(self.store, run_id).capitalize()}.")
+                except (run_ops.RunActionError, StoreError) as exc:
+                    QMessageBox.warning(self, "The run cannot be cancelled", str(exc))
+                self.state.runs_changed.emit()
+                self.monitor_page.load_run(run_id)
             return
         answer = self.ask_question(
             "Cancel the run?",

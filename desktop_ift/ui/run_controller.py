@@ -3,6 +3,11 @@
 The worker prints one JSON event per line on stdout and also writes every event into the workspace, so
 the GUI can lose the process (crash, close, restart) without losing the run: :meth:`RunController.attach`
 follows a run whose worker is alive but is not our child by polling the store.
+
+The controller keeps the run's :class:`~desktop_ift.core.run_state.RunState` (folded from every event it
+passes on) and ends with its status: finished, failed, cancelled, paused or lost. It writes nothing to the
+stream while a worker may still write, and never invents an ending the worker did not write, except
+where no worker can write any more (it never started: ``failed``; killed after a cancel: ``cancelled``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from PySide6.QtCore import QIODevice, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from desktop_ift.core import events as ev
+from desktop_ift.core import run_state as rs
 from desktop_ift.core import runs as run_ops
 from desktop_ift.core.jobs import worker_command
 from desktop_ift.core.store import Store, StoreError
@@ -23,9 +29,9 @@ CANCEL_GRACE_MS = 15000  # time a worker gets to checkpoint after SIGTERM before
 POLL_MS = 500
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether a process with this id exists (it may belong to another user: that still counts)."""
-    return run_ops.pid_alive(pid)
+def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
+    """Whether process ``pid`` (created at ``create_time`` when given) still exists (psutil; no signal)."""
+    return run_ops.pid_alive(pid, create_time)
 
 
 class RunController(QObject):
@@ -34,7 +40,7 @@ class RunController(QObject):
     event = Signal(object)  # a decoded events.Event
     log_line = Signal(str)  # a stdout line that is not an event
     started = Signal(str)  # run id
-    ended = Signal(str)  # final status: finished, failed or cancelled
+    ended = Signal(str)  # final status: finished, failed, cancelled, paused, lost; busy: another worker has it
 
     def __init__(self, store: Store, parent: QObject | None = None):
         super().__init__(parent)
@@ -44,6 +50,7 @@ class RunController(QObject):
         self.attached_pid: int | None = None
         self.last_seq = 0
         self.status = ""
+        self.run_state = rs.RunState(run_id="")
         self._buffer = ev.LineBuffer()
         self._terminal: ev.Event | None = None
         self._attached_started_at: float | None = None
@@ -99,24 +106,30 @@ class RunController(QObject):
     def attach(self, run_id: str, after_seq: int | None = None) -> bool:
         """Follow a run started elsewhere (another GUI session, the CLI) through the store.
 
-        Returns False when its worker is no longer alive (then the run is settled: its remaining events
-        are emitted, and it is marked failed if it never ended).
+        Returns False when no worker works on it any more (its remaining events are passed on and it ends
+        with its state: finished, failed, cancelled, paused, or lost when the worker vanished).
         """
         if self.is_running:
             raise RuntimeError(f"Run {self.run_id} is still going; wait for it or cancel it first.")
         run = self.store.get_run(run_id)
         self._reset(run_id)
         self.last_seq = self.store.last_seq(run_id) if after_seq is None else after_seq
-        self.attached_pid = run.pid
-        self._attached_started_at = run.started_at
-        if run.is_over:
+        self.run_state = run_ops.run_state(self.store, run_id, probe=None)
+        if after_seq is not None:  # the events after after_seq are passed on again: fold them then
+            self.run_state = rs.fold(run_id, [e for e in rs.load_events(self.store, run_id) if e.seq <= after_seq],
+                                     kind=run.kind)
+        self.attached_pid = self.run_state.pid
+        if self.run_state.is_over:
             self._poll_store()
+            if self._terminal is None:
+                self._finish()
             return False
-        if run.status == "running" and not run_ops.worker_alive(run):
-            self._settle_lost()
-            return False
-        if not pid_alive(run.pid):
+        if self.run_state.status == "running" and rs.judge(self.run_state, pid_alive).status == "lost":
             self._settle(exit_code=None)
+            return False
+        if self.run_state.status == "queued" and not run_ops.worker_alive(self.store, run):
+            self._reset(run_id)  # prepared but no worker: nothing to follow
+            self.status = ""
             return False
         self._poll.start()
         self.started.emit(run_id)
@@ -128,6 +141,7 @@ class RunController(QObject):
         self.attached_pid = None
         self.last_seq = 0
         self.status = "running"
+        self.run_state = rs.RunState(run_id=run_id)
         self._buffer = ev.LineBuffer()
         self._terminal = None
         self._attached_started_at = None
@@ -142,12 +156,25 @@ class RunController(QObject):
         self.cancel_requested = True
         if self.process is not None:
             self.process.terminate()
-        elif self.attached_pid:
+        elif self.attached_pid and pid_alive(self.attached_pid, self.run_state.create_time):
             try:
-                os.kill(self.attached_pid, signal.SIGTERM)
-            except OSError:
+                import psutil
+
+                psutil.Process(self.attached_pid).terminate()
+            except Exception:  # noqa: BLE001 - gone meanwhile: the poll sees how it ended
                 pass
         self._kill_timer.start(CANCEL_GRACE_MS)
+
+    def pause(self) -> None:
+        """Ask the training worker to pause: it saves a checkpoint and ends with ``paused`` (the pause request
+        file in the run folder tells the worker that this stop is a pause)."""
+        if not self.is_running:
+            return
+        try:
+            (self.store.run_dir(self.run_id) / run_ops.PAUSE_REQUEST).write_text("pause\n", encoding="utf-8")
+        except OSError:
+            pass  # it then ends as cancelled, which keeps the checkpoint too
+        self.cancel()
 
     def stop_keep_best(self) -> bool:
         """Ask the training worker to stop and keep its best validation checkpoint (SIGUSR1; QProcess has no
@@ -164,10 +191,12 @@ class RunController(QObject):
     def _kill(self) -> None:
         if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
             self.process.kill()
-        elif self.process is None and pid_alive(self.attached_pid):
+        elif self.process is None and pid_alive(self.attached_pid, self.run_state.create_time):
             try:
-                os.kill(self.attached_pid, signal.SIGKILL)  # type: ignore[arg-type]
-            except OSError:
+                import psutil
+
+                psutil.Process(self.attached_pid).kill()
+            except Exception:  # noqa: BLE001
                 pass
 
     def detach(self) -> None:
@@ -198,9 +227,13 @@ class RunController(QObject):
         if event.run_id != self.run_id or event.seq <= self.last_seq:
             return  # another run's line, or one we already passed on
         self.last_seq = event.seq
+        self.run_state = rs.apply(self.run_state, event)
+        if isinstance(event, ev.Started):
+            self.attached_pid = self.attached_pid if self.process is not None else event.pid
+            self._terminal = None
         if event.terminal:
             self._terminal = event
-            self.status = event.type
+        self.status = self.run_state.status
         self.event.emit(event)
 
     def _poll_store(self) -> None:
@@ -211,18 +244,9 @@ class RunController(QObject):
             return
         if self._terminal is not None:
             self._finish()
-        elif self._poll.isActive() and not run_ops.pid_alive(self.attached_pid, self._attached_started_at):
-            self._settle_lost()
-
-    def _settle_lost(self) -> None:
-        """An attached worker died without a final event: the store records it as lost (a ``failed`` event
-        with its last step, appended by :func:`desktop_ift.core.runs.settle_if_lost`), which we pass on."""
-        self._poll.stop()
-        try:
-            run_ops.settle_if_lost(self.store, self.run_id)
-        except StoreError:
-            pass
-        self._settle(exit_code=None)
+        elif self._poll.isActive() and self.run_state.status == "running" and \
+                rs.judge(self.run_state, pid_alive).status == "lost":
+            self._settle(exit_code=None)
 
     def _process_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
@@ -235,7 +259,11 @@ class RunController(QObject):
         self._settle(exit_code=code)
 
     def _settle(self, exit_code: int | None, failed_to_start: bool = False) -> None:
-        """The process is gone: pass on events only the store has, and fail the run if it never ended."""
+        """The process is gone: pass on events only the store has, then end with the run's state.
+
+        A worker that wrote no ending is lost (the run keeps its steps and can resume from its checkpoint),
+        except when it never started (failed) or was killed after a cancel (cancelled): no worker can write
+        any more, so those endings are written to the store, for every reader to see."""
         self._poll.stop()
         if self._terminal is None:
             try:
@@ -243,37 +271,39 @@ class RunController(QObject):
                     self._emit(event)
             except StoreError:
                 pass
-        if self._terminal is None:
-            if failed_to_start:
-                message = "The worker process could not be started."
-                hint = "Check that the Python environment of desktop_ift is intact, then try again."
-            elif self.cancel_requested:
-                message = "The run was stopped before it could save a checkpoint."
-                hint = "Start it again when you are ready."
-            else:
-                code = "unknown" if exit_code is None else str(exit_code)
-                message = f"The training process ended unexpectedly (exit code {code}); see worker.log."
-                if self.store.get_run(self.run_id).kind == "evaluate":
-                    message = message.replace("training", "evaluation")
-                hint = (f"The log is in {self.log_path()}. If the machine ran out of memory, "
-                        "try a smaller batch size or maximum sequence length.")
-            status = "cancelled" if self.cancel_requested and not failed_to_start else "failed"
+        if self._terminal is None and exit_code == 4:  # worker.EXIT_BUSY: another worker holds the run
+            self.status = "busy"
+            self._finish()
+            return
+        never_started = self.run_state.status == "queued"
+        if self._terminal is None and (failed_to_start or self.cancel_requested or never_started):
             try:
-                self.store.update_run(self.run_id, status=status, message=message, hint=hint,
-                                      ended_at=time.time())
+                seq = self.store.last_seq(self.run_id) + 1
+                if failed_to_start or (never_started and not self.cancel_requested):
+                    code = "" if exit_code is None else f" (exit code {exit_code})"
+                    ending: ev.Event = ev.Failed(
+                        run_id=self.run_id, seq=seq, message=f"The worker process could not be started{code}.",
+                        hint=f"The log is in {self.log_path()}. Check that the Python environment of desktop_ift "
+                             "is intact, then try again.")
+                else:
+                    ending = ev.Cancelled(run_id=self.run_id, seq=seq, step=self.run_state.step)
+                self.store.append_event(ending)
+                self._emit(ending)
             except StoreError:
                 pass
-            if status == "cancelled":
-                synthetic: ev.Event = ev.Cancelled(run_id=self.run_id, seq=self.last_seq + 1)
-            else:
-                synthetic = ev.Failed(run_id=self.run_id, seq=self.last_seq + 1, message=message, hint=hint)
-            self._emit(synthetic)
+        if self._terminal is None:
+            from dataclasses import replace
+
+            named = self.run_state if self.run_state.pid else replace(self.run_state, pid=-1)
+            self.run_state = rs.judge(named, lambda *_: False)  # the process is gone
+            self.status = "lost"
         self._finish()
 
     def _finish(self) -> None:
         self._poll.stop()
         self._kill_timer.stop()
-        status = self.status if self.status in ("finished", "failed", "cancelled") else "failed"
+        status = self.status if self.status in ("finished", "failed", "cancelled", "paused", "lost", "busy") \
+            else "lost"
         self.status = status
         self.attached_pid = None
         self.ended.emit(status)

@@ -194,21 +194,29 @@ def test_attach_follows_a_run_through_the_store(window, qtbot):
 
 
 def test_a_dead_worker_shows_as_lost_with_its_last_step_and_can_be_resumed(window):
+    import json
+
     store, page = window.store, window.monitor_page
     run = _train_run(store, window)
     store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=20, pid=2**22 + 12345))
-    store.append_event(ev.Log(run_id=run.id, seq=2, step=7, total_steps=20, loss=2.0))
     checkpoint = store.run_dir(run.id) / "checkpoints" / "checkpoint-6"
     checkpoint.mkdir(parents=True)
     (checkpoint / "trainer_state.json").write_text("{}")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    (checkpoint / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
+    store.append_event(ev.Checkpoint(run_id=run.id, seq=2, step=6, path=str(checkpoint)))
+    store.append_event(ev.Log(run_id=run.id, seq=3, step=7, total_steps=20, loss=2.0))
     (store.run_dir(run.id) / "job.json").write_text("{}")
     assert not window.attach_run(run.id)
-    record = store.get_run(run.id)
-    assert record.status == "failed" and "lost at step 7" in record.message
-    assert page.status_badge.text() == "Failed"
+    state = run_ops.run_state(store, run.id)
+    assert state.status == "lost" and "lost at step 7" in state.reason
+    assert len(store.events(run.id)) == 3  # nothing was made up in the stream
+    assert page.status_badge.text() == "Lost"
     assert "lost at step 7" in page.failure_banner.message and "step 6" in page.failure_banner.message
     assert page.resume_button.isVisibleTo(page) and not page.pause_button.isVisibleTo(page)
-    assert run_ops.can_resume(store, record)[0]
+    assert page.cancel_button.isEnabled(), "a lost run can be given up"
+    assert run_ops.can_resume(store, store.get_run(run.id))[0]
+    assert window.run_controller.status == "lost"
 
 
 def test_stop_keep_best_needs_a_validation_point_and_signals_the_worker(window, qtbot, tmp_path):
@@ -344,7 +352,7 @@ def test_a_failure_takes_the_place_of_the_figures_and_the_plots_never_move(windo
     qtbot.wait(50)
     assert "ran out of memory" in page.failure_banner.message and page.failure_banner.isVisible()
     assert not page.figures["step"].isVisible()
-    assert page.stage_label.text() == "Stopped at step 4 of 10."
+    assert page.stage_label.text() == "Failed at step 4 of 10."
     assert page.plots_host.geometry() == where
 
     close = next(b for b in page.failure_banner.findChildren(QToolButton) if b.isVisible())

@@ -1,4 +1,4 @@
-"""RunController: events decoded from a real child process; a silent death marks the run failed."""
+"""RunController: events decoded from a real child process; a silent death reads lost, never a made-up failure."""
 
 from __future__ import annotations
 
@@ -42,20 +42,30 @@ def test_decodes_events_from_a_child_process(qtbot, store):
     assert not controller.is_running
 
 
-def test_process_that_dies_without_a_terminal_event_fails_the_run(qtbot, store):
+def test_process_that_dies_without_a_terminal_event_is_lost_and_nothing_is_invented(qtbot, store):
     run = store.create_run("train", {})
     controller = RunController(store)
     got = []
     controller.event.connect(got.append)
     script = ("import json,sys,time; print(json.dumps({'type':'started','run_id':sys.argv[1],'seq':1,"
-              "'time':time.time()}), flush=True); sys.exit(3)")
+              "'time':time.time(),'total_steps':9})); print(json.dumps({'type':'log','run_id':sys.argv[1],'seq':2,"
+              "'time':time.time(),'step':4,'total_steps':9}), flush=True); sys.exit(3)")
     with qtbot.waitSignal(controller.ended, timeout=20000) as blocker:
         controller.start(run.id, "unused", command=[sys.executable, "-c", script, run.id])
+    assert blocker.args == ["lost"]
+    assert controller.run_state.status == "lost" and "lost at step 4" in controller.run_state.reason
+    assert [e.type for e in got] == ["started", "log"]  # no made-up failure
+
+
+def test_process_that_ends_before_it_started_fails_the_run_in_the_store(qtbot, store):
+    run = store.create_run("train", {})
+    controller = RunController(store)
+    with qtbot.waitSignal(controller.ended, timeout=20000) as blocker:
+        controller.start(run.id, "unused", command=[sys.executable, "-c", "import sys; sys.exit(3)"])
     assert blocker.args == ["failed"]
     record = store.get_run(run.id)
-    assert record.status == "failed"
-    assert "exit code 3" in record.message and "worker.log" in record.message
-    assert isinstance(got[-1], ev.Failed) and "exit code 3" in got[-1].message
+    assert record.status == "failed" and "exit code 3" in record.message and "worker.log" in record.hint
+    assert isinstance(store.events(run.id)[-1], ev.Failed)
 
 
 def test_cancel_terminates_the_child(qtbot, store):

@@ -2,7 +2,9 @@
 throughput and memory against step, epoch, tokens seen or wall time; progress, ETA and the worker's log;
 pause, resume and cancel.
 
-Events only append to the run's curves; the plots are redrawn by a timer a few times a second, so a fast
+What the run *is* (running, paused, lost, its step, elapsed time, best validation) is its
+:class:`~desktop_ift.core.run_state.RunState`, folded from the same events and shown as it says: this page
+interprets no event itself. Events only append to the run's curves; the plots are redrawn by a timer a few times a second, so a fast
 worker (or a run with hundreds of thousands of points) never floods the GUI thread. A long run is loaded
 from the workspace off the GUI thread, and events that arrive meanwhile are applied when it is ready.
 """
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_ift.core import events as ev
+from desktop_ift.core import run_state as rs
 from desktop_ift.core import runs as run_ops
 from desktop_ift.core.store import Store, StoreError
 from desktop_ift.ui import theme
@@ -37,8 +40,8 @@ REDRAW_MS = 500
 REDRAW_ORDER = ("loss", "learning_rate", "loss", "grad_norm", "loss", "tokens_per_second", "loss", "memory_mb")
 CROSSHAIR_HINT = "Hover: values · scroll: zoom · drag: pan · double-click: whole run"
 SYNC_LOAD_MAX_EVENTS = 20_000  # longer runs load in the background
-STATUS_TEXT = {"queued": "Queued", "running": "Running", "finished": "Finished", "failed": "Failed",
-               "cancelled": "Cancelled", "paused": "Paused", "": "No run"}
+STATUS_TEXT = {**rs.STATUS_WORDS, "": "No run"}
+BADGE_STYLE = {"paused": "cancelled", "lost": "failed"}  # the badge colours the stylesheet knows
 SIDE_PLOTS = (("learning_rate", "Learning rate", "#0f766e"), ("grad_norm", "Gradient norm", "#be185d"),
               ("tokens_per_second", "Tokens / second", "#2563eb"), ("memory_mb", "Memory (MB)", "#65a30d"))
 
@@ -76,6 +79,7 @@ class MonitorPage(Page):
         self.state = state
         self.run_id = ""
         self.status = ""
+        self.run_state = rs.RunState(run_id="")
         self.last_seq = 0
         self.total_steps = 0
         self.started_at: float | None = None
@@ -443,12 +447,16 @@ class MonitorPage(Page):
     # ------------------------------------------------------------------ runs
     def reload_runs(self) -> None:
         runs = self.state.runs("train")
+        try:
+            states = run_ops.run_states(self.state.store, runs)
+        except StoreError:
+            states = {}
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
         for run in runs:
             when = time.strftime("%d %b %H:%M", time.localtime(run.created_at))
-            self.run_combo.addItem(f"{run.name or run.id} — {STATUS_TEXT.get(run.status, run.status)} — {when}",
-                                   run.id)
+            words = states[run.id].words if run.id in states else run.status
+            self.run_combo.addItem(f"{run.name or run.id} — {words} — {when}", run.id)
         if not runs:
             self.run_combo.addItem("No training runs yet", "")
         self.run_combo.setEnabled(bool(runs))
@@ -467,12 +475,14 @@ class MonitorPage(Page):
 
     def _update_controls(self) -> None:
         live = self._controller_running and self.status in ("running", "queued")
-        self.cancel_button.setEnabled(live)
+        give_up = not self._controller_running and self.status in ("paused", "lost")
+        self.cancel_button.setEnabled(live or give_up)
         self.pause_button.setEnabled(live)
         self.cancel_button.setToolTip("Stop the run after it saves a checkpoint." if live
+                                      else "Give up this run: it will not be resumed (its files stay)." if give_up
                                       else "No run of this window is in progress.")
         can_resume = (not self._controller_running and not self.state.run_active and self.resumable
-                      and self.status in ("cancelled", "failed", "paused"))
+                      and self.status in ("cancelled", "failed", "paused", "lost"))
         self.resume_button.setVisible(can_resume)
         self.pause_button.setVisible(not can_resume)
         self.keep_best_button.setVisible(not can_resume)
@@ -508,7 +518,7 @@ class MonitorPage(Page):
     def _refresh_resumable(self) -> None:
         try:
             run = self.state.store.get_run(self.run_id)
-            self.resumable = run_ops.can_resume(self.state.store, run)[0]
+            self.resumable = run_ops.can_resume(self.state.store, run, self.run_state)[0]
         except StoreError:
             self.resumable = False
         self._update_controls()
@@ -529,6 +539,7 @@ class MonitorPage(Page):
         self.started_at = self.ended_at = None
         self.device = ""
         self.resumable = False
+        self.run_state = rs.RunState(run_id=self.run_id)
         self._clear_banner()
         for label in self.figures.values():
             label.setText("—")
@@ -542,7 +553,8 @@ class MonitorPage(Page):
     def load_run(self, run_id: str) -> None:
         """Show a run: draw everything the store already has (re-attach), then follow new events.
 
-        A lost worker is settled first (the run shows as failed, process lost). Runs with many events load
+        The run's state comes from :func:`desktop_ift.core.runs.run_state` (a vanished worker reads lost, with
+        its last step and a Resume). Runs with many events load
         off the GUI thread (:attr:`loading`); events passed to :meth:`on_event` meanwhile are kept and applied
         once the stored curve is drawn.
         """
@@ -554,7 +566,8 @@ class MonitorPage(Page):
         self.run_id = run_id
         store = self.state.store
         try:
-            run = run_ops.settle_if_lost(store, run_id) if run_id else None
+            run = store.get_run(run_id) if run_id else None
+            self.run_state = run_ops.run_state(store, run_id) if run_id else rs.RunState(run_id="")
         except StoreError as exc:
             self._show_banner(str(exc), "error")
             return
@@ -598,7 +611,7 @@ class MonitorPage(Page):
         reloading a long curve. False when too much is missing (then it is loaded afresh)."""
         store = self.state.store
         try:
-            run = run_ops.settle_if_lost(store, self.run_id)
+            run = store.get_run(self.run_id)
             missing = store.last_seq(self.run_id) - self.last_seq
         except StoreError:
             return False
@@ -606,36 +619,54 @@ class MonitorPage(Page):
             return False
         for event in store.events(self.run_id, self.last_seq):
             self.on_event(event)
+        self.run_state = rs.judge(self.run_state, rs.process_alive)
         self.reload_runs()
         self._show_run_record(run)
         self.redraw_now()
         return True
 
     def _show_run_record(self, run) -> None:
-        self.total_steps = run.total_steps
-        self.started_at, self.ended_at = run.started_at, run.ended_at
+        self.total_steps = self.run_state.total_steps or run.total_steps
         self.run_label.setText(run.name or run.id)
         self.run_label.setToolTip(run.id)
-        status = run.status
-        flags = run_ops.run_flags(self.state.store, run.id)
-        if status == "cancelled" and flags["paused"]:
-            status = "paused"
-        self._set_status(status)
-        self.stage_label.setText({"queued": "Waiting for the worker to start…",
-                                  "running": "Training…"}.get(run.status, ""))
-        self._set_progress(run.last_step, run.total_steps, None)
-        if run.status == "failed":
-            self._show_failure(run.message, run.hint, run.last_step)
-        elif status == "paused":
-            self.stage_label.setText(f"Paused at step {run.last_step}. Resume continues from its checkpoint.")
-        elif run.status == "cancelled":
-            self.stage_label.setText(run.message or "Cancelled.")
-        elif run.status == "finished":
-            self.stage_label.setText("Done. Compare the fine-tuned model with the base on the Evaluate page.")
+        self._show_state()
         self.log_path_label.setText(str(self.state.store.run_dir(run.id) / "worker.log"))
         self._refresh_resumable()
         self._tick()
         self._tail_log()
+
+    def _show_state(self) -> None:
+        """Badge, progress and the status line as the run's state says (plain words; details on hover)."""
+        state = self.run_state
+        self._set_status(state.status if state.run_id else "")
+        self.total_steps = state.total_steps or self.total_steps
+        self._set_progress(state.step, state.total_steps, state.epoch or None)
+        if state.status == "running":
+            where = f" on {state.device}" if state.device else ""
+            text = f"Training{where}…"
+            if state.attempts > 1:
+                text = f"Training{where} (attempt {state.attempts}, continued from its checkpoint)…"
+        elif state.status == "queued":
+            text = state.reason or "Waiting for the worker to start…"
+        elif state.status == "finished":
+            text = state.reason + " Compare the fine-tuned model with the base on the Evaluate page."
+        elif state.status in ("failed", "lost"):
+            text = f"{state.words} at step {state.step:,}" + (f" of {state.total_steps:,}." if state.total_steps
+                                                              else ".")
+            self._show_banner((state.hint and f"What to try: {state.hint}") or "Open the worker log below for details.",
+                              "error", state.reason or "The run failed.")
+        else:
+            text = state.reason + (f" {state.hint}" if state.hint else "")
+        self.stage_label.setText(text)
+        tip = [f"Run {state.run_id}: {state.words}", f"step {state.step} of {state.total_steps}",
+               f"attempts: {state.attempts}"]
+        if state.pid and state.status == "running":
+            tip.append(f"worker process {state.pid}")
+        if state.last_checkpoint:
+            tip.append(f"last checkpoint: {state.last_checkpoint}")
+        if state.reason and state.status not in ("running",):
+            tip.append(state.reason)
+        self.stage_label.setToolTip("\n".join(tip))
 
     @staticmethod
     def _curves_from(table, smoothing: float = RunCurves().smoothing) -> RunCurves:
@@ -673,6 +704,7 @@ class MonitorPage(Page):
         if event.run_id != self.run_id or event.seq <= self.last_seq:
             return
         self.last_seq = event.seq
+        self.run_state = rs.apply(self.run_state, event)
         if self.loading:
             self._pending.append(event)
             return
@@ -686,8 +718,8 @@ class MonitorPage(Page):
                                  "tokens_per_second": event.tokens_per_second, "memory_mb": event.memory_mb})
             self.total_steps = event.total_steps or self.total_steps
             self._last_log = event
-            if self.status != "running":
-                self._set_status("running")
+            if self.status != self.run_state.status:
+                self._show_state()
             self._schedule_redraw()
         elif isinstance(event, ev.Eval):
             value = validation_loss(event.metrics)
@@ -698,51 +730,27 @@ class MonitorPage(Page):
                 self._update_controls()
                 self._schedule_redraw(("loss",))
         elif isinstance(event, ev.Started):
-            self.started_at = event.time if not self.curves.n else self.started_at
-            self.ended_at = None
-            self.total_steps = event.total_steps or self.total_steps
             self.device = event.device or self.device
             self._apply_axis_labels()
             self._clear_banner()
-            self._set_status("running")
+            self._show_state()
             resumed = (event.info or {}).get("resume_from")
-            where = f" on {event.device}" if event.device else ""
-            self.stage_label.setText(f"Resuming from {Path(resumed).name}{where}…" if resumed
-                                     else f"Training{where}…")
-            if not self.curves.n:
-                self._set_progress(0, self.total_steps, None)
+            if resumed:
+                where = f" on {event.device}" if event.device else ""
+                self.stage_label.setText(f"Resuming from {Path(resumed).name}{where} (attempt "
+                                         f"{self.run_state.attempts})…")
             self.reload_runs()
         elif isinstance(event, ev.Progress):
             total = f" ({event.done}/{event.total})" if event.total else ""
             self.stage_label.setText(f"{event.message or event.stage}{total}")
         elif isinstance(event, ev.Checkpoint):
             self.stage_label.setText(f"Checkpoint saved at step {event.step}.")
-        elif isinstance(event, ev.Finished):
-            self.ended_at = event.time
-            self._set_status("finished")
-            if self.total_steps:
-                self._set_progress(self.total_steps, self.total_steps, None)
-            metrics = event.metrics or {}
-            if metrics.get("stopped_early"):
-                best = metrics.get("best_eval_loss")
-                self.stage_label.setText(
-                    f"Stopped early at step {metrics.get('steps')}; the output is the best model, step "
-                    f"{metrics.get('best_step')}" + (f" (validation loss {best:.4f})" if isinstance(best, float)
-                                                      else "") + ". Compare it with the base on the Evaluate page.")
-            else:
-                self.stage_label.setText("Done. Compare the fine-tuned model with the base on the Evaluate page.")
-        elif isinstance(event, ev.Failed):
-            self.ended_at = event.time
-            self._set_status("failed")
-            self._show_failure(event.message, event.hint)
-        elif isinstance(event, ev.Cancelled):
-            self.ended_at = event.time
-            paused = bool(self.run_id) and run_ops.run_flags(self.state.store, self.run_id)["paused"]
-            self._set_status("paused" if paused else "cancelled")
-            checkpoint = f" A checkpoint was saved at step {event.step}." if event.checkpoint else ""
-            self.stage_label.setText(
-                f"Paused at step {event.step}. Resume continues from its checkpoint." if paused and event.checkpoint
-                else f"Cancelled at step {event.step}.{checkpoint}")
+        elif isinstance(event, ev.Resumed):
+            self._show_state()
+        elif event.terminal:  # finished, failed, cancelled, paused: the state says it
+            self._show_state()
+            if isinstance(event, ev.Finished) and self.total_steps:
+                self._set_progress(self.run_state.step, self.run_state.total_steps, None)
         if event.terminal:
             self._schedule_redraw()
             self.figures["eta"].setText("0:00" if event.type == "finished" else "—")
@@ -832,9 +840,8 @@ class MonitorPage(Page):
                 self.figures["speed"].setText(f"{log.tokens_per_second:,.0f}")
             if log.memory_mb is not None:
                 self.figures["memory"].setText(f"{log.memory_mb:,.0f} MB")
-            if log.elapsed_s is not None and self.status == "running":
-                self.started_at = time.time() - log.elapsed_s
-                self.figures["elapsed"].setText(format_duration(log.elapsed_s))
+            if self.run_state.first_started is not None:
+                self.figures["elapsed"].setText(format_duration(self.run_state.elapsed()))
             self.figures["eta"].setText(format_duration(log.eta_s))
             if self.stage_label.text().startswith(("Resuming", "Training", "Loading", "Checkpoint")) \
                     or not self.stage_label.text():
@@ -943,7 +950,7 @@ class MonitorPage(Page):
     def _set_status(self, status: str) -> None:
         self.status = status
         self.status_badge.setText(STATUS_TEXT.get(status, status.capitalize()))
-        set_style_property(self.status_badge, "status", "cancelled" if status == "paused" else status)
+        set_style_property(self.status_badge, "status", BADGE_STYLE.get(status, status))
         self.status_badge.setVisible(bool(status))
         self._update_controls()
 
@@ -957,10 +964,17 @@ class MonitorPage(Page):
             message or "The run failed.")
 
     def _tick(self) -> None:
-        if self.started_at and self.status in ("running", "finished", "failed", "cancelled", "paused"):
-            end = self.ended_at if self.status != "running" else time.time()
-            if end:
-                self.figures["elapsed"].setText(format_duration(end - self.started_at))
+        """Once a second: the elapsed time (summed over attempts: it continues after a resume) and, for a run
+        that should be running, whether its worker still is (it then reads lost within a second)."""
+        if self.run_state.status == "running" and not self.loading:
+            judged = rs.judge(self.run_state, rs.process_alive)
+            if judged.status != "running":
+                self.run_state = judged
+                self._show_state()
+                self._refresh_resumable()
+                self.reload_runs()
+        if self.run_state.first_started is not None:
+            self.figures["elapsed"].setText(format_duration(self.run_state.elapsed()))
         if self.status == "running" and self.log_view.isVisible():
             self._tail_log()
 
