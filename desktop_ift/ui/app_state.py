@@ -192,6 +192,14 @@ class AppState(QObject):
     def runs(self, kind: str) -> list[RunRecord]:
         return self.store.list_runs(self.project.id, kind)
 
+    def finished_runs(self, kind: str = "train") -> list[RunRecord]:
+        """The project's runs whose RunState is finished (newest first): what the Evaluate page offers."""
+        from desktop_ift.core import runs as run_ops
+
+        records = self.runs(kind)
+        states = run_ops.run_states(self.store, records, probe=None)  # finished needs no liveness probe
+        return [r for r in records if states[r.id].status == "finished"]
+
     def set_run_active(self, active: bool) -> None:
         self.run_active = active
         self.busy_changed.emit(active)

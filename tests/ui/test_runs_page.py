@@ -103,6 +103,8 @@ def test_resume_clone_and_export(window, store, tmp_path, monkeypatch):
     checkpoint = Path(run.run_dir) / "checkpoints" / "checkpoint-2"
     checkpoint.mkdir(parents=True)
     (checkpoint / "trainer_state.json").write_text("{}")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    (checkpoint / "adapter_model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
     page = window.runs_page
     window.show_page(page)
     page.select_run(run.id)

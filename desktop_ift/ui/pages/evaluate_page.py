@@ -240,7 +240,7 @@ class EvaluatePage(Page):
 
     # ------------------------------------------------------------------ runs
     def reload_runs(self) -> None:
-        finished = [r for r in self.state.runs("train") if r.status == "finished"]
+        finished = self.state.finished_runs("train")
         wanted = self.run_combo.currentData() or self._parent_of(self.state.eval_run_id) or self.state.train_run_id
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
@@ -291,7 +291,7 @@ class EvaluatePage(Page):
         return self.run_combo.currentData() or ""
 
     def _run_changed(self, _index: int) -> None:
-        self._fill_also([r for r in self.state.runs("train") if r.status == "finished"])
+        self._fill_also(self.state.finished_runs("train"))
         self._update_button()
         self._fill_result_combo()
         self._show_latest_for_selected()

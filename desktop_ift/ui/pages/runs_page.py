@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QTableWidget, QTableWidgetItem, QWidget,
 )
 
+from desktop_ift.core import run_state as rs
 from desktop_ift.core import runs as run_ops
 from desktop_ift.core.store import StoreError
 from desktop_ift.ui import theme
@@ -27,8 +28,7 @@ from desktop_ift.ui.widgets.page import Page, card, muted_label
 
 COLUMNS = ("", "Status", "Run", "Model", "Method", "Dataset", "Template", "Started", "Duration", "Steps",
            "Best val. loss", "Final scores")
-STATUS_TEXT = {"queued": "Queued", "running": "Running", "finished": "Finished", "failed": "Failed",
-               "cancelled": "Cancelled", "paused": "Paused", "lost": "Lost"}
+STATUS_TEXT = rs.STATUS_WORDS  # the same words on every screen and in the CLI
 STATUS_COLOR = {"finished": theme.SUCCESS, "failed": theme.DANGER, "lost": theme.DANGER, "running": theme.ACCENT,
                 "paused": theme.WARNING, "cancelled": theme.MUTED, "queued": theme.MUTED}
 OVERLAY_COLORS = ("#4f46e5", "#ea580c", "#0f766e", "#be185d", "#2563eb", "#65a30d", "#9333ea", "#b45309")
@@ -186,7 +186,8 @@ class RunsPage(Page):
         super().showEvent(event)
 
     def refresh(self) -> None:
-        """Re-read the runs (settling any whose worker was lost) and redraw the table and the overlay."""
+        """Re-read the runs (each with its RunState: a vanished worker reads lost) and redraw the table and the
+        overlay."""
         if not self.isVisible():
             self._stale = True  # read when the page is shown: a hidden table need not cost anything
             return
@@ -209,6 +210,7 @@ class RunsPage(Page):
             check.setToolTip("Overlay this run's loss curve below")
             self.table.setItem(row, 0, check)
             run = s.run
+            state = s.state
             started = run.started_at or run.created_at
             values = [
                 STATUS_TEXT.get(s.status, s.status.capitalize()),
@@ -216,7 +218,7 @@ class RunsPage(Page):
                 s.model, s.method, s.dataset, s.template,
                 time.strftime("%d %b %H:%M", time.localtime(started)),
                 format_duration(s.duration_s),
-                f"{run.last_step:,} / {run.total_steps:,}" if run.total_steps else (f"{run.last_step:,}" if run.last_step else ""),
+                f"{state.step:,} / {state.total_steps:,}" if state.total_steps else (f"{state.step:,}" if state.step else ""),
                 f"{s.best_val_loss:.4f}" if s.best_val_loss is not None else "",
                 format_scores(s.final_scores),
             ]
@@ -224,6 +226,7 @@ class RunsPage(Page):
                 item = QTableWidgetItem(text)
                 if col == 1:
                     item.setForeground(QColor(STATUS_COLOR.get(s.status, theme.TEXT)))
+                    item.setToolTip(state.reason)
                 if col == 2:
                     item.setToolTip(run.id)
                 if col == 10 and s.best_val_step is not None:
@@ -272,16 +275,13 @@ class RunsPage(Page):
         self.bundle_button.setEnabled(bool(s and not self._bundle_busy and (Path(s.run.run_dir) / "job.json").exists()))
         self.resume_button.setEnabled(bool(s and s.resumable and not self.state.run_active))
         self.model_button.setEnabled(bool(s and s.status == "finished" and self._model_export is None))
-        self.delete_button.setEnabled(bool(s and s.status not in ("running", "queued")))
+        self.delete_button.setEnabled(bool(s and not s.state.is_live))
         if s is None:
             self.detail_label.setText("No training runs yet: start one on the Train page." if not self.summaries else "")
-        elif s.status in ("failed", "lost"):
-            hint = f" What to try: {s.run.hint}" if s.run.hint else ""
-            self.detail_label.setText(f"{s.run.message}{hint}")
-        elif s.status == "paused":
-            self.detail_label.setText(f"Paused at step {s.run.last_step}. Resume continues from its checkpoint.")
-        else:
-            self.detail_label.setText(s.run.message)
+        else:  # the RunState's own words: the Monitor page and `desktop-ift runs show` say the same
+            hint = f" What to try: {s.state.hint}" if s.state.hint and s.status in ("failed", "lost") else (
+                f" {s.state.hint}" if s.state.hint else "")
+            self.detail_label.setText("" if s.status == "running" else f"{s.state.reason}{hint}")
 
     def _item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() != 0:
