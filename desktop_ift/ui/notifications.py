@@ -45,6 +45,7 @@ class Toast(QFrame):
         font = self.title_label.font()
         font.setBold(True)
         self.title_label.setFont(font)
+        self.title_label.setWordWrap(True)  # a long title wraps; it is never cut (only the body may be)
         self.text_label = QLabel()
         self.text_label.setWordWrap(True)
         layout.addWidget(self.title_label)

@@ -82,7 +82,8 @@ def test_cancel_resume_lose_resume_export_delete(workspace_home, demo_model_in_w
     assert [e["step"] for e in second if e["type"] == "log"][0] > stopped_at  # continues, not from zero
     listed = cli(home, "runs")
     line = next(x for x in listed.stdout.splitlines() if x.startswith(run_id))
-    assert "\tfailed\t" in line and "lost at step" in line
+    assert "\tlost\t" in line and "lost at step" in line  # the same word as `runs show` and the GUI
+    assert "status" in (shown := cli(home, "runs", "show", run_id).stdout) and "lost" in shown
 
     # 3. Resume the lost run from the same checkpoint: it finishes all 16 steps.
     out = cli(home, "runs", "resume", run_id)

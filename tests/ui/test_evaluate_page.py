@@ -11,7 +11,8 @@ TUNED_MATRIX = {"labels": ["billing", "shipping", "(none)"], "matrix": [[1, 0, 0
 
 def _evaluation(store, project_id, third=False):
     train = store.create_run("train", {}, project_id=project_id, name="finished run")
-    store.update_run(train.id, status="finished")
+    store.append_event(ev.Started(run_id=train.id, seq=1, pid=1))  # finished as a worker says it: by events
+    store.append_event(ev.Finished(run_id=train.id, seq=2))
     run = store.create_run("evaluate", {}, project_id=project_id, name="eval", parent_run_id=train.id)
     metrics = {"base": {"rougeL": 0.2, "bleu": 5.0, "exact_match": 0.5, "confusion_matrix": MATRIX},
                "fine-tuned": {"rougeL": 0.6, "bleu": 30.0, "exact_match": 0.25, "confusion_matrix": TUNED_MATRIX}}

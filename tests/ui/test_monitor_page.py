@@ -407,3 +407,45 @@ def test_every_plot_shows_its_first_points_within_five_redraws(window):
     assert _drawn(page.raw_curve) > 0
     assert all(_drawn(curve) > 0 for curve in page.side_curves.values()), {
         name: _drawn(curve) for name, curve in page.side_curves.items()}
+
+
+def test_the_worker_log_never_overlaps_the_plots_on_a_small_window(window, qtbot):
+    """At 1024×680 the opened log gives way; the plots keep their room and nothing overlaps."""
+    from PySide6.QtCore import QPoint, QRect
+
+    page = window.monitor_page
+    window.show_page(page)
+    window.resize(1024, 680)
+    page.log_toggle.setChecked(True)
+    qtbot.wait(100)
+
+    def rect(widget):
+        return QRect(widget.mapTo(page, QPoint(0, 0)), widget.size())
+
+    plots, log = rect(page.plots_host), rect(page.log_view)
+    assert page.log_view.isVisible() and log.height() >= 60
+    assert not plots.intersects(log), (plots, log)
+    assert plots.height() >= 180 and log.bottom() <= page.height()
+    page.log_toggle.setChecked(False)
+    qtbot.wait(50)
+    assert page.plots_host.height() > plots.height()  # closed, the plots take the room back
+
+
+def test_smoothing_starts_at_the_runs_length_unless_the_user_chose():
+    from desktop_ift.ui.pages.monitor_page import default_smoothing
+
+    assert default_smoothing(40) == 0.5 and default_smoothing(100) == 0.8
+    assert default_smoothing(10) == 0.3 and default_smoothing(100_000) == 0.95
+
+
+def test_a_short_run_gets_a_light_smoothing_and_a_chosen_one_is_kept(window, store):
+    page = window.monitor_page
+    run = store.create_run("train", {"method": "lora", "logging_steps": 1}, project_id=window.state.project.id)
+    store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=40))
+    page.load_run(run.id)
+    assert page.curves.smoothing == 0.5
+    page.set_smoothing(0.9)
+    other = store.create_run("train", {"method": "lora"}, project_id=window.state.project.id)
+    store.append_event(ev.Started(run_id=other.id, seq=1, total_steps=1000))
+    page.load_run(other.id)
+    assert page.curves.smoothing == 0.9

@@ -39,6 +39,7 @@ LOG_TAIL_BYTES = 64 * 1024
 REDRAW_MS = 500
 REDRAW_ORDER = ("loss", "learning_rate", "loss", "grad_norm", "loss", "tokens_per_second", "loss", "memory_mb")
 CROSSHAIR_HINT = "Hover: values · scroll: zoom · drag: pan · double-click: whole run"
+PLOTS_MIN, PLOTS_MIN_WITH_LOG = 260, 180  # px: the plots' least height, without and with the log open
 SYNC_LOAD_MAX_EVENTS = 20_000  # longer runs load in the background
 STATUS_TEXT = {**rs.STATUS_WORDS, "": "No run"}
 BADGE_STYLE = {"paused": "cancelled", "lost": "failed"}  # the badge colours the stylesheet knows
@@ -53,6 +54,15 @@ def format_duration(seconds: float | None) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def default_smoothing(points: int) -> float:
+    """The smoothing weight a run of ``points`` logged losses starts with: the moving average spans about a
+    twentieth of the run (so a 40-point run is not drawn 7 points late, as 0.85 would), between 0.3 and 0.95
+    (TensorBoard's debiased average, whose own default is 0.6)."""
+    if points <= 0:
+        return 0.6
+    return round(min(0.95, max(0.3, 1.0 - 20.0 / points)), 2)
 
 
 def validation_loss(metrics: dict) -> float | None:
@@ -97,6 +107,8 @@ class MonitorPage(Page):
         self._log_pos = 0
         self._controller_running = False
         self._plots_built = False
+        self._smoothing_chosen = False
+        self._auto_smoothing_now = False
 
         self.run_combo = QComboBox()
         # as wide as ~24 characters whatever the runs are called: a long run name must not squeeze the
@@ -127,7 +139,7 @@ class MonitorPage(Page):
         # The plots are built when first needed (pyqtgraph takes most of a second to import, which the
         # window should not wait for); until then the points collect in ``curves``.
         self.plots_host = QWidget()
-        self.plots_host.setMinimumHeight(260)
+        self.plots_host.setMinimumHeight(PLOTS_MIN)
         self.plots_layout = QHBoxLayout(self.plots_host)
         self.plots_layout.setContentsMargins(0, 0, 0, 0)
         self.plots_layout.setSpacing(12)
@@ -386,12 +398,17 @@ class MonitorPage(Page):
         self.log_view.setMaximumBlockCount(5000)
         self.log_view.setFont(theme.monospace_font())
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.log_view.setFixedHeight(180)
+        # up to 180 px when there is room; on a small window it gives way (down to 60 px) instead of crushing
+        # the plots (whose minimum height the layout keeps)
+        self.log_view.setMinimumHeight(60)
+        self.log_view.setMaximumHeight(180)
         self.log_view.hide()
         layout.addWidget(self.log_view)
         return host
 
     def _toggle_log(self, shown: bool) -> None:
+        # the open log takes its room from the plots down to PLOTS_MIN_WITH_LOG: at 1024×680 both fit
+        self.plots_host.setMinimumHeight(PLOTS_MIN_WITH_LOG if shown else PLOTS_MIN)
         self.log_view.setVisible(shown)
         self.log_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
         if shown:
@@ -440,6 +457,8 @@ class MonitorPage(Page):
         self.smoothing_slider.setValue(int(round(weight * 100)))
 
     def _smoothing_changed(self, value: int) -> None:
+        if not self._auto_smoothing_now:
+            self._smoothing_chosen = True  # the user's choice wins over the run-length default from now on
         self.curves.set_smoothing(value / 100.0)
         self.smoothing_value.setText(f"{value / 100:.2f}")
         self.redraw_now()
@@ -625,8 +644,23 @@ class MonitorPage(Page):
         self.redraw_now()
         return True
 
+    def _adapt_smoothing(self, run) -> None:
+        """Start the smoothing at the run's length (unless the user moved the slider)."""
+        if self._smoothing_chosen or not self.total_steps:
+            return
+        every = run.config.get("logging_steps") if isinstance(run.config, dict) else None
+        every = every if isinstance(every, int) and every > 0 else 1
+        weight = default_smoothing(self.total_steps // every)
+        if int(round(weight * 100)) != self.smoothing_slider.value():
+            self._auto_smoothing_now = True
+            try:
+                self.set_smoothing(weight)
+            finally:
+                self._auto_smoothing_now = False
+
     def _show_run_record(self, run) -> None:
         self.total_steps = self.run_state.total_steps or run.total_steps
+        self._adapt_smoothing(run)
         self.run_label.setText(run.name or run.id)
         self.run_label.setToolTip(run.id)
         self._show_state()
@@ -731,6 +765,11 @@ class MonitorPage(Page):
                 self._schedule_redraw(("loss",))
         elif isinstance(event, ev.Started):
             self.device = event.device or self.device
+            self.total_steps = event.total_steps or self.total_steps
+            try:
+                self._adapt_smoothing(self.state.store.get_run(self.run_id))
+            except StoreError:
+                pass
             self._apply_axis_labels()
             self._clear_banner()
             self._show_state()
