@@ -283,12 +283,12 @@ class MainWindow(QMainWindow):
         """Show a training run on the Monitor page (re-attaching when its worker is still going)."""
         self.state.set_train_run(run_id)
         try:
-            run = self.store.get_run(run_id)
+            state = run_ops.run_state(self.store, run_id)
         except StoreError:
             return
-        if not run.is_over and not self.run_controller.is_running:
+        if state.is_live and not self.run_controller.is_running:
             self.attach_run(run_id)
-        else:
+        else:  # over (a lost run included: it shows Lost with its Resume, without a new notification)
             self.monitor_page.load_run(run_id)
 
     def _restore_runs(self) -> None:
