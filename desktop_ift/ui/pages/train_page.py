@@ -648,7 +648,7 @@ class TrainPage(Page):
         self.start_button.setText("Preparing…")
         self.update_summary()
         home, project_id = self.state.store.home, self.state.project.id
-        dataset_id, template_id, model = self.state.dataset_id, self.state.template_id, self.model_choice()
+        dataset_id, model = self.state.dataset_id, self.model_choice()
         hub_id = model if self.hub_radio.isChecked() else ""
         allow_download = self.download_check.isChecked()
 
@@ -658,11 +658,12 @@ class TrainPage(Page):
             from desktop_ift.core.templates.library import current_training_source
 
             with Store.open(home) as store:
-                # A template set, chat or pre-training choice saved on the Templates page wins over the
-                # single template being edited there.
+                # The Template set tab (or the chat / pre-training choice) alone decides what trains; the
+                # template open in the editor never replaces it.
                 source = current_training_source(store, project_id)
-                if source is None or isinstance(source, int):
-                    source = template_id
+                if source is None:
+                    raise JobError("No template is ticked for training. Tick one in the Template set tab of "
+                                   "the Templates page.")
                 run, job_path = prepare_train_job(store, project_id, dataset_id, source, config,
                                                   model=model, split=split,
                                                   allow_download=bool(hub_id) and allow_download)
