@@ -241,13 +241,15 @@ def tokenize_split(rows: list[dict], job: dict, part: str, tokenizer, model_path
     def build():
         if seq2seq:
             return tokenize_seq2seq_rows(rows, tokenizer, config.max_seq_length)
-        return tokenize_rows(rows, tokenizer, config.max_seq_length, config.train_on_completion_only)
+        return tokenize_rows(rows, tokenizer, config.max_seq_length, config.train_on_completion_only,
+                             overflow=config.overflow, truncate_side=config.truncate_side)
 
     data_path = (job.get("data") or {}).get(part)
     if not rows or not data_path or not Path(data_path).exists():
         return build(), False
     source = job.get("source") or {}
     settings = {"max_seq_length": config.max_seq_length, "completion_only": config.train_on_completion_only,
+                "overflow": config.overflow, "truncate_side": config.truncate_side,
                 "seq2seq": seq2seq, "template": source.get("template"),
                 "dataset": [source.get("dataset_id"), source.get("dataset_version")]}
     key = cache_key(data_path, tokenizer_fingerprint(tokenizer, model_path), settings)
@@ -361,6 +363,14 @@ def run_training(job: dict, writer, stop) -> str:
     writer.emit(ev.Progress, stage="preparing data", done=0, total=1, message="Tokenizing the data")
     train_ds, train_hit = tokenize_split(train_rows, job, "train", tokenizer, model_path, config, seq2seq)
     val_ds, _ = tokenize_split(val_rows, job, "validation", tokenizer, model_path, config, seq2seq)
+    from desktop_ift.core.training.plan import check_counts
+
+    if not seq2seq:  # the plan counted what this collator makes; any difference stops the run
+        for part, made in (("train", len(train_ds)), ("validation", len(val_ds))):
+            problem = check_counts(job.get("plan"), part, made)
+            if problem:
+                raise DataError(problem, hint="Prepare the run again: the plan is counted with the model's "
+                                "tokenizer; a model folder changed since then gives other counts.")
     if not train_ds:
         raise DataError(
             f"All {len(train_rows)} training examples are longer than the maximum sequence length "
