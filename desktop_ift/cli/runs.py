@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ def cmd_runs(args) -> int:
     from desktop_ift.core.runs import settle_lost_runs
 
     store = open_store()
-    project = find_project(store, args.project) if args.project else None
+    project = find_project(store, args.project) if getattr(args, "project", None) else None
     settle_lost_runs(store, project.id if project else None)
     for r in store.list_runs(project.id if project else None):
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
@@ -175,7 +176,7 @@ def cmd_export_model(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("runs", help="list runs; 'runs show|delete|export-metrics|export-model|resume RUN' act on one")
-    p.add_argument("--project", help="only this project's runs")
+    p.add_argument("--project", default=argparse.SUPPRESS, help="only this project's runs")
     p.set_defaults(func=cmd_runs)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
 

@@ -202,8 +202,9 @@ def build_plan(
     """The :class:`~desktop_ift.core.training.plan.TrainPlan` of a run and the data lines it was counted on.
 
     Renders and splits the data exactly as the run will (nothing is written), and counts the token lengths
-    with ``tokenizer`` (``"auto"``: the chosen model's, building the demo model first when needed; None: not
-    counted). ``split`` None takes :func:`default_split`. Returns ``(plan, built)``; raises :class:`JobError`
+    with ``tokenizer`` (``"auto"``: the chosen model's, building the demo model first when needed; a
+    ``(tokenizer, label)`` pair from :func:`~desktop_ift.core.training.plan_lengths.plan_tokenizer`; None:
+    not counted). ``split`` None takes :func:`default_split`. Returns ``(plan, built)``; raises :class:`JobError`
     with a plain message for anything the user must fix.
     """
     from desktop_ift.core.data.importers import load_dataset_table
@@ -243,8 +244,10 @@ def build_plan(
     if not lines["train"]:
         raise JobError("The training split is empty. Use a larger training ratio or a bigger dataset.")
     worker_format = data_format_of(source)
-    if tokenizer == "auto":
+    if isinstance(tokenizer, str) and tokenizer == "auto":
         tokenizer, tok_label = plan_tokenizer(model, store.home)
+    elif isinstance(tokenizer, tuple):  # (tokenizer or None, label) from plan_tokenizer
+        tokenizer, tok_label = tokenizer
     else:
         tok_label = "given tokenizer" if tokenizer is not None else "no tokenizer"
     counted = {}
@@ -280,6 +283,11 @@ def build_plan(
             allow_download=bool(allow_download), name=name, **set_kw)
     except PlanError as exc:
         raise JobError(str(exc)) from exc
+    if plan.lengths.measured and plan.lengths.trained.get("train", 0) == 0:
+        n = plan.split.examples["train"]
+        raise JobError(f"All {n:,} training examples are longer than the maximum length ({config.max_seq_length} "
+                       f"tokens) and longer examples are dropped, so nothing would train. Raise the maximum "
+                       f"length (a maximum of {plan.lengths.cover95:,} covers 95%), or truncate them instead.")
     return plan, built
 
 

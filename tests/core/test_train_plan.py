@@ -110,6 +110,13 @@ def test_the_job_file_holds_the_plan_and_the_run_names_every_template(store, pro
     assert job["source"]["template_names"] == ["Classify", "Label it"]
     assert store.get_run(run.id).name == plan.name and "Classify + Label it" in plan.name
     assert store.get_run(run.id).config["plan"]["templates"][1]["prompt"] == "Label: {{ text }}"
+    from desktop_ift.core.runs import run_summary
+    from desktop_ift.core.training.recipe import _templates_text
+
+    assert run_summary(store, run.id).template == "Classify + Label it"  # the Runs table's column
+    card = _templates_text(job)  # the model card's template section
+    assert "- Classify\n" in card and "- Label it\n" in card and "`Label: {{ text }}`" in card
+    assert "2 templates, mode round_robin" in card
 
 
 def test_a_dataset_with_its_own_split_column_uses_it_by_default(store, project, tmp_path, demo_model_in_workspace):

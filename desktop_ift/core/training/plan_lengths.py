@@ -88,6 +88,8 @@ def plan_tokenizer(model: str, workspace: Path | str, build_demo: bool = True):
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 return None, str(exc)
         folder, label = _demo_folder(workspace), "demo model"
+        if not (folder / "tokenizer.json").exists():
+            return None, "the demo model is not built yet"
     else:
         folder = model_folder(model, workspace)
         if folder is None:
