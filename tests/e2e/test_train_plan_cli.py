@@ -59,3 +59,55 @@ def test_400_examples_356_too_long_are_truncated_by_default_and_dropped_only_whe
         assert out.returncode == 0, out.stdout + out.stderr
         assert f"on {400} examples" in out.stdout  # the lines written: every example of the split
         assert f"{n} training examples (tokenized, 356 longer than 64 tokens" in out.stdout, out.stdout
+
+
+def test_separate_train_dev_test_files_keep_their_rows_and_no_test_row_reaches_training(
+        workspace_home, demo_model_in_workspace, tmp_path):
+    home = workspace_home
+    files = {}
+    for part, n in (("train", 20), ("dev", 5), ("test", 6)):
+        extra = ",source" if part == "test" else ""  # the test file has one more column
+        lines = [f"text,label{extra}"] + [f"{part} message {i},{'a' if i % 2 else 'b'}{',web' if extra else ''}"
+                                          for i in range(n)]
+        files[part] = tmp_path / f"{part}.csv"
+        files[part].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ids = {}
+    for part, path in files.items():
+        out = cli(home, "--project", "Parts", "import", str(path))  # --project before the command
+        assert out.returncode == 0, out.stderr
+        assert "into project 'Parts'" in out.stdout and "now its current dataset" in out.stdout
+        ids[part] = out.stdout.split(" as dataset ")[1].split()[0]
+    refused = cli(home, "combine-splits", "--train", ids["train"], "--validation", ids["dev"], "--test", ids["test"])
+    assert refused.returncode == 1 and "Remove columns" in refused.stderr
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"steps": [{"kind": "drop_columns", "columns": ["source"]}]}), encoding="utf-8")
+    cleaned = cli(home, "clean", ids["test"], "--recipe", str(recipe))
+    assert cleaned.returncode == 0, cleaned.stderr
+    ids["test"] = cleaned.stdout.split("into dataset ")[1].split(":")[0]
+    combined = cli(home, "combine-splits", "--train", ids["train"], "--validation", ids["dev"], "--test", ids["test"],
+                   "--name", "all parts")
+    assert combined.returncode == 0, combined.stderr
+    assert "now the current dataset of project 'Parts'" in combined.stdout
+    from desktop_ift.core.store import Store
+
+    with Store.open(home) as store:
+        project = store.find_project("Parts")
+        template = store.save_template(project.id, "t", "Message: {{ text }}", "{{ label }}")
+
+    out = cli(home, "prepare-train", "--project", "Parts", "--template", str(template.id))
+    job = _job(out)
+    assert "20 train · 5 validation · 6 test (from the data's column 'split')" in out.stdout
+    assert job["source"]["counts"] == {"train": 20, "validation": 5, "test": 6}
+    texts = {part: {json.loads(line)["prompt"] for line in Path(path).read_text(encoding="utf-8").splitlines()}
+             for part, path in job["data"].items()}
+    assert texts["test"] == {f"Message: test message {i}" for i in range(6)}
+    assert not texts["test"] & texts["train"] and all("train message" in t for t in texts["train"])
+
+    exported = cli(home, "templates", "export-data", "alpaca", str(tmp_path / "out"), "--project", "Parts",
+                   "--template", str(template.id))
+    assert exported.returncode == 0, exported.stderr
+    assert "train 20, validation 5, test 6" in exported.stdout and "from the column 'split'" in exported.stdout
+
+    ratios = cli(home, "prepare-train", "--project", "Parts", "--template", str(template.id), "--split", "0.5",
+                 "0.25", "0.25", "--stratify", "label")
+    assert "stratified by 'label'" in ratios.stdout and _job(ratios)["plan"]["split"]["method"] == "ratios"
