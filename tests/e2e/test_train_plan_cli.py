@@ -111,3 +111,36 @@ def test_separate_train_dev_test_files_keep_their_rows_and_no_test_row_reaches_t
     ratios = cli(home, "prepare-train", "--project", "Parts", "--template", str(template.id), "--split", "0.5",
                  "0.25", "0.25", "--stratify", "label")
     assert "stratified by 'label'" in ratios.stdout and _job(ratios)["plan"]["split"]["method"] == "ratios"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["chat", "pretrain"])
+def test_chat_and_pretraining_runs_train_through_the_cli(workspace_home, demo_model_in_workspace, tmp_path, fmt):
+    home = workspace_home
+    src = tmp_path / f"{fmt}.csv"
+    if fmt == "chat":
+        rows = ["conversation,role,content"]
+        for c in range(24):
+            rows += [f"{c},user,where is parcel {c}", f"{c},assistant,it ships on day {c % 7}",
+                     f"{c},user,thanks", f"{c},assistant,you are welcome"]
+        options = ["--format", "chat", "--chat", "conversation", "role", "content"]
+    else:
+        rows = ["text"] + [f"the invoice number {i} was paid on time and the order shipped " * (1 + i % 5)
+                           for i in range(30)]
+        options = ["--format", "pretrain", "--text-columns", "text"]
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert cli(home, "import", str(src), "--project", fmt).returncode == 0
+    missing = cli(home, "prepare-train", "--project", fmt, "--format", fmt)
+    assert missing.returncode == 1 and ("--chat" in missing.stderr or "--text-columns" in missing.stderr)
+    out = cli(home, "prepare-train", "--project", fmt, *options, "--max-seq-length", "32", "--max-steps", "2",
+              "--batch-size", "4")
+    job = _job(out)
+    plan = job["plan"]
+    assert plan["data_format"] == fmt and job["data_format"] == ("chat" if fmt == "chat" else "text")
+    assert ("chat conversations" if fmt == "chat" else "continued pre-training on raw text") in out.stdout
+    if fmt == "pretrain":
+        assert "split into several examples (nothing is lost)" in out.stdout
+        assert plan["lengths"]["trained"]["train"] > plan["split"]["examples"]["train"]  # long texts give pieces
+    trained = cli(home, "train", str(Path(job["output_dir"]).parent / "job.json"))
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert f"{plan['lengths']['trained']['train']} training examples (tokenized" in trained.stdout
