@@ -144,3 +144,27 @@ def test_chat_and_pretraining_runs_train_through_the_cli(workspace_home, demo_mo
     trained = cli(home, "train", str(Path(job["output_dir"]).parent / "job.json"))
     assert trained.returncode == 0, trained.stdout + trained.stderr
     assert f"{plan['lengths']['trained']['train']} training examples (tokenized" in trained.stdout
+
+
+def test_project_means_the_same_before_or_after_the_subcommand(workspace_home, tmp_path):
+    home = workspace_home
+    src = tmp_path / "dialogues.csv"
+    src.write_text("dialogue,summary\nA: hi B: hello,greeting\nA: bye B: ciao,farewell\n", encoding="utf-8")
+    assert cli(home, "import", str(src), "--project", "ds").returncode == 0
+    library = cli(home, "templates", "library", "--project", "ds")
+    assert library.returncode == 0, library.stderr
+    name = library.stdout.splitlines()[0].split("\t")[1]
+    for n, where in enumerate((["templates", "--project", "ds", "use", name],
+                               ["--project", "ds", "templates", "use", name],
+                               ["templates", "use", name, "--project", "ds"])):
+        out = cli(home, *where, "--as", f"mine {n}")
+        assert out.returncode == 0, out.stderr
+        assert "in project 'ds'" in out.stdout
+    from desktop_ift.core.store import Store
+
+    with Store.open(home) as store:
+        ds = store.find_project("ds")
+        assert len(store.list_templates(ds.id)) == 3
+        demo = [p for p in store.list_projects() if p.name != "ds"]
+        assert all(not store.list_templates(p.id) for p in demo)  # nothing went to another project
+        assert ds.settings["dataset_id"] and ds.settings["template_id"]  # the import and the use are current
