@@ -36,59 +36,22 @@ The special model ``"demo"`` is the tiny model the worker builds in ``<workspace
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from desktop_ift.core.store import RunRecord, Store, StoreError
 from desktop_ift.core.training.config import TrainConfig
 
-JOB_VERSION = 1
-DEMO_MODEL = "demo"
-
-#: The function that runs each kind of job in the worker, as "module:function". Each takes
-#: ``(job: dict, writer: EventWriter, stop: StopFlag)`` and returns "finished" or "cancelled".
-JOB_KINDS: dict[str, str] = {
-    "train": "desktop_ift.core.training.recipe:run_training",
-    "evaluate": "desktop_ift.core.evaluation.runner:run_evaluation",
-    "benchmark": "desktop_ift.core.evaluation.benchmarks:run_benchmark",
-    "chat": "desktop_ift.core.evaluation.playground:run_chat",
-}
-
-
-class JobError(RuntimeError):
-    """A run cannot be prepared; the message says what is wrong and what to do."""
-
-
-def worker_command(job_path: Path | str) -> list[str]:
-    """The command line that runs a job in a child process (unbuffered, so events arrive at once)."""
-    return [sys.executable, "-u", "-m", "desktop_ift.core.worker", str(job_path)]
-
-
-def read_job(job_path: Path | str) -> dict:
-    """Load a job file, with a clear message when it is missing or not a job."""
-    path = Path(job_path)
-    try:
-        job = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise JobError(f"Job file not found: {path}. Give the path to a run's job.json.") from exc
-    except (OSError, ValueError) as exc:
-        raise JobError(f"Cannot read the job file {path}: {exc}.") from exc
-    if not isinstance(job, dict) or job.get("kind") not in JOB_KINDS:
-        raise JobError(f"{path} is not a desktop_ift job file (its kind is not one of {', '.join(JOB_KINDS)}).")
-    return job
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: Path | str) -> list[dict]:
-    """Read a prepared data file (one JSON object per line)."""
-    with Path(path).open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+from desktop_ift.core.job_format import (  # noqa: F401 - re-exported: the names callers import from here
+    DEMO_MODEL,
+    JOB_KINDS,
+    JOB_VERSION,
+    JobError,
+    read_job,
+    read_jsonl,
+    worker_command,
+)
+from desktop_ift.core.job_format import write_jsonl as _write_jsonl
 
 
 def render_dataset(store: Store, dataset_id: int, template) -> list[dict]:

@@ -72,6 +72,7 @@ def test_the_plan_panel_shows_long_examples_before_launch_and_raises_the_length_
     assert job["config"]["overflow"] == "drop" and job["plan"]["lengths"]["trained"]["train"] == remaining
 
     # One click: the maximum length that covers 95% of the examples.
+    window.show_page(page)  # (starting showed the Monitor page)
     page.histogram.raise_button.click()
     assert page.train_config().max_seq_length == page.histogram._cover == cover
     qtbot.waitUntil(lambda: page.plan is not None and page.plan.lengths.max_seq_length == page.histogram._cover,

@@ -623,6 +623,8 @@ class TrainPage(Page):
         return self.state.split_spec()
 
     def _schedule_plan(self) -> None:
+        if not self.isVisible():
+            return  # built when the page is shown (showEvent): rendering every row is no work for the start
         key, _ = self._plan_inputs()
         if key is not None and key != self._plan_key and not self.model_error:
             self._plan_timer.start()
