@@ -170,7 +170,11 @@ class TemplateToolsPanel(QWidget):
         return self._tokenizer, label
 
     def _max_len(self) -> int:
-        return int((self.state.setting("train_config") or {}).get("max_seq_length") or 256)
+        from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
+
+        # the Train page's setting; before it saved one, the same default training starts from
+        return int((self.state.setting("train_config") or {}).get("max_seq_length")
+                   or DEMO_TRAIN_CONFIG.max_seq_length)
 
     def _validate_now(self) -> None:
         from desktop_ift.core.templates.validation import validate
