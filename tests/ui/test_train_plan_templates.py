@@ -15,7 +15,8 @@ def _start_and_read_job(window, qtbot, monkeypatch) -> dict:
     return json.loads(Path(started[0][1]).read_text(encoding="utf-8"))
 
 
-def test_a_library_template_never_unticks_and_the_ticked_template_is_what_trains(window, qtbot, monkeypatch):
+def test_a_library_template_never_unticks_and_the_ticked_template_is_what_trains(window, qtbot, monkeypatch,
+                                                                                demo_model_in_workspace):
     from desktop_ift.core.templates.render import PromptTemplate
 
     page = window.templates_page

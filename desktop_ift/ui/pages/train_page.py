@@ -539,7 +539,7 @@ class TrainPage(Page):
         template = self.state.template()
         values = self.summary_values
         values["dataset"].setText(record.label if record else "No dataset — import one on the Data page")
-        values["template"].setText(template.name if template else "No template — save one on the Templates page")
+        values["template"].setText(self._ticked_text() if template else "No template — save one on the Templates page")
         for key in ("format", "left_out", "length", "trained"):
             values[key].setText("—")
         counts = None
@@ -596,6 +596,22 @@ class TrainPage(Page):
         self.start_button.setToolTip(blocker or "Prepare the data and start the training process.")
 
     # ------------------------------------------------------------------ the plan: what will be trained
+    def _ticked_text(self) -> str:
+        """What the Template set tab (or the chat / pre-training choice) trains on, until the plan says it."""
+        from desktop_ift.core.templates.library import current_training_source
+
+        try:
+            source = current_training_source(self.state.store, self.state.project.id)
+            if isinstance(source, int):
+                return self.state.store.get_template(source).name
+        except Exception:  # a deleted set, or the workspace closed under us (the window is going away)
+            return "—"
+        if source is None:
+            return "No template ticked — tick one in the Template set tab"
+        if isinstance(source, dict):
+            return {"chat": "chat conversations", "pretrain": "pre-training text"}.get(source.get("kind"), "—")
+        return " + ".join(source.labels())
+
     def _plan_inputs(self) -> tuple:
         """``(key, arguments)`` of the plan for the current choices (key None when one is missing)."""
         record = self.state.dataset()
