@@ -130,3 +130,22 @@ def test_a_dataset_with_its_own_split_column_uses_it_by_default(store, project, 
     assert plan.split.examples == {"train": 6, "validation": 0, "test": 3}
     assert "from the data's column 'split'" in plan.text()
     assert not any(line["prompt"] in {f"row {i}" for i in range(6, 9)} for line in built.lines["train"])
+
+
+@pytest.mark.parametrize("overflow", ["truncate", "drop"])
+def test_chat_plans_count_what_the_collator_makes(store, project, tmp_path, tiny_model_dir, overflow):
+    from desktop_ift.core.templates.conversation import ConversationSpec
+
+    rows = ["conv,role,content"]
+    for c in range(16):
+        long = " and it is still not here" * (c % 4) * 3
+        rows += [f"{c},user,where is my parcel{long}", f"{c},assistant,it ships on day {c}"]
+    src = tmp_path / "chat.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    dataset = import_dataset(store, project.id, src)
+    plan, built = _plan(store, project, dataset, ConversationSpec("conv", "role", "content"), tiny_model_dir,
+                        max_seq_length=40, overflow=overflow)
+    tok = load_tokenizer(tiny_model_dir)
+    made = tokenize_rows(built.lines["train"], tok, 40, True, overflow=overflow)
+    assert plan.data_format == "chat" and plan.lengths.trained["train"] == len(made)
+    assert plan.lengths.longer["train"] > 0
