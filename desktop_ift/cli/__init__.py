@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="desktop-ift", description="Fine-tune language models on your own "
                                      "data, on your own workstation, without code.")
     parser.add_argument("--version", action="version", version=f"desktop_ift {__version__}")
+    parser.add_argument("--project", default=argparse.SUPPRESS,
+                        help="the project every command works on (the same as --project after the command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"desktop_ift.cli.{name}").register(sub)

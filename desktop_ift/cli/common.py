@@ -20,6 +20,20 @@ def open_store():
     return Store.open()
 
 
+def add_project_option(parser, help: str = "project name (default: the demo project)") -> None:
+    """``--project NAME`` on a command. It never resets a name given earlier on the line (``desktop-ift
+    --project X templates use ...`` and ``templates --project X use ...`` mean the same as ``... use
+    --project X``): the option has no default of its own; read it with :func:`project_name`."""
+    import argparse
+
+    parser.add_argument("--project", default=argparse.SUPPRESS, help=help)
+
+
+def project_name(args, default: str | None = None) -> str | None:
+    """The ``--project`` given anywhere on the command line, or ``default``."""
+    return getattr(args, "project", None) or default
+
+
 def find_project(store, name: str | None):
     """The named project, or the demo project (created on first use) when no name is given."""
     if name:

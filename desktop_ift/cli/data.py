@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from desktop_ift.cli.common import CliError, find_project, open_store
+from desktop_ift.cli.common import CliError, add_project_option, find_project, open_store, project_name
 
 
 def _options_from_args(args):
@@ -26,12 +26,21 @@ def cmd_import(args) -> int:
     from desktop_ift.core.data.importers import import_dataset
 
     store = open_store()
-    project = store.find_project(args.project) or store.create_project(args.project)
+    name = project_name(args, "My project")
+    project = store.find_project(name) or store.create_project(name)
     record = import_dataset(store, project.id, args.file, name=args.name, options=_options_from_args(args))
+    _make_current(store, record)
     columns = ", ".join(f"{c['name']} ({c['type']})" for c in record.columns)
-    print(f"Imported {record.label} into project {project.name!r} as dataset {record.id}.")
+    print(f"Imported {record.label} into project {project.name!r} as dataset {record.id} (now its current "
+          "dataset).")
     print(f"Columns: {columns}")
     return 0
+
+
+def _make_current(store, record) -> str:
+    """Make ``record`` its project's current dataset; returns the project's name."""
+    store.update_project_settings(record.project_id, dataset_id=record.id)
+    return store.get_project(record.project_id).name
 
 
 def _dataset(store, dataset_id: int):
@@ -97,8 +106,9 @@ def cmd_clean(args) -> int:
     record = apply_recipe_to(store, args.dataset, recipe)
     for step in recipe.steps:
         print(f"  - {step.describe()}")
+    where = _make_current(store, record)
     print(f"Cleaned {parent.label} into dataset {record.id}: {record.label} "
-          f"({parent.n_rows - record.n_rows:,} rows removed).")
+          f"({parent.n_rows - record.n_rows:,} rows removed), now the current dataset of project {where!r}.")
     return 0
 
 
@@ -110,8 +120,10 @@ def cmd_combine(args) -> int:
     parts = {"train": args.train, "validation": args.validation, "test": args.test}
     record = combine_as_splits(store, train.project_id, args.name or train.name,
                                {k: v for k, v in parts.items() if v})
-    print(f"Combined into dataset {record.id}: {record.label}, with a \"split\" column "
-          f"(use --split-column split).")
+    where = _make_current(store, record)
+    print(f"Combined into dataset {record.id}: {record.label}, with a \"split\" column, now the current dataset "
+          f"of project {where!r}. prepare-train and templates export-data use its split column by default "
+          "(--split-column split).")
     return 0
 
 
@@ -123,7 +135,7 @@ def cmd_projects(args) -> int:
 
 def cmd_datasets(args) -> int:
     store = open_store()
-    for d in store.list_datasets(find_project(store, args.project).id):
+    for d in store.list_datasets(find_project(store, project_name(args)).id):
         print(f"{d.id}\t{d.label}\t{', '.join(d.column_names)}")
     return 0
 
@@ -144,7 +156,7 @@ def register(sub) -> None:
     p = sub.add_parser("import", help="import a data file or folder (CSV, TSV, JSON, JSONL, Excel, Parquet, "
                                       "Arrow, a datasets save_to_disk folder, a folder of .txt/.md files)")
     p.add_argument("file")
-    p.add_argument("--project", default="My project", help="project name (created if new)")
+    add_project_option(p, "project name (created if new; default: My project)")
     p.add_argument("--name", help="dataset name (default: the file name)")
     p.add_argument("--delimiter", help="CSV/TSV column separator (',', ';', 'tab', '|'); default: detected")
     p.add_argument("--quote-char", help="CSV quote character; default: detected")
@@ -185,5 +197,5 @@ def register(sub) -> None:
     sub.add_parser("projects", help="list projects").set_defaults(func=cmd_projects)
     for name, func, text in [("datasets", cmd_datasets, "list a project's datasets")]:
         p = sub.add_parser(name, help=text)
-        p.add_argument("--project", help="project name (default: the demo project)")
+        add_project_option(p)
         p.set_defaults(func=func)

@@ -6,6 +6,7 @@ GUI's: ``runs`` and ``runs show`` cannot disagree."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,7 @@ def cmd_runs(args) -> int:
     from desktop_ift.core.runs import run_states
 
     store = open_store()
-    project = find_project(store, args.project) if args.project else None
+    project = find_project(store, args.project) if getattr(args, "project", None) else None
     records = store.list_runs(project.id if project else None)
     states = run_states(store, records)
     for r in records:
@@ -227,7 +228,7 @@ def cmd_export_model(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("runs", help="list runs; 'runs show|watch|pause|resume|cancel|stop-keep-best|delete|export-metrics|"
                                          "export-model RUN' act on one")
-    p.add_argument("--project", help="only this project's runs")
+    p.add_argument("--project", default=argparse.SUPPRESS, help="only this project's runs")
     p.set_defaults(func=cmd_runs)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
 

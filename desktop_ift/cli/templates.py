@@ -13,12 +13,12 @@
 
 from __future__ import annotations
 
-from desktop_ift.cli.common import CliError, find_project, open_store
+from desktop_ift.cli.common import CliError, add_project_option, find_project, open_store, project_name
 
 
 def _project(args):
     store = open_store()
-    return store, find_project(store, getattr(args, "project", None))
+    return store, find_project(store, project_name(args))
 
 
 def cmd_list(args) -> int:
@@ -109,7 +109,8 @@ def cmd_set(args) -> int:
     store, project = _project(args)
     record = save_set(store, project.id, args.name, args.ids, args.mode, args.weights, args.seed)
     set_training_source(store, project.id, {"kind": "template_set", "set_id": record.id})
-    print(f"Saved template set {record.id} {record.name!r} ({record.mode}) and made it current.")
+    print(f"Saved template set {record.id} {record.name!r} ({record.mode}) in project {project.name!r} and made it "
+          "what the project trains on.")
     return 0
 
 
@@ -141,6 +142,7 @@ def _dataset(store, project, args):
 
 
 def cmd_check(args) -> int:
+    from desktop_ift.cli.training import default_config
     from desktop_ift.core.data.importers import load_dataset_table
     from desktop_ift.core.jobs import resolve_training_source
     from desktop_ift.core.templates.validation import validate_source
@@ -148,59 +150,65 @@ def cmd_check(args) -> int:
     store, project = _project(args)
     dataset = _dataset(store, project, args)
     source = resolve_training_source(store, _source(store, project, args))
-    tokenizer = _tokenizer(store, args.model) if args.model else None
-    report = validate_source(source, load_dataset_table(dataset), tokenizer, args.max_seq_length)
-    print(f"{dataset.label}: {report.n_examples:,} examples from {report.n_rows:,} rows.")
+    model = args.model or "demo"
+    max_len = args.max_seq_length or default_config(model).max_seq_length
+    tokenizer = _tokenizer(store, model)
+    report = validate_source(source, load_dataset_table(dataset), tokenizer, max_len)
+    print(f"Project {project.name!r}, {dataset.label}: {report.n_examples:,} examples from {report.n_rows:,} rows.")
     for p in report.problems:
         more = " ..." if len(p.rows) > 10 else ""
         rows = f" Rows: {', '.join(str(r + 1) for r in p.rows[:10])}{more}." if p.rows else ""
         print(f"[{p.severity}] {p.text}{rows}")
     if report.lengths is not None and len(report.lengths):
         print(f"Tokens per example: median {int(sorted(report.lengths)[len(report.lengths) // 2])}, longest "
-              f"{int(report.lengths.max())}; {report.n_too_long:,} longer than {args.max_seq_length}.")
+              f"{int(report.lengths.max())}; {report.n_too_long:,} longer than {max_len} (the training default "
+              f"for this model; --max-seq-length changes it).")
     if not report.problems:
         print("No problems found.")
     return 0 if report.can_train else 1
 
 
 def _tokenizer(store, model: str):
-    from desktop_ift.core.templates.token_preview import LightTokenizer
+    """The tokenizer training will use (the demo model is built first when needed: a few seconds)."""
+    from desktop_ift.core.training.plan_lengths import plan_tokenizer
 
-    if model == "demo":
-        from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
-
-        folder = store.models_dir / DEMO_MODEL_DIRNAME
-        if not folder.exists():
-            raise CliError("The demo model is not built yet (it is built by the first training run). "
-                           "Give --model FOLDER, or leave --model out.")
-        return LightTokenizer(folder)
-    return LightTokenizer(model)
+    tokenizer, label = plan_tokenizer(model, store.home)
+    if tokenizer is None:
+        raise CliError(f"Cannot count tokens with {model}: {label}.")
+    return tokenizer
 
 
 def cmd_export_data(args) -> int:
+    from desktop_ift.cli.training import split_from_args
     from desktop_ift.core.data.importers import load_dataset_table
-    from desktop_ift.core.data.splits import SplitSpec
-    from desktop_ift.core.jobs import resolve_training_source
+    from desktop_ift.core.jobs import default_split, resolve_training_source
     from desktop_ift.core.templates.exports import export_parts
     from desktop_ift.core.templates.training_data import build_split_lines
 
     store, project = _project(args)
     dataset = _dataset(store, project, args)
     source = resolve_training_source(store, _source(store, project, args))
-    split = None if args.no_split else SplitSpec(*args.split, seed=args.split_seed)
-    built = build_split_lines(source, load_dataset_table(dataset), split)
+    table = load_dataset_table(dataset)
+    if args.no_split:
+        split = None
+    else:
+        split = split_from_args(args) or default_split(table)
+    if split is not None and split.stratify_column and split.stratify_column not in table.column_names:
+        raise CliError(f"Cannot stratify by {split.stratify_column!r}: the dataset has no such column.")
+    built = build_split_lines(source, table, split)
     if built.problems:
         raise CliError(built.problems)
     written = export_parts(args.format, built.lines, args.out)
     counts = ", ".join(f"{k} {len(v):,}" for k, v in built.lines.items())
-    print(f"Exported {counts} examples as {args.format}:")
+    how = "" if split is None else f" (split {split.split_column and 'from the column ' + repr(split.split_column) or 'by shares, seed ' + str(split.seed)})"
+    print(f"Exported {counts} examples of project {project.name!r} as {args.format}{how}:")
     for path in written:
         print(path)
     return 0
 
 
 def _add_source_options(p) -> None:
-    p.add_argument("--project", help="project name (default: the demo project)")
+    add_project_option(p)
     p.add_argument("--dataset", type=int, help="dataset id (default: the project's current one)")
     p.add_argument("--template", type=int, help="a project template id")
     p.add_argument("--set", type=int, help="a template set id")
@@ -213,21 +221,23 @@ def _add_source_options(p) -> None:
 
 def register(sub) -> None:
     """Add the ``templates`` command and its subcommands."""
+    from desktop_ift.cli.training import add_split_options
     from desktop_ift.core.templates.exports import FORMATS
     from desktop_ift.core.templates.template_set import MODES
 
     top = sub.add_parser("templates", help="list, share and check prompt templates; export rendered data")
-    top.add_argument("--project", help="project name (default: the demo project)")
+    add_project_option(top)
     top.set_defaults(func=cmd_list)
     cmds = top.add_subparsers(dest="templates_command", metavar="SUBCOMMAND")
 
     p = cmds.add_parser("library", help="list the built-in phrasings and your saved templates")
+    add_project_option(p, "accepted like on every command; the library is shared by all projects")
     p.add_argument("--task", help="only this task (summarise, classify, extract, question_answering, ...)")
     p.set_defaults(func=cmd_library)
 
     p = cmds.add_parser("use", help="copy a library template into the project and make it current")
     p.add_argument("name")
-    p.add_argument("--project")
+    add_project_option(p)
     p.add_argument("--as", dest="as_name", help="name in the project (default: the library name)")
     p.add_argument("--map", nargs="*", metavar="LIB=YOURS", help="rename columns, e.g. text=article")
     p.set_defaults(func=cmd_use)
@@ -252,21 +262,21 @@ def register(sub) -> None:
     p.add_argument("--mode", choices=MODES, default="random")
     p.add_argument("--weights", type=float, nargs="+", help="random mode: one weight per template")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--project")
+    add_project_option(p)
     p.set_defaults(func=cmd_set)
 
     p = cmds.add_parser("check", help="validate the project's templates on its data (exit 1 if training "
                                       "would be refused)")
     _add_source_options(p)
     p.add_argument("--model", help="'demo' or a model folder: also count tokens")
-    p.add_argument("--max-seq-length", type=int, default=256)
+    p.add_argument("--max-seq-length", type=int, help="default: the training default for the model (the demo's "
+                   "for the demo model)")
     p.set_defaults(func=cmd_check)
 
     p = cmds.add_parser("export-data", help="write the rendered examples in another tool's format")
     p.add_argument("format", choices=FORMATS)
     p.add_argument("out", help="output folder")
     _add_source_options(p)
-    p.add_argument("--split", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
-    p.add_argument("--split-seed", type=int, default=42)
+    add_split_options(p)
     p.add_argument("--no-split", action="store_true", help="one file with every example")
     p.set_defaults(func=cmd_export_data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop_ift.cli.common import CliError, find_project, open_store, run_job
+from desktop_ift.cli.common import CliError, add_project_option, find_project, open_store, project_name, run_job
 
 def add_config_options(parser) -> None:
     """One option per TrainConfig field (``--lora-r``, ``--packing/--no-packing`` ...), with the field's help
@@ -28,6 +28,15 @@ def add_config_options(parser) -> None:
         if f.metadata.get("choices"):
             kwargs["choices"] = list(f.metadata["choices"])
         parser.add_argument(flag, **kwargs)
+
+
+def default_config(model: str | None):
+    """The settings a run starts from: the demo's for the demo model, else TrainConfig's defaults. Training
+    and ``templates check`` share them (the same default maximum length)."""
+    from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
+    from desktop_ift.core.training.config import TrainConfig
+
+    return DEMO_TRAIN_CONFIG if (model or "demo") == "demo" else TrainConfig()
 
 
 def train_config_from_args(args, base=None):
@@ -103,26 +112,85 @@ def cmd_estimate(args) -> int:
     return 0
 
 
-def cmd_prepare_train(args) -> int:
+def split_from_args(args):
+    """The split the options name, or None (the dataset's own split column if it has one, else 80/10/10):
+    ``--split-column COL``; ``--split TRAIN VAL TEST``, ``--split-seed``, ``--stratify COL``."""
     from desktop_ift.core.data.splits import SplitSpec
-    from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
-    from desktop_ift.core.jobs import DEMO_MODEL, prepare_train_job
+
+    column = getattr(args, "split_column", None)
+    ratios, stratify = getattr(args, "split", None), getattr(args, "stratify", None)
+    if column and (ratios or stratify):
+        raise CliError("--split-column takes each row's split from that column: leave out --split and --stratify.")
+    if column:
+        return SplitSpec(split_column=column)
+    if ratios is None and stratify is None and getattr(args, "split_seed", None) is None:
+        return None
+    ratios = ratios or (0.8, 0.1, 0.1)
+    seed = args.split_seed if args.split_seed is not None else 42
+    return SplitSpec(train=ratios[0], validation=ratios[1], test=ratios[2], seed=seed, stratify_column=stratify)
+
+
+def add_split_options(p) -> None:
+    """``--split``, ``--split-seed``, ``--stratify``, ``--split-column`` (shared by prepare-train and
+    templates export-data)."""
+    p.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help="split by these shares (default: the data's own split column if it has one, else "
+                   "0.8 0.1 0.1)")
+    p.add_argument("--split-seed", type=int, help="seed of the split by shares (default 42)")
+    p.add_argument("--stratify", metavar="COLUMN", help="keep this column's class proportions in every split")
+    p.add_argument("--split-column", metavar="COLUMN",
+                   help="take each row's split from this column (train/validation/test); a column named "
+                   "'split' is used without asking")
+
+
+def _training_source(store, project, args):
+    """--format with its options, --template, --set, else what the project trains on."""
+    from desktop_ift.core.templates.conversation import ConversationSpec, PretrainSpec
+    from desktop_ift.core.templates.library import current_training_source, load_set
+
+    fmt = args.format
+    if fmt == "chat":
+        if not args.chat:
+            raise CliError("--format chat needs --chat CONVERSATION_COL ROLE_COL CONTENT_COL "
+                           "(one row per message; --turn-column orders them, --system-column adds a system prompt).")
+        conv, role, content = args.chat
+        return ConversationSpec(conv, role, content, turn_column=args.turn_column, system_column=args.system_column)
+    if fmt == "pretrain":
+        if not args.text_columns:
+            raise CliError("--format pretrain needs --text-columns COL [COL ...]: the columns with the raw text.")
+        return PretrainSpec(list(args.text_columns))
+    if args.chat or args.text_columns:
+        raise CliError("--chat needs --format chat, --text-columns needs --format pretrain.")
+    if args.template:
+        return args.template
+    if args.set:
+        return load_set(store, args.set)
+    source = current_training_source(store, project.id)
+    if isinstance(source, dict) and fmt == "instruction":
+        raise CliError(f"The project trains on {source.get('kind')} data; name a template with --template ID.")
+    return source
+
+
+def cmd_prepare_train(args) -> int:
+    """Build the plan, print it, then write the job (the last line printed is the job.json path)."""
+    from desktop_ift.core.jobs import DEMO_MODEL, build_plan, write_train_job
 
     store = open_store()
-    project = find_project(store, args.project)
+    project = find_project(store, project_name(args))
     dataset_id = args.dataset or project.settings.get("dataset_id")
-    from desktop_ift.core.templates.library import current_training_source
-
-    # --template wins; else what the project trains on (a template, a template set, chat or pre-training)
-    template_id = args.template or current_training_source(store, project.id)
-    if not dataset_id or not template_id:
-        raise CliError("Name the dataset and template with --dataset ID --template ID "
-                       "(see: desktop-ift datasets / desktop-ift templates).")
+    source = _training_source(store, project, args)
+    if not dataset_id or source is None:
+        raise CliError(f"Project {project.name!r} has no current dataset or template: name them with --dataset ID "
+                       "--template ID (see: desktop-ift datasets / desktop-ift templates).")
     model = args.model or DEMO_MODEL
-    config = train_config_from_args(args, DEMO_TRAIN_CONFIG if model == DEMO_MODEL else None)
-    split = SplitSpec(train=args.split[0], validation=args.split[1], test=args.split[2], seed=args.split_seed)
-    _, job_path = prepare_train_job(store, project.id, int(dataset_id), template_id, config, model, split,
-                                    allow_download=args.allow_download)
+    config = train_config_from_args(args, default_config(model))
+    if args.drop_long:
+        config = type(config).from_dict({**config.to_dict(), "overflow": "drop"})
+    planned = build_plan(store, project.id, int(dataset_id), source, config, model, split_from_args(args),
+                         allow_download=args.allow_download)
+    print(f"Project {project.name!r} — what will be trained:")
+    print(planned[0].text())
+    _, job_path = write_train_job(store, *planned)
     print(job_path)
     return 0
 
@@ -133,16 +201,27 @@ def cmd_train(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("prepare-train", help="write a training job and print the path of its job.json")
-    p.add_argument("--project", help="project name (default: the demo project)")
+    add_project_option(p)
     p.add_argument("--dataset", type=int, help="dataset id (default: the project's current one)")
     p.add_argument("--template", type=int, help="template id (default: the project's current one)")
+    p.add_argument("--set", type=int, help="a template set id")
+    p.add_argument("--format", choices=("instruction", "chat", "pretrain"), default="instruction",
+                   help="instruction (a template: prompt → response), chat (--chat columns) or pretrain "
+                   "(--text-columns: continued pre-training on raw text)")
+    p.add_argument("--chat", nargs=3, metavar=("CONVERSATION_COL", "ROLE_COL", "CONTENT_COL"),
+                   help="with --format chat: one row per message")
+    p.add_argument("--turn-column", help="with --format chat: the column that orders the messages")
+    p.add_argument("--system-column", help="with --format chat: a column with the system prompt")
+    p.add_argument("--text-columns", nargs="+", metavar="COL", help="with --format pretrain: the text column(s)")
+    p.add_argument("--drop-long", action="store_true",
+                   help="leave out examples longer than --max-seq-length (default: truncate them, keeping the "
+                   "whole response where possible; --truncate-side says where the prompt is cut)")
     p.add_argument("--model", help="'demo', a local Hugging Face model folder, or a hub id (org/name) in the "
                    "local Hugging Face cache")
     p.add_argument("--allow-download", action="store_true",
                    help="let the training process download a hub model that is not in the local cache")
     add_config_options(p)
-    p.add_argument("--split", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
-    p.add_argument("--split-seed", type=int, default=42)
+    add_split_options(p)
     p.set_defaults(func=cmd_prepare_train)
 
     p = sub.add_parser("train", help="run a training job file in a worker process")

@@ -12,7 +12,9 @@ Job file, training (``kind: "train"``)::
      "config": {TrainConfig fields},
      "data": {"train": "/abs/.../train.jsonl", "validation": "...", "test": "..."},
      "output_dir": "/abs/.../output", "resume_from": null | "/abs/checkpoint",
-     "source": {"project_id", "dataset_id", "dataset_version", "template": {...}, "split": {...}}}
+     "source": {"project_id", "dataset_id", "dataset_version", "template": {...}, "split": {...}},
+     "plan": {TrainPlan.to_dict(): core.training.plan -- what was shown before launch, with the counts the
+              worker must reproduce}}
 
 Job file, evaluation (``kind: "evaluate"``, prepared by ``core.evaluation.eval_jobs``)::
 
@@ -34,59 +36,22 @@ The special model ``"demo"`` is the tiny model the worker builds in ``<workspace
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from desktop_ift.core.store import RunRecord, Store, StoreError
 from desktop_ift.core.training.config import TrainConfig
 
-JOB_VERSION = 1
-DEMO_MODEL = "demo"
-
-#: The function that runs each kind of job in the worker, as "module:function". Each takes
-#: ``(job: dict, writer: EventWriter, stop: StopFlag)`` and returns "finished" or "cancelled".
-JOB_KINDS: dict[str, str] = {
-    "train": "desktop_ift.core.training.recipe:run_training",
-    "evaluate": "desktop_ift.core.evaluation.runner:run_evaluation",
-    "benchmark": "desktop_ift.core.evaluation.benchmarks:run_benchmark",
-    "chat": "desktop_ift.core.evaluation.playground:run_chat",
-}
-
-
-class JobError(RuntimeError):
-    """A run cannot be prepared; the message says what is wrong and what to do."""
-
-
-def worker_command(job_path: Path | str) -> list[str]:
-    """The command line that runs a job in a child process (unbuffered, so events arrive at once)."""
-    return [sys.executable, "-u", "-m", "desktop_ift.core.worker", str(job_path)]
-
-
-def read_job(job_path: Path | str) -> dict:
-    """Load a job file, with a clear message when it is missing or not a job."""
-    path = Path(job_path)
-    try:
-        job = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise JobError(f"Job file not found: {path}. Give the path to a run's job.json.") from exc
-    except (OSError, ValueError) as exc:
-        raise JobError(f"Cannot read the job file {path}: {exc}.") from exc
-    if not isinstance(job, dict) or job.get("kind") not in JOB_KINDS:
-        raise JobError(f"{path} is not a desktop_ift job file (its kind is not one of {', '.join(JOB_KINDS)}).")
-    return job
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: Path | str) -> list[dict]:
-    """Read a prepared data file (one JSON object per line)."""
-    with Path(path).open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+from desktop_ift.core.job_format import (  # noqa: F401 - re-exported: the names callers import from here
+    DEMO_MODEL,
+    JOB_KINDS,
+    JOB_VERSION,
+    JobError,
+    read_job,
+    read_jsonl,
+    worker_command,
+)
+from desktop_ift.core.job_format import write_jsonl as _write_jsonl
 
 
 def render_dataset(store: Store, dataset_id: int, template) -> list[dict]:
@@ -169,23 +134,124 @@ def _check_source(source, column_names: list[str]) -> None:
         raise JobError(str(exc)) from exc
 
 
-def _source_label(source) -> str:
-    from desktop_ift.core.templates.template_set import TemplateSet
-
-    if isinstance(source, TemplateSet):
-        if source.name:
-            return source.name
-        if len(source.templates) == 1:
-            return source.templates[0].name or "template"
-        return f"{len(source.templates)} templates"
-    return "chat" if data_format_of(source) == "chat" else "pre-training text"
-
-
 def data_format_of(source) -> str:
     """The worker's name for the data lines ``source`` makes: ``instruction``, ``chat`` or ``text``."""
     from desktop_ift.core.templates.training_data import data_format_of as _format
 
     return _format(source)
+
+
+def default_split(table):
+    """The split a dataset gets when the user chose none: its own split column when it has one (a column
+    named ``split`` whose every value names a part), else 80/10/10 with seed 42."""
+    from desktop_ift.core.data.splits import SplitSpec, detect_split_column
+
+    column = detect_split_column(table)
+    return SplitSpec(split_column=column) if column else SplitSpec()
+
+
+def build_plan(
+    store: Store,
+    project_id: int,
+    dataset_id: int,
+    template_id,
+    config: TrainConfig,
+    model: str = DEMO_MODEL,
+    split=None,
+    name: str = "",
+    allow_download: bool = False,
+    tokenizer="auto",
+):
+    """The :class:`~desktop_ift.core.training.plan.TrainPlan` of a run and the data lines it was counted on.
+
+    Renders and splits the data exactly as the run will (nothing is written), and counts the token lengths
+    with ``tokenizer`` (``"auto"``: the chosen model's, building the demo model first when needed; a
+    ``(tokenizer, label)`` pair from :func:`~desktop_ift.core.training.plan_lengths.plan_tokenizer`; None:
+    not counted). ``split`` None takes :func:`default_split`. Returns ``(plan, built)``; raises :class:`JobError`
+    with a plain message for anything the user must fix.
+    """
+    from desktop_ift.core.data.importers import load_dataset_table
+    from desktop_ift.core.data.splits import SplitError
+    from desktop_ift.core.templates.conversation import ConversationError
+    from desktop_ift.core.templates.render import TemplateError
+    from desktop_ift.core.templates.template_set import TemplateSet
+    from desktop_ift.core.templates.training_data import build_split_lines
+    from desktop_ift.core.training.plan import PlanError, PlanLengths, PlanSplit, PlanTemplate, TrainPlan
+    from desktop_ift.core.training.plan_lengths import measure, plan_tokenizer
+
+    try:
+        dataset = store.get_dataset(dataset_id)
+    except StoreError as exc:
+        raise JobError(str(exc)) from exc
+    source = resolve_training_source(store, template_id)
+    _check_source(source, dataset.column_names)
+    model = validate_model_choice(model, allow_download=allow_download)
+    table = load_dataset_table(dataset)
+    if table.num_rows == 0:
+        raise JobError(f"The dataset {dataset.label} has no rows. Import a file with data first.")
+    split = split or default_split(table)
+    if split.stratify_column and split.stratify_column not in dataset.column_names:
+        raise JobError(f"Cannot stratify by {split.stratify_column!r}: the dataset has no such column.")
+    try:
+        built = build_split_lines(source, table, split)
+    except (TemplateError, ConversationError, SplitError) as exc:
+        raise JobError(_render_error(exc) if isinstance(exc, TemplateError) else str(exc)) from exc
+    if built.problems:
+        raise JobError(built.problems)
+    lines = built.lines
+    if sum(len(v) for v in lines.values()) == 0:
+        what = ("every document is empty: the text columns hold no text" if data_format_of(source) == "text"
+                else "every response is empty, so the model would learn nothing. Check that the response "
+                "uses the column with the answers")
+        raise JobError(f"These settings cannot be used for training: {what}.")
+    if not lines["train"]:
+        raise JobError("The training split is empty. Use a larger training ratio or a bigger dataset.")
+    worker_format = data_format_of(source)
+    if isinstance(tokenizer, str) and tokenizer == "auto":
+        tokenizer, tok_label = plan_tokenizer(model, store.home)
+    elif isinstance(tokenizer, tuple):  # (tokenizer or None, label) from plan_tokenizer
+        tokenizer, tok_label = tokenizer
+    else:
+        tok_label = "given tokenizer" if tokenizer is not None else "no tokenizer"
+    counted = {}
+    if tokenizer is not None:
+        counted = measure(tokenizer, worker_format, lines, config.max_seq_length, config.overflow,
+                          config.train_on_completion_only)
+    templates, set_kw, spec = [], {}, {}
+    if isinstance(source, TemplateSet):
+        ids = list(source.template_ids) + [None] * (len(source.templates) - len(source.template_ids))
+        weights = source.weights or [None] * len(source.templates)
+        templates = [PlanTemplate(name=label, prompt=t.prompt, response=t.response, system=t.system or "",
+                                  template_id=tid, weight=w)
+                     for label, t, tid, w in zip(source.labels(), source.templates, ids, weights)]
+        set_kw = {"set_mode": source.mode, "set_seed": source.seed,
+                  "set_name": source.name if len(source.templates) > 1 else ""}
+    else:
+        spec = source.to_dict()
+    try:
+        plan = TrainPlan(
+            project_id=project_id, dataset_id=dataset.id, dataset_name=dataset.name,
+            dataset_version=dataset.version,
+            data_format={"text": "pretrain"}.get(worker_format, worker_format), model=model,
+            config=config.to_dict(),
+            split=PlanSplit(method="column" if split.split_column else "ratios", train=split.train,
+                            validation=split.validation, test=split.test, seed=split.seed,
+                            stratify_column=split.stratify_column, split_column=split.split_column,
+                            rows={k: len(v) for k, v in built.parts.items()},
+                            examples={k: len(v) for k, v in lines.items()}),
+            lengths=PlanLengths(max_seq_length=config.max_seq_length, overflow=config.overflow,
+                                truncate_side=config.truncate_side, measured=tokenizer is not None,
+                                tokenizer=tok_label, **counted),
+            templates=templates, format_spec=spec, dropped_empty=built.dropped_empty,
+            allow_download=bool(allow_download), name=name, **set_kw)
+    except PlanError as exc:
+        raise JobError(str(exc)) from exc
+    if plan.lengths.measured and plan.lengths.trained.get("train", 0) == 0:
+        n = plan.split.examples["train"]
+        raise JobError(f"All {n:,} training examples are longer than the maximum length ({config.max_seq_length} "
+                       f"tokens) and longer examples are dropped, so nothing would train. Raise the maximum "
+                       f"length (a maximum of {plan.lengths.cover95:,} covers 95%), or truncate them instead.")
+    return plan, built
 
 
 def prepare_train_job(
@@ -198,63 +264,34 @@ def prepare_train_job(
     split=None,
     name: str = "",
     allow_download: bool = False,
+    planned=None,
 ) -> tuple[RunRecord, Path]:
     """Render, split and write the data of a training run, create the run (status ``queued``) and its job.
 
     ``template_id`` is what to train on: a project template id, or anything
     :func:`resolve_training_source` accepts (a TemplateSet with several templates, chat columns, text
     columns for continued pre-training). The split (``split``, a
-    :class:`~desktop_ift.core.data.splits.SplitSpec`, default 80/10/10, seed 42) is made on source rows
+    :class:`~desktop_ift.core.data.splits.SplitSpec`; default :func:`default_split`) is made on source rows
     (whole conversations for chat) *before* a template set expands them, so the variants of one row never
     land in both training and test data. Rows whose response renders empty are left out (counted in the
-    job's ``source.dropped_empty``). Returns the run and the path of its ``job.json``. Raises
-    :class:`JobError` with a plain message for anything the user must fix (no rows, a template that does not
-    render, every response empty, an empty training split) before anything is created.
+    plan's ``dropped_empty``). ``planned`` is the ``(plan, built)`` pair :func:`build_plan` returned (the
+    plan the user saw); without it the plan is built here. Returns the run and the path of its
+    ``job.json``, which holds the plan (key ``plan``) next to what the worker reads. Raises
+    :class:`JobError` with a plain message for anything the user must fix, before anything is created.
     ``model`` is "demo", a model folder, or a Hugging Face hub id (``org/name``) found in the local hub
     cache -- or anywhere with ``allow_download``, when the worker may fetch it.
     """
-    from desktop_ift.core.data.importers import load_dataset_table
-    from desktop_ift.core.data.splits import SplitError, SplitSpec
-    from desktop_ift.core.templates.conversation import ConversationError
-    from desktop_ift.core.templates.render import TemplateError
-    from desktop_ift.core.templates.template_set import TemplateSet
-    from desktop_ift.core.templates.training_data import build_split_lines
+    if planned is None:
+        planned = build_plan(store, project_id, dataset_id, template_id, config, model, split, name,
+                             allow_download)
+    return write_train_job(store, *planned)
 
-    split = split or SplitSpec()
-    try:
-        dataset = store.get_dataset(dataset_id)
-    except StoreError as exc:
-        raise JobError(str(exc)) from exc
-    source = resolve_training_source(store, template_id)
-    _check_source(source, dataset.column_names)
-    model = validate_model_choice(model, allow_download=allow_download)
-    table = load_dataset_table(dataset)
-    if table.num_rows == 0:
-        raise JobError(f"The dataset {dataset.label} has no rows. Import a file with data first.")
-    if split.stratify_column and split.stratify_column not in dataset.column_names:
-        raise JobError(f"Cannot stratify by {split.stratify_column!r}: the dataset has no such column.")
-    try:
-        built = build_split_lines(source, table, split)
-    except (TemplateError, ConversationError, SplitError) as exc:
-        raise JobError(_render_error(exc) if isinstance(exc, TemplateError) else str(exc)) from exc
-    lines, parts, dropped = built.lines, built.parts, built.dropped_empty
-    if built.problems:
-        raise JobError(built.problems)
-    total = sum(len(v) for v in lines.values())
-    if total == 0:
-        what = ("every document is empty: the text columns hold no text" if data_format_of(source) == "text"
-                else "every response is empty, so the model would learn nothing. Check that the response "
-                "uses the column with the answers")
-        raise JobError(f"These settings cannot be used for training: {what}.")
-    if not lines["train"]:
-        raise JobError("The training split is empty. Use a larger training ratio or a bigger dataset.")
-    label = _source_label(source)
-    run = store.create_run(
-        "train",
-        config=config.to_dict(),
-        project_id=project_id,
-        name=name or f"{label} on {dataset.name} v{dataset.version}",
-    )
+
+def write_train_job(store: Store, plan, built) -> tuple[RunRecord, Path]:
+    """Create the run of ``plan`` (status ``queued``), write its data lines and its ``job.json``."""
+    lines, parts = built.lines, built.parts
+    config = TrainConfig.from_dict(plan.config)
+    run = store.create_run("train", config=plan.config, project_id=plan.project_id, name=plan.name)
     run_dir = Path(run.run_dir)
     data_dir = run_dir / "data"
     data_dir.mkdir(exist_ok=True)
@@ -263,40 +300,51 @@ def prepare_train_job(
         path = data_dir / f"{part}.jsonl"
         _write_jsonl(path, lines[part])
         data[part] = str(path)
+    split_spec = plan.split.spec()
     source_info = {
-        "project_id": project_id,
-        "dataset_id": dataset.id,
-        "dataset_name": dataset.name,
-        "dataset_version": dataset.version,
-        "split": asdict(split),
-        "counts": {k: len(v) for k, v in lines.items()},
-        "source_counts": {k: len(v) for k, v in parts.items()},
-        "dropped_empty": dropped,
-        "data_format": data_format_of(source),
+        "project_id": plan.project_id,
+        "dataset_id": plan.dataset_id,
+        "dataset_name": plan.dataset_name,
+        "dataset_version": plan.dataset_version,
+        "split": asdict(split_spec),
+        "counts": dict(plan.split.examples),
+        "source_counts": dict(plan.split.rows),
+        "dropped_empty": plan.dropped_empty,
+        "data_format": plan.worker_format,
+        "template_names": plan.template_names(),
     }
-    if isinstance(source, TemplateSet):
-        source_info["template"] = asdict(source.templates[0])
-        source_info["template_set"] = source.to_dict()
+    if plan.templates:
+        first = plan.templates[0]
+        source_info["template"] = {"name": first.name, "prompt": first.prompt, "response": first.response,
+                                   "system": first.system}
+        source_info["template_set"] = {
+            "templates": [{"name": t.name, "prompt": t.prompt, "response": t.response, "system": t.system}
+                          for t in plan.templates],
+            "mode": plan.set_mode, "seed": plan.set_seed, "name": plan.set_name,
+            "weights": [t.weight for t in plan.templates] if any(t.weight is not None for t in plan.templates)
+            else None,
+            "template_ids": [t.template_id for t in plan.templates if t.template_id is not None]}
     else:
-        source_info[data_format_of(source) + "_spec"] = source.to_dict()
+        source_info[plan.worker_format + "_spec"] = dict(plan.format_spec)
     job = {
         "kind": "train",
         "version": JOB_VERSION,
         "run_id": run.id,
         "workspace": str(store.home),
-        "model": model,
+        "model": plan.model,
         "config": config.to_dict(),
         "data": data,
-        "data_format": data_format_of(source),
+        "data_format": plan.worker_format,
         "output_dir": str(run_dir / "output"),
         "resume_from": None,
         "source": source_info,
-        "allow_download": bool(allow_download),
+        "allow_download": plan.allow_download,
+        "plan": plan.to_dict(),
     }
     job_path = run_dir / "job.json"
     job_path.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
-    run = store.update_run(run.id, config={**config.to_dict(), "model": model, "source": job["source"],
-                                           "allow_download": bool(allow_download)},
+    run = store.update_run(run.id, config={**config.to_dict(), "model": plan.model, "source": job["source"],
+                                           "allow_download": plan.allow_download, "plan": job["plan"]},
                            output_dir=job["output_dir"])
     return run, job_path
 

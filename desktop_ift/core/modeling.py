@@ -99,7 +99,7 @@ def resolve_model(spec: str, workspace: Path | str, allow_download: bool = False
     (``org/name``) is looked up in the local Hugging Face cache, and downloaded only when
     ``allow_download`` is true (the user enabled online access).
     """
-    from desktop_ift.core.jobs import DEMO_MODEL
+    from desktop_ift.core.job_format import DEMO_MODEL
 
     if spec == DEMO_MODEL:
         from desktop_ift.core.training.tiny_model import ensure_demo_model

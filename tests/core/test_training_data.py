@@ -67,9 +67,35 @@ def test_text_rows_train_on_every_token_and_long_texts_are_split_not_dropped(tok
     assert sum(len(f["input_ids"]) for f in features) == len(tok(long_text)["input_ids"]) + 1  # + eos
 
 
-def test_an_example_whose_answer_is_cut_away_is_dropped(tok, toy):
-    rows = toy.rows(2)
-    assert col.tokenize_rows(rows, tok, 8, completion_only=True) == []
+def test_a_long_example_keeps_its_whole_response_and_loses_prompt_tokens_or_is_dropped_if_chosen(tok):
+    from desktop_ift.core.modeling import encode_example, format_example
+
+    row = {"system": "", "prompt": "please read all of this " * 30 + "and answer", "response": "billing"}
+    prompt_ids, completion_ids = encode_example(tok, *format_example(tok, "", row["prompt"], row["response"]))
+    limit = len(completion_ids) + 10
+    assert len(prompt_ids) > 10
+    for side in ("middle", "start"):
+        (feature,) = col.tokenize_rows([row], tok, limit, completion_only=True, truncate_side=side)
+        assert len(feature["input_ids"]) == limit
+        assert feature["input_ids"][-len(completion_ids):] == completion_ids  # the whole answer + eos
+        assert _decode_trained(tok, feature).strip().startswith("billing")
+        kept = feature["input_ids"][:10]
+        if side == "start":
+            assert kept == prompt_ids[-10:]
+        else:
+            assert kept == prompt_ids[:5] + prompt_ids[-5:]
+    assert col.tokenize_rows([row], tok, limit, completion_only=True, overflow="drop") == []
+    short = {"system": "", "prompt": "hi", "response": "billing"}
+    assert len(col.tokenize_rows([short], tok, limit, completion_only=True, overflow="drop")) == 1
+
+
+def test_cut_instruction_keeps_some_prompt_when_the_response_alone_is_too_long():
+    from desktop_ift.core.training.plan_lengths import cut_instruction
+
+    prompt, response = list(range(100)), list(range(1000, 1200))
+    p, r = cut_instruction(prompt, response, 64, "middle")
+    assert len(p) + len(r) == 64 and len(p) == 16 and r == response[:48]
+    assert cut_instruction(prompt[:10], response[:5], 64) == (prompt[:10], response[:5])  # fits: unchanged
 
 
 def test_best_fit_decreasing_fills_bins_without_overflow():

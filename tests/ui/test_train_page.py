@@ -54,7 +54,7 @@ def test_summary_names_dataset_template_and_split(window):
     assert "320 train" in text
 
 
-def test_start_prepares_a_job_and_hands_it_to_the_window(window, qtbot, store, monkeypatch):
+def test_start_prepares_a_job_and_hands_it_to_the_window(window, qtbot, store, monkeypatch, demo_model_in_workspace):
     started = []
     monkeypatch.setattr(window.run_controller, "start", lambda run_id, job, command=None: started.append((run_id, job)))
     window.train_page.start()

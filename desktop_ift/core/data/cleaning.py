@@ -27,6 +27,7 @@ STEP_KINDS: dict[str, str] = {
     "filter_rows": "Keep (or with keep=false drop) rows where `column` `operator` `value`",
     "drop_long_text": "Drop rows whose text in `column` (default any text column) is longer than `max_chars`",
     "rename_columns": "Rename columns: `mapping` is {old name: new name}",
+    "drop_columns": "Remove the columns in `columns` (every row stays), e.g. so files with extra columns combine",
 }
 OPERATORS: dict[str, str] = {
     "equals": "is", "not_equals": "is not", "contains": "contains", "not_contains": "does not contain",
@@ -90,6 +91,8 @@ class CleaningStep:
         if self.kind == "rename_columns":
             pairs = ", ".join(f'"{a}" → "{b}"' for a, b in (p.get("mapping") or {}).items())
             return f"Rename {pairs}"
+        if self.kind == "drop_columns":
+            return f"Remove the column(s) {cols}"
         return self.kind
 
 
@@ -300,9 +303,19 @@ def _rename_columns(table: pa.Table, params: dict, number: int) -> pa.Table:
     return table.rename_columns(names)
 
 
+def _drop_columns(table: pa.Table, params: dict, number: int) -> pa.Table:
+    if not params.get("columns"):
+        raise CleaningError(f"Step {number}: name the columns to remove.")
+    names = _columns(table, params["columns"], number)
+    if len(names) >= table.num_columns:
+        raise CleaningError(f"Step {number}: removing every column would leave no data. Keep at least one.")
+    return table.drop_columns(names)
+
+
 _HANDLERS = {
     "drop_empty_rows": _drop_empty_rows, "drop_duplicates": _drop_duplicates, "trim_whitespace": _trim_whitespace,
     "filter_rows": _filter_rows, "drop_long_text": _drop_long_text, "rename_columns": _rename_columns,
+    "drop_columns": _drop_columns,
 }
 
 

@@ -44,7 +44,8 @@ def combine_as_splits(store: Store, project_id: int, name: str, parts: dict[str,
                 f"it has {', '.join(repr(c) for c in extra)} in addition" if extra else ""]))
             raise SplitError(
                 f"The {split} dataset {records[split].label} does not have the same columns as the training "
-                f"dataset: {what}. Rename or clean the columns so they match, then combine again.")
+                f"dataset: {what}. Make them match with the cleaning steps “Rename a column” or “Remove columns” "
+                f"(drop_columns), then combine again.")
         table = table.select(order)
         pieces.append(table.append_column(SPLIT_COLUMN, pa.array([split] * table.num_rows, pa.string())))
     try:

@@ -248,3 +248,17 @@ def table_split_counts(table, spec: SplitSpec) -> dict[str, int]:
         raise SplitError(f"The split column {spec.split_column!r} is not in this dataset. "
                          f"Available columns: {', '.join(table.column_names)}.")
     return column_split_counts(table.column(spec.split_column).to_pylist(), spec.split_column)
+
+
+def detect_split_column(table) -> str | None:
+    """The name of ``table``'s own split column, or None: a column called ``split`` (any case) whose every
+    value names a part (see :data:`SPLIT_ALIASES`) and that gives at least one training row."""
+    for name in table.column_names:
+        if name.strip().lower() != "split":
+            continue
+        try:
+            splits_from_column(table.column(name).to_pylist(), name)
+        except SplitError:
+            return None
+        return name
+    return None

@@ -315,5 +315,9 @@ def current_training_source(store: Store, project_id: int):
         return load_set(store, int(source["set_id"]))
     if kind in ("chat", "pretrain"):
         return dict(source)
-    template_id = source.get("template_id") or settings.get("template_id")
+    if kind == "template":
+        return int(source["template_id"]) if source.get("template_id") else None
+    if kind == "nothing":
+        return None  # every template unticked in the Template set tab: nothing trains until one is ticked
+    template_id = settings.get("template_id")  # no choice saved yet: the project's template (the one ticked)
     return int(template_id) if template_id else None

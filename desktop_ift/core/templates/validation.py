@@ -173,8 +173,9 @@ def _length_findings(report: ValidationReport, totals: np.ndarray, rows: np.ndar
         n = int((totals > report.max_seq_length).sum())
         report.problems.append(Problem(
             "too_long", f"{_rows_phrase(n, len(totals), 'examples')} are longer than the maximum sequence length "
-            f"({report.max_seq_length} tokens; the longest has {int(totals.max())}). Their end is cut off in "
-            "training, and an answer cut away entirely teaches nothing. Raise the maximum length or shorten them.",
+            f"({report.max_seq_length} tokens; the longest has {int(totals.max())}). Training truncates them "
+            "(the whole response kept where possible, the prompt cut) or drops them, as chosen on the Train page, "
+            "which shows how many before launch. Raise the maximum length or shorten them.",
             long_rows))
 
 

@@ -40,11 +40,15 @@ def detect_format(rows: list[dict]) -> str:
     raise ValueError(f"a data row has the keys {sorted(keys)}; expected prompt+response, messages, or text")
 
 
-def _encode_instruction(row: dict, tokenizer) -> tuple[list[int], list[bool]]:
+def _encode_instruction_parts(row: dict, tokenizer) -> tuple[list[int], list[int]]:
     from desktop_ift.core.modeling import encode_example, format_example
 
     prompt_text, full_text = format_example(tokenizer, row.get("system", ""), row["prompt"], row["response"])
-    prompt_ids, completion_ids = encode_example(tokenizer, prompt_text, full_text)
+    return encode_example(tokenizer, prompt_text, full_text)
+
+
+def _encode_instruction(row: dict, tokenizer) -> tuple[list[int], list[bool]]:
+    prompt_ids, completion_ids = _encode_instruction_parts(row, tokenizer)
     return prompt_ids + completion_ids, [False] * len(prompt_ids) + [True] * len(completion_ids)
 
 
@@ -62,17 +66,34 @@ def _encode_text(row: dict, tokenizer) -> list[int]:
 
 
 def tokenize_rows(rows: list[dict], tokenizer, max_seq_length: int, completion_only: bool,
-                  data_format: str | None = None) -> list[dict]:
+                  data_format: str | None = None, overflow: str = "truncate",
+                  truncate_side: str = "middle") -> list[dict]:
     """Encode prepared rows for causal-LM training: ``[{"input_ids", "labels"}, ...]``.
 
     ``data_format`` defaults to :func:`detect_format`. With ``completion_only`` only response (assistant)
-    tokens get a label; otherwise every token does (text rows always train on every token). Instruction and
-    chat examples are cut to ``max_seq_length`` tokens from the end; one whose answer is cut away entirely
-    would train on nothing and is dropped. Text rows longer than ``max_seq_length`` become several examples.
+    tokens get a label; otherwise every token does (text rows always train on every token). Examples longer
+    than ``max_seq_length``: with ``overflow="drop"`` instruction and chat examples are left out; with
+    ``"truncate"`` an instruction example keeps its whole response where possible and its prompt is cut
+    (:func:`~desktop_ift.core.training.plan_lengths.cut_instruction`, ``truncate_side``), a chat example is
+    cut at its end (one whose answers are cut away entirely would train on nothing and is left out). Text
+    rows longer than ``max_seq_length`` become several examples. The plan counts the same way beforehand.
     """
+    from desktop_ift.core.training.plan_lengths import cut_instruction
+
     data_format = data_format or detect_format(rows)
     out = []
     for row in rows:
+        if data_format == "instruction":
+            prompt_ids, completion_ids = _encode_instruction_parts(row, tokenizer)
+            if len(prompt_ids) + len(completion_ids) > max_seq_length:
+                if overflow == "drop":
+                    continue
+                prompt_ids, completion_ids = cut_instruction(prompt_ids, completion_ids, max_seq_length,
+                                                             truncate_side)
+            ids = prompt_ids + completion_ids
+            labels = ([IGNORE_INDEX] * len(prompt_ids) + list(completion_ids)) if completion_only else list(ids)
+            out.append({"input_ids": ids, "labels": labels})
+            continue
         if data_format == "text":
             ids = _encode_text(row, tokenizer)
             for start in range(0, len(ids), max_seq_length):
@@ -80,7 +101,9 @@ def tokenize_rows(rows: list[dict], tokenizer, max_seq_length: int, completion_o
                 if len(chunk) > 1:
                     out.append({"input_ids": chunk, "labels": list(chunk)})
             continue
-        ids, trained = _encode_chat(row, tokenizer) if data_format == "chat" else _encode_instruction(row, tokenizer)
+        ids, trained = _encode_chat(row, tokenizer)
+        if overflow == "drop" and len(ids) > max_seq_length:
+            continue
         ids, trained = ids[:max_seq_length], trained[:max_seq_length]
         if completion_only:
             labels = [t if keep else IGNORE_INDEX for t, keep in zip(ids, trained)]

@@ -241,13 +241,15 @@ def tokenize_split(rows: list[dict], job: dict, part: str, tokenizer, model_path
     def build():
         if seq2seq:
             return tokenize_seq2seq_rows(rows, tokenizer, config.max_seq_length)
-        return tokenize_rows(rows, tokenizer, config.max_seq_length, config.train_on_completion_only)
+        return tokenize_rows(rows, tokenizer, config.max_seq_length, config.train_on_completion_only,
+                             overflow=config.overflow, truncate_side=config.truncate_side)
 
     data_path = (job.get("data") or {}).get(part)
     if not rows or not data_path or not Path(data_path).exists():
         return build(), False
     source = job.get("source") or {}
     settings = {"max_seq_length": config.max_seq_length, "completion_only": config.train_on_completion_only,
+                "overflow": config.overflow, "truncate_side": config.truncate_side,
                 "seq2seq": seq2seq, "template": source.get("template"),
                 "dataset": [source.get("dataset_id"), source.get("dataset_version")]}
     key = cache_key(data_path, tokenizer_fingerprint(tokenizer, model_path), settings)
@@ -266,6 +268,16 @@ def _memory_info(model_path: Path, config: TrainConfig) -> dict:
                 "memory_message": advice.message()}
     except Exception as exc:  # an estimate must never stop a run
         return {"memory_message": f"no memory estimate ({type(exc).__name__})"}
+
+
+def _overflow_note(job: dict, config: TrainConfig) -> str:
+    """``, 356 longer than 192 tokens truncated as planned`` (empty when the plan counted none)."""
+    lengths = (job.get("plan") or {}).get("lengths") or {}
+    longer = (lengths.get("longer") or {}).get("train", 0)
+    if not lengths.get("measured") or not longer:
+        return ""
+    what = "dropped" if config.overflow == "drop" else "truncated"
+    return f", {longer} longer than {config.max_seq_length} tokens {what} as planned"
 
 
 def run_training(job: dict, writer, stop) -> str:
@@ -361,6 +373,14 @@ def run_training(job: dict, writer, stop) -> str:
     writer.emit(ev.Progress, stage="preparing data", done=0, total=1, message="Tokenizing the data")
     train_ds, train_hit = tokenize_split(train_rows, job, "train", tokenizer, model_path, config, seq2seq)
     val_ds, _ = tokenize_split(val_rows, job, "validation", tokenizer, model_path, config, seq2seq)
+    from desktop_ift.core.training.plan import check_counts
+
+    if not seq2seq:  # the plan counted what this collator makes; any difference stops the run
+        for part, made in (("train", len(train_ds)), ("validation", len(val_ds))):
+            problem = check_counts(job.get("plan"), part, made)
+            if problem:
+                raise DataError(problem, hint="Prepare the run again: the plan is counted with the model's "
+                                "tokenizer; a model folder changed since then gives other counts.")
     if not train_ds:
         raise DataError(
             f"All {len(train_rows)} training examples are longer than the maximum sequence length "
@@ -395,7 +415,8 @@ def run_training(job: dict, writer, stop) -> str:
         if response_loss_is_exact(model, collator([train_ds[i] for i in range(min(len(train_ds), 4))])):
             trainer_class = ResponseLogitsTrainer
     writer.emit(ev.Progress, stage="preparing data", done=1, total=1,
-                message=(f"{len(train_ds)} training examples ({'from the cache' if train_hit else 'tokenized'}); "
+                message=(f"{len(train_ds)} training examples ({'from the cache' if train_hit else 'tokenized'}"
+                         + _overflow_note(job, config) + "); "
                          f"{'packed without cross-example attention' if packing else 'dynamic padding'}"
                          + (" (attention per example, each batch in one row with no padding)"
                             if previous_attention else "")
@@ -533,10 +554,32 @@ def _fmt(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _templates_text(job: dict) -> str:
+    """Every template of the run's set (from the plan; older jobs: the source), with its three texts."""
+    source = job.get("source") or {}
+    plan = job.get("plan") or {}
+    templates = plan.get("templates") or (source.get("template_set") or {}).get("templates") \
+        or ([source["template"]] if source.get("template") else [])
+    if not templates:
+        spec = plan.get("format_spec") or next((v for k, v in source.items() if k.endswith("_spec")), None)
+        return f"(no template: {plan.get('data_format') or source.get('data_format')} data, {json.dumps(spec)})"
+    parts = []
+    if len(templates) > 1:
+        parts.append(f"{len(templates)} templates, mode {plan.get('set_mode') or '?'} (seed {plan.get('set_seed', 0)}):")
+    for t in templates:
+        texts = "\n".join(f"  - **{k}**: `{t.get(k, '')}`" for k in ("system", "prompt", "response") if t.get(k))
+        parts.append(f"- {t.get('name') or 'template'}\n{texts}")
+    lengths = plan.get("lengths") or {}
+    if lengths:
+        longer = (lengths.get("longer") or {}).get("train", 0)
+        parts.append(f"\nMaximum length {lengths.get('max_seq_length')} tokens; {longer} training examples were "
+                     f"longer and were {'dropped' if lengths.get('overflow') == 'drop' else 'truncated'}.")
+    return "\n".join(parts)
+
+
 def model_card(job: dict, config: TrainConfig, metrics: dict, model_path: Path, n_train: int, n_val: int) -> str:
     """A README.md describing the data, template, settings and results, and how to load the model."""
     source = job.get("source") or {}
-    template = source.get("template") or {}
     base = str(model_path)
     auto_cls = "AutoModelForSeq2SeqLM" if is_encoder_decoder(model_path) else "AutoModelForCausalLM"
     if config.uses_adapters:
@@ -561,8 +604,7 @@ def model_card(job: dict, config: TrainConfig, metrics: dict, model_path: Path, 
         scores["eval_perplexity"] = math.exp(min(scores["eval_loss"], 50.0))
     settings = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in config.to_dict().items())
     results = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in scores.items())
-    tpl = "\n".join(f"- **{k}**: `{template.get(k, '')}`" for k in ("system", "prompt", "response")
-                    if template.get(k))
+    tpl = _templates_text(job)
     return f"""---
 library_name: {'peft' if config.uses_adapters else 'transformers'}
 base_model: {base}
@@ -578,7 +620,7 @@ This folder holds {kind}, trained with desktop_ift (transformers Trainer{' + pef
 - Training examples: {n_train}; validation examples: {n_val}
 - Split: {json.dumps(source.get('split', {}))}
 
-## Prompt template
+## Prompt templates
 {tpl or '(not recorded)'}
 
 Prompts are formatted with the tokenizer's chat template (or `### Instruction:` / `### Response:` when it

@@ -532,11 +532,13 @@ class TemplatesPage(Page):
         return (record.id if same else 0), self.current_template()
 
     def _follow_template(self, template_id: int) -> None:
-        panel = self.tools.set_panel
-        if template_id and len(panel.ticked_ids()) <= 1:  # one template chosen: follow the selection
-            for tid in panel.ticked_ids():
-                panel.set_tick(tid, False)
+        panel = self.tools.set_panel  # only the Template set tab decides what trains: never untick here
+        if template_id and not panel.ticked_ids():  # nothing ticked yet: the first template is the choice
             panel.set_tick(template_id, True)
+        elif template_id and template_id not in panel.ticked_ids() and hasattr(self.window(), "show_status"):
+            ticked = [r.name for r in self.state.templates() if r.id in panel.ticked_ids()]
+            self.window().show_status(f"Training uses the ticked template(s): {', '.join(ticked)}. Tick this one in "
+                                      "the Template set tab to train on it.")
 
     def _set_changed(self) -> None:
         if self.format_mode() != "instruction":

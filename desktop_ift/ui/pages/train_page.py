@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
 )
 
-from desktop_ift.core.jobs import DEMO_MODEL, JobError, validate_model_choice
+from desktop_ift.core.jobs import DEMO_MODEL, JobError, validate_model_choice, write_train_job
 from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
 from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import ConfigError, TrainConfig
+from desktop_ift.core.training.plan import PlanLengths
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.config_form import ConfigForm
+from desktop_ift.ui.widgets.length_histogram import LengthHistogram
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 
-MAIN_FIELDS = ["epochs", "learning_rate", "batch_size", "max_seq_length", "lora_r", "lora_alpha"]
+MAIN_FIELDS = ["epochs", "learning_rate", "batch_size", "max_seq_length", "overflow", "truncate_side", "lora_r",
+               "lora_alpha"]
+PLAN_DELAY_MS = 300
+_NO_LENGTHS = PlanLengths(max_seq_length=8)  # nothing counted: the histogram hides
 ADVANCED_FIELDS = ["gradient_accumulation", "warmup_ratio", "lr_scheduler", "weight_decay", "lora_dropout",
                    "lora_target_modules", "quantization_bits", "precision", "gradient_checkpointing", "packing",
                    "train_on_completion_only", "max_steps", "eval_steps", "save_steps", "save_total_limit",
@@ -49,6 +55,31 @@ def qlora_unavailable_reason(hardware) -> str:
     if importlib.util.find_spec("bitsandbytes") is None:
         return "QLoRA needs the bitsandbytes package, which is not installed (pip install bitsandbytes)."
     return ""
+
+
+def _make_plan(home, args: dict, build_demo: bool):
+    """Build the plan of ``args`` (from :meth:`TrainPage._plan_inputs`) in its own workspace connection:
+    what the Template set tab ticked (or the chat / pre-training choice) -- nothing else decides it."""
+    from desktop_ift.core.jobs import build_plan
+    from desktop_ift.core.templates.library import current_training_source
+    from desktop_ift.core.training.plan_lengths import plan_tokenizer
+
+    with Store.open(home) as store:
+        source = current_training_source(store, args["project_id"])
+        if source is None:
+            raise JobError("No template is ticked for training. Tick one in the Template set tab of the "
+                           "Templates page.")
+        tokenizer = plan_tokenizer(args["model"], home, build_demo=build_demo)
+        return build_plan(store, args["project_id"], args["dataset_id"], source, args["config"], args["model"],
+                          args["split"], allow_download=args["allow_download"], tokenizer=tokenizer)
+
+
+def _may_start(shown: dict | None, plan) -> bool:
+    """Start without asking again when the plan is the one shown, or when nothing is cut or left out (a
+    plan counted only now, on Start, that touches no example)."""
+    if shown == plan.to_dict():
+        return True
+    return not any(plan.lengths.longer.values()) and not plan.dropped_empty
 
 
 def default_train_config() -> TrainConfig:
@@ -82,6 +113,14 @@ class TrainPage(Page):
         self.hardware = None
         self.memory_advice = None
         self._shapes: dict = {}
+        self.plan = None  # the TrainPlan shown in "What will be trained" (None until built)
+        self.plan_error = ""
+        self._plan_key = None
+        self._plan_generation = 0
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(PLAN_DELAY_MS)
+        self._plan_timer.timeout.connect(self._build_plan)
 
         columns = QHBoxLayout()
         columns.setSpacing(16)
@@ -430,9 +469,11 @@ class TrainPage(Page):
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(8)
         self.summary_values: dict[str, QLabel] = {}
-        for i, (key, text) in enumerate((("dataset", "Dataset"), ("template", "Template"), ("split", "Split"),
-                                         ("model", "Model"), ("method", "Method"), ("steps", "Steps"),
-                                         ("device", "Device"), ("memory", "Memory"))):
+        rows = (("dataset", "Dataset"), ("template", "Template"), ("format", "Format"), ("split", "Split"),
+                ("left_out", "Left out"), ("length", "Max length"), ("trained", "Training on"), ("model", "Model"),
+                ("method", "Method"), ("steps", "Steps"), ("device", "Device"), ("memory", "Memory"))
+        self.summary_labels: dict[str, QLabel] = {}
+        for i, (key, text) in enumerate(rows):
             label = QLabel(text)
             label.setProperty("role", "muted")
             value = QLabel("—")
@@ -441,8 +482,18 @@ class TrainPage(Page):
             grid.addWidget(label, i, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(value, i, 1)
             self.summary_values[key] = value
+            self.summary_labels[key] = label
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid)
+        self.count_button = QPushButton("Count tokens (builds the demo model, a few seconds)")
+        self.count_button.setToolTip("The lengths are counted with the chosen model's tokenizer; the demo model "
+                                     "is built on this computer the first time.")
+        self.count_button.clicked.connect(lambda: self._build_plan(build_demo=True))
+        self.count_button.hide()
+        layout.addWidget(self.count_button)
+        self.histogram = LengthHistogram()
+        self.histogram.raise_requested.connect(self.raise_max_length)
+        layout.addWidget(self.histogram)
         self.summary_warning = Banner()
         layout.addWidget(self.summary_warning)
         self.memory_banner = Banner()
@@ -488,7 +539,9 @@ class TrainPage(Page):
         template = self.state.template()
         values = self.summary_values
         values["dataset"].setText(record.label if record else "No dataset — import one on the Data page")
-        values["template"].setText(template.name if template else "No template — save one on the Templates page")
+        values["template"].setText(self._ticked_text() if template else "No template — save one on the Templates page")
+        for key in ("format", "left_out", "length", "trained"):
+            values[key].setText("—")
         counts = None
         try:
             from desktop_ift.core.data.splits import split_counts, table_split_counts
@@ -510,6 +563,12 @@ class TrainPage(Page):
                                 else model if self.hub_radio.isChecked() else (Path(model).name or "—"))
         values["model"].setToolTip("" if model == DEMO_MODEL else model)
         values["method"].setText(METHOD_TEXT.get(getattr(self, "method", "lora"), ""))
+        self._schedule_plan()
+        plan = self.plan if self._plan_key is not None and self._plan_key == self._plan_inputs()[0] else None
+        if plan is not None:
+            self._show_plan_lines(plan)
+            counts = {"train": plan.lengths.trained.get("train", 0) if plan.lengths.measured
+                      else plan.split.examples.get("train", 0)}
         try:
             config = self.train_config()
             if counts and counts["train"]:
@@ -526,6 +585,8 @@ class TrainPage(Page):
         templates_page = getattr(window, "templates_page", None)
         if templates_page is not None and templates_page.is_dirty:
             warning = "The template has unsaved changes; training uses the saved version. Save it first to use them."
+        if self.plan_error:
+            warning = f"{warning}\n{self.plan_error}".strip()
         if warning:
             self.summary_warning.show_message(warning, "warning")
         else:
@@ -533,6 +594,113 @@ class TrainPage(Page):
         blocker = self._blocker()
         self.start_button.setEnabled(not blocker)
         self.start_button.setToolTip(blocker or "Prepare the data and start the training process.")
+
+    # ------------------------------------------------------------------ the plan: what will be trained
+    def _ticked_text(self) -> str:
+        """What the Template set tab (or the chat / pre-training choice) trains on, until the plan says it."""
+        from desktop_ift.core.templates.library import current_training_source
+
+        try:
+            source = current_training_source(self.state.store, self.state.project.id)
+            if isinstance(source, int):
+                return self.state.store.get_template(source).name
+        except Exception:  # a deleted set, or the workspace closed under us (the window is going away)
+            return "—"
+        if source is None:
+            return "No template ticked — tick one in the Template set tab"
+        if isinstance(source, dict):
+            return {"chat": "chat conversations", "pretrain": "pre-training text"}.get(source.get("kind"), "—")
+        return " + ".join(source.labels())
+
+    def _plan_inputs(self) -> tuple:
+        """``(key, arguments)`` of the plan for the current choices (key None when one is missing)."""
+        record = self.state.dataset()
+        try:
+            config = self.train_config()
+            split = self._split_choice()
+        except ValueError:
+            return None, None
+        if record is None:
+            return None, None
+        model = self.model_choice()
+        source = self.state.setting("training_source") or {}
+        args = {"project_id": self.state.project.id, "dataset_id": record.id, "config": config, "split": split,
+                "model": model, "allow_download": self.hub_radio.isChecked() and self.download_check.isChecked()}
+        key = json.dumps([record.id, record.version, source, self.state.template_id, config.to_dict(),
+                          None if split is None else vars(split), model, args["allow_download"],
+                          [(t.id, t.updated_at) for t in self.state.templates()]], default=str)
+        return key, args
+
+    def _split_choice(self):
+        """The Data page's split; ``None`` (the dataset's own split column, else 80/10/10) while the user
+        has chosen none there."""
+        if not self.state.setting("split"):
+            return None
+        return self.state.split_spec()
+
+    def _schedule_plan(self) -> None:
+        if not self.isVisible():
+            return  # built when the page is shown (showEvent): rendering every row is no work for the start
+        key, _ = self._plan_inputs()
+        if key is not None and key != self._plan_key and not self.model_error:
+            self._plan_timer.start()
+
+    def _build_plan(self, build_demo: bool = False) -> None:
+        """Build the plan off the GUI thread (the demo model is built only when asked: *Count tokens*)."""
+        key, args = self._plan_inputs()
+        if key is None or self.model_error:
+            return
+        self._plan_generation += 1
+        generation = self._plan_generation
+        home = self.state.store.home
+        if build_demo:
+            self.count_button.setEnabled(False)
+            self.count_button.setText("Building the demo model and counting…")
+
+        def work():
+            return _make_plan(home, args, build_demo)
+
+        def done(planned):
+            if generation != self._plan_generation:
+                return
+            self.count_button.setEnabled(True)
+            self.count_button.setText("Count tokens (builds the demo model, a few seconds)")
+            self.plan, self.plan_error, self._plan_key = planned[0], "", key
+            self.update_summary()
+
+        def failed(exc):
+            if generation != self._plan_generation:
+                return
+            self.count_button.setEnabled(True)
+            self.plan, self._plan_key = None, key
+            self.plan_error = str(exc) if isinstance(exc, (JobError, ValueError)) else f"{type(exc).__name__}: {exc}"
+            self.histogram.show_lengths(_NO_LENGTHS)
+            self.update_summary()
+
+        run_in_background(work, done, failed)
+
+    def _show_plan_lines(self, plan) -> None:
+        """Fill the panel from ``plan.describe()``: the same lines ``prepare-train`` prints."""
+        lines = dict(plan.describe())
+        values = self.summary_values
+        values["dataset"].setText(lines["Dataset"])
+        label = "Templates" if "Templates" in lines else "Template"
+        values["template"].setText(lines.get(label, plan.source_label()))
+        self.summary_labels["template"].setText(label)
+        values["format"].setText(lines["Format"])
+        values["split"].setText(lines["Split"])
+        values["left_out"].setText(lines.get("Left out", "none"))
+        values["length"].setText(lines["Max length"])
+        values["trained"].setText(lines["Training on"])
+        values["method"].setText(METHOD_TEXT.get(plan.method, plan.method))
+        unit = {"chat": "conversations", "pretrain": "documents"}.get(plan.data_format, "training examples")
+        self.histogram.show_lengths(plan.lengths, unit)
+        demo_uncounted = not plan.lengths.measured and plan.model == DEMO_MODEL
+        self.count_button.setVisible(demo_uncounted)
+
+    def raise_max_length(self, tokens: int) -> None:
+        """Set the maximum length (the one-click "covers 95%" of the plan)."""
+        self.form.set_values({"max_seq_length": int(tokens)})
 
     # ------------------------------------------------------------------ devices and memory
     def _detect_hardware(self) -> None:
@@ -647,26 +815,17 @@ class TrainPage(Page):
         self.preparing = True
         self.start_button.setText("Preparing…")
         self.update_summary()
-        home, project_id = self.state.store.home, self.state.project.id
-        dataset_id, template_id, model = self.state.dataset_id, self.state.template_id, self.model_choice()
-        hub_id = model if self.hub_radio.isChecked() else ""
-        allow_download = self.download_check.isChecked()
+        home = self.state.store.home
+        key, args = self._plan_inputs()
+        shown = self.plan.to_dict() if self.plan is not None and key == self._plan_key else None
 
         def work():
-            from desktop_ift.core.jobs import prepare_train_job
-
-            from desktop_ift.core.templates.library import current_training_source
-
+            plan, built = _make_plan(home, args, build_demo=True)
+            if not _may_start(shown, plan):
+                return "check", (plan, built)
             with Store.open(home) as store:
-                # A template set, chat or pre-training choice saved on the Templates page wins over the
-                # single template being edited there.
-                source = current_training_source(store, project_id)
-                if source is None or isinstance(source, int):
-                    source = template_id
-                run, job_path = prepare_train_job(store, project_id, dataset_id, source, config,
-                                                  model=model, split=split,
-                                                  allow_download=bool(hub_id) and allow_download)
-                return run.id, str(job_path)
+                run, job_path = write_train_job(store, plan, built)
+            return "started", (run.id, str(job_path))
 
         run_in_background(work, self._prepared, self._prepare_failed)
 
@@ -677,7 +836,16 @@ class TrainPage(Page):
 
     def _prepared(self, result) -> None:
         self._prepare_done()
-        run_id, job_path = result
+        what, value = result
+        if what == "check":  # counted only now, and something is cut or left out: show it first
+            plan = value[0]
+            self.plan, self.plan_error, self._plan_key = plan, "", self._plan_inputs()[0]
+            self.update_summary()
+            self.start_banner.show_message(
+                f"{plan.length_text()}. Check “What will be trained”, then press Start training again.",
+                "warning", "Before this run starts")
+            return
+        run_id, job_path = value
         self.start_requested.emit(run_id, job_path)
 
     def _prepare_failed(self, exc: BaseException) -> None:

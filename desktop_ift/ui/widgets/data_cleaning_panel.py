@@ -23,6 +23,7 @@ STEP_TITLES = {
     "filter_rows": "Filter rows by a condition",
     "drop_long_text": "Drop rows with very long text",
     "rename_columns": "Rename a column",
+    "drop_columns": "Remove columns",
 }
 
 
@@ -38,9 +39,10 @@ class StepDialog(QDialog):
         form = QFormLayout()
         layout.addLayout(form)
         self.column_checks: list[QCheckBox] = []
-        if kind in ("drop_empty_rows", "drop_duplicates", "trim_whitespace"):
+        if kind in ("drop_empty_rows", "drop_duplicates", "trim_whitespace", "drop_columns"):
             chosen = set(params.get("columns") or [])
-            form.addRow(muted_label("Columns to look at (none ticked = all columns):"))
+            form.addRow(muted_label("Columns to remove (every row stays):" if kind == "drop_columns"
+                                    else "Columns to look at (none ticked = all columns):"))
             for name in columns:
                 box = QCheckBox(name)
                 box.setChecked(name in chosen)
@@ -213,12 +215,15 @@ class CleaningPanel(QFrame):
             if step.kind == "rename_columns":
                 mapping = step.params.get("mapping") or {}
                 names = [mapping.get(n, n) for n in names]
+            if step.kind == "drop_columns":
+                names = [n for n in names if n not in set(step.params.get("columns") or [])]
         return names
 
     def add_step(self, kind: str, params: dict | None = None, ask: bool = True) -> None:
         """Append a step (asking for its settings unless ``ask`` is False)."""
         step = CleaningStep(kind, dict(params or {}))
-        needs_settings = kind in ("filter_rows", "rename_columns") or (kind == "drop_long_text" and not params)
+        needs_settings = kind in ("filter_rows", "rename_columns", "drop_columns") or (kind == "drop_long_text"
+                                                                                       and not params)
         if ask and (needs_settings or kind in ("drop_duplicates",)):
             dialog = StepDialog(kind, self.columns_before(len(self.recipe.steps)), params, self)
             if dialog.exec() != QDialog.DialogCode.Accepted:

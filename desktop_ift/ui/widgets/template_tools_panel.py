@@ -74,6 +74,10 @@ class TemplateToolsPanel(QWidget):
         settings = self.state.project.settings
         source = settings.get("training_source") or {}
         ticked, weights, mode, seed = [self.state.template_id] if self.state.template_id else [], {}, "random", 0
+        if source.get("kind") == "template" and source.get("template_id"):
+            ticked = [int(source["template_id"])]
+        elif source.get("kind") == "nothing":
+            ticked = []
         if source.get("kind") == "template_set" and source.get("set_id"):
             from desktop_ift.core.templates.library import LibraryError, get_set
 
@@ -84,6 +88,8 @@ class TemplateToolsPanel(QWidget):
             except LibraryError:
                 pass
         self.set_panel.set_templates(self.state.templates(), ticked, weights, mode, seed)
+        if not source and ticked:  # what the tab shows ticked is the training choice from now on
+            self.save_as_training_choice()
         self._show_counts()
 
     def template_set(self):
@@ -103,7 +109,8 @@ class TemplateToolsPanel(QWidget):
             self.state.remember(training_source={"kind": "template", "template_id": ids[0]})
             return "Training will use this template."
         if not ids:
-            return ""
+            self.state.remember(training_source={"kind": "nothing"})
+            return "No template is ticked: tick one in the Template set tab to train."
         weights = self.set_panel.weights() if self.set_panel.mode() == "random" else None
         record = save_set(self.state.store, self.state.project.id, "Template set", ids, self.set_panel.mode(),
                           weights, self.set_panel.seed_spin.value())
@@ -163,7 +170,11 @@ class TemplateToolsPanel(QWidget):
         return self._tokenizer, label
 
     def _max_len(self) -> int:
-        return int((self.state.setting("train_config") or {}).get("max_seq_length") or 256)
+        from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
+
+        # the Train page's setting; before it saved one, the same default training starts from
+        return int((self.state.setting("train_config") or {}).get("max_seq_length")
+                   or DEMO_TRAIN_CONFIG.max_seq_length)
 
     def _validate_now(self) -> None:
         from desktop_ift.core.templates.validation import validate

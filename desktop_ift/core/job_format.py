@@ -1,0 +1,59 @@
+"""The job file's bottom layer: its version, the worker's job kinds, the special model name, the error
+type, and reading/writing job files and their JSON-lines data. Imports nothing of the project, so any
+module (``modeling``, the worker, the preparation in :mod:`desktop_ift.core.jobs`) can use it without an
+import circle. The job format itself is described in :mod:`desktop_ift.core.jobs`; a training job's
+``plan`` key is a :class:`~desktop_ift.core.training.plan.TrainPlan`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+JOB_VERSION = 1
+DEMO_MODEL = "demo"
+
+#: The function that runs each kind of job in the worker, as "module:function". Each takes
+#: ``(job: dict, writer: EventWriter, stop: StopFlag)`` and returns "finished" or "cancelled".
+JOB_KINDS: dict[str, str] = {
+    "train": "desktop_ift.core.training.recipe:run_training",
+    "evaluate": "desktop_ift.core.evaluation.runner:run_evaluation",
+    "benchmark": "desktop_ift.core.evaluation.benchmarks:run_benchmark",
+    "chat": "desktop_ift.core.evaluation.playground:run_chat",
+}
+
+
+class JobError(RuntimeError):
+    """A run cannot be prepared; the message says what is wrong and what to do."""
+
+
+def worker_command(job_path: Path | str) -> list[str]:
+    """The command line that runs a job in a child process (unbuffered, so events arrive at once)."""
+    return [sys.executable, "-u", "-m", "desktop_ift.core.worker", str(job_path)]
+
+
+def read_job(job_path: Path | str) -> dict:
+    """Load a job file, with a clear message when it is missing or not a job."""
+    path = Path(job_path)
+    try:
+        job = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise JobError(f"Job file not found: {path}. Give the path to a run's job.json.") from exc
+    except (OSError, ValueError) as exc:
+        raise JobError(f"Cannot read the job file {path}: {exc}.") from exc
+    if not isinstance(job, dict) or job.get("kind") not in JOB_KINDS:
+        raise JobError(f"{path} is not a desktop_ift job file (its kind is not one of {', '.join(JOB_KINDS)}).")
+    return job
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: Path | str) -> list[dict]:
+    """Read a prepared data file (one JSON object per line)."""
+    with Path(path).open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]

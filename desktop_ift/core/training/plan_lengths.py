@@ -1,0 +1,164 @@
+"""Token lengths for the training plan, counted before any model is loaded, and the one rule that cuts a
+too-long example (used by the plan's counts *and* by the worker's collator, so the two always agree).
+
+* :func:`cut_instruction` -- the overflow rule for a prompt/response example.
+* :func:`plan_tokenizer` -- the tokenizer the worker will use, read without transformers (building the tiny
+  demo model in a child process first when it does not exist yet: a few seconds).
+* :func:`measure` -- per split: examples longer than the maximum, examples the worker will make, the
+  token-length histogram of the training split and the maximum length that covers 95% of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HISTOGRAM_BINS = 30  # as the Templates page's validation histogram
+
+
+def cut_instruction(prompt: list, completion: list, max_len: int, side: str = "middle") -> tuple[list, list]:
+    """``prompt`` and ``completion`` token lists cut to ``max_len`` tokens together.
+
+    The whole completion (response + eos) is kept when it leaves room for the prompt; the prompt is then cut
+    in the ``middle`` (its first and last tokens stay: the model's prompt header and the lines just before
+    the answer) or at the ``start`` (its end stays). A completion too long for that keeps the prompt's last
+    ``max_len // 4`` tokens (cut the same way) and is itself cut at its end. Examples that fit are returned
+    unchanged. Every cut example keeps at least one completion token.
+    """
+    if len(prompt) + len(completion) <= max_len:
+        return prompt, completion
+    keep_prompt = max(max_len - len(completion), min(len(prompt), max_len // 4))
+    keep_prompt = min(keep_prompt, max_len - 1, len(prompt))
+    if keep_prompt <= 0:
+        cut_prompt = []
+    elif side == "start":
+        cut_prompt = prompt[len(prompt) - keep_prompt:]
+    else:
+        head = keep_prompt // 2
+        cut_prompt = prompt[:head] + prompt[len(prompt) - (keep_prompt - head):]
+    return cut_prompt, completion[:max_len - len(cut_prompt)]
+
+
+def _demo_folder(workspace: Path | str) -> Path:
+    from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
+
+    return Path(workspace) / "models" / DEMO_MODEL_DIRNAME
+
+
+def ensure_demo_tokenizer(workspace: Path | str, timeout: float = 300) -> Path:
+    """The demo model's folder, built first in a child process when it does not exist (torch stays out of
+    the caller). Raises ``RuntimeError`` with the child's message when the build fails."""
+    folder = _demo_folder(workspace)
+    if (folder / "tokenizer.json").exists():
+        return folder
+    code = ("import sys; from desktop_ift.core.training.tiny_model import ensure_demo_model; "
+            "ensure_demo_model(sys.argv[1])")
+    done = subprocess.run([sys.executable, "-c", code, str(workspace)], capture_output=True, text=True,
+                          timeout=timeout)
+    if done.returncode != 0 or not (folder / "tokenizer.json").exists():
+        raise RuntimeError(f"The demo model could not be built: {done.stderr.strip()[-500:]}")
+    return folder
+
+
+def model_folder(model: str, workspace: Path | str) -> Path | None:
+    """The folder the worker loads ``model`` from, when it is on this computer (None for a hub id that is
+    not in the local cache)."""
+    from desktop_ift.core.modeling import find_in_hub_cache, looks_like_hub_id
+
+    if model == "demo":
+        return _demo_folder(workspace)
+    if looks_like_hub_id(model):
+        return find_in_hub_cache(model.strip())
+    return Path(model).expanduser()
+
+
+def plan_tokenizer(model: str, workspace: Path | str, build_demo: bool = True):
+    """``(LightTokenizer or None, label)``: the tokenizer of the chosen model, or why there is none."""
+    from desktop_ift.core.templates.token_preview import LightTokenizer, PreviewError
+
+    if model == "demo":
+        if build_demo:
+            try:
+                ensure_demo_tokenizer(workspace)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                return None, str(exc)
+        folder, label = _demo_folder(workspace), "demo model"
+        if not (folder / "tokenizer.json").exists():
+            return None, "the demo model is not built yet"
+    else:
+        folder = model_folder(model, workspace)
+        if folder is None:
+            return None, f"{model} is not on this computer yet"
+        label = folder.name if not model.count("/") == 1 else model
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    if config.get("is_encoder_decoder"):
+        return None, "an encoder-decoder model: its prompt and response are cut separately"
+    try:
+        return LightTokenizer(folder), label
+    except (PreviewError, OSError, ValueError) as exc:
+        return None, str(exc)
+
+
+def _instruction_counts(tok, lines: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    from desktop_ift.core.templates.token_preview import example_lengths
+
+    prompt, completion = example_lengths(tok, [str(x.get("system") or "") for x in lines],
+                                         [x["prompt"] for x in lines], [x["response"] for x in lines])
+    return prompt + completion, np.ones(len(lines), dtype=bool)
+
+
+def _part_lengths(tok, data_format: str, lines: list[dict], max_len: int, overflow: str,
+                  completion_only: bool) -> tuple[np.ndarray, int]:
+    """(token length of each line, examples the worker makes from these lines)."""
+    if not lines:
+        return np.zeros(0, dtype=np.int64), 0
+    if data_format == "text":
+        from desktop_ift.core.templates.format_lengths import document_examples, document_lengths
+
+        totals = document_lengths(tok, [x["text"] for x in lines])
+        return totals, int(document_examples(totals, max_len).sum())
+    if data_format == "chat":
+        from desktop_ift.core.templates.format_lengths import chat_findings, chat_lengths
+
+        found = chat_lengths(tok, lines)
+        flags = chat_findings(found, max_len, completion_only)
+        dropped = flags["dropped"] | flags["cut"] if overflow == "drop" else flags["dropped"]
+        return found.total, int((~dropped).sum())
+    totals, _ = _instruction_counts(tok, lines)
+    made = int((totals <= max_len).sum()) if overflow == "drop" else len(lines)
+    return totals, made
+
+
+def cover_length(totals: np.ndarray, share: float = 0.95) -> int:
+    """The smallest maximum length that holds ``share`` of the examples whole (0 without examples)."""
+    if len(totals) == 0:
+        return 0
+    ordered = np.sort(totals)
+    return int(ordered[max(math.ceil(share * len(ordered)) - 1, 0)])
+
+
+def measure(tok, data_format: str, lines: dict[str, list[dict]], max_len: int, overflow: str,
+            completion_only: bool = True) -> dict:
+    """The :class:`~desktop_ift.core.training.plan.PlanLengths` counts of ``lines`` (per split)."""
+    longer, trained, train_totals = {}, {}, np.zeros(0, dtype=np.int64)
+    for part, part_lines in lines.items():
+        totals, made = _part_lengths(tok, data_format, part_lines, max_len, overflow, completion_only)
+        longer[part] = int((totals > max_len).sum())
+        trained[part] = made
+        if part == "train":
+            train_totals = totals
+    histogram, edges = [], []
+    if len(train_totals):
+        top = max(int(train_totals.max()), max_len) + 1
+        counts, bin_edges = np.histogram(train_totals, bins=HISTOGRAM_BINS, range=(0, top))
+        histogram, edges = [int(c) for c in counts], [float(e) for e in bin_edges]
+    return {"longer": longer, "trained": trained, "histogram": histogram, "edges": edges,
+            "cover95": cover_length(train_totals), "longest": int(train_totals.max()) if len(train_totals) else 0}
