@@ -77,6 +77,80 @@ def _run_ids(train_run_id: str | list[str]) -> list[str]:
     return run_ids
 
 
+SPLITS = ("test", "validation")
+
+
+def _split_path(train: RunRecord, train_job: dict, split: str) -> Path:
+    if split not in SPLITS:
+        raise JobError(f"Unknown split {split!r}: evaluate the test or the validation split.")
+    path = (train_job.get("data") or {}).get(split)
+    if not path:
+        raise JobError(f"The run {train.name or train.id} has no {split} split. Train again with a {split} ratio "
+                       "above 0, or evaluate another split.")
+    return Path(path)
+
+
+def _tokenizer_folder(train: RunRecord, train_job: dict) -> str | None:
+    """A folder with the fine-tuned model's tokenizer (the run's output), else the base model's folder."""
+    for folder in (train.output_dir or train_job.get("output_dir"), train_job.get("model")):
+        if folder and (Path(folder) / "tokenizer_config.json").exists():
+            return str(folder)
+    return None
+
+
+def _read_items(path: Path, what: str):
+    from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
+
+    rows = read_jsonl(path) if path.exists() else []
+    if not rows:
+        raise JobError(f"The {what} is empty, so there is nothing to evaluate. Train again with a test ratio "
+                       "above 0 (for example 0.1), or choose another split or test set.")
+    try:
+        fmt = data_format(rows)
+        return rows, fmt, ([] if fmt == "text" else eval_items(rows))
+    except EvalDataError as exc:
+        raise JobError(str(exc)) from exc
+
+
+def suggest_answer_length(store: Store, train_run_id: str, split: str = "test", value: int | None = None):
+    """The :class:`~desktop_ift.core.evaluation.answer_length.AnswerLength` an evaluation of this run's
+    ``split`` would use: derived from its references (``value`` None) or the user's ``value`` measured
+    against them. None for continued pre-training data (nothing is generated)."""
+    from desktop_ift.core.evaluation.answer_length import measure
+
+    train, train_job = _finished_train_run(store, train_run_id)
+    _, fmt, items = _read_items(_split_path(train, train_job, split), f"{split} split")
+    if fmt == "text":
+        return None
+    refs = [r for item in items for r in item.references]
+    return measure(refs, _tokenizer_folder(train, train_job), value)
+
+
+def _label_choice(labels, train_job: dict):
+    """``(labels for the worker, where they came from)``; ``"train"`` detects the set on the training data."""
+    if labels == "train":
+        from desktop_ift.core.evaluation.items import eval_items
+        from desktop_ift.core.evaluation.metrics import detect_label_set
+
+        path = Path((train_job.get("data") or {}).get("train", ""))
+        rows = read_jsonl(path) if path.exists() else []
+        try:
+            refs = [item.reference for item in eval_items(rows)] if rows else []
+        except ValueError:
+            refs = []
+        found = detect_label_set(refs) if refs else None
+        if found is None:
+            raise JobError("The training references are not a small set of short labels, so no label set can be "
+                           "taken from them. Give the labels, let them be detected on the test references, or "
+                           "evaluate as free text.")
+        return found, f"detected from the {len(refs)} training references"
+    if labels == "auto":
+        return "auto", "detected from the test references"
+    if labels is None:
+        return None, "none: free text"
+    return list(labels), "given by you"
+
+
 def prepare_eval_job(
     store: Store,
     train_run_id: str | list[str],
@@ -84,42 +158,59 @@ def prepare_eval_job(
     include_base: bool = True,
     labels: str | list[str] | None = "auto",
     use_cache: bool = True,
+    max_new_tokens: int | None = None,
+    split: str = "test",
+    use_stemmer: bool = True,
 ) -> tuple[RunRecord, Path]:
     """Create an evaluation run comparing the base model with the model(s) fine-tuned by ``train_run_id``.
 
     ``train_run_id`` is one training run id or a list of them. Every model answers the same prompts: the
-    test split prepared for the first run; the other runs must have the same test split (else the
-    comparison would mix different questions, or test a model on its own training rows) -- JobError
-    otherwise. There is one base column per distinct base model. ``labels`` is ``"auto"`` (detect a small
-    label set), an explicit label list, or None (free text: no accuracy/F1).
+    ``split`` (``test`` or ``validation``) prepared for the first run; the other runs must have the same
+    split (else the comparison would mix different questions, or test a model on its own training rows) --
+    JobError otherwise. There is one base column per distinct base model. ``labels`` is ``"auto"`` (detect
+    a small label set on the test references), ``"train"`` (detect it on the training references), an
+    explicit label list, or None (free text: no accuracy/F1); the job records where the set came from.
+
+    The longest answer is ``max_new_tokens`` when given, else derived from the references of the split
+    (:mod:`desktop_ift.core.evaluation.answer_length`); ``generation.max_new_tokens`` is ignored. The job's
+    ``answer_length`` records the value and where it came from. Instruction and chat data are answered and
+    scored; continued pre-training data is scored by its loss (nothing is generated).
     """
+    from desktop_ift.core.evaluation.answer_length import measure
+
     generation = generation or GenerationConfig()
     run_ids = _run_ids(train_run_id)
     runs = [_finished_train_run(store, rid) for rid in run_ids]
     first, first_job = runs[0]
-    test_path = Path(first_job["data"]["test"])
-    if not test_path.exists() or not read_jsonl(test_path):
-        raise JobError(f"The test split of the run {first.name or first.id} is empty, so there is nothing to "
-                       "evaluate. Train again with a test ratio above 0 (for example 0.1).")
+    test_path = _split_path(first, first_job, split)
+    _, data_format, items = _read_items(test_path, f"{split} split of the run {first.name or first.id}")
     digest = _file_digest(test_path)
     for train, train_job in runs[1:]:
-        other = Path(train_job["data"]["test"])
-        if not other.exists() or _file_digest(other) != digest:
+        other = Path((train_job.get("data") or {}).get(split) or "")
+        if not other.is_file() or _file_digest(other) != digest:
             raise JobError(
-                f"The runs {first.name or first.id} and {train.name or train.id} were tested on different test "
+                f"The runs {first.name or first.id} and {train.name or train.id} were tested on different {split} "
                 "splits, so their scores cannot be compared side by side. Compare runs trained on the same "
                 "dataset version with the same split settings, or evaluate them separately."
             )
     many = len(runs) > 1
     models = _models_for_runs(runs, include_base)
     max_seq_length = int(first_job["config"].get("max_seq_length") or 512)
+    answer_length = None
+    if data_format != "text":
+        refs = [r for item in items for r in item.references]
+        answer_length = measure(refs, _tokenizer_folder(first, first_job), max_new_tokens)
+        generation = GenerationConfig.from_dict({**generation.to_dict(), "max_new_tokens": answer_length.value})
+    worker_labels, labels_source = _label_choice(labels, first_job)
     name = first.name or first.id if not many else f"{len(runs)} runs"
     run = store.create_run(
         "evaluate",
         config={"generation": generation.to_dict(), "models": models, "train_run_id": run_ids[0],
-                "train_run_ids": run_ids, "labels": labels},
+                "train_run_ids": run_ids, "labels": worker_labels, "labels_source": labels_source,
+                "split": split, "data_format": data_format, "use_stemmer": bool(use_stemmer),
+                "answer_length": answer_length.to_dict() if answer_length else None},
         project_id=first.project_id,
-        name=f"evaluate {name}",
+        name=f"evaluate {name}" + ("" if split == "test" else f" ({split} split)"),
         parent_run_id=run_ids[0],
     )
     job = {
@@ -128,9 +219,14 @@ def prepare_eval_job(
         "run_id": run.id,
         "workspace": str(store.home),
         "test_data": str(test_path),
+        "split": split,
+        "data_format": data_format,
         "models": models,
         "generation": generation.to_dict(),
-        "labels": labels,
+        "answer_length": answer_length.to_dict() if answer_length else None,
+        "labels": worker_labels,
+        "labels_source": labels_source,
+        "use_stemmer": bool(use_stemmer),
         "train_run_id": run_ids[0],
         "train_run_ids": run_ids,
         "max_seq_length": max_seq_length,
