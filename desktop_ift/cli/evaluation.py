@@ -67,7 +67,17 @@ def cmd_results(args) -> int:
     results = store.eval_results(args.run)
     if not results:
         raise CliError(f"The run {args.run} has no evaluation results (status: {store.get_run(args.run).status}).")
-    print(json.dumps(results, indent=2) if args.json else format_comparison(results))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(format_comparison(results))
+    from desktop_ift.core.evaluation.results import load_comparison
+
+    notes = load_comparison(store, args.run).method_notes()
+    if notes:
+        print()
+        for what, how in notes:
+            print(f"{what}: {how}")
     return 0
 
 

@@ -76,6 +76,14 @@ def test_a_chat_run_is_scored_on_the_last_assistant_turn(runs, toy):
     assert first["prompt"].endswith("user: So, which category?")  # the history, not the scored answer
     shown = cli(home, "results", eval_id)
     assert shown.returncode == 0 and "Loss (answer tokens)" in shown.stdout
+    # how it was measured, as a reader comparing with papers needs it
+    assert "Longest answer: 16 tokens, from the 6 references" in shown.stdout
+    assert "ROUGE stemming: Porter stemmer on" in shown.stdout
+    assert "Label set: billing, shipping, technical (detected from the test references)" in shown.stdout
+    report = cli(home, "report", eval_id, str(home / "report.html"))
+    assert report.returncode == 0, report.stderr
+    page = (home / "report.html").read_text(encoding="utf-8")
+    assert "How the scores were computed" in page and "Porter stemmer on" in page and "16 tokens" in page
 
 
 def test_a_pretraining_run_is_scored_by_held_out_loss_base_vs_tuned(runs):
