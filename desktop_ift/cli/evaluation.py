@@ -40,9 +40,18 @@ def cmd_prepare_eval(args) -> int:
     _, job_path = prepare_eval_job(open_store(), runs, _generation(args), labels=_labels(args),
                                    use_cache=not args.no_cache, include_base=not args.no_base,
                                    max_new_tokens=args.max_new_tokens, split=args.split,
-                                   use_stemmer=not args.no_stemmer)
+                                   use_stemmer=not args.no_stemmer, test_dataset_id=args.test_dataset,
+                                   reference_columns=[c.strip() for c in (args.reference_columns or "").split(",")
+                                                      if c.strip()])
     job = read_job(job_path)
     length = job.get("answer_length")
+    test_set = job.get("test_set") or {}
+    if test_set.get("dataset_id") is not None:
+        print(f"Test set: {test_set['name']} v{test_set['version']} ({test_set['rows']} rows, {test_set['examples']} "
+              "examples with the run's template)", file=sys.stderr)
+    if test_set.get("reference_columns"):
+        print(f"References: the response plus the columns {', '.join(test_set['reference_columns'])} "
+              f"({test_set['with_several']} examples have several)", file=sys.stderr)
     # what will be measured goes to stderr, so stdout stays the job path for scripts
     if length:
         source = "--max-new-tokens" if length["origin"] == "user" else f"the {job['split']} references"
@@ -149,6 +158,12 @@ def register(sub) -> None:
     p.add_argument("--labels-from", choices=["test", "train"], default="test",
                    help="detect the label set on the test references (default) or on the training references")
     p.add_argument("--split", choices=["test", "validation"], default="test", help="the split to evaluate on")
+    p.add_argument("--test-dataset", type=int,
+                   help="evaluate on this imported dataset (id, see 'datasets') instead of the run's split, laid "
+                        "out with the run's template")
+    p.add_argument("--reference-columns",
+                   help="comma-separated columns holding more references per example (e.g. summary2,summary3): "
+                        "ROUGE takes the best, BLEU/chrF use all")
     p.add_argument("--no-stemmer", action="store_true",
                    help="ROUGE without the Porter stemmer (default: stemming on, as in most papers)")
     p.add_argument("--no-cache", action="store_true", help="generate again even if identical answers are stored")

@@ -100,3 +100,26 @@ def test_a_pretraining_run_is_scored_by_held_out_loss_base_vs_tuned(runs):
     assert len(examples) == 2 * 6 and all("text_loss" in e["scores"] for e in examples)
     shown = cli(home, "results", eval_id)
     assert "Loss (test documents)" in shown.stdout and "Perplexity" in shown.stdout
+
+
+def test_several_references_are_scored_as_the_libraries_do(store, tiny_model_dir, toy, worker):
+    """Test lines with several references: the worker's scores equal rouge_score's score_multi (stemmed) and
+    sacrebleu with every reference, on the answers the model gave."""
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    from desktop_ift.core.training.config import GenerationConfig
+
+    rows = [{**r, "references": [r["response"], f"about {r['response']}", "a ticket"]} for r in toy.rows(6)]
+    models = [{"label": "base", "model": str(tiny_model_dir), "adapter": None}]
+    result = worker.run(worker.eval_job(store, rows, models, GenerationConfig(max_new_tokens=6), labels=None))
+    assert result.returncode == 0, result.last
+    metrics = result.of_type("eval")[0].metrics
+    outputs = [e["output"] for e in sorted(store.eval_examples(result.run_id), key=lambda e: e["idx"])]
+    refs = [r["references"] for r in rows]
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True, split_summaries=False)
+    expected = sum(scorer.score_multi(r, o)["rougeL"].fmeasure for o, r in zip(outputs, refs)) / len(rows)
+    assert metrics["rougeL"] == pytest.approx(expected, abs=1e-6)
+    streams = [list(s) for s in zip(*refs)]
+    assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(outputs, streams).score, abs=1e-6)
+    assert "— or —" in store.eval_examples(result.run_id)[0]["reference"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 from desktop_ift.core.jobs import JOB_VERSION, JobError, read_job, read_jsonl
@@ -126,6 +127,63 @@ def suggest_answer_length(store: Store, train_run_id: str, split: str = "test", 
     return measure(refs, _tokenizer_folder(train, train_job), value)
 
 
+def _training_source_spec(train_job: dict):
+    """The ``to_dict`` form of what the run trained on (template set, chat or text columns), from its job."""
+    source = train_job.get("source") or {}
+    for key in ("template_set", "chat_spec", "text_spec", "pretrain_spec"):
+        if isinstance(source.get(key), dict):
+            return source[key]
+    if isinstance(source.get("template"), dict):
+        return {"templates": [source["template"]], "mode": "all"}
+    raise JobError("The training run does not record what it was trained on (its template or columns), so another "
+                   "dataset cannot be laid out the same way. Evaluate the run's own test split instead.")
+
+
+def _dataset_lines(store: Store, train_job: dict, dataset_id: int, indices: list[int] | None = None):
+    """The data lines the run's template set / columns make from a dataset (all rows), and its record and
+    table (for reference columns)."""
+    from desktop_ift.core.data.importers import load_dataset_table
+    from desktop_ift.core.jobs import _check_source, _render_error, resolve_training_source
+    from desktop_ift.core.templates.render import TemplateError
+    from desktop_ift.core.templates.training_data import build_split_lines
+
+    try:
+        dataset = store.get_dataset(int(dataset_id))
+    except (StoreError, ValueError, TypeError) as exc:
+        raise JobError(f"The test set {dataset_id} cannot be found ({exc}). Choose an imported dataset.") from exc
+    source = resolve_training_source(store, _training_source_spec(train_job))
+    _check_source(source, dataset.column_names)
+    table = load_dataset_table(dataset)
+    try:
+        built = build_split_lines(source, table, None)
+    except (TemplateError, ValueError) as exc:
+        raise JobError(_render_error(exc) if isinstance(exc, TemplateError) else str(exc)) from exc
+    if built.problems:
+        raise JobError(built.problems)
+    return dataset, table, built.lines.get("all", [])
+
+
+def _add_references(lines: list[dict], table, columns: list[str], where: str) -> int:
+    """Give every instruction line its extra references from ``columns`` of its source row (the rendered
+    response first, empty cells and repeats left out); returns how many lines got more than one."""
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise JobError(f"The reference column(s) {', '.join(missing)} are not in {where}. "
+                       f"Its columns: {', '.join(table.column_names)}.")
+    values = {c: table.column(c).to_pylist() for c in columns}
+    several = 0
+    for line in lines:
+        refs = [str(line["response"])]
+        for c in columns:
+            value = values[c][int(line["idx"])]
+            text = "" if value is None else str(value)
+            if text.strip() and text not in refs:
+                refs.append(text)
+        line["references"] = refs
+        several += len(refs) > 1
+    return several
+
+
 def _label_choice(labels, train_job: dict):
     """``(labels for the worker, where they came from)``; ``"train"`` detects the set on the training data."""
     if labels == "train":
@@ -161,6 +219,8 @@ def prepare_eval_job(
     max_new_tokens: int | None = None,
     split: str = "test",
     use_stemmer: bool = True,
+    test_dataset_id: int | None = None,
+    reference_columns: list[str] | None = None,
 ) -> tuple[RunRecord, Path]:
     """Create an evaluation run comparing the base model with the model(s) fine-tuned by ``train_run_id``.
 
@@ -175,6 +235,11 @@ def prepare_eval_job(
     (:mod:`desktop_ift.core.evaluation.answer_length`); ``generation.max_new_tokens`` is ignored. The job's
     ``answer_length`` records the value and where it came from. Instruction and chat data are answered and
     scored; continued pre-training data is scored by its loss (nothing is generated).
+
+    ``test_dataset_id`` evaluates on a separately imported dataset instead of the run's split: every row of
+    it, laid out by the run's own template set (or chat/text columns). ``reference_columns`` names columns
+    holding more references for each example (e.g. ``summary2``, ``summary3``): the rendered response stays
+    the first reference, and the scores use all of them (ROUGE best-of, BLEU/chrF on all).
     """
     from desktop_ift.core.evaluation.answer_length import measure
 
@@ -182,10 +247,43 @@ def prepare_eval_job(
     run_ids = _run_ids(train_run_id)
     runs = [_finished_train_run(store, rid) for rid in run_ids]
     first, first_job = runs[0]
-    test_path = _split_path(first, first_job, split)
-    _, data_format, items = _read_items(test_path, f"{split} split of the run {first.name or first.id}")
+    reference_columns = [c for c in (reference_columns or []) if c]
+    test_set = None
+    if test_dataset_id is not None:
+        dataset, table, lines = _dataset_lines(store, first_job, test_dataset_id)
+        if not lines:
+            raise JobError(f"The test set {dataset.label} makes no example with the run's template (no rows, or "
+                           "every response is empty).")
+        test_set = {"dataset_id": dataset.id, "name": dataset.name, "version": dataset.version,
+                    "rows": dataset.n_rows, "examples": len(lines)}
+        split = "test set"
+    elif reference_columns:
+        test_path = _split_path(first, first_job, split)
+        lines = read_jsonl(test_path) if test_path.exists() else []
+        dataset_id = (first_job.get("source") or {}).get("dataset_id")
+        if dataset_id is None:
+            raise JobError("The run does not record its dataset, so the reference columns cannot be looked up.")
+        from desktop_ift.core.data.importers import load_dataset_table
+
+        dataset = store.get_dataset(int(dataset_id))
+        table = load_dataset_table(dataset)
+    if reference_columns:
+        if lines and "response" not in lines[0]:
+            raise JobError("Several references apply to prompt/response data only; this run trains on "
+                           f"{'conversations' if 'messages' in lines[0] else 'documents'}.")
+        several = _add_references(lines, table, reference_columns, f"the dataset {dataset.label}")
+        test_set = {**(test_set or {}), "reference_columns": reference_columns, "with_several": several}
+    if test_set is not None:
+        test_path = Path(store.home) / "tmp" / f"eval-test-{hashlib.sha256(json.dumps(lines).encode()).hexdigest()[:16]}.jsonl"
+        test_path.parent.mkdir(parents=True, exist_ok=True)
+        test_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
+        what = f"test set {test_set.get('name', '')}" if test_dataset_id is not None else f"{split} split"
+    else:
+        test_path = _split_path(first, first_job, split)
+        what = f"{split} split of the run {first.name or first.id}"
+    _, data_format, items = _read_items(test_path, what)
     digest = _file_digest(test_path)
-    for train, train_job in runs[1:]:
+    for train, train_job in runs[1:] if test_set is None else []:
         other = Path((train_job.get("data") or {}).get(split) or "")
         if not other.is_file() or _file_digest(other) != digest:
             raise JobError(
@@ -207,12 +305,17 @@ def prepare_eval_job(
         "evaluate",
         config={"generation": generation.to_dict(), "models": models, "train_run_id": run_ids[0],
                 "train_run_ids": run_ids, "labels": worker_labels, "labels_source": labels_source,
-                "split": split, "data_format": data_format, "use_stemmer": bool(use_stemmer),
+                "split": split, "test_set": test_set, "data_format": data_format, "use_stemmer": bool(use_stemmer),
                 "answer_length": answer_length.to_dict() if answer_length else None},
         project_id=first.project_id,
-        name=f"evaluate {name}" + ("" if split == "test" else f" ({split} split)"),
+        name=f"evaluate {name}" + ("" if split == "test" else f" ({split} split)" if test_set is None or
+                                   test_dataset_id is None else f" on {test_set['name']}"),
         parent_run_id=run_ids[0],
     )
+    if test_set is not None:  # the lines made for this evaluation live with it
+        final = Path(run.run_dir) / "test.jsonl"
+        shutil.move(str(test_path), final)
+        test_path = final
     job = {
         "kind": "evaluate",
         "version": JOB_VERSION,
@@ -220,6 +323,7 @@ def prepare_eval_job(
         "workspace": str(store.home),
         "test_data": str(test_path),
         "split": split,
+        "test_set": test_set,
         "data_format": data_format,
         "models": models,
         "generation": generation.to_dict(),

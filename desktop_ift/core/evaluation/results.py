@@ -97,6 +97,13 @@ class Comparison:
         fmt = info.get("data_format") or "instruction"
         what = {"chat": "conversations", "text": "documents"}.get(fmt, "examples")
         notes.append(("Data", f"{info.get('examples', len(self.examples))} {split} {what} ({fmt} format)"))
+        test_set = info.get("test_set") or {}
+        if test_set.get("dataset_id") is not None:
+            notes.append(("Test set", f"the dataset {test_set.get('name')} v{test_set.get('version')} "
+                                      f"({test_set.get('rows')} rows), laid out with the run's template"))
+        if test_set.get("reference_columns"):
+            notes.append(("References", f"the response plus the columns {', '.join(test_set['reference_columns'])}; "
+                                        f"{test_set.get('with_several', 0)} examples have several"))
         if info.get("measured"):
             notes.append(("Measured", str(info["measured"])))
         length = info.get("answer_length")

@@ -103,6 +103,8 @@ def run_evaluation(job: dict, writer, stop) -> str:
     max_seq_length = int(job.get("max_seq_length") or 512)
     what = {"text": "test documents", "chat": "test conversations"}.get(fmt, "test examples")
     info = {"models": models, "examples": len(rows), "data_format": fmt, "split": job.get("split", "test")}
+    if job.get("test_set"):
+        info["test_set"] = job["test_set"]
     if fmt == "text":
         info["measured"] = ("held-out loss and perplexity on every token of the test documents (cut into pieces "
                             f"of {max_seq_length} tokens as in training); nothing is generated")
