@@ -119,3 +119,41 @@ def test_a_pretraining_evaluation_shows_held_out_loss(window, qtbot, store, tiny
     assert page.result_cell("Perplexity", 1).text() == "7.39"
     assert "held-out loss" in page.method_view.text() and "Label set" not in page.method_view.text()
     assert "Measured: held-out loss" in page.method_summary.text()
+
+
+def test_a_separately_imported_test_set_with_more_references_is_evaluated(window, qtbot, store, tmp_path):
+    from desktop_ift.core.data.importers import import_dataset
+    from desktop_ift.core.jobs import prepare_train_job, read_job, read_jsonl
+    from desktop_ift.core.training.config import TrainConfig
+
+    project = window.state.project
+
+    def csv(name, rows):
+        path = tmp_path / name
+        path.write_text("dialogue,summary1,summary2\n" + "".join(
+            f"talk {i},A asked about {i},B answered {i}\n" for i in rows), encoding="utf-8")
+        return import_dataset(store, project.id, path)
+
+    train_data, official = csv("dialogues.csv", range(20)), csv("official_test.csv", range(100, 105))
+    template = store.save_template(project.id, "sum", "Summarise: {{ dialogue }}", "{{ summary1 }}")
+    run, _ = prepare_train_job(store, project.id, train_data.id, template.id, TrainConfig())
+    store.update_run(run.id, status="finished")
+    window.state.runs_changed.emit()
+    page = window.evaluate_page
+    page.run_combo.setCurrentIndex(page.run_combo.findData(run.id))
+    qtbot.waitUntil(lambda: page.split_combo.findData(f"dataset:{official.id}") >= 0, timeout=5000)
+    page.split_combo.setCurrentIndex(page.split_combo.findData(f"dataset:{official.id}"))
+    qtbot.waitUntil(lambda: page.answer_length is not None and page.answer_length.references == 5, timeout=20000)
+    page.references_edit.setText("summary2")
+    page.references_edit.editingFinished.emit()
+    qtbot.waitUntil(lambda: page.answer_length is not None and page.answer_length.references == 10, timeout=20000)
+
+    started = []
+    page.start_requested.disconnect()
+    page.start_requested.connect(lambda run_id, job: started.append(job))
+    page.start()
+    qtbot.waitUntil(lambda: bool(started), timeout=20000)
+    job = read_job(started[0])
+    assert job["test_set"]["dataset_id"] == official.id and job["test_set"]["reference_columns"] == ["summary2"]
+    assert [r["references"] for r in read_jsonl(job["test_data"])][0] == ["A asked about 100", "B answered 100"]
+    assert job["answer_length"]["origin"] == "references" and job["use_stemmer"] is True

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from desktop_ift.core.jobs import JOB_VERSION, JobError, read_job, read_jsonl
@@ -113,14 +115,21 @@ def _read_items(path: Path, what: str):
         raise JobError(str(exc)) from exc
 
 
-def suggest_answer_length(store: Store, train_run_id: str, split: str = "test", value: int | None = None):
+def suggest_answer_length(store: Store, train_run_id: str, split: str = "test", value: int | None = None,
+                          test_dataset_id: int | None = None, reference_columns: list[str] | None = None):
     """The :class:`~desktop_ift.core.evaluation.answer_length.AnswerLength` an evaluation of this run's
-    ``split`` would use: derived from its references (``value`` None) or the user's ``value`` measured
-    against them. None for continued pre-training data (nothing is generated)."""
+    ``split`` (or of the test set ``test_dataset_id``) would use: derived from its references (``value``
+    None) or the user's ``value`` measured against them. None for continued pre-training data (nothing is
+    generated)."""
     from desktop_ift.core.evaluation.answer_length import measure
 
     train, train_job = _finished_train_run(store, train_run_id)
-    _, fmt, items = _read_items(_split_path(train, train_job, split), f"{split} split")
+    path, test_set, what, _ = _evaluation_data(store, train, train_job, split, test_dataset_id, reference_columns)
+    try:
+        _, fmt, items = _read_items(path, what)
+    finally:
+        if test_set is not None:
+            path.unlink(missing_ok=True)
     if fmt == "text":
         return None
     refs = [r for item in items for r in item.references]
@@ -209,6 +218,51 @@ def _label_choice(labels, train_job: dict):
     return list(labels), "given by you"
 
 
+def _evaluation_data(store: Store, first: RunRecord, first_job: dict, split: str, test_dataset_id: int | None,
+                     reference_columns: list[str] | None) -> tuple[Path, dict | None, str, str]:
+    """``(test file, test_set info or None, what it is in words, split name)`` of an evaluation: the run's
+    split file as it is, or -- for another dataset or extra reference columns -- new lines in a temporary
+    file (moved into the evaluation run's folder once it exists)."""
+    reference_columns = [c for c in (reference_columns or []) if c]
+    test_set = None
+    if test_dataset_id is not None:
+        dataset, table, lines = _dataset_lines(store, first_job, test_dataset_id)
+        if not lines:
+            raise JobError(f"The test set {dataset.label} makes no example with the run's template (no rows, or "
+                           "every response is empty).")
+        test_set = {"dataset_id": dataset.id, "name": dataset.name, "version": dataset.version,
+                    "rows": dataset.n_rows, "examples": len(lines)}
+        split = "test set"
+    elif reference_columns:
+        test_path = _split_path(first, first_job, split)
+        lines = read_jsonl(test_path) if test_path.exists() else []
+        dataset_id = (first_job.get("source") or {}).get("dataset_id")
+        if dataset_id is None:
+            raise JobError("The run does not record its dataset, so the reference columns cannot be looked up.")
+        from desktop_ift.core.data.importers import load_dataset_table
+
+        dataset = store.get_dataset(int(dataset_id))
+        table = load_dataset_table(dataset)
+    if reference_columns:
+        if lines and "response" not in lines[0]:
+            raise JobError("Several references apply to prompt/response data only; this run trains on "
+                           f"{'conversations' if 'messages' in lines[0] else 'documents'}.")
+        several = _add_references(lines, table, reference_columns, f"the dataset {dataset.label}")
+        test_set = {**(test_set or {}), "reference_columns": reference_columns, "with_several": several}
+    if test_set is not None:
+        folder = Path(store.home) / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix="eval-test-", suffix=".jsonl", dir=folder)
+        os.close(handle)
+        test_path = Path(name)
+        test_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
+        what = f"test set {test_set.get('name', '')}" if test_dataset_id is not None else f"{split} split"
+    else:
+        test_path = _split_path(first, first_job, split)
+        what = f"{split} split of the run {first.name or first.id}"
+    return test_path, test_set, what, split
+
+
 def prepare_eval_job(
     store: Store,
     train_run_id: str | list[str],
@@ -247,41 +301,14 @@ def prepare_eval_job(
     run_ids = _run_ids(train_run_id)
     runs = [_finished_train_run(store, rid) for rid in run_ids]
     first, first_job = runs[0]
-    reference_columns = [c for c in (reference_columns or []) if c]
-    test_set = None
-    if test_dataset_id is not None:
-        dataset, table, lines = _dataset_lines(store, first_job, test_dataset_id)
-        if not lines:
-            raise JobError(f"The test set {dataset.label} makes no example with the run's template (no rows, or "
-                           "every response is empty).")
-        test_set = {"dataset_id": dataset.id, "name": dataset.name, "version": dataset.version,
-                    "rows": dataset.n_rows, "examples": len(lines)}
-        split = "test set"
-    elif reference_columns:
-        test_path = _split_path(first, first_job, split)
-        lines = read_jsonl(test_path) if test_path.exists() else []
-        dataset_id = (first_job.get("source") or {}).get("dataset_id")
-        if dataset_id is None:
-            raise JobError("The run does not record its dataset, so the reference columns cannot be looked up.")
-        from desktop_ift.core.data.importers import load_dataset_table
-
-        dataset = store.get_dataset(int(dataset_id))
-        table = load_dataset_table(dataset)
-    if reference_columns:
-        if lines and "response" not in lines[0]:
-            raise JobError("Several references apply to prompt/response data only; this run trains on "
-                           f"{'conversations' if 'messages' in lines[0] else 'documents'}.")
-        several = _add_references(lines, table, reference_columns, f"the dataset {dataset.label}")
-        test_set = {**(test_set or {}), "reference_columns": reference_columns, "with_several": several}
-    if test_set is not None:
-        test_path = Path(store.home) / "tmp" / f"eval-test-{hashlib.sha256(json.dumps(lines).encode()).hexdigest()[:16]}.jsonl"
-        test_path.parent.mkdir(parents=True, exist_ok=True)
-        test_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
-        what = f"test set {test_set.get('name', '')}" if test_dataset_id is not None else f"{split} split"
-    else:
-        test_path = _split_path(first, first_job, split)
-        what = f"{split} split of the run {first.name or first.id}"
-    _, data_format, items = _read_items(test_path, what)
+    test_path, test_set, what, split = _evaluation_data(store, first, first_job, split, test_dataset_id,
+                                                         reference_columns)
+    try:
+        _, data_format, items = _read_items(test_path, what)
+    except JobError:
+        if test_set is not None:
+            test_path.unlink(missing_ok=True)
+        raise
     digest = _file_digest(test_path)
     for train, train_job in runs[1:] if test_set is None else []:
         other = Path((train_job.get("data") or {}).get(split) or "")

@@ -56,7 +56,7 @@ class EvaluatePage(Page):
         self.chart = None
         self.answer_length = None  # what the references of the chosen run/split suggest (AnswerLength)
         self._length_request = 0
-        self._measured_for: tuple[str, str] | None = None
+        self._measured_for: tuple | None = None
 
         self.tabs = QTabWidget()
         compare = QWidget()
@@ -129,10 +129,20 @@ class EvaluatePage(Page):
         self.split_combo = QComboBox()
         self.split_combo.addItem("the test split", "test")
         self.split_combo.addItem("the validation split", "validation")
-        self.split_combo.setToolTip("Which held-out part of the run's data the models answer.")
+        self.split_combo.setToolTip("Which held-out part of the run's data the models answer, or a test set imported "
+                                    "separately (laid out with the run's template).")
         self.split_combo.currentIndexChanged.connect(lambda _i: self._refresh_answer_length())
         split_row.addWidget(self.split_combo, 1)
         layout.addLayout(split_row)
+        refs_row = QHBoxLayout()
+        refs_row.addWidget(QLabel("More references"))
+        self.references_edit = QLineEdit(self.state.setting("eval_reference_columns") or "")
+        self.references_edit.setPlaceholderText("columns, e.g. summary2, summary3")
+        self.references_edit.setToolTip("Columns with more reference answers for each example. ROUGE takes the best "
+                                        "reference, BLEU and chrF use all of them.")
+        self.references_edit.editingFinished.connect(self._refresh_answer_length)
+        refs_row.addWidget(self.references_edit, 1)
+        layout.addLayout(refs_row)
         self.stemmer_box = QCheckBox("ROUGE with stemming (as in most papers)")
         self.stemmer_box.setChecked(self.state.setting("eval_use_stemmer") is not False)
         self.stemmer_box.setToolTip("The Porter stemmer of rouge_score: “running” and “runs” count as the same "
@@ -295,6 +305,7 @@ class EvaluatePage(Page):
         self._fill_result_combo()
         if not self.eval_run_id or self._parent_of(self.eval_run_id) != self.run_combo.currentData():
             self._show_latest_for_selected()
+        self._fill_test_sets()
         self._refresh_answer_length()
 
     def _fill_also(self, finished) -> None:
@@ -381,10 +392,12 @@ class EvaluatePage(Page):
     def _refresh_answer_length(self) -> None:
         """Measure the references of the chosen run and split (off the GUI thread) and put the derived
         longest-answer limit in the field, saying where it came from."""
-        train_id, split = self.selected_train_run(), self.split_combo.currentData() or "test"
-        if self._measured_for == (train_id, split):
+        train_id, target = self.selected_train_run(), self.split_combo.currentData() or "test"
+        columns = self.reference_columns()
+        if self._measured_for == (train_id, target, tuple(columns)):
             return  # already measured (the run list is reloaded often)
-        self._measured_for = (train_id, split)
+        self._measured_for = (train_id, target, tuple(columns))
+        split, dataset_id = self.evaluation_target()
         self._length_request += 1
         request = self._length_request
         self.answer_length = None
@@ -398,7 +411,8 @@ class EvaluatePage(Page):
             from desktop_ift.core.evaluation.eval_jobs import suggest_answer_length
 
             with Store.open(home) as store:
-                return suggest_answer_length(store, train_id, split)
+                return suggest_answer_length(store, train_id, split, test_dataset_id=dataset_id,
+                                             reference_columns=columns)
 
         def done(result) -> None:
             if request != self._length_request:
@@ -428,6 +442,32 @@ class EvaluatePage(Page):
             self.length_note.setText(f"Longest answer: {value} tokens, set by you (the references suggest "
                                      f"{suggestion.value}; {suggestion.percentile_tokens} tokens is their 99th "
                                      "percentile).")
+
+    def evaluation_target(self) -> tuple[str, int | None]:
+        """``(split, test dataset id or None)`` from the "Evaluate on" choice."""
+        data = self.split_combo.currentData() or "test"
+        if isinstance(data, str) and data.startswith("dataset:"):
+            return "test", int(data.split(":", 1)[1])
+        return data, None
+
+    def reference_columns(self) -> list[str]:
+        return [c.strip() for c in self.references_edit.text().split(",") if c.strip()]
+
+    def _fill_test_sets(self) -> None:
+        """The project's datasets as test sets after the run's own splits (keeping the choice)."""
+        current = self.split_combo.currentData()
+        try:
+            datasets = self.state.store.list_datasets(self.state.project.id)
+        except (StoreError, AttributeError):
+            datasets = []
+        self.split_combo.blockSignals(True)
+        while self.split_combo.count() > 2:
+            self.split_combo.removeItem(2)
+        for dataset in datasets:
+            self.split_combo.addItem(f"test set: {dataset.label}", f"dataset:{dataset.id}")
+        idx = self.split_combo.findData(current)
+        self.split_combo.setCurrentIndex(max(idx, 0))
+        self.split_combo.blockSignals(False)
 
     def chosen_max_new_tokens(self) -> int | None:
         """None when the field holds the value derived from the references (the job derives it again and
@@ -475,11 +515,13 @@ class EvaluatePage(Page):
             self.banner.show_message(str(exc), "error", "Evaluation cannot start")
             return
         labels = self.label_choice()
-        self.state.remember(eval_labels=self.labels_edit.text().strip(), eval_use_stemmer=self.stemmer_box.isChecked())
+        self.state.remember(eval_labels=self.labels_edit.text().strip(), eval_use_stemmer=self.stemmer_box.isChecked(),
+                            eval_reference_columns=self.references_edit.text().strip())
         runs = [self.selected_train_run(), *self.also_runs()]
         home = self.state.store.home
         max_new_tokens = self.chosen_max_new_tokens()
-        split = self.split_combo.currentData() or "test"
+        split, dataset_id = self.evaluation_target()
+        columns = self.reference_columns()
         use_stemmer = self.stemmer_box.isChecked()
 
         def work():
@@ -487,7 +529,8 @@ class EvaluatePage(Page):
 
             with Store.open(home) as store:
                 run, job_path = prepare_eval_job(store, runs if len(runs) > 1 else runs[0], generation, labels=labels,
-                                                 max_new_tokens=max_new_tokens, split=split, use_stemmer=use_stemmer)
+                                                 max_new_tokens=max_new_tokens, split=split, use_stemmer=use_stemmer,
+                                                 test_dataset_id=dataset_id, reference_columns=columns)
                 return run.id, str(job_path)
 
         self._prepare(work)
