@@ -7,7 +7,8 @@ without). With several references per example, ROUGE takes the best reference pe
 (``RougeScorer.score_multi``), BLEU and chrF score against all references (sacrebleu's several reference
 streams, shorter lists padded with None) and exact match accepts any reference.
 :func:`describe_text_metrics` says all this in words for the report. BLEU and chrF come from
-``sacrebleu`` (corpus level, default 13a word tokenisation for BLEU). Accuracy/precision/recall/F1 come from ``sklearn.metrics``. Nothing here needs network
+``sacrebleu`` (corpus level, default 13a word tokenisation for BLEU). Accuracy/precision/recall/F1
+come from ``sklearn.metrics``. Nothing here needs network
 access or nltk data, and nothing here imports Qt.
 
 Note that ``rouge_score``'s default tokenizer keeps only ``[a-z0-9]`` tokens, so ROUGE is zero for
