@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from desktop_ift.cli.common import CliError, open_store, run_job
@@ -13,7 +14,7 @@ def _generation(args):
     from desktop_ift.core.training.config import GenerationConfig
 
     values = DEMO_GENERATION.to_dict()
-    for name in ("max_new_tokens", "max_examples", "temperature", "top_p", "repetition_penalty", "batch_size"):
+    for name in ("max_examples", "temperature", "top_p", "repetition_penalty", "batch_size"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
@@ -25,15 +26,41 @@ def _labels(args):
         return None
     if getattr(args, "labels", None):
         return [x.strip() for x in args.labels.split(",") if x.strip()]
+    if getattr(args, "labels_from", None) == "train":
+        return "train"
     return "auto"
 
 
 def cmd_prepare_eval(args) -> int:
     from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
 
+    from desktop_ift.core.jobs import read_job
+
     runs = args.run if len(args.run) > 1 else args.run[0]
     _, job_path = prepare_eval_job(open_store(), runs, _generation(args), labels=_labels(args),
-                                   use_cache=not args.no_cache, include_base=not args.no_base)
+                                   use_cache=not args.no_cache, include_base=not args.no_base,
+                                   max_new_tokens=args.max_new_tokens, split=args.split,
+                                   use_stemmer=not args.no_stemmer, test_dataset_id=args.test_dataset,
+                                   reference_columns=[c.strip() for c in (args.reference_columns or "").split(",")
+                                                      if c.strip()])
+    job = read_job(job_path)
+    length = job.get("answer_length")
+    test_set = job.get("test_set") or {}
+    if test_set.get("dataset_id") is not None:
+        print(f"Test set: {test_set['name']} v{test_set['version']} ({test_set['rows']} rows, {test_set['examples']} "
+              "examples with the run's template)", file=sys.stderr)
+    if test_set.get("reference_columns"):
+        print(f"References: the response plus the columns {', '.join(test_set['reference_columns'])} "
+              f"({test_set['with_several']} examples have several)", file=sys.stderr)
+    # what will be measured goes to stderr, so stdout stays the job path for scripts
+    if length:
+        source = "--max-new-tokens" if length["origin"] == "user" else f"the {job['split']} references"
+        print(f"max_new_tokens {length['value']} (from {source}): {length['text']}", file=sys.stderr)
+        print(f"Labels for accuracy/F1: {job.get('labels_source')}; ROUGE "
+              f"{'with' if job.get('use_stemmer') else 'without'} stemming", file=sys.stderr)
+    else:
+        print(f"Continued pre-training data: held-out loss and perplexity on the {job['split']} documents "
+              "(nothing is generated)", file=sys.stderr)
     print(job_path)
     return 0
 
@@ -49,7 +76,17 @@ def cmd_results(args) -> int:
     results = store.eval_results(args.run)
     if not results:
         raise CliError(f"The run {args.run} has no evaluation results (status: {store.get_run(args.run).status}).")
-    print(json.dumps(results, indent=2) if args.json else format_comparison(results))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(format_comparison(results))
+    from desktop_ift.core.evaluation.results import load_comparison
+
+    notes = load_comparison(store, args.run).method_notes()
+    if notes:
+        print()
+        for what, how in notes:
+            print(f"{what}: {how}")
     return 0
 
 
@@ -102,7 +139,9 @@ def cmd_report(args) -> int:
 
 
 def _add_generation(p) -> None:
-    p.add_argument("--max-new-tokens", type=int, help="longest answer, in tokens")
+    p.add_argument("--max-new-tokens", type=int,
+                   help="longest answer, in tokens (default: from the references' lengths in the model's tokens, "
+                        "99th percentile plus a margin; the value and where it came from are printed)")
     p.add_argument("--max-examples", type=int, help="evaluate at most this many test examples (0: all)")
     p.add_argument("--temperature", type=float, help="0: greedy (default); above 0 samples")
     p.add_argument("--top-p", type=float)
@@ -116,6 +155,17 @@ def register(sub) -> None:
     _add_generation(p)
     p.add_argument("--labels", help="comma-separated label set for accuracy/F1 (default: detected)")
     p.add_argument("--free-text", action="store_true", help="no label set: text metrics only")
+    p.add_argument("--labels-from", choices=["test", "train"], default="test",
+                   help="detect the label set on the test references (default) or on the training references")
+    p.add_argument("--split", choices=["test", "validation"], default="test", help="the split to evaluate on")
+    p.add_argument("--test-dataset", type=int,
+                   help="evaluate on this imported dataset (id, see 'datasets') instead of the run's split, laid "
+                        "out with the run's template")
+    p.add_argument("--reference-columns",
+                   help="comma-separated columns holding more references per example (e.g. summary2,summary3): "
+                        "ROUGE takes the best, BLEU/chrF use all")
+    p.add_argument("--no-stemmer", action="store_true",
+                   help="ROUGE without the Porter stemmer (default: stemming on, as in most papers)")
     p.add_argument("--no-cache", action="store_true", help="generate again even if identical answers are stored")
     p.add_argument("--no-base", action="store_true", help="leave the base model out")
     p.set_defaults(func=cmd_prepare_eval)

@@ -79,7 +79,7 @@ def test_evaluation_job_compares_base_and_adapter_on_the_training_test_split(sto
     dataset, template = prepared
     run, train_job = prepare_train_job(store, project.id, dataset.id, template.id, TrainConfig())
     store.update_run(run.id, status="finished")
-    eval_run, job_path = prepare_eval_job(store, run.id, GenerationConfig(max_new_tokens=4))
+    eval_run, job_path = prepare_eval_job(store, run.id, GenerationConfig(), max_new_tokens=4)
     job = read_job(job_path)
     assert job["test_data"] == read_job(train_job)["data"]["test"]
     assert [m["label"] for m in job["models"]] == ["base", "fine-tuned"]

@@ -87,8 +87,8 @@ def test_rouge_equals_rouge_score(use_stemmer):
 
 def test_stemmer_changes_rouge():
     # No token matches until the Porter stemmer maps cats->cat and running/runs->run.
-    plain = compute_text_metrics(["cats running"], ["cat runs"])["rouge1"]
-    stemmed = compute_text_metrics(["cats running"], ["cat runs"], use_stemmer=True)["rouge1"]
+    plain = compute_text_metrics(["cats running"], ["cat runs"], use_stemmer=False)["rouge1"]
+    stemmed = compute_text_metrics(["cats running"], ["cat runs"])["rouge1"]  # stemming is the default
     assert plain == 0.0
     assert stemmed == pytest.approx(1.0)
 
@@ -308,7 +308,7 @@ def test_compute_all_passes_stemmer():
 
 
 def test_per_example_scores():
-    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)  # the default, as in most papers
     pred, ref = PREDICTIONS[1], REFERENCES[1]
     scores = per_example_scores(pred, ref)
     assert scores == {"rougeL": scorer.score(ref, pred)["rougeL"].fmeasure, "exact_match": 0.0}
@@ -321,8 +321,8 @@ def test_per_example_scores():
 def test_scalar_metrics_table_order():
     assert [k for k, _, _ in SCALAR_METRICS] == [
         "rougeL", "rouge1", "rouge2", "rougeLsum", "bleu", "chrf", "exact_match",
-        "accuracy", "precision_macro", "recall_macro", "f1_macro", "response_loss", "perplexity",
-        "forgotten", "learned",
+        "accuracy", "precision_macro", "recall_macro", "f1_macro", "response_loss", "text_loss", "perplexity",
+        "answers_cut", "forgotten", "learned",
     ]
     lower_is_better = {key for key, _, higher in SCALAR_METRICS if not higher}
-    assert lower_is_better == {"response_loss", "perplexity", "forgotten"}
+    assert lower_is_better == {"response_loss", "text_loss", "perplexity", "answers_cut", "forgotten"}

@@ -48,7 +48,7 @@ def test_seq2seq_run_is_evaluated_against_its_base(t5_run, tiny_t5_dir, worker):
     from desktop_ift.core.evaluation.results import load_comparison
 
     store, train_id, adapter, test_rows = t5_run
-    run, job_path = prepare_eval_job(store, train_id, GenerationConfig(max_new_tokens=5, batch_size=3),
+    run, job_path = prepare_eval_job(store, train_id, GenerationConfig(batch_size=3), max_new_tokens=5,
                                      labels=None)
     assert [(m["model"], m["adapter"]) for m in json.loads(job_path.read_text())["models"]] == [
         (str(tiny_t5_dir), None), (str(tiny_t5_dir), adapter)]

@@ -70,7 +70,7 @@ def format_value(key: str, value: float | None) -> str:
     """Display a score: BLEU/chrF on their 0-100 scale, the others in 0-1 with three decimals."""
     if value is None:
         return "—"
-    if key in ("forgotten", "learned", "n_examples", "n_questions"):
+    if key in ("forgotten", "learned", "n_examples", "n_questions", "answers_cut"):
         return f"{value:.0f}"
     return f"{value:.2f}" if key in ("bleu", "chrf", "perplexity") else f"{value:.3f}"
 
@@ -79,7 +79,7 @@ def format_delta(key: str, value: float | None) -> str:
     """A signed change, on the same scale as :func:`format_value`."""
     if value is None:
         return "—"
-    if key in ("forgotten", "learned"):
+    if key in ("forgotten", "learned", "answers_cut"):
         return f"{value:+.0f}"
     return f"{value:+.2f}" if key in ("bleu", "chrf", "perplexity") else f"{value:+.3f}"
 

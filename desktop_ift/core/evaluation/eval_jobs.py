@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from desktop_ift.core.jobs import JOB_VERSION, JobError, read_job, read_jsonl
@@ -77,6 +80,189 @@ def _run_ids(train_run_id: str | list[str]) -> list[str]:
     return run_ids
 
 
+SPLITS = ("test", "validation")
+
+
+def _split_path(train: RunRecord, train_job: dict, split: str) -> Path:
+    if split not in SPLITS:
+        raise JobError(f"Unknown split {split!r}: evaluate the test or the validation split.")
+    path = (train_job.get("data") or {}).get(split)
+    if not path:
+        raise JobError(f"The run {train.name or train.id} has no {split} split. Train again with a {split} ratio "
+                       "above 0, or evaluate another split.")
+    return Path(path)
+
+
+def _tokenizer_folder(train: RunRecord, train_job: dict) -> str | None:
+    """A folder with the fine-tuned model's tokenizer (the run's output), else the base model's folder."""
+    for folder in (train.output_dir or train_job.get("output_dir"), train_job.get("model")):
+        if folder and (Path(folder) / "tokenizer_config.json").exists():
+            return str(folder)
+    return None
+
+
+def _read_items(path: Path, what: str):
+    from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
+
+    rows = read_jsonl(path) if path.exists() else []
+    if not rows:
+        raise JobError(f"The {what} is empty, so there is nothing to evaluate. Train again with a test ratio "
+                       "above 0 (for example 0.1), or choose another split or test set.")
+    try:
+        fmt = data_format(rows)
+        return rows, fmt, ([] if fmt == "text" else eval_items(rows))
+    except EvalDataError as exc:
+        raise JobError(str(exc)) from exc
+
+
+def suggest_answer_length(store: Store, train_run_id: str, split: str = "test", value: int | None = None,
+                          test_dataset_id: int | None = None, reference_columns: list[str] | None = None):
+    """The :class:`~desktop_ift.core.evaluation.answer_length.AnswerLength` an evaluation of this run's
+    ``split`` (or of the test set ``test_dataset_id``) would use: derived from its references (``value``
+    None) or the user's ``value`` measured against them. None for continued pre-training data (nothing is
+    generated)."""
+    from desktop_ift.core.evaluation.answer_length import measure
+
+    train, train_job = _finished_train_run(store, train_run_id)
+    path, test_set, what, _ = _evaluation_data(store, train, train_job, split, test_dataset_id, reference_columns)
+    try:
+        _, fmt, items = _read_items(path, what)
+    finally:
+        if test_set is not None:
+            path.unlink(missing_ok=True)
+    if fmt == "text":
+        return None
+    refs = [r for item in items for r in item.references]
+    return measure(refs, _tokenizer_folder(train, train_job), value)
+
+
+def _training_source_spec(train_job: dict):
+    """The ``to_dict`` form of what the run trained on (template set, chat or text columns), from its job."""
+    source = train_job.get("source") or {}
+    for key in ("template_set", "chat_spec", "text_spec", "pretrain_spec"):
+        if isinstance(source.get(key), dict):
+            return source[key]
+    if isinstance(source.get("template"), dict):
+        return {"templates": [source["template"]], "mode": "all"}
+    raise JobError("The training run does not record what it was trained on (its template or columns), so another "
+                   "dataset cannot be laid out the same way. Evaluate the run's own test split instead.")
+
+
+def _dataset_lines(store: Store, train_job: dict, dataset_id: int, indices: list[int] | None = None):
+    """The data lines the run's template set / columns make from a dataset (all rows), and its record and
+    table (for reference columns)."""
+    from desktop_ift.core.data.importers import load_dataset_table
+    from desktop_ift.core.jobs import _check_source, _render_error, resolve_training_source
+    from desktop_ift.core.templates.render import TemplateError
+    from desktop_ift.core.templates.training_data import build_split_lines
+
+    try:
+        dataset = store.get_dataset(int(dataset_id))
+    except (StoreError, ValueError, TypeError) as exc:
+        raise JobError(f"The test set {dataset_id} cannot be found ({exc}). Choose an imported dataset.") from exc
+    source = resolve_training_source(store, _training_source_spec(train_job))
+    _check_source(source, dataset.column_names)
+    table = load_dataset_table(dataset)
+    try:
+        built = build_split_lines(source, table, None)
+    except (TemplateError, ValueError) as exc:
+        raise JobError(_render_error(exc) if isinstance(exc, TemplateError) else str(exc)) from exc
+    if built.problems:
+        raise JobError(built.problems)
+    return dataset, table, built.lines.get("all", [])
+
+
+def _add_references(lines: list[dict], table, columns: list[str], where: str) -> int:
+    """Give every instruction line its extra references from ``columns`` of its source row (the rendered
+    response first, empty cells and repeats left out); returns how many lines got more than one."""
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise JobError(f"The reference column(s) {', '.join(missing)} are not in {where}. "
+                       f"Its columns: {', '.join(table.column_names)}.")
+    values = {c: table.column(c).to_pylist() for c in columns}
+    several = 0
+    for line in lines:
+        refs = [str(line["response"])]
+        for c in columns:
+            value = values[c][int(line["idx"])]
+            text = "" if value is None else str(value)
+            if text.strip() and text not in refs:
+                refs.append(text)
+        line["references"] = refs
+        several += len(refs) > 1
+    return several
+
+
+def _label_choice(labels, train_job: dict):
+    """``(labels for the worker, where they came from)``; ``"train"`` detects the set on the training data."""
+    if labels == "train":
+        from desktop_ift.core.evaluation.items import eval_items
+        from desktop_ift.core.evaluation.metrics import detect_label_set
+
+        path = Path((train_job.get("data") or {}).get("train", ""))
+        rows = read_jsonl(path) if path.exists() else []
+        try:
+            refs = [item.reference for item in eval_items(rows)] if rows else []
+        except ValueError:
+            refs = []
+        found = detect_label_set(refs) if refs else None
+        if found is None:
+            raise JobError("The training references are not a small set of short labels, so no label set can be "
+                           "taken from them. Give the labels, let them be detected on the test references, or "
+                           "evaluate as free text.")
+        return found, f"detected from the {len(refs)} training references"
+    if labels == "auto":
+        return "auto", "detected from the test references"
+    if labels is None:
+        return None, "none: free text"
+    return list(labels), "given by you"
+
+
+def _evaluation_data(store: Store, first: RunRecord, first_job: dict, split: str, test_dataset_id: int | None,
+                     reference_columns: list[str] | None) -> tuple[Path, dict | None, str, str]:
+    """``(test file, test_set info or None, what it is in words, split name)`` of an evaluation: the run's
+    split file as it is, or -- for another dataset or extra reference columns -- new lines in a temporary
+    file (moved into the evaluation run's folder once it exists)."""
+    reference_columns = [c for c in (reference_columns or []) if c]
+    test_set = None
+    if test_dataset_id is not None:
+        dataset, table, lines = _dataset_lines(store, first_job, test_dataset_id)
+        if not lines:
+            raise JobError(f"The test set {dataset.label} makes no example with the run's template (no rows, or "
+                           "every response is empty).")
+        test_set = {"dataset_id": dataset.id, "name": dataset.name, "version": dataset.version,
+                    "rows": dataset.n_rows, "examples": len(lines)}
+        split = "test set"
+    elif reference_columns:
+        test_path = _split_path(first, first_job, split)
+        lines = read_jsonl(test_path) if test_path.exists() else []
+        dataset_id = (first_job.get("source") or {}).get("dataset_id")
+        if dataset_id is None:
+            raise JobError("The run does not record its dataset, so the reference columns cannot be looked up.")
+        from desktop_ift.core.data.importers import load_dataset_table
+
+        dataset = store.get_dataset(int(dataset_id))
+        table = load_dataset_table(dataset)
+    if reference_columns:
+        if lines and "response" not in lines[0]:
+            raise JobError("Several references apply to prompt/response data only; this run trains on "
+                           f"{'conversations' if 'messages' in lines[0] else 'documents'}.")
+        several = _add_references(lines, table, reference_columns, f"the dataset {dataset.label}")
+        test_set = {**(test_set or {}), "reference_columns": reference_columns, "with_several": several}
+    if test_set is not None:
+        folder = Path(store.home) / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix="eval-test-", suffix=".jsonl", dir=folder)
+        os.close(handle)
+        test_path = Path(name)
+        test_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
+        what = f"test set {test_set.get('name', '')}" if test_dataset_id is not None else f"{split} split"
+    else:
+        test_path = _split_path(first, first_job, split)
+        what = f"{split} split of the run {first.name or first.id}"
+    return test_path, test_set, what, split
+
+
 def prepare_eval_job(
     store: Store,
     train_run_id: str | list[str],
@@ -84,53 +270,94 @@ def prepare_eval_job(
     include_base: bool = True,
     labels: str | list[str] | None = "auto",
     use_cache: bool = True,
+    max_new_tokens: int | None = None,
+    split: str = "test",
+    use_stemmer: bool = True,
+    test_dataset_id: int | None = None,
+    reference_columns: list[str] | None = None,
 ) -> tuple[RunRecord, Path]:
     """Create an evaluation run comparing the base model with the model(s) fine-tuned by ``train_run_id``.
 
     ``train_run_id`` is one training run id or a list of them. Every model answers the same prompts: the
-    test split prepared for the first run; the other runs must have the same test split (else the
-    comparison would mix different questions, or test a model on its own training rows) -- JobError
-    otherwise. There is one base column per distinct base model. ``labels`` is ``"auto"`` (detect a small
-    label set), an explicit label list, or None (free text: no accuracy/F1).
+    ``split`` (``test`` or ``validation``) prepared for the first run; the other runs must have the same
+    split (else the comparison would mix different questions, or test a model on its own training rows) --
+    JobError otherwise. There is one base column per distinct base model. ``labels`` is ``"auto"`` (detect
+    a small label set on the test references), ``"train"`` (detect it on the training references), an
+    explicit label list, or None (free text: no accuracy/F1); the job records where the set came from.
+
+    The longest answer is ``max_new_tokens`` when given, else derived from the references of the split
+    (:mod:`desktop_ift.core.evaluation.answer_length`); ``generation.max_new_tokens`` is ignored. The job's
+    ``answer_length`` records the value and where it came from. Instruction and chat data are answered and
+    scored; continued pre-training data is scored by its loss (nothing is generated).
+
+    ``test_dataset_id`` evaluates on a separately imported dataset instead of the run's split: every row of
+    it, laid out by the run's own template set (or chat/text columns). ``reference_columns`` names columns
+    holding more references for each example (e.g. ``summary2``, ``summary3``): the rendered response stays
+    the first reference, and the scores use all of them (ROUGE best-of, BLEU/chrF on all).
     """
+    from desktop_ift.core.evaluation.answer_length import measure
+
     generation = generation or GenerationConfig()
     run_ids = _run_ids(train_run_id)
     runs = [_finished_train_run(store, rid) for rid in run_ids]
     first, first_job = runs[0]
-    test_path = Path(first_job["data"]["test"])
-    if not test_path.exists() or not read_jsonl(test_path):
-        raise JobError(f"The test split of the run {first.name or first.id} is empty, so there is nothing to "
-                       "evaluate. Train again with a test ratio above 0 (for example 0.1).")
+    test_path, test_set, what, split = _evaluation_data(store, first, first_job, split, test_dataset_id,
+                                                         reference_columns)
+    try:
+        _, data_format, items = _read_items(test_path, what)
+    except JobError:
+        if test_set is not None:
+            test_path.unlink(missing_ok=True)
+        raise
     digest = _file_digest(test_path)
-    for train, train_job in runs[1:]:
-        other = Path(train_job["data"]["test"])
-        if not other.exists() or _file_digest(other) != digest:
+    for train, train_job in runs[1:] if test_set is None else []:
+        other = Path((train_job.get("data") or {}).get(split) or "")
+        if not other.is_file() or _file_digest(other) != digest:
             raise JobError(
-                f"The runs {first.name or first.id} and {train.name or train.id} were tested on different test "
+                f"The runs {first.name or first.id} and {train.name or train.id} were tested on different {split} "
                 "splits, so their scores cannot be compared side by side. Compare runs trained on the same "
                 "dataset version with the same split settings, or evaluate them separately."
             )
     many = len(runs) > 1
     models = _models_for_runs(runs, include_base)
     max_seq_length = int(first_job["config"].get("max_seq_length") or 512)
+    answer_length = None
+    if data_format != "text":
+        refs = [r for item in items for r in item.references]
+        answer_length = measure(refs, _tokenizer_folder(first, first_job), max_new_tokens)
+        generation = GenerationConfig.from_dict({**generation.to_dict(), "max_new_tokens": answer_length.value})
+    worker_labels, labels_source = _label_choice(labels, first_job)
     name = first.name or first.id if not many else f"{len(runs)} runs"
     run = store.create_run(
         "evaluate",
         config={"generation": generation.to_dict(), "models": models, "train_run_id": run_ids[0],
-                "train_run_ids": run_ids, "labels": labels},
+                "train_run_ids": run_ids, "labels": worker_labels, "labels_source": labels_source,
+                "split": split, "test_set": test_set, "data_format": data_format, "use_stemmer": bool(use_stemmer),
+                "answer_length": answer_length.to_dict() if answer_length else None},
         project_id=first.project_id,
-        name=f"evaluate {name}",
+        name=f"evaluate {name}" + ("" if split == "test" else f" ({split} split)" if test_set is None or
+                                   test_dataset_id is None else f" on {test_set['name']}"),
         parent_run_id=run_ids[0],
     )
+    if test_set is not None:  # the lines made for this evaluation live with it
+        final = Path(run.run_dir) / "test.jsonl"
+        shutil.move(str(test_path), final)
+        test_path = final
     job = {
         "kind": "evaluate",
         "version": JOB_VERSION,
         "run_id": run.id,
         "workspace": str(store.home),
         "test_data": str(test_path),
+        "split": split,
+        "test_set": test_set,
+        "data_format": data_format,
         "models": models,
         "generation": generation.to_dict(),
-        "labels": labels,
+        "answer_length": answer_length.to_dict() if answer_length else None,
+        "labels": worker_labels,
+        "labels_source": labels_source,
+        "use_stemmer": bool(use_stemmer),
         "train_run_id": run_ids[0],
         "train_run_ids": run_ids,
         "max_seq_length": max_seq_length,

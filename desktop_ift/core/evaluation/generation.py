@@ -2,10 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from desktop_ift.core.modeling import encode_prompt, encode_source, padding_id
 from desktop_ift.core.training.config import GenerationConfig
+
+
+#: End-of-turn markers of common chat templates: generation stops at any of them that the tokenizer knows.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
+
+
+def stop_token_ids(tokenizer, model=None) -> list[int]:
+    """Every id generation stops at: the tokenizer's eos, the model's generation-config eos id(s), and the
+    end-of-turn tokens of :data:`END_OF_TURN_TOKENS` the vocabulary holds as single tokens."""
+    ids: list[int] = []
+
+    def add(value) -> None:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, int) and v >= 0 and v not in ids:
+                ids.append(v)
+
+    add(tokenizer.eos_token_id)
+    config = getattr(model, "generation_config", None)
+    if config is not None:
+        add(getattr(config, "eos_token_id", None))
+    unk = getattr(tokenizer, "unk_token_id", None)
+    vocab = tokenizer.get_vocab()
+    for token in END_OF_TURN_TOKENS:
+        tid = vocab.get(token)
+        if tid is not None and tid != unk:
+            add(tid)
+    return ids
+
+
+@dataclass
+class Answers:
+    """The generated answers, in the prompts' order, and which ones hit the ``max_new_tokens`` limit
+    before an end token (cut: their scores are lower than the model deserves)."""
+
+    texts: list[str]
+    cut: list[bool]
+
+    @property
+    def cut_count(self) -> int:
+        return sum(self.cut)
 
 
 class GenerationStopped(Exception):
@@ -24,8 +65,14 @@ def generate_answers(
     on_batch: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     max_source_length: int = 512,
-) -> list[str]:
-    """Answer each formatted prompt; returns the answers (new tokens only, stripped) in the prompts' order.
+    encoded: list[list[int]] | None = None,
+) -> Answers:
+    """Answer each formatted prompt; returns the answers (new tokens only, stripped) in the prompts' order
+    and which of them were cut by ``gen.max_new_tokens`` (:class:`Answers`). Generation stops at any of
+    :func:`stop_token_ids` (eos and the chat template's end-of-turn token).
+
+    ``encoded`` gives the prompts' token ids directly (chat histories, encoded piece by piece exactly as in
+    training); otherwise each prompt text is encoded here.
 
     Prompts are encoded with :func:`~desktop_ift.core.modeling.encode_prompt` (the exact ids used in
     training), sorted by length and generated ``gen.batch_size`` at a time with LEFT padding. Temperature 0
@@ -38,22 +85,26 @@ def generate_answers(
     """
     import torch
 
-    total = len(prompts)
+    total = len(encoded) if encoded is not None else len(prompts)
     if total == 0:
-        return []
+        return Answers([], [])
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
-    if seq2seq:
+    if encoded is not None:
+        encoded = [list(ids) for ids in encoded]
+    elif seq2seq:
         encoded = [encode_source(tokenizer, p, max_source_length) for p in prompts]
     else:
         encoded = [encode_prompt(tokenizer, p) for p in prompts]
     order = sorted(range(total), key=lambda i: len(encoded[i]))
     answers: list[str] = [""] * total
+    cut: list[bool] = [False] * total
     pad_id = padding_id(tokenizer)
+    stops = stop_token_ids(tokenizer, model)
     device = next(model.parameters()).device
     kwargs: dict = {
         "max_new_tokens": gen.max_new_tokens,
         "pad_token_id": pad_id,
-        "eos_token_id": tokenizer.eos_token_id,
+        "eos_token_id": stops or None,
         "repetition_penalty": gen.repetition_penalty,
     }
     if gen.temperature > 0:
@@ -79,9 +130,12 @@ def generate_answers(
         # decoder-only: the output repeats the prompt; encoder-decoder: it starts with the decoder start token
         new_tokens = out[:, 1:] if seq2seq else out[:, width:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        for i, text in zip(batch, texts):
+        stop_set = set(stops)
+        for i, text, row in zip(batch, texts, new_tokens.tolist()):
             answers[i] = text.strip()
+            produced = row[: gen.max_new_tokens]
+            cut[i] = len(produced) >= gen.max_new_tokens and not any(t in stop_set for t in produced)
         done += len(batch)
         if on_batch is not None:
             on_batch(done, total)
-    return answers
+    return Answers(answers, cut)

@@ -2,8 +2,13 @@
 
 ROUGE comes from ``rouge_score`` exactly as Hugging Face ``evaluate``'s ``rouge`` module calls it
 (``RougeScorer(...).score(reference, prediction)`` per example, F-measure, ``use_aggregator=False``
-then the mean). BLEU and chrF come from ``sacrebleu`` (corpus level, default 13a word tokenisation
-for BLEU). Accuracy/precision/recall/F1 come from ``sklearn.metrics``. Nothing here needs network
+then the mean), with the Porter stemmer on by default as in most papers (``use_stemmer=False`` for
+without). With several references per example, ROUGE takes the best reference per example and type
+(``RougeScorer.score_multi``), BLEU and chrF score against all references (sacrebleu's several reference
+streams, shorter lists padded with None) and exact match accepts any reference.
+:func:`describe_text_metrics` says all this in words for the report. BLEU and chrF come from
+``sacrebleu`` (corpus level, default 13a word tokenisation for BLEU). Accuracy/precision/recall/F1
+come from ``sklearn.metrics``. Nothing here needs network
 access or nltk data, and nothing here imports Qt.
 
 Note that ``rouge_score``'s default tokenizer keeps only ``[a-z0-9]`` tokens, so ROUGE is zero for
@@ -34,6 +39,7 @@ __all__ = [
     "compute_all",
     "compute_classification_metrics",
     "compute_text_metrics",
+    "describe_text_metrics",
     "detect_label_set",
     "match_label",
     "normalize_answer",
@@ -60,15 +66,17 @@ SCALAR_METRICS: list[tuple[str, str, bool]] = [
     ("recall_macro", "Recall (macro)", True),
     ("f1_macro", "F1 (macro)", True),
     ("response_loss", "Loss (answer tokens)", False),
+    ("text_loss", "Loss (test documents)", False),
     ("perplexity", "Perplexity", False),
+    ("answers_cut", "Answers cut at the length limit", False),
     ("forgotten", "Questions forgotten", False),
     ("learned", "Questions learned", True),
 ]
 
 #: Scores the evaluation/benchmark workers add to :func:`compute_all`'s (the teacher-forced loss, and the
 #: forgetting check's counts of questions that changed against the first model).
-WORKER_METRICS = frozenset({"response_loss", "perplexity", "forgotten", "learned"})
-COUNT_METRICS = frozenset({"forgotten", "learned"})
+WORKER_METRICS = frozenset({"response_loss", "text_loss", "perplexity", "forgotten", "learned", "answers_cut"})
+COUNT_METRICS = frozenset({"forgotten", "learned", "answers_cut"})
 
 # Characters stripped from both ends of an answer: whitespace, quotes, brackets and sentence
 # punctuation. Symbols that carry meaning at the edge of short answers (+ - # % $ * / etc.)
@@ -97,10 +105,14 @@ def _check_pair(predictions: Sequence[str], references: Sequence[str]) -> None:
     if len(predictions) != len(references):
         raise ValueError(
             f"Got {len(predictions)} predictions but {len(references)} references; "
-            "each prediction needs exactly one reference."
+            "each prediction needs one entry (a reference, or a list of several references)."
         )
     for kind, items in (("prediction", predictions), ("reference", references)):
         for i, item in enumerate(items):
+            if kind == "reference" and isinstance(item, (list, tuple)):
+                if not item or not all(isinstance(r, str) for r in item):
+                    raise TypeError(f"reference {i} must be a non-empty list of str (several references) or a str.")
+                continue
             if not isinstance(item, str):
                 raise TypeError(
                     f"{kind} {i} is {type(item).__name__}, not str; convert missing values "
@@ -115,33 +127,63 @@ def _scorer(rouge_types: tuple[str, ...], use_stemmer: bool) -> rouge_scorer.Rou
     return rouge_scorer.RougeScorer(list(rouge_types), use_stemmer=use_stemmer, split_summaries=False)
 
 
-def compute_text_metrics(
-    predictions: list[str], references: list[str], use_stemmer: bool = False
-) -> dict[str, float]:
-    """Score generated text against one reference per example.
+def _reference_lists(references: Sequence) -> list[list[str]]:
+    return [list(r) if isinstance(r, (list, tuple)) else [r] for r in references]
 
-    Returns ``rouge1``, ``rouge2``, ``rougeL``, ``rougeLsum`` (mean per-example F-measure in
-    0..1, identical to ``evaluate``'s rouge with ``use_aggregator=False`` followed by the mean;
-    rougeLsum treats newlines as sentence boundaries), ``bleu`` and ``chrf`` (sacrebleu corpus
-    scores, 0..100, BLEU on 13a word tokens) and ``exact_match`` (fraction of examples whose
-    :func:`normalize_answer` forms are equal, 0..1).
+
+def compute_text_metrics(
+    predictions: list[str], references: list[str] | list[list[str]], use_stemmer: bool = True
+) -> dict[str, float]:
+    """Score generated text against the reference(s) of each example.
+
+    ``references`` holds one string per example, or one list of strings per example (several references:
+    a list of one is the same as the string). Returns ``rouge1``, ``rouge2``, ``rougeL``, ``rougeLsum``
+    (mean per-example F-measure in 0..1, identical to ``evaluate``'s rouge with ``use_aggregator=False``
+    followed by the mean; with several references the best one per example and type, as
+    ``RougeScorer.score_multi``; rougeLsum treats newlines as sentence boundaries), ``bleu`` and ``chrf``
+    (sacrebleu corpus scores against every reference, 0..100, BLEU on 13a word tokens) and
+    ``exact_match`` (fraction of examples whose :func:`normalize_answer` form equals that of a reference,
+    0..1). ROUGE uses the Porter stemmer unless ``use_stemmer`` is False.
 
     Raises ValueError for an empty prediction list or a length mismatch.
     """
     _check_pair(predictions, references)
+    ref_lists = _reference_lists(references)
     scorer = _scorer(ROUGE_TYPES, bool(use_stemmer))
     per_type: dict[str, list[float]] = {t: [] for t in ROUGE_TYPES}
-    for ref, pred in zip(references, predictions):
-        scores = scorer.score(ref, pred)
+    for refs, pred in zip(ref_lists, predictions):
+        scores = scorer.score(refs[0], pred) if len(refs) == 1 else scorer.score_multi(refs, pred)
         for rouge_type in ROUGE_TYPES:
             per_type[rouge_type].append(scores[rouge_type].fmeasure)
     result = {t: float(np.mean(v)) for t, v in per_type.items()}
-    result["bleu"] = float(sacrebleu.corpus_bleu(list(predictions), [list(references)]).score)
-    result["chrf"] = float(sacrebleu.corpus_chrf(list(predictions), [list(references)]).score)
+    width = max(len(refs) for refs in ref_lists)
+    # sacrebleu wants one stream per reference position; a missing reference is None (ignored)
+    streams = [[refs[k] if k < len(refs) else None for refs in ref_lists] for k in range(width)]
+    result["bleu"] = float(sacrebleu.corpus_bleu(list(predictions), streams).score)
+    result["chrf"] = float(sacrebleu.corpus_chrf(list(predictions), streams).score)
     result["exact_match"] = float(
-        np.mean([normalize_answer(p) == normalize_answer(r) for p, r in zip(predictions, references)])
+        np.mean([any(normalize_answer(p) == normalize_answer(r) for r in refs)
+                 for p, refs in zip(predictions, ref_lists)])
     )
     return result
+
+
+def describe_text_metrics(use_stemmer: bool = True) -> dict[str, str]:
+    """How the text scores are computed, in words, for the report and the page (what a reader needs to
+    compare them with published numbers)."""
+    return {
+        "rouge_library": "rouge_score (Google Research), F-measure",
+        "rouge_tokenizer": "rouge_score's default: lowercase, every character outside a-z and 0-9 is a "
+                           "separator (text in other scripts scores 0)",
+        "rouge_stemming": "Porter stemmer on" if use_stemmer else "no stemming",
+        "rouge_sentence_splitting": "ROUGE-Lsum splits sentences at newlines only (no nltk sentence splitter)",
+        "rouge_aggregation": "mean of the per-example scores (no bootstrap); with several references the best "
+                             "reference per example and ROUGE type",
+        "bleu": f"sacrebleu {sacrebleu.__version__} corpus BLEU on every reference (tok:13a, case-sensitive, "
+                "smooth:exp)",
+        "chrf": f"sacrebleu {sacrebleu.__version__} corpus chrF on every reference (char order 6, beta 2)",
+        "exact_match": "after lowercasing and stripping spaces, quotes and end punctuation; any reference",
+    }
 
 
 def detect_label_set(references: list[str], max_labels: int = 20) -> list[str] | None:
@@ -255,7 +297,7 @@ def compute_all(
     predictions: list[str],
     references: list[str],
     labels: list[str] | None | str = "auto",
-    use_stemmer: bool = False,
+    use_stemmer: bool = True,
 ) -> dict:
     """Compute every applicable metric for one model's outputs.
 
@@ -267,6 +309,8 @@ def compute_all(
     """
     result: dict = dict(compute_text_metrics(predictions, references, use_stemmer=use_stemmer))
     result["n_examples"] = len(predictions)
+    result["use_stemmer"] = bool(use_stemmer)
+    references = [r[0] if isinstance(r, (list, tuple)) else r for r in references]  # classes: the first
     if isinstance(labels, str):
         if labels != "auto":
             raise ValueError(f"labels must be 'auto', a list of labels or None, not {labels!r}.")
@@ -282,18 +326,22 @@ def compute_all(
 
 
 def per_example_scores(
-    prediction: str, reference: str, labels: list[str] | None = None, use_stemmer: bool = False
+    prediction: str, reference: str | list[str], labels: list[str] | None = None, use_stemmer: bool = True
 ) -> dict[str, float]:
-    """Score a single example for the per-row table: ``rougeL`` (F-measure), ``exact_match``
-    (1.0 or 0.0) and, when ``labels`` are given, ``correct`` (1.0 if the prediction maps via
-    :func:`match_label` to the same label as the reference, else 0.0)."""
+    """Score a single example for the per-row table: ``rougeL`` (F-measure; the best reference when
+    several are given), ``exact_match`` (1.0 or 0.0, any reference) and, when ``labels`` are given,
+    ``correct`` (1.0 if the prediction maps via :func:`match_label` to the same label as the (first)
+    reference, else 0.0)."""
     _check_pair([prediction], [reference])
+    refs = list(reference) if isinstance(reference, (list, tuple)) else [reference]
+    scorer = _scorer(("rougeL",), bool(use_stemmer))
+    rouge = scorer.score(refs[0], prediction) if len(refs) == 1 else scorer.score_multi(refs, prediction)
     scores = {
-        "rougeL": float(_scorer(("rougeL",), bool(use_stemmer)).score(reference, prediction)["rougeL"].fmeasure),
-        "exact_match": float(normalize_answer(prediction) == normalize_answer(reference)),
+        "rougeL": float(rouge["rougeL"].fmeasure),
+        "exact_match": float(any(normalize_answer(prediction) == normalize_answer(r) for r in refs)),
     }
     if labels is not None:
         label_list = _normalize_labels(labels)
         predicted = match_label(prediction, label_list)
-        scores["correct"] = float(predicted is not None and predicted == normalize_answer(reference))
+        scores["correct"] = float(predicted is not None and predicted == normalize_answer(refs[0]))
     return scores

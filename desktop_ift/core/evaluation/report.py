@@ -177,10 +177,19 @@ def render_html(comp: Comparison, example_limit: int = 500) -> str:
         f'<p class="muted">Run {html.escape(comp.run_id)} · {comp.status} · {n} examples · models: '
         f'{html.escape(", ".join(comp.labels))} · written {time.strftime("%Y-%m-%d %H:%M")}'
         f'{" · " + html.escape(settings_text) if settings_text else ""}</p>'
-        f"<h2>Scores</h2>{_scores_table(comp)}{bar_chart_svg(comp)}"
+        f"<h2>Scores</h2>{_scores_table(comp)}{bar_chart_svg(comp)}{_method_table(comp)}"
         f"{_subject_table(comp)}{conf}{_examples_table(comp, example_limit)}"
         "</body></html>"
     )
+
+
+def _method_table(comp: Comparison) -> str:
+    notes = comp.method_notes()
+    if not notes:
+        return ""
+    rows = "".join(f'<tr><th class="l">{html.escape(what)}</th><td class="l">{html.escape(how)}</td></tr>'
+                   for what, how in notes)
+    return f"<h2>How the scores were computed</h2><table>{rows}</table>"
 
 
 def scores_csv(comp: Comparison) -> str:
@@ -214,6 +223,7 @@ def to_json(comp: Comparison) -> dict:
     """Everything as one JSON-ready dict (scores, full metric details, examples)."""
     return {"run_id": comp.run_id, "kind": comp.kind, "name": comp.name, "status": comp.status,
             "models": comp.labels, "scores": comp.scores, "details": comp.details, "info": comp.info,
+            "method": dict(comp.method_notes()),
             "examples": [{"idx": r.idx, "prompt": r.prompt, "reference": r.reference, "outputs": r.outputs,
                           "scores": r.scores} for r in comp.examples]}
 

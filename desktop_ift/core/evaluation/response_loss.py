@@ -89,3 +89,98 @@ def _seq2seq_response_loss(model, tokenizer, rows: list[dict], max_seq_length: i
         total_nll += float(nll)
         total_tokens += int((labels != IGNORE_INDEX).sum())
     return _summary(total_nll, total_tokens)
+
+
+def chat_answer_encoding(tokenizer, item) -> tuple[list[int], list[int]]:
+    """``(context_ids, answer_ids)`` of a chat :class:`~desktop_ift.core.evaluation.items.EvalItem`: the
+    history through the model's chat template and the last assistant turn with its end-of-turn marker,
+    laid out and tokenized piece by piece exactly as training does (``modeling.format_chat_segments`` and
+    ``encode_segments``). The context ids are what the model is given to write the answer."""
+    from desktop_ift.core.modeling import encode_segments, format_chat_segments
+
+    messages = list(item.history) + [{"role": "assistant", "content": item.answer}]
+    segments = format_chat_segments(tokenizer, item.system, messages)
+    ids, trained = encode_segments(tokenizer, segments)
+    context, _ = encode_segments(tokenizer, segments[:-1]) if len(segments) > 1 else ([], [])
+    if ids[: len(context)] != context or not segments[-1][1]:  # cannot happen with piecewise encoding
+        raise ValueError("the chat history does not encode as a prefix of the conversation")
+    return context, ids[len(context):]
+
+
+def chat_answer_loss(model, tokenizer, items: list, max_seq_length: int = 512, batch_size: int = 8,
+                     should_stop: Callable[[], bool] | None = None) -> dict:
+    """Loss and perplexity on the last assistant turn of each test conversation, with the history as
+    context (cut from its start when the whole exceeds ``max_seq_length``, so the answer is kept)."""
+    features = []
+    for item in items:
+        context, answer = chat_answer_encoding(tokenizer, item)
+        ids = (context + answer)[-max_seq_length:]
+        labels = ([IGNORE] * len(context) + answer)[-max_seq_length:]
+        if any(label != IGNORE for label in labels[1:]):
+            features.append({"input_ids": ids, "labels": labels})
+    total_nll, total_tokens, _ = _causal_nll(model, tokenizer, features, batch_size, should_stop)
+    return _summary(total_nll, total_tokens)
+
+
+def document_losses(model, tokenizer, rows: list[dict], max_seq_length: int = 512, batch_size: int = 8,
+                    should_stop: Callable[[], bool] | None = None) -> tuple[dict, list[float | None]]:
+    """Held-out loss on continued pre-training documents (``{"text"}`` rows), every token counted, long
+    documents cut into pieces of ``max_seq_length`` as in training (``collator.tokenize_rows``).
+
+    Returns ``({"text_loss", "perplexity", "text_tokens"}, per-document mean loss)``; the first is empty
+    when stopped or when no document has two tokens."""
+    from desktop_ift.core.training.collator import tokenize_rows
+
+    features, owner = [], []
+    for i, row in enumerate(rows):
+        for feature in tokenize_rows([row], tokenizer, max_seq_length, completion_only=False, data_format="text"):
+            features.append(feature)
+            owner.append(i)
+    total_nll, total_tokens, per_feature = _causal_nll(model, tokenizer, features, batch_size, should_stop)
+    if not total_tokens:
+        return {}, [None] * len(rows)
+    sums = [[0.0, 0] for _ in rows]
+    for i, (nll, count) in zip(owner, per_feature):
+        sums[i][0] += nll
+        sums[i][1] += count
+    loss = total_nll / total_tokens
+    summary = {"text_loss": loss, "perplexity": math.exp(min(loss, 700.0)), "text_tokens": total_tokens}
+    return summary, [s / n if n else None for s, n in sums]
+
+
+IGNORE = -100
+
+
+def _causal_nll(model, tokenizer, features: list[dict], batch_size: int,
+                should_stop: Callable[[], bool] | None) -> tuple[float, int, list[tuple[float, int]]]:
+    """Summed NLL and token count of the labelled positions of ``features`` (next-token prediction), in
+    total and per feature; ``(0, 0, [])`` when stopped."""
+    import torch
+
+    from desktop_ift.core.training.collator import IGNORE_INDEX, PaddingCollator, shortest_first
+
+    if not features:
+        return 0.0, 0, []
+    order = {id(f): k for k, f in enumerate(features)}
+    per_feature: list[tuple[float, int]] = [(0.0, 0)] * len(features)
+    collate = PaddingCollator(pad_token_id=padding_id(tokenizer))
+    device = next(model.parameters()).device
+    total_nll, total_tokens = 0.0, 0
+    for examples in shortest_first(features, lambda f: len(f["input_ids"]), batch_size):
+        if should_stop is not None and should_stop():
+            return 0.0, 0, []
+        batch = {k: v.to(device) for k, v in collate(examples).items()}
+        with torch.inference_mode():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = logits[:, :-1, :].float()
+        labels = batch["labels"][:, 1:]
+        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
+                                                ignore_index=IGNORE_INDEX, reduction="none").view(labels.shape)
+        counted = labels != IGNORE_INDEX
+        row_nll = (nll * counted).sum(dim=1).tolist()
+        row_tokens = counted.sum(dim=1).tolist()
+        for example, s, n in zip(examples, row_nll, row_tokens):
+            per_feature[order[id(example)]] = (float(s), int(n))
+            total_nll += float(s)
+            total_tokens += int(n)
+    return total_nll, total_tokens, per_feature

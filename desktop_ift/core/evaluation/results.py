@@ -57,19 +57,75 @@ class Comparison:
         return self.labels[0] if self.labels else None
 
     def example_score_key(self) -> str:
-        """The per-example score the gain/loss sort uses: ``correct`` when the examples have it, else ROUGE-L."""
+        """The per-example score the gain/loss sort uses: ``correct`` when the examples have it, the
+        document loss for continued pre-training, else ROUGE-L."""
         for row in self.examples:
             for scores in row.scores.values():
                 if "correct" in scores:
                     return "correct"
+                if "text_loss" in scores:
+                    return "text_loss"
         return "rougeL"
 
     def gain(self, row: ExampleRow, label: str) -> float | None:
-        """``label``'s per-example score minus the baseline's on ``row`` (None when either is missing)."""
+        """How much better ``label`` does than the baseline on ``row`` (its score minus the baseline's; for a
+        loss, the baseline's minus its own); None when either is missing."""
         key = self.example_score_key()
         base = row.score(self.baseline, key) if self.baseline else None
         mine = row.score(label, key)
-        return None if base is None or mine is None else mine - base
+        if base is None or mine is None:
+            return None
+        return base - mine if key == "text_loss" else mine - base
+
+    def label_set(self) -> list[str] | None:
+        """The label set accuracy/F1 were computed over (None: free text)."""
+        for label in self.labels:
+            found = self.details.get(label, {}).get("labels")
+            if found:
+                return list(found)
+        return None
+
+    def method_notes(self) -> list[tuple[str, str]]:
+        """``(what, how)`` lines saying how this evaluation measured: the data, the longest answer and where
+        it came from, the label set and its source, and the ROUGE/BLEU/chrF settings -- what a reader needs
+        to compare the scores with published ones. The page and the report show the same lines."""
+        info = self.info
+        notes: list[tuple[str, str]] = []
+        if self.kind != "evaluate":
+            return notes
+        split = info.get("split") or "test"
+        fmt = info.get("data_format") or "instruction"
+        what = {"chat": "conversations", "text": "documents"}.get(fmt, "examples")
+        notes.append(("Data", f"{info.get('examples', len(self.examples))} {split} {what} ({fmt} format)"))
+        test_set = info.get("test_set") or {}
+        if test_set.get("dataset_id") is not None:
+            notes.append(("Test set", f"the dataset {test_set.get('name')} v{test_set.get('version')} "
+                                      f"({test_set.get('rows')} rows), laid out with the run's template"))
+        if test_set.get("reference_columns"):
+            notes.append(("References", f"the response plus the columns {', '.join(test_set['reference_columns'])}; "
+                                        f"{test_set.get('with_several', 0)} examples have several"))
+        if info.get("measured"):
+            notes.append(("Measured", str(info["measured"])))
+        length = info.get("answer_length")
+        if isinstance(length, dict) and length.get("text"):
+            notes.append(("Longest answer", str(length["text"])))
+        cut = {label: self.scores.get(label, {}).get("answers_cut") for label in self.labels}
+        if any(v for v in cut.values()):
+            notes.append(("Answers cut", ", ".join(f"{label}: {v:.0f}" for label, v in cut.items() if v is not None)
+                          + " reached the limit before their end"))
+        if fmt != "text":
+            labels = self.label_set()
+            source = info.get("labels_source") or "detected from the test references"
+            notes.append(("Label set", (f"{', '.join(labels)} ({source})" if labels else
+                                        f"none: scored as free text ({source})")))
+        settings = info.get("metric_settings") or {}
+        for key, title in (("rouge_tokenizer", "ROUGE tokenizer"), ("rouge_stemming", "ROUGE stemming"),
+                           ("rouge_sentence_splitting", "ROUGE-Lsum sentences"),
+                           ("rouge_aggregation", "ROUGE aggregation"), ("bleu", "BLEU"), ("chrf", "chrF"),
+                           ("exact_match", "Exact match")):
+            if settings.get(key):
+                notes.append((title, str(settings[key])))
+        return notes
 
     def confusion(self, label: str) -> dict | None:
         """``{"labels": [...], "matrix": [[...]]}`` of a model (rows = reference, columns = predicted)."""

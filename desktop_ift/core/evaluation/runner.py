@@ -61,14 +61,27 @@ def _jsonable(value):
     return value
 
 
+def _emit_cancelled(writer) -> str:
+    writer.emit(ev.Cancelled, step=0, checkpoint="")
+    return "cancelled"
+
+
 def run_evaluation(job: dict, writer, stop) -> str:
     """Run an evaluation job; return ``"finished"`` or ``"cancelled"``. Errors propagate to the worker.
+
+    The test lines decide what is measured (:mod:`desktop_ift.core.evaluation.items`): instruction lines
+    are answered and scored; chat lines are answered at their last assistant turn with the history as
+    context (through the model's chat template, as in training); continued pre-training lines (``text``)
+    are scored by the held-out loss and perplexity of every model, nothing generated.
 
     For each model: load its tokenizer, format the prompts, and look the evaluation up in the cache
     (:mod:`desktop_ift.core.evaluation.cache`); on a miss load the model, generate the answers in batches and
     compute the teacher-forced loss on the answer tokens, then remember both. Scores are always recomputed
     from the answers (cheap), so a cached evaluation reports the same numbers as a fresh one.
     """
+    from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
+    from desktop_ift.core.evaluation.metrics import describe_text_metrics
+
     gen = GenerationConfig.from_dict(job.get("generation") or {})
     models = job.get("models") or []
     rows = _read_test_rows(job)
@@ -80,35 +93,68 @@ def run_evaluation(job: dict, writer, stop) -> str:
     if len(set(labels)) != len(labels):
         raise DataError(f"Two models in the evaluation have the same label ({', '.join(labels)}).",
                         hint="Give every model a different label.")
+    try:
+        fmt = data_format(rows)
+        items = [] if fmt == "text" else eval_items(rows)
+    except EvalDataError as exc:
+        raise DataError(str(exc), hint="Fix the test data and prepare the evaluation again.") from exc
     use_cache = bool(job.get("use_cache", True))
+    use_stemmer = bool(job.get("use_stemmer", True))
     max_seq_length = int(job.get("max_seq_length") or 512)
+    what = {"text": "test documents", "chat": "test conversations"}.get(fmt, "test examples")
+    info = {"models": models, "examples": len(rows), "data_format": fmt, "split": job.get("split", "test")}
+    if job.get("test_set"):
+        info["test_set"] = job["test_set"]
+    if fmt == "text":
+        info["measured"] = ("held-out loss and perplexity on every token of the test documents (cut into pieces "
+                            f"of {max_seq_length} tokens as in training); nothing is generated")
+    else:
+        info["generation"] = gen.to_dict()
+        info["answer_length"] = job.get("answer_length") or {
+            "value": gen.max_new_tokens, "origin": "job", "text": f"{gen.max_new_tokens} tokens (set in the job)."}
+        info["metric_settings"] = describe_text_metrics(use_stemmer)
+        info["labels_source"] = job.get("labels_source") or (
+            "detected from the test references" if job.get("labels", "auto") == "auto" else "given in the job")
+        if fmt == "chat":
+            info["measured"] = "the last assistant turn of each test conversation, with the turns before it as context"
     writer.emit(
         ev.Started,
         job_kind="evaluate",
         total_steps=0,
-        description=f"evaluate {', '.join(labels)} on {len(rows)} test examples",
+        description=f"evaluate {', '.join(labels)} on {len(rows)} {what}",
         pid=os.getpid(),
         device=describe_device(),
-        info={"models": models, "examples": len(rows), "generation": gen.to_dict()},
+        info=info,
     )
+    if fmt == "text":
+        return _evaluate_documents(job, rows, models, labels, gen, max_seq_length, writer, stop)
     # The heavy imports come after `started`, so a watcher knows at once that the worker is up.
     from desktop_ift.core.evaluation import cache
     from desktop_ift.core.evaluation.generation import GenerationStopped, generate_answers
     from desktop_ift.core.evaluation.metrics import compute_all, per_example_scores
-    from desktop_ift.core.evaluation.response_loss import response_loss
+    from desktop_ift.core.evaluation.response_loss import chat_answer_encoding, chat_answer_loss, response_loss
 
-    references = [str(r.get("response", "")) for r in rows]
-    settings = {**gen.to_dict(), "max_seq_length": max_seq_length}
+    references = [item.reference for item in items]
+    all_references = [item.references for item in items]
+    several = any(len(r) > 1 for r in all_references)
+    settings = {**gen.to_dict(), "max_seq_length": max_seq_length, "stops": "end-of-turn"}
     settings.pop("max_examples", None)  # already reflected in the prompts
     summary: dict[str, dict] = {}
     for spec, label in zip(models, labels):
         if stop.is_set():
-            writer.emit(ev.Cancelled, step=0, checkpoint="")
-            return "cancelled"
+            return _emit_cancelled(writer)
         path, adapter = resolve_model_spec(spec, job["workspace"], writer)
         tokenizer = load_tokenizer(path, padding_side="left")
         seq2seq = is_encoder_decoder(path)
-        prompts = [format_model_prompt(tokenizer, r.get("system", ""), r["prompt"], seq2seq) for r in rows]
+        encoded = None
+        if fmt == "chat":
+            if seq2seq:
+                raise DataError("An encoder-decoder model (T5, BART) cannot be evaluated on conversations.",
+                                hint="Evaluate chat data with a decoder-only model.")
+            encoded = [chat_answer_encoding(tokenizer, item)[0] for item in items]
+            prompts = [" ".join(map(str, ids)) for ids in encoded]  # the cache key sees the exact ids
+        else:
+            prompts = [format_model_prompt(tokenizer, item.system, item.prompt, seq2seq) for item in items]
         key = None
         cached = None
         if use_cache and cache.cacheable(settings):
@@ -117,6 +163,7 @@ def run_evaluation(job: dict, writer, stop) -> str:
             cached = cache.lookup(writer.store, key)
         if cached is not None and len(cached.get("outputs", [])) == len(prompts):
             outputs = cached["outputs"]
+            cut = cached.get("cut") or [False] * len(outputs)
             loss = cached.get("loss") or {}
             writer.emit(ev.Progress, stage="generating", done=len(prompts), total=len(prompts),
                         message=f"{label}: reused the answers of an identical earlier evaluation")
@@ -131,32 +178,87 @@ def run_evaluation(job: dict, writer, stop) -> str:
                             message=f"{label}: {done} of {total} answers")
 
             try:
-                outputs = generate_answers(model, tokenizer, prompts, gen, on_batch=on_batch,
-                                           should_stop=stop.is_set, max_source_length=max_seq_length)
+                answers = generate_answers(model, tokenizer, prompts, gen, on_batch=on_batch,
+                                           should_stop=stop.is_set, max_source_length=max_seq_length,
+                                           encoded=encoded)
             except GenerationStopped:
-                writer.emit(ev.Cancelled, step=0, checkpoint="")
-                return "cancelled"
+                return _emit_cancelled(writer)
+            outputs, cut = answers.texts, answers.cut
             writer.emit(ev.Progress, stage="scoring", done=0, total=1,
                         message=f"{label}: loss on the reference answers")
-            loss = response_loss(model, tokenizer, rows, max_seq_length=max_seq_length,
-                                 batch_size=gen.batch_size, should_stop=stop.is_set)
+            if fmt == "chat":
+                loss = chat_answer_loss(model, tokenizer, items, max_seq_length=max_seq_length,
+                                        batch_size=gen.batch_size, should_stop=stop.is_set)
+            else:
+                loss = response_loss(model, tokenizer, [{"system": it.system, "prompt": it.prompt,
+                                                         "response": it.reference} for it in items],
+                                     max_seq_length=max_seq_length, batch_size=gen.batch_size,
+                                     should_stop=stop.is_set)
             if stop.is_set():
-                writer.emit(ev.Cancelled, step=0, checkpoint="")
-                return "cancelled"
+                return _emit_cancelled(writer)
             if key is not None:
-                cache.save(writer.store, key, spec["model"], adapter, {"outputs": outputs, "loss": loss})
+                cache.save(writer.store, key, spec["model"], adapter, {"outputs": outputs, "loss": loss, "cut": cut})
             del model
             gc.collect()
             _empty_cuda_cache()
-        metrics = _jsonable(compute_all(outputs, references, labels=job.get("labels", "auto")))
+        metrics = _jsonable(compute_all(outputs, all_references if several else references,
+                                        labels=job.get("labels", "auto"), use_stemmer=use_stemmer))
         metrics.update(loss)
         metrics["from_cache"] = cached is not None
+        metrics["answers_cut"] = int(sum(bool(c) for c in cut))
+        metrics["max_new_tokens"] = gen.max_new_tokens
+        if metrics["answers_cut"]:
+            writer.emit(ev.Progress, stage="scoring", done=1, total=1,
+                        message=f"{label}: {metrics['answers_cut']} of {len(outputs)} answers reached the limit of "
+                                f"{gen.max_new_tokens} new tokens before their end and were cut")
         label_list = metrics.get("labels")
         writer.store.add_eval_examples(job["run_id"], label, [
-            # the prompt as the user wrote it (the chat-template markers around it are the same for all)
-            {"idx": int(row.get("idx", i)), "prompt": row["prompt"], "reference": ref, "output": out,
-             "scores": per_example_scores(out, ref, labels=label_list)}
-            for i, (row, ref, out) in enumerate(zip(rows, references, outputs))
+            # the question as the user wrote it (the chat-template markers around it are the same for all)
+            {"idx": item.idx, "prompt": item.shown,
+             "reference": ref if len(item.references) == 1 else "\n— or —\n".join(item.references),
+             "output": out,
+             "scores": {**per_example_scores(out, item.references if len(item.references) > 1 else ref,
+                                             labels=label_list, use_stemmer=use_stemmer),
+                        **({"cut": 1.0} if c else {})}}
+            for item, ref, out, c in zip(items, references, outputs, cut)
+        ])
+        writer.emit(ev.Eval, step=0, model_label=label, metrics=metrics)
+        summary[label] = flat_metrics(metrics)
+    writer.emit(ev.Finished, output_dir="", metrics=summary)
+    return "finished"
+
+
+def _evaluate_documents(job: dict, rows: list[dict], models: list[dict], labels: list[str], gen: GenerationConfig,
+                        max_seq_length: int, writer, stop) -> str:
+    """Continued pre-training runs: the held-out loss and perplexity of every model on the test documents."""
+    from desktop_ift.core.evaluation.response_loss import document_losses
+
+    summary: dict[str, dict] = {}
+    for spec, label in zip(models, labels):
+        if stop.is_set():
+            return _emit_cancelled(writer)
+        path, adapter = resolve_model_spec(spec, job["workspace"], writer)
+        if is_encoder_decoder(path):
+            raise DataError("An encoder-decoder model (T5, BART) cannot be scored on plain documents.",
+                            hint="Evaluate continued pre-training with a decoder-only model.")
+        tokenizer = load_tokenizer(path)
+        writer.emit(ev.Progress, stage="loading model", done=0, total=1,
+                    message=f"{label}: loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
+        model = load_generation_model(path, adapter=adapter)
+        writer.emit(ev.Progress, stage="scoring", done=0, total=len(rows),
+                    message=f"{label}: loss on {len(rows)} test documents")
+        loss, per_doc = document_losses(model, tokenizer, rows, max_seq_length=max_seq_length,
+                                        batch_size=gen.batch_size, should_stop=stop.is_set)
+        del model
+        gc.collect()
+        _empty_cuda_cache()
+        if stop.is_set():
+            return _emit_cancelled(writer)
+        metrics = {**loss, "n_examples": len(rows), "labels": None}
+        writer.store.add_eval_examples(job["run_id"], label, [
+            {"idx": int(row.get("idx", i)), "prompt": str(row.get("text", "")), "reference": "", "output": "",
+             "scores": {} if value is None else {"text_loss": float(value)}}
+            for i, (row, value) in enumerate(zip(rows, per_doc))
         ])
         writer.emit(ev.Eval, step=0, model_label=label, metrics=metrics)
         summary[label] = flat_metrics(metrics)

@@ -8,12 +8,14 @@ matrices side by side, export as an HTML report with CSV/JSON) and *Playground* 
 
 from __future__ import annotations
 
+import re
 import time
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
+    QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+    QListWidget,
     QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
     QTabWidget, QVBoxLayout, QWidget,
 )
@@ -53,6 +55,9 @@ class EvaluatePage(Page):
         self.labels: list[str] = []
         self.comparison = None
         self.chart = None
+        self.answer_length = None  # what the references of the chosen run/split suggest (AnswerLength)
+        self._length_request = 0
+        self._measured_for: tuple | None = None
 
         self.tabs = QTabWidget()
         compare = QWidget()
@@ -116,11 +121,40 @@ class EvaluatePage(Page):
         self.form = ConfigForm(GenerationConfig, GENERATION_FIELDS, {**defaults, **saved}, columns=1)
         self.form.changed.connect(self._settings_changed)
         layout.addWidget(self.form)
+        # where the longest-answer limit comes from (the references of the chosen split, or the user)
+        self.length_note = muted_label("")
+        self.length_note.setWordWrap(True)
+        layout.addWidget(self.length_note)
+        split_row = QHBoxLayout()
+        split_row.addWidget(QLabel("Evaluate on"))
+        self.split_combo = QComboBox()
+        self.split_combo.addItem("the test split", "test")
+        self.split_combo.addItem("the validation split", "validation")
+        self.split_combo.setToolTip("Which held-out part of the run's data the models answer, or a test set imported "
+                                    "separately (laid out with the run's template).")
+        self.split_combo.currentIndexChanged.connect(lambda _i: self._refresh_answer_length())
+        split_row.addWidget(self.split_combo, 1)
+        layout.addLayout(split_row)
+        refs_row = QHBoxLayout()
+        refs_row.addWidget(QLabel("More references"))
+        self.references_edit = QLineEdit(self.state.setting("eval_reference_columns") or "")
+        self.references_edit.setPlaceholderText("columns, e.g. summary2, summary3")
+        self.references_edit.setToolTip("Columns with more reference answers for each example. ROUGE takes the best "
+                                        "reference, BLEU and chrF use all of them.")
+        self.references_edit.editingFinished.connect(self._refresh_answer_length)
+        refs_row.addWidget(self.references_edit, 1)
+        layout.addLayout(refs_row)
+        self.stemmer_box = QCheckBox("ROUGE with stemming (as in most papers)")
+        self.stemmer_box.setChecked(self.state.setting("eval_use_stemmer") is not False)
+        self.stemmer_box.setToolTip("The Porter stemmer of rouge_score: “running” and “runs” count as the same "
+                                    "word. Untick for ROUGE without stemming.")
+        layout.addWidget(self.stemmer_box)
         self.labels_edit = QLineEdit(self.state.setting("eval_labels") or "")
-        self.labels_edit.setPlaceholderText("auto-detect (or: billing, shipping, … / none)")
+        self.labels_edit.setPlaceholderText("auto-detect on the test answers (or: train / billing, … / none)")
         self.labels_edit.setToolTip("Label set for accuracy, precision/recall/F1 and the confusion matrix. Empty: "
-                                    "detected from the references when they are a small set of short answers. "
-                                    "A comma-separated list: use those labels. “none”: free text, no classes.")
+                                    "detected from the test references when they are a small set of short answers. "
+                                    "“train”: detected from the training references. A comma-separated list: use "
+                                    "those labels. “none”: free text, no classes. The results say which was used.")
         row = QHBoxLayout()
         row.addWidget(QLabel("Label set"))
         row.addWidget(self.labels_edit, 1)
@@ -208,7 +242,21 @@ class EvaluatePage(Page):
         self.chart_holder = QWidget()
         QVBoxLayout(self.chart_holder).setContentsMargins(0, 0, 0, 0)
         self.results_tabs.addTab(self.chart_holder, "Bar chart")
+        self.method_view = QLabel()
+        self.method_view.setObjectName("HowMeasured")
+        self.method_view.setWordWrap(True)
+        self.method_view.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.method_view.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        method_scroll = QScrollArea()
+        method_scroll.setWidgetResizable(True)
+        method_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        method_scroll.setWidget(self.method_view)
+        self.results_tabs.addTab(method_scroll, "How it was measured")
         layout.addWidget(self.results_tabs, 1)
+        # the label set and the answer limit under the table: what accuracy/F1 and the answers depend on
+        self.method_summary = muted_label("")
+        self.method_summary.setWordWrap(True)
+        layout.addWidget(self.method_summary)
         self.results_empty = muted_label("No evaluation yet. Pick a finished training run and press "
                                          "“Evaluate base vs fine-tuned”.")
         layout.addWidget(self.results_empty)
@@ -258,6 +306,8 @@ class EvaluatePage(Page):
         self._fill_result_combo()
         if not self.eval_run_id or self._parent_of(self.eval_run_id) != self.run_combo.currentData():
             self._show_latest_for_selected()
+        self._fill_test_sets()
+        self._refresh_answer_length()
 
     def _fill_also(self, finished) -> None:
         ticked = set(self.also_runs())
@@ -294,6 +344,7 @@ class EvaluatePage(Page):
         self._fill_also(self.state.finished_runs("train"))
         self._update_button()
         self._fill_result_combo()
+        self._refresh_answer_length()
         self._show_latest_for_selected()
 
     def _result_runs(self) -> list:
@@ -336,6 +387,96 @@ class EvaluatePage(Page):
             self.banner.show_message(str(exc), "error")
             return
         self.state.remember(generation=config.to_dict())
+        self._show_length_note()
+
+    # ------------------------------------------------------------------ longest answer
+    def _refresh_answer_length(self) -> None:
+        """Measure the references of the chosen run and split (off the GUI thread) and put the derived
+        longest-answer limit in the field, saying where it came from."""
+        train_id, target = self.selected_train_run(), self.split_combo.currentData() or "test"
+        columns = self.reference_columns()
+        if self._measured_for == (train_id, target, tuple(columns)):
+            return  # already measured (the run list is reloaded often)
+        self._measured_for = (train_id, target, tuple(columns))
+        split, dataset_id = self.evaluation_target()
+        self._length_request += 1
+        request = self._length_request
+        self.answer_length = None
+        if not train_id:
+            self.length_note.setText("")
+            return
+        self.length_note.setText("Measuring the reference answers…")
+        home = self.state.store.home
+
+        def work():
+            from desktop_ift.core.evaluation.eval_jobs import suggest_answer_length
+
+            with Store.open(home) as store:
+                return suggest_answer_length(store, train_id, split, test_dataset_id=dataset_id,
+                                             reference_columns=columns)
+
+        def done(result) -> None:
+            if request != self._length_request:
+                return  # another run or split was chosen meanwhile
+            self.answer_length = result
+            if result is not None:
+                self.form.set_values({"max_new_tokens": result.value})
+            self._show_length_note()
+
+        def failed(exc: BaseException) -> None:
+            if request == self._length_request:
+                self.length_note.setText(f"The reference answers could not be measured: {exc}")
+
+        run_in_background(work, done, failed)
+
+    def _show_length_note(self) -> None:
+        suggestion = self.answer_length
+        if suggestion is None:
+            if self.selected_train_run() and self._length_request and "Measuring" not in self.length_note.text():
+                self.length_note.setText("Continued pre-training data: the held-out loss and perplexity are "
+                                         "measured; nothing is generated.")
+            return
+        value = self.form.values().get("max_new_tokens")
+        if value == suggestion.value:
+            self.length_note.setText(f"Longest answer: {suggestion.text}")
+        else:
+            self.length_note.setText(f"Longest answer: {value} tokens, set by you (the references suggest "
+                                     f"{suggestion.value}; {suggestion.percentile_tokens} tokens is their 99th "
+                                     "percentile).")
+
+    def evaluation_target(self) -> tuple[str, int | None]:
+        """``(split, test dataset id or None)`` from the "Evaluate on" choice."""
+        data = self.split_combo.currentData() or "test"
+        if isinstance(data, str) and data.startswith("dataset:"):
+            return "test", int(data.split(":", 1)[1])
+        return data, None
+
+    def reference_columns(self) -> list[str]:
+        return [c.strip() for c in self.references_edit.text().split(",") if c.strip()]
+
+    def _fill_test_sets(self) -> None:
+        """The project's datasets as test sets after the run's own splits (keeping the choice)."""
+        current = self.split_combo.currentData()
+        try:
+            datasets = self.state.store.list_datasets(self.state.project.id)
+        except (StoreError, AttributeError):
+            datasets = []
+        self.split_combo.blockSignals(True)
+        while self.split_combo.count() > 2:
+            self.split_combo.removeItem(2)
+        for dataset in datasets:
+            self.split_combo.addItem(f"test set: {dataset.label}", f"dataset:{dataset.id}")
+        idx = self.split_combo.findData(current)
+        self.split_combo.setCurrentIndex(max(idx, 0))
+        self.split_combo.blockSignals(False)
+
+    def chosen_max_new_tokens(self) -> int | None:
+        """None when the field holds the value derived from the references (the job derives it again and
+        records it as such), else the user's value."""
+        value = self.form.values().get("max_new_tokens")
+        if self.answer_length is not None and value == self.answer_length.value:
+            return None
+        return int(value) if value else None
 
     def _blocker(self) -> str:
         if self.state.run_active:
@@ -359,6 +500,8 @@ class EvaluatePage(Page):
             return "auto"
         if text.lower() in ("none", "free text", "-"):
             return None
+        if text.lower() in ("train", "training"):
+            return "train"
         return [x.strip() for x in text.split(",") if x.strip()]
 
     # ------------------------------------------------------------------ start
@@ -373,15 +516,22 @@ class EvaluatePage(Page):
             self.banner.show_message(str(exc), "error", "Evaluation cannot start")
             return
         labels = self.label_choice()
-        self.state.remember(eval_labels=self.labels_edit.text().strip())
+        self.state.remember(eval_labels=self.labels_edit.text().strip(), eval_use_stemmer=self.stemmer_box.isChecked(),
+                            eval_reference_columns=self.references_edit.text().strip())
         runs = [self.selected_train_run(), *self.also_runs()]
         home = self.state.store.home
+        max_new_tokens = self.chosen_max_new_tokens()
+        split, dataset_id = self.evaluation_target()
+        columns = self.reference_columns()
+        use_stemmer = self.stemmer_box.isChecked()
 
         def work():
             from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
 
             with Store.open(home) as store:
-                run, job_path = prepare_eval_job(store, runs if len(runs) > 1 else runs[0], generation, labels=labels)
+                run, job_path = prepare_eval_job(store, runs if len(runs) > 1 else runs[0], generation, labels=labels,
+                                                 max_new_tokens=max_new_tokens, split=split, use_stemmer=use_stemmer,
+                                                 test_dataset_id=dataset_id, reference_columns=columns)
                 return run.id, str(job_path)
 
         self._prepare(work)
@@ -508,6 +658,8 @@ class EvaluatePage(Page):
         results = self.state.store.eval_results(self.eval_run_id) if self.eval_run_id else {}
         self.export_button.setEnabled(bool(results))
         if not results:
+            self.method_view.setText("")
+            self.method_summary.setText("")
             self.results_tabs.hide()
             self.results_empty.show()
             status = ""
@@ -526,6 +678,7 @@ class EvaluatePage(Page):
 
         self.results_tabs.show()
         self.results_empty.hide()
+        self._fill_method()
         labels = list(results)
         baseline = "base" if "base" in results else labels[0]
         rows = comparison_rows(results, baseline=baseline)
@@ -571,6 +724,25 @@ class EvaluatePage(Page):
             self.results_label.setText(f"  {when}{state}")
         except StoreError:
             pass
+
+    def method_notes(self) -> list[tuple[str, str]]:
+        """How the shown evaluation measured (the same lines as the HTML report)."""
+        comparison = self._load_comparison()
+        return comparison.method_notes() if comparison is not None else []
+
+    def _fill_method(self) -> None:
+        import html
+
+        notes = self.method_notes()
+        self.method_view.setText("".join(f"<p><b>{html.escape(what)}</b>: {html.escape(how)}</p>"
+                                         for what, how in notes))
+        brief = dict(notes)
+        limit = re.split(r"[:;(]", brief.get("Longest answer", ""))[0].strip()
+        parts = [f"Label set: {brief['Label set']}" if "Label set" in brief else "",
+                 f"Longest answer: {limit}" if limit else "",
+                 brief.get("ROUGE stemming", "") and f"ROUGE: {brief['ROUGE stemming']}",
+                 f"Measured: {brief['Measured']}" if "Measured" in brief and "Label set" not in brief else ""]
+        self.method_summary.setText(" · ".join(p for p in parts if p))
 
     def _draw_chart(self, rows, labels) -> None:
         from desktop_ift.ui.widgets.eval_chart import build_chart, draw_scores
