@@ -79,6 +79,14 @@ def test_presets_fill_the_form_and_explain_themselves(window, qtbot):
     config = page.train_config()
     preset = get_preset("Best quality")
     assert config.method == "dora" and page.method_buttons["dora"].isChecked()
+    from desktop_ift.core.training.presets import sized_preset
+
+    sized = sized_preset("Best quality", **page._preset_context())  # sized for the chosen model and data
+    assert config.lora_r == sized.values["lora_r"] and config.learning_rate == sized.values["learning_rate"]
+    assert all(note in page.preset_note.text() for note in sized.notes)
+    page.demo_radio.setChecked(True)  # the tiny random model: the preset's own values
+    page.preset_buttons["Best quality"].click()
+    config = page.train_config()
     assert config.lora_r == preset.values["lora_r"] and config.gradient_checkpointing
     assert page.preset_buttons["Best quality"].isChecked()
     assert preset.explanation in page.preset_note.text()

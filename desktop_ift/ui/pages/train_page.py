@@ -460,7 +460,7 @@ class TrainPage(Page):
             base = self.train_config()
         except ConfigError:
             base = TrainConfig()
-        values = apply_preset(name, base).to_dict()
+        values = apply_preset(name, base, **self._preset_context()).to_dict()
         self.form.set_values(values)
         self.advanced_form.set_values(values)
         self.set_method(values["method"])
@@ -468,7 +468,8 @@ class TrainPage(Page):
     def _update_preset_state(self, config: TrainConfig | None) -> None:
         from desktop_ift.core.training.presets import get_preset, matching_preset
 
-        name = matching_preset(config) if config is not None else None
+        context = self._preset_context()
+        name = matching_preset(config, **context) if config is not None else None
         group = next(iter(self.preset_buttons.values())).group()
         group.setExclusive(False)  # an exclusive group cannot have every button unchecked
         for key, button in self.preset_buttons.items():
@@ -477,13 +478,35 @@ class TrainPage(Page):
             button.blockSignals(False)
         group.setExclusive(True)
         if name:
+            from desktop_ift.core.training.presets import sized_preset
+
             preset = get_preset(name)
             self.preset_state.setText("")
-            self.preset_note.setText(f"{preset.summary} {preset.explanation}")
+            notes = " ".join(sized_preset(name, **context).notes)
+            self.preset_note.setText(f"{preset.summary} {preset.explanation}" + (f"\n{notes}" if notes else ""))
         else:
             self.preset_state.setText("  Custom settings")
             self.preset_note.setText("Pick a preset to fill the settings for you, or adjust them below; "
                                      "hover over a setting to see what it does.")
+
+    def _preset_context(self) -> dict:
+        """What the presets are sized for: the chosen model's parameter count, the training split's size and
+        the examples' token lengths (from the Templates page's last validation, when it measured them)."""
+        shape = None if self.model_error or not hasattr(self, "summary_values") else self._model_shape()
+        n_train = None
+        try:
+            from desktop_ift.core.data.splits import split_counts
+
+            record = self.state.dataset()
+            spec = self.state.split_spec()
+            if record and not spec.split_column:
+                n_train = split_counts(record.n_rows, spec)["train"]
+        except (ValueError, AttributeError):
+            pass
+        report = getattr(getattr(getattr(self.window(), "templates_page", None), "tools", None), "last_report", None)
+        lengths = getattr(report, "lengths", None)
+        return {"parameters": shape.params if shape else None, "n_train": n_train,
+                "lengths": [int(n) for n in lengths] if lengths is not None and len(lengths) else None}
 
     def config_values(self) -> dict:
         return {**self.form.values(), **self.advanced_form.values(), "method": self.method}
