@@ -30,8 +30,9 @@ def add_config_options(parser) -> None:
         parser.add_argument(flag, **kwargs)
 
 
-def train_config_from_args(args, base=None):
-    """``base`` (default: TrainConfig()), then ``--preset``, then every option given on the command line."""
+def train_config_from_args(args, base=None, **preset_context):
+    """``base`` (default: TrainConfig()), then ``--preset`` (sized by ``preset_context``: parameters,
+    lengths, n_train; see presets.sized_preset), then every option given on the command line."""
     from dataclasses import fields
 
     from desktop_ift.core.training.config import TrainConfig
@@ -39,7 +40,7 @@ def train_config_from_args(args, base=None):
 
     config = base or TrainConfig()
     if getattr(args, "preset", None):
-        config = apply_preset(args.preset, config)
+        config = apply_preset(args.preset, config, **preset_context)
     values = config.to_dict()
     for f in fields(TrainConfig):
         value = getattr(args, f.name, None)
@@ -87,7 +88,9 @@ def cmd_estimate(args) -> int:
     from desktop_ift.core.training.hardware import detect_devices
     from desktop_ift.core.training.memory import fit_advice, load_shape
 
-    model = validate_model_choice(args.model or DEMO_MODEL)
+    from desktop_ift.cli.app import resolve_cli_model
+
+    model = validate_model_choice(resolve_cli_model(args.model, open_store().home))
     if model == DEMO_MODEL:
         from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
 
@@ -118,9 +121,16 @@ def cmd_prepare_train(args) -> int:
     if not dataset_id or not template_id:
         raise CliError("Name the dataset and template with --dataset ID --template ID "
                        "(see: desktop-ift datasets / desktop-ift templates).")
-    model = args.model or DEMO_MODEL
-    config = train_config_from_args(args, DEMO_TRAIN_CONFIG if model == DEMO_MODEL else None)
+    from desktop_ift.cli.app import resolve_cli_model
+    from desktop_ift.core.data.splits import split_counts
+    from desktop_ift.core.models.bundled import model_parameters
+
+    model = resolve_cli_model(args.model, store.home)
     split = SplitSpec(train=args.split[0], validation=args.split[1], test=args.split[2], seed=args.split_seed)
+    n_train = split_counts(store.get_dataset(int(dataset_id)).n_rows, split)["train"] if not split.split_column \
+        else None
+    config = train_config_from_args(args, DEMO_TRAIN_CONFIG if model == DEMO_MODEL else None,
+                                    parameters=model_parameters(model, store.home), n_train=n_train)
     _, job_path = prepare_train_job(store, project.id, int(dataset_id), template_id, config, model, split,
                                     allow_download=args.allow_download)
     print(job_path)
@@ -136,7 +146,8 @@ def register(sub) -> None:
     p.add_argument("--project", help="project name (default: the demo project)")
     p.add_argument("--dataset", type=int, help="dataset id (default: the project's current one)")
     p.add_argument("--template", type=int, help="template id (default: the project's current one)")
-    p.add_argument("--model", help="'demo', a local Hugging Face model folder, or a hub id (org/name) in the "
+    p.add_argument("--model", help="'smollm2' (default: the bundled SmolLM2-135M-Instruct), 'tiny' (the tiny "
+                   "random test model), a local Hugging Face model folder, or a hub id (org/name) in the "
                    "local Hugging Face cache")
     p.add_argument("--allow-download", action="store_true",
                    help="let the training process download a hub model that is not in the local cache")
@@ -164,6 +175,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_run_bundle)
 
     p = sub.add_parser("estimate", help="show the devices and the memory a training job needs (no model load)")
-    p.add_argument("--model", help="'demo' or a local Hugging Face model folder")
+    p.add_argument("--model", help="'smollm2' (default), 'tiny' or a local Hugging Face model folder")
     add_config_options(p)
     p.set_defaults(func=cmd_estimate)

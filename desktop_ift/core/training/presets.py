@@ -95,7 +95,7 @@ _LR_BY_SIZE = ((300e6, {"Quick try": 1e-3, "Balanced": 5e-4, "Best quality": 3e-
                (math.inf, {"Quick try": 1e-4, "Balanced": 1e-4, "Best quality": 5e-5}))
 # A quick try stops after this many steps (batch 8): about 2-3 minutes for a 135M model on a laptop CPU,
 # a few minutes for a 1B model on a GPU.
-_QUICK_STEPS_BY_SIZE = ((300e6, 30), (1.5e9, 40), (math.inf, 60))
+_QUICK_STEPS_BY_SIZE = ((300e6, 20), (1.5e9, 30), (math.inf, 50))
 TINY_PARAMETERS = 10_000_000  # below this: a toy model with random weights, the generic values apply
 
 
@@ -137,6 +137,8 @@ def sized_preset(name: str, parameters: int | None = None, lengths: Sequence[int
             cap = next(steps for bound, steps in _QUICK_STEPS_BY_SIZE if parameters <= bound)
             per_epoch = math.ceil(n_train / (values["batch_size"] * values["gradient_accumulation"])) \
                 if n_train else None
+            values["packing"] = False
+            notes.append("One example per row (no packing), so each step costs the same whatever the lengths.")
             if per_epoch is None or per_epoch > cap:
                 values["max_steps"] = cap
                 seen = f" ({cap * values['batch_size']:,} of {n_train:,} training examples)" if n_train else ""
