@@ -89,12 +89,16 @@ def cmd_estimate(args) -> int:
     from desktop_ift.core.training.memory import fit_advice, load_shape
 
     from desktop_ift.cli.app import resolve_cli_model
+    from desktop_ift.core.models.bundled import BUNDLED_MODEL, bundled_shape, is_bundled_converted
 
-    model = validate_model_choice(resolve_cli_model(args.model, open_store().home))
-    if model == DEMO_MODEL:
+    home = open_store().home
+    shape = None
+    if args.model in (None, BUNDLED_MODEL) and not is_bundled_converted(home):
+        shape = bundled_shape()  # the bundled model's shape is known without converting it
+    elif (model := validate_model_choice(resolve_cli_model(args.model, home))) == DEMO_MODEL:
         from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
 
-        folder = open_store().home / "models" / DEMO_MODEL_DIRNAME
+        folder = home / "models" / DEMO_MODEL_DIRNAME
         if not (folder / "config.json").exists():
             raise CliError("The demo model is built on its first training run; estimate a model folder instead.")
     else:
@@ -102,7 +106,7 @@ def cmd_estimate(args) -> int:
     config = train_config_from_args(args)
     hw = detect_devices()
     print(hw.describe())
-    print(fit_advice(load_shape(folder), config, hw.training_device).message())
+    print(fit_advice(shape or load_shape(folder), config, hw.training_device).message())
     return 0
 
 

@@ -43,12 +43,12 @@ DEMO_GENERATION = GenerationConfig(max_new_tokens=8, batch_size=32, temperature=
 # for a 135M model on a 2-core CPU (see README, "The demo"): STEPS_FOR_135M batches of 8 with a high LoRA
 # learning rate, no packing (an example is ~80 tokens; rows of one example each keep a step cheap), no
 # gradient checkpointing (nothing to save on a model this small; it would cost a third more time).
-PRETRAINED_DEMO_STEPS = 12
+PRETRAINED_DEMO_STEPS = 30
 PRETRAINED_DEMO_TRAIN_CONFIG = TrainConfig(
     method="lora",
     epochs=1.0,
     max_steps=PRETRAINED_DEMO_STEPS,
-    learning_rate=2e-3,
+    learning_rate=1e-3,
     lr_scheduler="linear",
     batch_size=8,
     max_seq_length=128,

@@ -136,6 +136,14 @@ def model_parameters(model: str, workspace: Path | str) -> int | None:
         return None
 
 
+def bundled_shape():
+    """The bundled model's :class:`~desktop_ift.core.training.memory.ModelShape` before it is converted
+    (Llama, 30 layers, 576 wide, 9 heads / 3 KV heads, vocabulary 49,152), for memory estimates."""
+    from desktop_ift.core.training.memory import ModelShape
+
+    return ModelShape("llama", BUNDLED_PARAMETERS, 576, 30, 1536, 9, 3, 49152, False, True)
+
+
 def format_parameters(n: int | None) -> str:
     """``"135M"``, ``"1.5B"``, ``"420K"``; ``"?"`` for None."""
     if not n:

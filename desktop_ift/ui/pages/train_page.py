@@ -671,10 +671,9 @@ class TrainPage(Page):
 
             folder = Path(self.state.store.home) / "models" / DEMO_MODEL_DIRNAME
         elif model == BUNDLED_MODEL:
-            from desktop_ift.core.training.memory import ModelShape
+            from desktop_ift.core.models.bundled import bundled_shape
 
-            # Not converted yet: its shape is known (SmolLM2-135M: Llama, 30 layers, 576 wide).
-            return ModelShape("llama", BUNDLED_PARAMETERS, 576, 30, 1536, 9, 3, 49152, False, True)
+            return bundled_shape()  # not converted yet: its shape is known
         elif self.hub_radio.isChecked():
             folder = find_in_hub_cache(model)
             if folder is None:
