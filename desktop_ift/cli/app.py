@@ -26,29 +26,35 @@ def cmd_demo(args) -> int:
     if not args.headless:
         return cmd_gui(args)
     from desktop_ift.cli.training import train_config_from_args
-    from desktop_ift.core.demo import DEMO_GENERATION, DEMO_TRAIN_CONFIG, ensure_demo_project
+    from desktop_ift.core.demo import demo_settings, ensure_demo_project
     from desktop_ift.core.evaluation.comparison import format_comparison
     from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
-    from desktop_ift.core.jobs import DEMO_MODEL, prepare_train_job
+    from desktop_ift.core.jobs import prepare_train_job
+    from desktop_ift.core.models.bundled import format_parameters, model_parameters
 
     started = time.time()
     store = open_store()
     print(f"Workspace: {store.home}")
+    model = resolve_cli_model(args.model, store.home)
     project = ensure_demo_project(store)
     dataset = store.get_dataset(project.settings["dataset_id"])
     template = store.get_template(project.settings["template_id"])
     print(f"1/4 Data: {dataset.label} from {Path(dataset.source_path).name}")
     print(f"2/4 Template: {template.name!r} turns each row into a prompt/response pair")
-    config = train_config_from_args(args, DEMO_TRAIN_CONFIG)
-    run, job = prepare_train_job(store, project.id, dataset.id, template.id, config, DEMO_MODEL)
+    parameters = model_parameters(model, store.home)
+    base_config, generation = demo_settings(parameters)
+    config = train_config_from_args(args, base_config)
+    run, job = prepare_train_job(store, project.id, dataset.id, template.id, config, model)
     counts = json.loads(job.read_text())["source"]["counts"]
-    print(f"3/4 Training the demo model ({config.method}) on {counts['train']} examples "
+    name = "the tiny demo model (random weights)" if parameters is None or model == "demo" else \
+        f"{Path(model).name} ({format_parameters(parameters)} parameters)"
+    steps = f"{config.max_steps} steps of {config.batch_size}" if config.max_steps > 0 else f"{config.epochs:g} epochs"
+    print(f"3/4 Training {name} with {config.method}, {steps}, on {counts['train']} examples "
           f"(validation {counts['validation']}, test {counts['test']}): run {run.id}", flush=True)
     code = run_job(job)
     if code != 0:
         print("The demo stopped: training did not finish.", file=sys.stderr)
         return code
-    generation = DEMO_GENERATION
     if args.max_examples is not None:
         generation = type(generation).from_dict({**generation.to_dict(), "max_examples": args.max_examples})
     eval_run, eval_job = prepare_eval_job(store, run.id, generation)
@@ -64,11 +70,39 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def resolve_cli_model(value: str | None, workspace) -> str:
+    """``--model`` (None: the bundled SmolLM2) -> the job's model entry, converting the bundled model on
+    first use with its progress printed; a missing bundled model is a CliError saying how to install it."""
+    from desktop_ift.cli.common import CliError
+    from desktop_ift.core.models.bundled import BUNDLED_DIRNAME, is_bundled_converted, resolve_model_option
+    from desktop_ift.core.models.gguf_convert import GgufError
+
+    if value in (None, "smollm2") and not is_bundled_converted(workspace):
+        print(f"Preparing {BUNDLED_DIRNAME} (first use: converting the bundled 4-bit GGUF once, about a minute)",
+              flush=True)
+    last = [-1]
+
+    def progress(message: str, fraction: float) -> None:
+        if int(fraction * 10) != last[0]:
+            last[0] = int(fraction * 10)
+            print(f"  {fraction:4.0%} {message}", flush=True)
+
+    try:
+        return resolve_model_option(value, workspace, progress)
+    except GgufError as exc:
+        raise CliError(str(exc)) from exc
+
+
+MODEL_HELP = ("'smollm2' (default: SmolLM2-135M-Instruct, installed with the app), 'tiny' (a tiny random "
+              "model for quick tests), or a local Hugging Face model folder")
+
+
 def register(sub) -> None:
     sub.add_parser("gui", help="start the app").set_defaults(func=cmd_gui)
     sub.add_parser("workspace", help="print the workspace folder").set_defaults(func=cmd_workspace)
     p = sub.add_parser("demo", help="the whole flow on the built-in demo")
     p.add_argument("--headless", action="store_true", help="run without a window and print the results")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--max-steps", type=int, help="stop training after this many steps")
     p.add_argument("--epochs", type=float, help="training epochs")
     p.add_argument("--max-examples", type=int, help="evaluate at most this many test examples")

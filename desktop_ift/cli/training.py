@@ -39,8 +39,9 @@ def default_config(model: str | None):
     return DEMO_TRAIN_CONFIG if (model or "demo") == "demo" else TrainConfig()
 
 
-def train_config_from_args(args, base=None):
-    """``base`` (default: TrainConfig()), then ``--preset``, then every option given on the command line."""
+def train_config_from_args(args, base=None, **preset_context):
+    """``base`` (default: TrainConfig()), then ``--preset`` (sized by ``preset_context``: parameters,
+    lengths, n_train; see presets.sized_preset), then every option given on the command line."""
     from dataclasses import fields
 
     from desktop_ift.core.training.config import TrainConfig
@@ -48,7 +49,7 @@ def train_config_from_args(args, base=None):
 
     config = base or TrainConfig()
     if getattr(args, "preset", None):
-        config = apply_preset(args.preset, config)
+        config = apply_preset(args.preset, config, **preset_context)
     values = config.to_dict()
     for f in fields(TrainConfig):
         value = getattr(args, f.name, None)
@@ -96,11 +97,17 @@ def cmd_estimate(args) -> int:
     from desktop_ift.core.training.hardware import detect_devices
     from desktop_ift.core.training.memory import fit_advice, load_shape
 
-    model = validate_model_choice(args.model or DEMO_MODEL)
-    if model == DEMO_MODEL:
+    from desktop_ift.cli.app import resolve_cli_model
+    from desktop_ift.core.models.bundled import BUNDLED_MODEL, bundled_shape, is_bundled_converted
+
+    home = open_store().home
+    shape = None
+    if args.model in (None, BUNDLED_MODEL) and not is_bundled_converted(home):
+        shape = bundled_shape()  # the bundled model's shape is known without converting it
+    elif (model := validate_model_choice(resolve_cli_model(args.model, home))) == DEMO_MODEL:
         from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
 
-        folder = open_store().home / "models" / DEMO_MODEL_DIRNAME
+        folder = home / "models" / DEMO_MODEL_DIRNAME
         if not (folder / "config.json").exists():
             raise CliError("The demo model is built on its first training run; estimate a model folder instead.")
     else:
@@ -108,7 +115,7 @@ def cmd_estimate(args) -> int:
     config = train_config_from_args(args)
     hw = detect_devices()
     print(hw.describe())
-    print(fit_advice(load_shape(folder), config, hw.training_device).message())
+    print(fit_advice(shape or load_shape(folder), config, hw.training_device).message())
     return 0
 
 
@@ -173,7 +180,7 @@ def _training_source(store, project, args):
 
 def cmd_prepare_train(args) -> int:
     """Build the plan, print it, then write the job (the last line printed is the job.json path)."""
-    from desktop_ift.core.jobs import DEMO_MODEL, build_plan, write_train_job
+    from desktop_ift.core.jobs import build_plan, write_train_job
 
     store = open_store()
     project = find_project(store, project_name(args))
@@ -182,11 +189,19 @@ def cmd_prepare_train(args) -> int:
     if not dataset_id or source is None:
         raise CliError(f"Project {project.name!r} has no current dataset or template: name them with --dataset ID "
                        "--template ID (see: desktop-ift datasets / desktop-ift templates).")
-    model = args.model or DEMO_MODEL
-    config = train_config_from_args(args, default_config(model))
+    from desktop_ift.cli.app import resolve_cli_model
+    from desktop_ift.core.data.splits import split_counts
+    from desktop_ift.core.models.bundled import model_parameters
+
+    model = resolve_cli_model(args.model, store.home)
+    split = split_from_args(args)
+    n_train = split_counts(store.get_dataset(int(dataset_id)).n_rows, split)["train"] \
+        if split is not None and not split.split_column else None
+    config = train_config_from_args(args, default_config(model),
+                                    parameters=model_parameters(model, store.home), n_train=n_train)
     if args.drop_long:
         config = type(config).from_dict({**config.to_dict(), "overflow": "drop"})
-    planned = build_plan(store, project.id, int(dataset_id), source, config, model, split_from_args(args),
+    planned = build_plan(store, project.id, int(dataset_id), source, config, model, split,
                          allow_download=args.allow_download)
     print(f"Project {project.name!r} — what will be trained:")
     print(planned[0].text())
@@ -216,7 +231,8 @@ def register(sub) -> None:
     p.add_argument("--drop-long", action="store_true",
                    help="leave out examples longer than --max-seq-length (default: truncate them, keeping the "
                    "whole response where possible; --truncate-side says where the prompt is cut)")
-    p.add_argument("--model", help="'demo', a local Hugging Face model folder, or a hub id (org/name) in the "
+    p.add_argument("--model", help="'smollm2' (default: the bundled SmolLM2-135M-Instruct), 'tiny' (the tiny "
+                   "random test model), a local Hugging Face model folder, or a hub id (org/name) in the "
                    "local Hugging Face cache")
     p.add_argument("--allow-download", action="store_true",
                    help="let the training process download a hub model that is not in the local cache")
@@ -243,6 +259,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_run_bundle)
 
     p = sub.add_parser("estimate", help="show the devices and the memory a training job needs (no model load)")
-    p.add_argument("--model", help="'demo' or a local Hugging Face model folder")
+    p.add_argument("--model", help="'smollm2' (default), 'tiny' or a local Hugging Face model folder")
     add_config_options(p)
     p.set_defaults(func=cmd_estimate)

@@ -2,8 +2,8 @@
 
 :func:`ensure_demo_project` creates the project, imports the shipped demo CSV and saves the demo template
 (once; later calls return the same project). :data:`DEMO_TRAIN_CONFIG` and :data:`DEMO_GENERATION` are
-the settings ``desktop-ift demo`` uses to train and evaluate the tiny demo model in a few minutes on a
-laptop CPU. This module must stay light: the GUI calls it at start-up, so it imports neither torch nor
+the settings for the tiny random demo model (``--model tiny``); :func:`demo_settings` picks the settings
+for the model actually used (the bundled SmolLM2-135M-Instruct by default) from its size. This module must stay light: the GUI calls it at start-up, so it imports neither torch nor
 transformers.
 """
 
@@ -37,6 +37,49 @@ DEMO_TRAIN_CONFIG = TrainConfig(
 
 # Answers are one category word: a few tokens suffice, and greedy decoding makes the comparison repeatable.
 DEMO_GENERATION = GenerationConfig(max_new_tokens=8, batch_size=32, temperature=0.0)
+
+# A pretrained model (SmolLM2-135M-Instruct and up) already reads English: LoRA on the attention and MLP
+# projections only has to learn to answer with the category word. PRETRAINED_DEMO_TRAIN_CONFIG is sized
+# for a 135M model on a 2-core CPU (see README, "The demo"): STEPS_FOR_135M batches of 8 with a high LoRA
+# learning rate, no packing (an example is ~80 tokens; rows of one example each keep a step cheap), no
+# gradient checkpointing (nothing to save on a model this small; it would cost a third more time).
+PRETRAINED_DEMO_STEPS = 30
+PRETRAINED_DEMO_TRAIN_CONFIG = TrainConfig(
+    method="lora",
+    epochs=1.0,
+    max_steps=PRETRAINED_DEMO_STEPS,
+    learning_rate=1e-3,
+    lr_scheduler="linear",
+    batch_size=8,
+    max_seq_length=128,
+    warmup_ratio=0.1,
+    lora_r=16,
+    lora_alpha=32,
+    lora_dropout=0.0,
+    packing=False,
+    logging_steps=1,
+    eval_steps=0,
+    save_steps=0,
+    seed=42,
+    gradient_checkpointing=False,
+)
+PRETRAINED_DEMO_GENERATION = GenerationConfig(max_new_tokens=5, batch_size=20, temperature=0.0)
+TINY_MODEL_PARAMETERS = 10_000_000  # below this a model is a toy (random weights): train it fully
+
+
+def demo_settings(parameters: int | None) -> tuple[TrainConfig, GenerationConfig]:
+    """The demo's training and evaluation settings for a model of ``parameters`` parameters.
+
+    The tiny random model (or an unknown size) gets the full fine-tuning of :data:`DEMO_TRAIN_CONFIG`; a
+    pretrained model gets LoRA, with fewer steps the larger it is (a step costs time in proportion to the
+    size, and a larger model needs fewer examples to pick up the answer format), never fewer than 10.
+    """
+    if not parameters or parameters < TINY_MODEL_PARAMETERS:
+        return DEMO_TRAIN_CONFIG, DEMO_GENERATION
+    steps = max(10, round(PRETRAINED_DEMO_STEPS * min(1.0, (135e6 / parameters) ** 0.5)))
+    config = TrainConfig.from_dict({**PRETRAINED_DEMO_TRAIN_CONFIG.to_dict(), "max_steps": steps,
+                                    "gradient_checkpointing": parameters > 1e9})
+    return config, PRETRAINED_DEMO_GENERATION
 
 
 def ensure_demo_project(store: Store) -> Project:

@@ -69,9 +69,10 @@ def test_prepare_train_with_a_folder_that_is_not_a_model(tmp_path):
 
 @pytest.mark.slow
 def test_headless_demo_runs_the_whole_flow_and_the_fine_tuned_model_wins(tmp_path):
-    """import -> template -> split -> train the tiny model -> evaluate base and fine-tuned -> table."""
+    """import -> template -> split -> train the tiny model -> evaluate base and fine-tuned -> table.
+    (The default, the bundled SmolLM2, is tested in test_bundled_model.py.)"""
     home = tmp_path / "ws"
-    out = cli(home, "demo", "--headless", timeout=900)
+    out = cli(home, "demo", "--headless", "--model", "tiny", timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "1/4 Data" in out.stdout and "4/4 Evaluating" in out.stdout
     table = out.stdout.split("4/4 Evaluating")[1]

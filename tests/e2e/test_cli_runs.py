@@ -61,7 +61,7 @@ def train_until(home: Path, args: list[str], stop_after_step: int, how: str, tim
 @pytest.mark.slow
 def test_cancel_resume_lose_resume_export_delete(workspace_home, demo_model_in_workspace, tmp_path):
     home = workspace_home
-    out = cli(home, "prepare-train", "--max-steps", "16", "--batch-size", "8")
+    out = cli(home, "prepare-train", "--model", "tiny", "--max-steps", "16", "--batch-size", "8")
     assert out.returncode == 0, out.stderr
     job_path = Path(out.stdout.strip().splitlines()[-1])
     run_id = json.loads(job_path.read_text())["run_id"]

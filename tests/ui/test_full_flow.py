@@ -11,10 +11,15 @@ def test_demo_flow_through_the_gui_trains_live_and_fills_the_comparison(window, 
     assert window.data_page.model.rowCount() > 0
     # 2. Templates: the preview renders a real row of the demo data through the demo template.
     window.show_page(window.templates_page)
-    # 3. Train: the demo model, settings prefilled from the demo preset; shorten the run for the test.
+    # 3. Train: the tiny test model (the bundled SmolLM2 is the default; tests/e2e trains that one).
     window.show_page(window.train_page)
     page = window.train_page
-    assert page.demo_radio.isChecked()
+    from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
+
+    page.demo_radio.setChecked(True)
+    page.form.set_values(DEMO_TRAIN_CONFIG.to_dict())
+    page.advanced_form.set_values(DEMO_TRAIN_CONFIG.to_dict())
+    page.set_method(DEMO_TRAIN_CONFIG.method)
     qtbot.waitUntil(lambda: page.start_button.isEnabled(), timeout=15000)
     page.start_button.click()
 

@@ -36,9 +36,13 @@ def test_form_is_generated_from_config_metadata(window):
     page = window.train_page
     help_text = TrainConfig.__dataclass_fields__["learning_rate"].metadata["help"]
     assert page.form.widgets["learning_rate"].toolTip() == help_text
+    from desktop_ift.core.demo import demo_settings
+    from desktop_ift.core.models.bundled import BUNDLED_PARAMETERS, bundled_available
+
     config = page.train_config()
-    assert config.epochs == DEMO_TRAIN_CONFIG.epochs
-    assert config.learning_rate == DEMO_TRAIN_CONFIG.learning_rate
+    expected = demo_settings(BUNDLED_PARAMETERS)[0] if bundled_available() else DEMO_TRAIN_CONFIG
+    assert config.max_steps == expected.max_steps and config.method == expected.method
+    assert config.learning_rate == expected.learning_rate
     page.set_method("lora")
     assert page.form.widgets["lora_r"].isEnabled()
     page.set_method("full")
@@ -57,6 +61,7 @@ def test_summary_names_dataset_template_and_split(window):
 def test_start_prepares_a_job_and_hands_it_to_the_window(window, qtbot, store, monkeypatch, demo_model_in_workspace):
     started = []
     monkeypatch.setattr(window.run_controller, "start", lambda run_id, job, command=None: started.append((run_id, job)))
+    window.train_page.demo_radio.setChecked(True)  # the tiny model: no conversion of the bundled one
     window.train_page.start()
     qtbot.waitUntil(lambda: bool(started), timeout=20000)
     run_id, job = started[0]
@@ -74,6 +79,14 @@ def test_presets_fill_the_form_and_explain_themselves(window, qtbot):
     config = page.train_config()
     preset = get_preset("Best quality")
     assert config.method == "dora" and page.method_buttons["dora"].isChecked()
+    from desktop_ift.core.training.presets import sized_preset
+
+    sized = sized_preset("Best quality", **page._preset_context())  # sized for the chosen model and data
+    assert config.lora_r == sized.values["lora_r"] and config.learning_rate == sized.values["learning_rate"]
+    assert all(note in page.preset_note.text() for note in sized.notes)
+    page.demo_radio.setChecked(True)  # the tiny random model: the preset's own values
+    page.preset_buttons["Best quality"].click()
+    config = page.train_config()
     assert config.lora_r == preset.values["lora_r"] and config.gradient_checkpointing
     assert page.preset_buttons["Best quality"].isChecked()
     assert preset.explanation in page.preset_note.text()

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
@@ -14,6 +14,10 @@ from PySide6.QtWidgets import (
 
 from desktop_ift.core.jobs import DEMO_MODEL, JobError, validate_model_choice, write_train_job
 from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
+from desktop_ift.core.models.bundled import (
+    BUNDLED_DIRNAME, BUNDLED_LABEL, BUNDLED_MODEL, BUNDLED_PARAMETERS, INSTALL_HINT, bundled_available,
+    bundled_model_dir, ensure_bundled_model, format_parameters, is_bundled_converted,
+)
 from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import ConfigError, TrainConfig
 from desktop_ift.core.training.plan import PlanLengths
@@ -82,12 +86,17 @@ def _may_start(shown: dict | None, plan) -> bool:
     return not any(plan.lengths.longer.values()) and not plan.dropped_empty
 
 
-def default_train_config() -> TrainConfig:
-    try:
-        from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
-    except ImportError:  # pragma: no cover - demo module not there yet
-        return TrainConfig()
-    return DEMO_TRAIN_CONFIG
+def default_train_config(model: str = DEMO_MODEL) -> TrainConfig:
+    """The demo's settings for ``model`` (the bundled model's are sized for 135M parameters)."""
+    from desktop_ift.core.demo import demo_settings
+
+    return demo_settings(BUNDLED_PARAMETERS if model == BUNDLED_MODEL else None)[0]
+
+
+class _Progress(QObject):
+    """Carries a background conversion's progress to the GUI thread (a queued signal)."""
+
+    changed = Signal(str, float)
 
 
 ALLOW_DOWNLOAD_TIP = (
@@ -138,15 +147,18 @@ class TrainPage(Page):
         columns.addWidget(self._build_summary_card(), 2, Qt.AlignmentFlag.AlignTop)
         self.body.addLayout(columns, 1)
 
+        self.converting = False
+        model = state.setting("train_model") or (BUNDLED_MODEL if bundled_available() else DEMO_MODEL)
         saved = state.setting("train_config")
-        base = default_train_config().to_dict()
+        base = default_train_config(model).to_dict()
         values = {**base, **(saved or {})}
         self.form.set_values(values)
         self.advanced_form.set_values(values)
         self.set_method(values.get("method", "lora"))
-        model = state.setting("train_model") or DEMO_MODEL
         self.download_check.setChecked(bool(state.setting("train_allow_download")))
-        if model == DEMO_MODEL:
+        if model == BUNDLED_MODEL and bundled_available():
+            self.bundled_radio.setChecked(True)
+        elif model in (DEMO_MODEL, BUNDLED_MODEL):
             self.demo_radio.setChecked(True)
         else:
             self.set_model_folder(model)
@@ -162,7 +174,19 @@ class TrainPage(Page):
     def _build_model_card(self) -> QWidget:
         frame, layout = card()
         layout.addWidget(section_label("Model"))
-        self.demo_radio = QRadioButton("Demo model (tiny, built locally)")
+        self.bundled_radio = QRadioButton(BUNDLED_LABEL)
+        available = bundled_available()
+        self.bundled_radio.setEnabled(available)
+        self.bundled_radio.setToolTip(
+            f"A small real language model ({format_parameters(BUNDLED_PARAMETERS)} parameters, Apache-2.0) "
+            "installed with the app as a 4-bit GGUF file. On first use the app converts it once into an "
+            "ordinary model folder in the workspace (about a minute). It answers in fluent English and "
+            "learns a classification task in a few minutes on a CPU." if available else
+            f"Not installed on this computer. Install it with: {INSTALL_HINT}")
+        self.bundled_progress = _Progress(self)
+        self.bundled_progress.changed.connect(self._bundled_progress)
+        self.bundled_radio.clicked.connect(lambda checked: checked and self.prepare_bundled_model())
+        self.demo_radio = QRadioButton("Tiny test model (random weights, built locally)")
         self.demo_radio.setToolTip("A very small model the app builds on this computer: no download, trains in "
                                    "seconds. Good to learn the flow; its answers are not useful.")
         self.folder_radio = QRadioButton("Local model folder…")
@@ -172,9 +196,10 @@ class TrainPage(Page):
         self.hub_radio.setToolTip("A model id such as Qwen/Qwen2.5-0.5B-Instruct. It is taken from the local "
                                   "Hugging Face cache; downloading it needs the option below.")
         group = QButtonGroup(self)
-        for radio in (self.demo_radio, self.folder_radio, self.hub_radio):
+        for radio in (self.bundled_radio, self.demo_radio, self.folder_radio, self.hub_radio):
             group.addButton(radio)
             radio.toggled.connect(self._model_kind_changed)
+        layout.addWidget(self.bundled_radio)
         layout.addWidget(self.demo_radio)
         layout.addWidget(self.folder_radio)
         row = QHBoxLayout()
@@ -212,12 +237,64 @@ class TrainPage(Page):
         self.browse_button.setEnabled(folder)
         self.hub_edit.setEnabled(hub)
         self.download_check.setEnabled(hub)
-        if not (folder or hub):
+        if self.bundled_radio.isChecked():
+            self.model_error = ""
+            self.state.remember(train_model=BUNDLED_MODEL)
+            self._show_bundled_state()
+        elif not (folder or hub):
             self.model_banner.clear()
             self.model_error = ""
+            if self.demo_radio.isChecked():
+                self.state.remember(train_model=DEMO_MODEL)
         elif (self.folder_edit if folder else self.hub_edit).text().strip():
             self.check_model()
         self.update_summary()
+
+    def _show_bundled_state(self) -> None:
+        if self.converting:
+            return
+        if is_bundled_converted(self.state.store.home):
+            self.model_banner.show_message(f"Ready: {bundled_model_dir(self.state.store.home)}", "success")
+        else:
+            self.model_banner.show_message(
+                f"Not prepared yet: the app converts the installed 4-bit GGUF into an ordinary model folder "
+                f"({BUNDLED_DIRNAME}, about 540 MB) once, in the background, when you start a run or pick this "
+                "option (about a minute).", "info", "First use")
+
+    def prepare_bundled_model(self, then=None) -> None:
+        """Convert the bundled model in the background (once per workspace), showing its progress under the
+        model choice; ``then()`` runs on the GUI thread when the folder is ready."""
+        home = self.state.store.home
+        if is_bundled_converted(home):
+            self._show_bundled_state()
+            if then:
+                then()
+            return
+        if self.converting:
+            return
+        self.converting = True
+        self.model_banner.show_message("Starting…", "info", f"Preparing {BUNDLED_DIRNAME}")
+        self.update_summary()
+        emit = self.bundled_progress.changed.emit
+
+        def done(_folder) -> None:
+            self.converting = False
+            self._show_bundled_state()
+            self._shapes.clear()
+            self.update_summary()
+            if then:
+                then()
+
+        def failed(exc: BaseException) -> None:
+            self.converting = False
+            self.model_banner.show_message(str(exc), "error", f"{BUNDLED_DIRNAME} could not be prepared")
+            self.update_summary()
+
+        run_in_background(lambda: ensure_bundled_model(home, emit), done, failed)
+
+    def _bundled_progress(self, message: str, fraction: float) -> None:
+        if self.converting:
+            self.model_banner.show_message(f"{fraction:.0%} — {message}", "info", f"Preparing {BUNDLED_DIRNAME}")
 
     def _download_toggled(self, allowed: bool) -> None:
         self.state.remember(train_allow_download=bool(allowed))
@@ -235,6 +312,10 @@ class TrainPage(Page):
         (inline message when it is not a model)."""
         if looks_like_hub_id(path):
             return self.set_hub_model(path)
+        if path == BUNDLED_MODEL or Path(path).expanduser() == bundled_model_dir(self.state.store.home):
+            if self.bundled_radio.isEnabled():
+                self.bundled_radio.setChecked(True)
+                return True
         self.folder_radio.setChecked(True)
         self.folder_edit.setText(path)
         return self.check_model()
@@ -314,7 +395,11 @@ class TrainPage(Page):
         return True
 
     def model_choice(self) -> str:
-        """``"demo"``, a folder path, or a hub id (``org/name``)."""
+        """``"demo"``, a folder path, a hub id (``org/name``), or ``"smollm2"`` for the bundled model before it
+        is converted (its folder once it is)."""
+        if self.bundled_radio.isChecked():
+            home = self.state.store.home
+            return str(bundled_model_dir(home)) if is_bundled_converted(home) else BUNDLED_MODEL
         if self.hub_radio.isChecked():
             return self.hub_edit.text().strip()
         return DEMO_MODEL if self.demo_radio.isChecked() else self.folder_edit.text().strip()
@@ -414,7 +499,7 @@ class TrainPage(Page):
             base = self.train_config()
         except ConfigError:
             base = TrainConfig()
-        values = apply_preset(name, base).to_dict()
+        values = apply_preset(name, base, **self._preset_context()).to_dict()
         self.form.set_values(values)
         self.advanced_form.set_values(values)
         self.set_method(values["method"])
@@ -422,7 +507,8 @@ class TrainPage(Page):
     def _update_preset_state(self, config: TrainConfig | None) -> None:
         from desktop_ift.core.training.presets import get_preset, matching_preset
 
-        name = matching_preset(config) if config is not None else None
+        context = self._preset_context()
+        name = matching_preset(config, **context) if config is not None else None
         group = next(iter(self.preset_buttons.values())).group()
         group.setExclusive(False)  # an exclusive group cannot have every button unchecked
         for key, button in self.preset_buttons.items():
@@ -431,13 +517,35 @@ class TrainPage(Page):
             button.blockSignals(False)
         group.setExclusive(True)
         if name:
+            from desktop_ift.core.training.presets import sized_preset
+
             preset = get_preset(name)
             self.preset_state.setText("")
-            self.preset_note.setText(f"{preset.summary} {preset.explanation}")
+            notes = " ".join(sized_preset(name, **context).notes)
+            self.preset_note.setText(f"{preset.summary} {preset.explanation}" + (f"\n{notes}" if notes else ""))
         else:
             self.preset_state.setText("  Custom settings")
             self.preset_note.setText("Pick a preset to fill the settings for you, or adjust them below; "
                                      "hover over a setting to see what it does.")
+
+    def _preset_context(self) -> dict:
+        """What the presets are sized for: the chosen model's parameter count, the training split's size and
+        the examples' token lengths (from the Templates page's last validation, when it measured them)."""
+        shape = None if self.model_error or not hasattr(self, "summary_values") else self._model_shape()
+        n_train = None
+        try:
+            from desktop_ift.core.data.splits import split_counts
+
+            record = self.state.dataset()
+            spec = self.state.split_spec()
+            if record and not spec.split_column:
+                n_train = split_counts(record.n_rows, spec)["train"]
+        except (ValueError, AttributeError):
+            pass
+        report = getattr(getattr(getattr(self.window(), "templates_page", None), "tools", None), "last_report", None)
+        lengths = getattr(report, "lengths", None)
+        return {"parameters": shape.params if shape else None, "n_train": n_train,
+                "lengths": [int(n) for n in lengths] if lengths is not None and len(lengths) else None}
 
     def config_values(self) -> dict:
         return {**self.form.values(), **self.advanced_form.values(), "method": self.method}
@@ -515,6 +623,8 @@ class TrainPage(Page):
             return "A run is in progress. Wait for it to finish or cancel it on the Monitor page."
         if self.preparing:
             return "Preparing the run…"
+        if self.converting:
+            return f"Preparing {BUNDLED_DIRNAME} (converted once); the run can start when it is ready."
         if self.state.dataset() is None:
             return "Import a dataset on the Data page first."
         if self.state.template() is None:
@@ -560,8 +670,9 @@ class TrainPage(Page):
             values["split"].setText(f"Invalid: {exc}")
         model = self.model_choice()
         values["model"].setText("Demo model (tiny, built locally)" if model == DEMO_MODEL
+                                else BUNDLED_LABEL if self.bundled_radio.isChecked()
                                 else model if self.hub_radio.isChecked() else (Path(model).name or "—"))
-        values["model"].setToolTip("" if model == DEMO_MODEL else model)
+        values["model"].setToolTip("" if model in (DEMO_MODEL, BUNDLED_MODEL) else model)
         values["method"].setText(METHOD_TEXT.get(getattr(self, "method", "lora"), ""))
         self._schedule_plan()
         plan = self.plan if self._plan_key is not None and self._plan_key == self._plan_inputs()[0] else None
@@ -727,6 +838,10 @@ class TrainPage(Page):
             from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
 
             folder = Path(self.state.store.home) / "models" / DEMO_MODEL_DIRNAME
+        elif model == BUNDLED_MODEL:
+            from desktop_ift.core.models.bundled import bundled_shape
+
+            return bundled_shape()  # not converted yet: its shape is known
         elif self.hub_radio.isChecked():
             folder = find_in_hub_cache(model)
             if folder is None:
@@ -776,7 +891,7 @@ class TrainPage(Page):
         self.memory_advice = advice
         est = advice.estimate
         values["memory"].setText(f"≈ {est.total / GIB:.1f} GiB needed of {advice.available / GIB:.0f} GiB "
-                                 f"({shape.params / 1e9:.2f} B parameters)")
+                                 f"({format_parameters(shape.params)} parameters)")
         values["memory"].setToolTip(est.describe())
         if advice.fits:
             self.memory_banner.clear()
@@ -810,6 +925,11 @@ class TrainPage(Page):
             split = self.state.split_spec()
         except ValueError as exc:  # ConfigError and SplitError are ValueErrors
             self.start_banner.show_message(str(exc), "error", "Training cannot start")
+            return
+        if self.bundled_radio.isChecked() and not is_bundled_converted(self.state.store.home):
+            self.start_banner.show_message(f"Preparing {BUNDLED_DIRNAME} first (once); the run starts when it "
+                                           "is ready.", "info")
+            self.prepare_bundled_model(then=self.start)
             return
         self.start_banner.clear()
         self.preparing = True

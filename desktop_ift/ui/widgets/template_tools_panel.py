@@ -22,6 +22,10 @@ def model_folder(state) -> tuple[Path | None, str]:
     from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
 
     chosen = state.setting("train_model") or "demo"
+    if chosen == "smollm2":  # the bundled model: its converted folder (None until it is converted)
+        from desktop_ift.core.models.bundled import bundled_model_dir
+
+        chosen = str(bundled_model_dir(state.store.home))
     if chosen == "demo":
         folder = state.store.models_dir / DEMO_MODEL_DIRNAME
         return (folder if (folder / "tokenizer.json").exists() else None), "demo model"
