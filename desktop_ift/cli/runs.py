@@ -278,3 +278,4 @@ def register(sub) -> None:
     a.add_argument("--merge", action="store_true",
                    help="merge a LoRA/DoRA adapter into its base model, for tools that do not load adapters")
     a.set_defaults(func=cmd_export_model)
+    __import__("desktop_ift.cli.gguf", fromlist=["register"]).register(actions)  # runs export-gguf

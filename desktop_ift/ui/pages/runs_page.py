@@ -153,6 +153,8 @@ class RunsPage(Page):
         self.bundle_button.setToolTip(
             "Save this run's settings, prepared data and the exact commands as a folder or .zip, to run it "
             "headless on another machine or a GPU cluster (the model folder is not included).")
+        from desktop_ift.ui.gguf_export_action import add_gguf_export  # Export → GGUF… (a child process)
+        add_gguf_export(self, menu)
         self.export_menu_button.setMenu(menu)
         self.export_menu_button.setToolTip("Export the model, the metrics or a bundle to run elsewhere")
         self._model_export = None  # the export child process while one runs
