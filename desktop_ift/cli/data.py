@@ -18,7 +18,8 @@ def _options_from_args(args):
     if sheet is not None and sheet.isdigit():
         sheet = int(sheet) - 1  # the command line counts sheets from 1, like a person does
     return ImportOptions(delimiter=args.delimiter, quote_char=args.quote_char, encoding=args.encoding,
-                         has_header=False if args.no_header else None, sheet=sheet,
+                         has_header=False if args.no_header else True if getattr(args, "header", False) else None,
+                         sheet=sheet,
                          header_row=args.header_row, records_key=args.records_key)
 
 
@@ -27,9 +28,14 @@ def cmd_import(args) -> int:
 
     store = open_store()
     name = project_name(args, "My project")
-    project = store.find_project(name) or store.create_project(name)
-    record = import_dataset(store, project.id, args.file, name=args.name, options=_options_from_args(args))
+    project = store.find_project(name)
+    notices: list = []  # a new project is created only once the file was read (a failed import leaves none)
+    record = import_dataset(store, project.id if project else None, args.file, name=args.name,
+                            options=_options_from_args(args), notices=notices, new_project=name)
+    project = store.get_project(record.project_id)
     _make_current(store, record)
+    for notice in notices:
+        print(f"Note: {notice}")
     columns = ", ".join(f"{c['name']} ({c['type']})" for c in record.columns)
     print(f"Imported {record.label} into project {project.name!r} as dataset {record.id} (now its current "
           "dataset).")
@@ -162,6 +168,7 @@ def register(sub) -> None:
     p.add_argument("--quote-char", help="CSV quote character; default: detected")
     p.add_argument("--encoding", help="text encoding (utf-8, utf-16, cp1252, latin-1...); default: detected")
     p.add_argument("--no-header", action="store_true", help="the first row is data, not column names")
+    p.add_argument("--header", action="store_true", help="the first row holds the column names (default: detected)")
     p.add_argument("--sheet", help="Excel sheet: its name or number (from 1); default: the first")
     p.add_argument("--header-row", type=int, help="Excel row (from 1) holding the column names")
     p.add_argument("--records-key", help="JSON: the key whose list holds the records")

@@ -332,6 +332,11 @@ class Store:
             raise StoreError(f"A project named {name!r} already exists. Pick another name.") from exc
         return self.get_project(int(cur.lastrowid))
 
+    def delete_project(self, project_id: int) -> None:
+        """Remove a project row (used to undo a project created for an import that then failed)."""
+        with self._tx():
+            self.conn.execute("DELETE FROM projects WHERE id=?", (project_id,))
+
     def get_project(self, project_id: int) -> Project:
         row = self.conn.execute("SELECT * FROM projects WHERE id=?", (project_id,)).fetchone()
         if row is None:

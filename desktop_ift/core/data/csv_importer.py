@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,15 +15,19 @@ import pyarrow.csv as pcsv
 
 from desktop_ift.core.data.import_common import (
     MAX_CELL_BYTES,
+    SAMPLE_BYTES,
+    WHOLE_FILE_BYTES,
     DataImportError,
+    ImportNotice,
     ImportOptions,
     decodes_fully,
     detect_encoding,
     drop_unnamed_blank_columns,
     first_bad_line,
-    read_text_sample,
+    read_decoded,
     short,
 )
+from desktop_ift.core.data.text_decoding import DecodedText
 
 DELIMITED_SUFFIXES = (".csv", ".tsv", ".txt")
 DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "vertical bar"}
@@ -41,47 +45,60 @@ class CsvDialect:
     delimiter: str
     quote_char: str
     has_header: bool
+    notices: list = field(default_factory=list)  # what detection wants the user to see (the header guess)
 
 
 def detect_dialect(path: Path, options: ImportOptions | None = None) -> CsvDialect:
     """Detect how ``path`` is written; each setting given in ``options`` is taken as is."""
     options = options or ImportOptions()
     encoding = detect_encoding(path, options.encoding)
-    sample, whole = read_text_sample(path, encoding)
+    sample = read_decoded(path, encoding, SAMPLE_BYTES).text
+    whole = _size(path) <= SAMPLE_BYTES
     if not sample.strip():
         raise DataImportError(
             f'"{path.name}" is empty (it holds only blank lines). Choose a file that contains a table.', path)
     quote = options.quote_char or _detect_quote(sample)
     delimiter = options.delimiter or _choose_delimiter(sample, whole, path.suffix.lower(), quote)
-    has_header = options.has_header if options.has_header is not None else _detect_header(sample, delimiter, quote)
-    return CsvDialect(encoding, delimiter, quote, has_header)
+    notices: list = []
+    if options.has_header is not None:
+        has_header = options.has_header
+    else:
+        has_header, notice = _detect_header(sample, delimiter, quote)
+        if notice:
+            notices.append(notice)
+    return CsvDialect(encoding, delimiter, quote, has_header, notices)
 
 
-def read_delimited(path: Path, options: ImportOptions | None = None) -> pa.Table:
-    """Every row of the delimited file at ``path`` as a table of text columns (types inferred later)."""
+def read_delimited(path: Path, options: ImportOptions | None = None, notices: list | None = None) -> pa.Table:
+    """Every row of the delimited file at ``path`` as a table of text columns (types inferred later).
+
+    What the user must see (bytes read in another encoding or replaced, cells with line breaks, the header
+    guess) is appended to ``notices``; an unclosed quote that would swallow the rest of the file is an error.
+    """
     options = options or ImportOptions()
     dialect = detect_dialect(path, options)
+    source, decoded = _source(path, dialect, detected=options.encoding is None)
     try:
-        table = _read_with_arrow(path, dialect)
+        raw = _read_with_arrow(source, dialect)
     except pa.ArrowInvalid as exc:
-        if _is_decode_error(exc) and not options.encoding and dialect.encoding == "utf-8":
-            # The first part was UTF-8 but a later byte is not: spreadsheets on Windows save CP-1252.
-            dialect.encoding = "cp1252" if decodes_fully(path, "cp1252") else "latin-1"
-            try:
-                table = _read_with_arrow(path, dialect)
-            except pa.ArrowInvalid as again:
-                raise _delimited_error(path, dialect, again) from again
-        else:
-            raise _delimited_error(path, dialect, exc) from exc
-    return _name_columns(table, path, dialect)
+        raise _delimited_error(path, dialect, exc) from exc
+    table = _name_columns(raw, path, dialect)
+    found = dialect.notices + _decode_notices(decoded, path) + _line_break_notices(table, path, dialect, decoded)
+    if notices is not None:
+        notices.extend(found)
+    return table
 
 
-def preview_delimited(path: Path, options: ImportOptions | None = None, max_rows: int = 50
-                      ) -> tuple[pa.Table, CsvDialect]:
-    """The first ``max_rows`` rows (read from the start of the file only) and the dialect used."""
+def preview_delimited(path: Path, options: ImportOptions | None = None, max_rows: int = 50,
+                      notices: list | None = None) -> tuple[pa.Table, CsvDialect]:
+    """The first ``max_rows`` rows (read from the start of the file only) and the dialect used; decoding
+    problems of the whole file (up to 32 MB; else of its start) go to ``notices``."""
     dialect = detect_dialect(path, options)
-    sample, _ = read_text_sample(path, dialect.encoding)
-    rows = _csv_rows(sample, dialect.delimiter, max_rows + 1, dialect.quote_char)
+    whole = _size(path) <= WHOLE_FILE_BYTES
+    decoded = read_decoded(path, dialect.encoding, None if whole else SAMPLE_BYTES)
+    decoded.detected = (options is None or options.encoding is None)
+    found = dialect.notices + _decode_notices(decoded, path)  # undecodable bytes stop the preview too
+    rows = _csv_rows(decoded.text[: SAMPLE_BYTES * 4], dialect.delimiter, max_rows + 1, dialect.quote_char)
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]
     if dialect.has_header:
@@ -90,7 +107,86 @@ def preview_delimited(path: Path, options: ImportOptions | None = None, max_rows
         header, body = default_names(width), rows
     columns = [pa.array([r[i] for r in body], pa.string()) for i in range(width)]
     table = pa.table(columns, names=[str(i) for i in range(width)]).rename_columns(header)
+    if notices is not None:
+        notices.extend(found + _line_break_notices(table, path, dialect, decoded, whole_file=False))
     return drop_unnamed_blank_columns(table), dialect
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _source(path: Path, dialect: CsvDialect, detected: bool = False):
+    """What pyarrow reads: the file itself when it is plain UTF-8 (fast, no copy in memory), else the text
+    decoded by us (BOM removed, other encodings and stray bytes counted) as UTF-8 bytes."""
+    if dialect.encoding == "utf-8" and decodes_fully(path, "utf-8"):
+        with open(path, "rb") as fh:
+            if not fh.read(3).startswith(b"\xef\xbb\xbf"):
+                return path, None
+    decoded = read_decoded(path, dialect.encoding)
+    decoded.detected = detected
+    return pa.BufferReader(decoded.text.encode("utf-8")), decoded
+
+
+def _decode_notices(decoded: DecodedText | None, path: Path) -> list:
+    """What decoding did, as notices; bytes that no encoding read (they would become �) are an error that
+    counts them, names the first line and proposes an encoding that reads the whole file."""
+    if decoded is None:
+        return []
+    out = []
+    for kind, message in decoded.notices(path.name):
+        if kind == "decode":
+            raise DataImportError(message + " Nothing was imported.", path, f"line {decoded.replaced_lines[0]}")
+        out.append(ImportNotice(kind, message))
+    return out
+
+
+def _line_break_notices(table: pa.Table, path: Path, dialect: CsvDialect, decoded: DecodedText | None,
+                        whole_file: bool = True) -> list:
+    """Rows with a line break inside a quoted cell, counted, with the first one; an unclosed quote that runs
+    to the end of the file raises :class:`DataImportError` naming the line where it opens."""
+    mask = None
+    for column in table.columns:
+        if not pa.types.is_string(column.type):
+            continue
+        has = pc.or_(pc.match_substring(column, "\n"), pc.match_substring(column, "\r"))
+        mask = has if mask is None else pc.or_(mask, has)
+    if mask is None:
+        return []
+    mask = pc.fill_null(mask, False)
+    count = pc.sum(mask).as_py() or 0
+    if not count:
+        return []
+    first = pc.index(mask, True).as_py()
+    if whole_file and mask[len(mask) - 1].as_py():
+        _check_unclosed_quote(path, dialect, decoded)
+    scope = "" if whole_file else " in the preview"
+    return [ImportNotice("quoted_newlines", (
+        f'"{path.name}": {count:,} row(s){scope} have a line break inside a quoted cell (first: data row '
+        f"{first + 1}). That is right for multi-line text; if those rows look merged, a quote "
+        f"({dialect.quote_char}) is not closed there: fix it, or choose another quote character."))]
+
+
+def _check_unclosed_quote(path: Path, dialect: CsvDialect, decoded: DecodedText | None) -> None:
+    text = decoded.text if decoded is not None else path.read_text(encoding=dialect.encoding, errors="replace")
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter,
+                        quotechar=dialect.quote_char, doublequote=True, strict=True)
+    start = 1
+    try:
+        for _row in reader:
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if "unexpected end of data" not in str(exc) and "EOF" not in str(exc):
+            return
+        swallowed = text.count("\n") + 1 - start
+        raise DataImportError(
+            f'"{path.name}", line {start}: a quote ({dialect.quote_char}) opens in this row and is never closed, '
+            f"so the {swallowed:,} line(s) after it would become part of one cell. Close the quote (or double it "
+            "inside the text), or choose another quote character, and import again.", path, f"line {start}")
 
 
 def default_names(width: int) -> list[str]:
@@ -98,15 +194,19 @@ def default_names(width: int) -> list[str]:
     return [f"column_{i + 1}" for i in range(width)]
 
 
-def _read_with_arrow(path: Path, dialect: CsvDialect) -> pa.Table:
-    arrow_encoding = "utf8" if dialect.encoding in ("utf-8", "utf-8-sig", "utf_8", "utf_8_sig") else dialect.encoding
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    n_guess = max(len(r) for r in _csv_rows(head.decode(dialect.encoding, errors="ignore"),
+def _read_with_arrow(source, dialect: CsvDialect) -> pa.Table:
+    """``source``: a UTF-8 file path, or a buffer of UTF-8 bytes (see :func:`_source`)."""
+    if isinstance(source, Path):
+        with open(source, "rb") as fh:
+            head = fh.read(1 << 16)
+    else:
+        head = source.read(1 << 16)
+        source.seek(0)
+    n_guess = max(len(r) for r in _csv_rows(head.decode("utf-8", errors="ignore"),
                                               dialect.delimiter, 50, dialect.quote_char))
     return pcsv.read_csv(
-        path,
-        read_options=pcsv.ReadOptions(autogenerate_column_names=True, encoding=arrow_encoding,
+        source,
+        read_options=pcsv.ReadOptions(autogenerate_column_names=True, encoding="utf8",
                                       block_size=_BLOCK_BYTES),
         parse_options=pcsv.ParseOptions(delimiter=dialect.delimiter, quote_char=dialect.quote_char,
                                         double_quote=True, newlines_in_values=True, ignore_empty_lines=True),
@@ -208,14 +308,43 @@ def _choose_delimiter(sample: str, whole: bool, suffix: str, quote: str = '"') -
     return default
 
 
-def _detect_header(sample: str, delimiter: str, quote: str) -> bool:
-    """A first row with a number in it is data, not column names (names are words)."""
+def _detect_header(sample: str, delimiter: str, quote: str) -> tuple[bool, ImportNotice | None]:
+    """Whether the first row holds column names, and a notice when the guess is not obvious.
+
+    A first-row cell whose kind (number or text) differs from the cells below it is a name: the row is a
+    header (``id,2024`` over ``1,hello``). Without such a cell, a first row without numbers is a header,
+    and one whose numbers sit over numbers (``1,alpha`` over ``2,beta``) is data, which the user is told, so
+    that a header such as ``year,2023`` over numbers can be switched back.
+    """
     import re
 
-    rows = _csv_rows(sample, delimiter, 2, quote)
+    rows = _csv_rows(sample, delimiter, 51, quote)
     if len(rows) < 2:
-        return True
-    return not any(re.match(_NUMBER_PATTERN, cell.strip()) for cell in rows[0])
+        return True, None
+    first, rest = rows[0], rows[1:]
+    is_number = lambda cell: bool(re.match(_NUMBER_PATTERN, cell.strip()))  # noqa: E731
+    header_votes = data_votes = 0
+    for j, cell in enumerate(first):
+        below = [r[j] for r in rest if j < len(r) and r[j].strip()]
+        if not cell.strip() or not below:
+            continue
+        numeric_below = all(is_number(v) for v in below)
+        textual_below = not any(is_number(v) for v in below)
+        if is_number(cell):
+            header_votes += textual_below
+            data_votes += numeric_below
+        elif numeric_below:
+            header_votes += 1
+    numbers = [c.strip() for c in first if is_number(c)]
+    shown = ", ".join(c.strip() for c in first[:6]) + (", ..." if len(first) > 6 else "")
+    if header_votes:
+        return True, None
+    if data_votes:
+        return False, ImportNotice("header", (
+            f"The first row ({shown}) has numbers where the rows below have numbers too, so it was read as data "
+            "and the columns are named column_1, column_2, ...; if it holds the column names, tick \"The first "
+            "row holds the column names\" (--header on the command line)."), {"has_header": True})
+    return True, None
 
 
 def _csv_rows(text: str, delimiter: str, limit: int, quote: str = '"') -> list[list[str]]:

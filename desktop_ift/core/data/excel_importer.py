@@ -28,10 +28,12 @@ def excel_sheet_names(path: Path) -> list[str]:
         workbook.close()
 
 
-def read_excel(path: Path, options: ImportOptions | None = None, max_rows: int | None = None) -> pa.Table:
+def read_excel(path: Path, options: ImportOptions | None = None, max_rows: int | None = None,
+               notices: list | None = None) -> pa.Table:
     """The chosen sheet (``options.sheet``: name or 0-based index; default the first) as a table, with column
     names from ``options.header_row`` (1-based; default the first non-empty row). ``max_rows`` stops early
-    (for a preview)."""
+    (for a preview). Formula cells whose result was never saved (they would import as empty) and columns
+    kept as text for mixing types are reported in ``notices``."""
     options = options or ImportOptions()
     workbook = _open(path)
     try:
@@ -39,6 +41,7 @@ def read_excel(path: Path, options: ImportOptions | None = None, max_rows: int |
         header: list | None = None
         header_row = 0
         rows: list[tuple] = []
+        numbers: list[int] = []  # the sheet row of each data row
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             if options.header_row is not None and number < options.header_row:
                 continue
@@ -48,6 +51,7 @@ def read_excel(path: Path, options: ImportOptions | None = None, max_rows: int |
                 header, header_row = list(values), number
             elif _filled(values):
                 rows.append(values)
+                numbers.append(number)
                 if max_rows is not None and len(rows) >= max_rows:
                     break
         if header is None or not _filled(header) or not rows:
@@ -62,12 +66,49 @@ def read_excel(path: Path, options: ImportOptions | None = None, max_rows: int |
         width = _width(header, rows)
         names = [("" if v is None else to_text(v)) for v in header[:width]] + [""] * (width - len(header))
         columns = [[r[i] if i < len(r) else None for r in rows] for i in range(width)]
+        sheet_title = sheet.title
     finally:
         workbook.close()
-    table = pa.table([column_from_values(c) for c in columns], names=[str(i) for i in range(width)])
+    if notices is not None and any(v is None for c in columns for v in c):
+        notice = _formulas_without_results(path, sheet_title, numbers, columns)
+        if notice is not None:
+            notices.append(notice)
+    table = pa.table([column_from_values(c, names[i], notices, "data row") for i, c in enumerate(columns)],
+                     names=[str(i) for i in range(width)])
     table = table.rename_columns(names)
     table = drop_unnamed_blank_columns(table)
     return table
+
+
+def _formulas_without_results(path: Path, sheet_title: str, numbers: list[int], columns: list[list]):
+    """A notice for formula cells that were saved without their result (openpyxl reads them as empty)."""
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    from desktop_ift.core.data.import_common import ImportNotice
+
+    wanted = {n: i for i, n in enumerate(numbers)}
+    found: list[str] = []
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        sheet = workbook[sheet_title]
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number > (numbers[-1] if numbers else 0):
+                break
+            index = wanted.get(number)
+            if index is None:
+                continue
+            for j, value in enumerate(values[: len(columns)]):
+                if isinstance(value, str) and value.startswith("=") and columns[j][index] is None:
+                    found.append(f"{get_column_letter(j + 1)}{number}")
+    finally:
+        workbook.close()
+    if not found:
+        return None
+    return ImportNotice("formula", (
+        f'"{path.name}", sheet "{sheet_title}": {len(found):,} cell(s) hold a formula whose result was never saved '
+        f"(first: cell {found[0]}), so they would be imported as empty. Open the workbook in Excel or "
+        "LibreOffice, let it calculate, save it, and import again."))
 
 
 def excel_column_label(i: int) -> str:

@@ -15,7 +15,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from desktop_ift.core.data.text_decoding import DecodedText, decode_bytes, guess_encoding
+
 SAMPLE_BYTES = 256 * 1024
+WHOLE_FILE_BYTES = 32 * 1024 * 1024  # files up to this size are judged whole when detecting the encoding
 # A single cell above this many bytes is refused: no prompt can use it, and it usually means a quote was
 # never closed, so that the rest of the file became one cell.
 MAX_CELL_BYTES = 8 * 1024 * 1024
@@ -33,6 +36,24 @@ _MAGIC = (
     (b"\xd0\xcf\x11\xe0", "an old-style Excel (.xls) or Word file (save it as .xlsx or .csv)"),
     (b"\x7fELF", "a program"),
 )
+
+
+@dataclass
+class ImportNotice:
+    """Something the user must see before importing: the data would be read, but not plainly.
+
+    ``kind``: ``decode`` (undecodable bytes), ``mixed_encoding``, ``encoding`` (a detected legacy one),
+    ``quoted_newlines``, ``header``, ``formula`` (no saved result) or ``types`` (a mixed column kept as text).
+    ``message`` names the count and the first row or cell; ``suggestion`` holds a setting that would help
+    (e.g. ``{"encoding": "cp1252"}``).
+    """
+
+    kind: str
+    message: str
+    suggestion: dict | None = None
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class DataImportError(Exception):
@@ -113,10 +134,9 @@ def detect_encoding(path: Path, override: str | None = None) -> str:
         if head.startswith(magic):
             raise DataImportError(
                 f'"{path.name}" is not a text table: it looks like {what}. Choose the right file.', path)
+    body = head[len(codecs.BOM_UTF8):] if head.startswith(codecs.BOM_UTF8) else head
     if override:
         encoding = override
-    elif head.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     elif _looks_like_utf16(head, 1):
@@ -125,19 +145,41 @@ def detect_encoding(path: Path, override: str | None = None) -> str:
         encoding = "utf-16-be"
     elif b"\x00" in head:
         raise binary_error(path)
-    elif _decodes(head, "utf-8"):
-        encoding = "utf-8"
-    elif _decodes(head, "cp1252"):
-        encoding = "cp1252"
     else:
-        encoding = "latin-1"
-    sample = head.decode(encoding, errors="replace")
+        encoding = guess_encoding(_whole_or_head(path, body, len(head) - len(body)))[0]
+        if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8):
+            encoding = "utf-8-sig"
+    sample = body.decode(encoding, errors="replace")
     odd = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v")
     if odd >= 3 and odd > len(sample) / 100:
         raise binary_error(path)
     if encoding.startswith("utf-16") and "\x00" in sample:
         raise binary_error(path)
     return encoding
+
+
+def _whole_or_head(path: Path, head: bytes, skip: int) -> bytes:
+    """The file's bytes (after ``skip`` BOM bytes) when it is small enough to judge whole, else ``head``."""
+    try:
+        if path.stat().st_size <= WHOLE_FILE_BYTES:
+            return path.read_bytes()[skip:]
+    except OSError:
+        pass
+    return head
+
+
+def read_decoded(path: Path, encoding: str | None, limit: int | None = None) -> DecodedText:
+    """The text of ``path`` (the first ``limit`` bytes cut at a line end, when given), decoded by
+    :func:`~desktop_ift.core.data.text_decoding.decode_bytes`: BOM removed, every undecodable byte counted."""
+    with open(path, "rb") as fh:
+        raw = fh.read() if limit is None else fh.read(limit + 1)
+    if limit is not None and len(raw) > limit:
+        raw = raw[:limit]
+        if b"\n" in raw:
+            raw = raw[: raw.rindex(b"\n") + 1]
+    if encoding in ("utf-8-sig",):
+        encoding = "utf-8"
+    return decode_bytes(raw, encoding)
 
 
 def binary_error(path: Path) -> DataImportError:
@@ -220,14 +262,53 @@ def json_type(value: Any) -> str:
     return "record"
 
 
-def column_from_values(values: list) -> pa.Array:
-    """An Arrow column with the values' own type, or their text when the values mix types."""
+def column_from_values(values: list, name: str = "", notices: list | None = None,
+                       row_label: str = "row") -> pa.Array:
+    """An Arrow column with the values' own type, or their text when the values mix types.
+
+    Never changes a value in silence: true/false beside numbers, or integers too large for a float beside
+    floats, keep their text (``true``, ``1.5``) instead of becoming 1.0/0.0, and a column kept as text for
+    mixing types is added to ``notices`` with its first odd row.
+    """
+    kinds = {_kind(v) for v in values if v is not None}
+    if "bool" in kinds and kinds & {"int", "float"} or ("bigint" in kinds and "float" in kinds):
+        return _as_text(values, name, notices, row_label, kinds)
     try:
         array = pa.array(values)
         if not pa.types.is_null(array.type):
             return array
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         pass
+    if notices is not None and len(kinds) > 1:
+        return _as_text(values, name, notices, row_label, kinds)
+    return pa.array([None if v is None else to_text(v) for v in values], pa.string())
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "bigint" if abs(value) > 2**53 else "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "text"
+    return type(value).__name__
+
+
+_KIND_WORDS = {"bool": "true/false", "int": "numbers", "bigint": "large integers", "float": "numbers",
+               "text": "text"}
+
+
+def _as_text(values: list, name: str, notices: list | None, row_label: str, kinds: set) -> pa.Array:
+    if notices is not None:
+        first_kind = _kind(next(v for v in values if v is not None))
+        odd = next(i for i, v in enumerate(values) if v is not None and _kind(v) != first_kind)
+        words = sorted({_KIND_WORDS.get(k, k) for k in kinds})
+        notices.append(ImportNotice("types", (
+            f'Column "{name}" mixes {" and ".join(words)} (first different value: {row_label} {odd + 1}), so it '
+            "is kept as text exactly as written (true stays true, 1.5 stays 1.5). Convert it later on the Data "
+            "page if it should be one type.")))
     return pa.array([None if v is None else to_text(v) for v in values], pa.string())
 
 

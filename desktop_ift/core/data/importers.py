@@ -9,7 +9,10 @@ public entry point.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat as stat_module
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,7 @@ import pyarrow as pa
 
 from desktop_ift.core.data import columnar_importer as columnar
 from desktop_ift.core.data import csv_importer, excel_importer, json_importer, text_folder_importer
-from desktop_ift.core.data.import_common import DataImportError, ImportOptions, short
+from desktop_ift.core.data.import_common import DataImportError, ImportNotice, ImportOptions, short
 from desktop_ift.core.data.snapshots import load_dataset_table, save_dataset_table, table_rows
 from desktop_ift.core.store import DatasetRecord, Store
 
@@ -35,8 +38,10 @@ SUPPORTED_SUFFIXES = (
 
 __all__ = [
     "DataImportError", "ImportOptions", "SUPPORTED_SUFFIXES", "SourceInfo", "describe_source", "read_table",
-    "preview_table", "import_dataset", "load_dataset_table", "table_rows", "file_kind",
+    "preview_table", "import_dataset", "load_dataset_table", "table_rows", "file_kind", "ImportNotice",
 ]
+_TAKES_NOTICES = {csv_importer.read_delimited, json_importer.read_json, json_importer.read_jsonl,
+                  excel_importer.read_excel}
 
 _READERS: dict[str, Callable[..., pa.Table]] = {
     **{s: csv_importer.read_delimited for s in DELIMITED_SUFFIXES},
@@ -93,14 +98,17 @@ def describe_source(path: Path | str, options: ImportOptions | None = None) -> S
     return info
 
 
-def read_table(path: Path | str, options: ImportOptions | None = None) -> pa.Table:
+def read_table(path: Path | str, options: ImportOptions | None = None,
+               notices: list[ImportNotice] | None = None) -> pa.Table:
     """Read every row of the source at ``path`` (a file, or a folder: see the module docstring), with column
     names stripped of surrounding spaces; ``options`` override what is detected.
 
     Text files keep their cells as text, except columns whose every filled cell is an integer (or a float
     written exactly as Python prints it), which become numbers with empty cells as nulls. Raises
     :class:`DataImportError` for a missing, empty, binary, malformed or unsupported file, for duplicate or
-    empty column names, and for a file with no data rows.
+    empty column names, and for a file with no data rows. What the user must see before trusting the result
+    (bytes in another encoding, cells with line breaks, the header guess, formulas without saved results,
+    columns kept as text for mixing types) is appended to ``notices`` as :class:`ImportNotice`.
     """
     path = _check_exists(Path(path))
     kind = file_kind(path)
@@ -109,48 +117,61 @@ def read_table(path: Path | str, options: ImportOptions | None = None) -> pa.Tab
     else:
         _check_not_empty(path)
         reader = _READERS[path.suffix.lower()]
-    table = _guarded(path, kind, lambda: reader(path, options or ImportOptions()))
+    found: list[ImportNotice] = []
+    if reader in _TAKES_NOTICES:
+        table = _guarded(path, kind, lambda: reader(path, options or ImportOptions(), notices=found))
+    else:
+        table = _guarded(path, kind, lambda: reader(path, options or ImportOptions()))
+    if notices is not None:
+        notices.extend(found)
     table = _finish(table, path, kind)
     if kind == "csv":
         table = csv_importer.infer_text_types(table)
     return table
 
 
-def preview_table(path: Path | str, options: ImportOptions | None = None, max_rows: int = 50) -> pa.Table:
+def preview_table(path: Path | str, options: ImportOptions | None = None, max_rows: int = 50,
+                  notices: list[ImportNotice] | None = None) -> pa.Table:
     """The first ``max_rows`` rows as :func:`read_table` would import them with ``options``, reading only the
     start of a delimited file or a sheet (fast on any size; for the import dialog's live preview). Raises
-    :class:`DataImportError` like :func:`read_table`."""
+    :class:`DataImportError` like :func:`read_table`; ``notices`` as for :func:`read_table`."""
     path = _check_exists(Path(path))
     kind = file_kind(path)
     options = options or ImportOptions()
     if kind == "csv":
         _check_not_empty(path)
-        table, _ = _guarded(path, kind, lambda: csv_importer.preview_delimited(path, options, max_rows))
+        table, _ = _guarded(path, kind, lambda: csv_importer.preview_delimited(path, options, max_rows, notices))
         return csv_importer.infer_text_types(_finish(table, path, kind))
     if kind == "excel":
         _check_not_empty(path)
-        table = _guarded(path, kind, lambda: excel_importer.read_excel(path, options, max_rows=max_rows))
+        table = _guarded(path, kind, lambda: excel_importer.read_excel(path, options, max_rows=max_rows,
+                                                                          notices=notices))
         return _finish(table, path, kind)
-    return read_table(path, options).slice(0, max_rows)
+    return read_table(path, options, notices).slice(0, max_rows)
 
 
 # ---------------------------------------------------------------------------------------------- workspace
-def import_dataset(store: Store, project_id: int, path: Path | str, name: str | None = None,
-                   options: ImportOptions | None = None) -> DatasetRecord:
+def import_dataset(store: Store, project_id: int | None, path: Path | str, name: str | None = None,
+                   options: ImportOptions | None = None, notices: list[ImportNotice] | None = None,
+                   new_project: str | None = None) -> DatasetRecord:
     """Import the source at ``path`` into project ``project_id`` and return its dataset record.
 
     The table is saved in ``datasets/<id>/`` in the workspace with the source's path, size, SHA-256 and
     column types, so the dataset survives the source being moved or deleted. Importing a name that exists
     makes the next version. On any failure nothing is left behind: no folder and no database row. A file
     that disappears or changes while it is read is refused. Raises :class:`DataImportError`.
+
+    With ``project_id=None`` and ``new_project`` set, the project of that name is created only once the
+    file was read, and removed again if saving fails: a failed import leaves no project behind.
     """
     path = Path(path)
-    store.get_project(project_id)  # a clear StoreError before any work if the project is gone
+    if project_id is not None:
+        store.get_project(project_id)  # a clear StoreError before any work if the project is gone
     before = _fingerprint(_check_exists(path))
     digest = _Digest(path)
     digest.start()  # hashing runs beside the parse (hashlib releases the GIL)
     try:
-        table = read_table(path, options)
+        table = read_table(path, options, notices)
     except DataImportError:
         if not path.exists():
             raise _vanished(path) from None
@@ -160,8 +181,17 @@ def import_dataset(store: Store, project_id: int, path: Path | str, name: str | 
     if digest.error is not None or _fingerprint_or_none(path) != before:
         raise _vanished(path)
     name = (name or "").strip() or (path.stem if path.is_file() else path.name)
-    return save_dataset_table(store, project_id, name, table, str(path.resolve()), digest.hexdigest,
-                              digest.size)
+    created = None
+    if project_id is None:
+        created = store.create_project(new_project or path.stem)
+        project_id = created.id
+    try:
+        return save_dataset_table(store, project_id, name, table, str(path.resolve()), digest.hexdigest,
+                                  digest.size)
+    except BaseException:
+        if created is not None:
+            store.delete_project(created.id)
+        raise
 
 
 class _Digest(threading.Thread):
@@ -210,8 +240,42 @@ def _vanished(path: Path) -> DataImportError:
 
 # ---------------------------------------------------------------------------------------------- checks
 def _check_exists(path: Path) -> Path:
-    if not path.exists():
-        raise DataImportError(f"File not found: {path}. Check the path or choose the file again.", path)
+    """``path`` when it is a regular file or a folder that may be read; else a plain :class:`DataImportError`
+    (never a hang on a FIFO or a device such as /dev/zero, never a traceback for a long or forbidden path)."""
+    if len(os.fsencode(str(path))) >= 4096:
+        raise DataImportError(
+            f"The path is {len(str(path)):,} characters long, more than the system allows (4,096). Move the file "
+            "to a folder with a shorter path and import it from there.", path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise DataImportError(f"File not found: {path}. Check the path or choose the file again.", path) from None
+    except PermissionError:
+        raise DataImportError(
+            f'"{path.name}" cannot be opened: permission denied on the file or one of the folders above it '
+            f"({path.parent}). Check that you may read them, or copy the file somewhere you can.", path) from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise DataImportError(
+                "The path (or one of its names) is longer than the system allows. Rename the file or move it to "
+                "a folder with a shorter path and import it from there.", path) from None
+        raise DataImportError(f'"{path.name}" cannot be opened: {exc.strerror or exc}.', path) from None
+    if stat_module.S_ISDIR(info.st_mode):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise DataImportError(
+                f'The folder "{path.name}" cannot be read: permission denied. Check that you may open it.', path)
+        return path
+    if not stat_module.S_ISREG(info.st_mode):
+        what = ("a pipe (FIFO)" if stat_module.S_ISFIFO(info.st_mode) else
+                "a device" if stat_module.S_ISCHR(info.st_mode) or stat_module.S_ISBLK(info.st_mode) else
+                "a socket" if stat_module.S_ISSOCK(info.st_mode) else "not a regular file")
+        target = f" (it points to {os.path.realpath(path)})" if path.is_symlink() else ""
+        raise DataImportError(
+            f'"{path.name}" is {what}{target}, not a file with a table in it. Choose a regular CSV, Excel, '
+            "JSON, Parquet or Arrow file.", path)
+    if not os.access(path, os.R_OK):
+        raise DataImportError(
+            f'"{path.name}" cannot be opened: permission denied. Check that you may read it.', path)
     return path
 
 

@@ -20,7 +20,7 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _EXAMPLE = '[{"question": "...", "answer": "..."}, ...]'
 
 
-def read_json(path: Path, options: ImportOptions | None = None) -> pa.Table:
+def read_json(path: Path, options: ImportOptions | None = None, notices: list | None = None) -> pa.Table:
     """The records of a JSON file: a list of objects, or the list under ``options.records_key`` (or under
     the object's only list-valued key). One object per line saved as ``.json`` is read as JSON Lines."""
     options = options or ImportOptions()
@@ -30,7 +30,7 @@ def read_json(path: Path, options: ImportOptions | None = None) -> pa.Table:
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # one object per line saved as .json
             try:
-                return records_table(jsonl_records(path, text), path)
+                return records_table(jsonl_records(path, text), path, notices, "line")
             except DataImportError:
                 pass
         raise DataImportError(
@@ -47,7 +47,7 @@ def read_json(path: Path, options: ImportOptions | None = None) -> pa.Table:
             raise DataImportError(
                 f'"{path.name}", item {i} of the list is a {json_type(item)}, not a record '
                 '({"column": value, ...}). Every item must be a record with named fields.', path, f"item {i}")
-    return records_table(data, path)
+    return records_table(data, path, notices, "record")
 
 
 def record_list_keys(path: Path) -> list[str]:
@@ -87,9 +87,10 @@ def _records_under_key(data: dict, path: Path, key: str | None) -> list:
         "(the records key in the import options, or --records-key on the command line).", path)
 
 
-def read_jsonl(path: Path, options: ImportOptions | None = None) -> pa.Table:
+def read_jsonl(path: Path, options: ImportOptions | None = None, notices: list | None = None) -> pa.Table:
     """The records of a JSON Lines file (blank lines skipped)."""
-    return records_table(jsonl_records(path, _read_text(path, options or ImportOptions())), path)
+    return records_table(jsonl_records(path, _read_text(path, options or ImportOptions())), path, notices,
+                         "record")
 
 
 def _read_text(path: Path, options: ImportOptions) -> str:
@@ -129,10 +130,13 @@ def jsonl_records(path: Path, text: str) -> list[dict]:
     return records
 
 
-def records_table(records: list[dict], path: Path) -> pa.Table:
-    """A table with one column per key seen in any record (missing keys are null)."""
+def records_table(records: list[dict], path: Path, notices: list | None = None,
+                  row_label: str = "record") -> pa.Table:
+    """A table with one column per key seen in any record (missing keys are null); a column that mixes
+    types is kept as text and named in ``notices`` (see :func:`column_from_values`)."""
     if not records:
         raise DataImportError(f'"{path.name}" contains no records. Choose a file with at least one row of data.',
                               path)
     names = list(dict.fromkeys(k for record in records for k in record))
-    return pa.table([column_from_values([r.get(k) for r in records]) for k in names], names=names)
+    return pa.table([column_from_values([r.get(k) for r in records], k, notices, row_label) for k in names],
+                    names=names)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from desktop_ift.core.data.import_common import DataImportError, binary_error, detect_encoding
+from desktop_ift.core.data.import_common import DataImportError, binary_error, detect_encoding, read_decoded
 
 TEXT_FILE_SUFFIXES = (".txt", ".md", ".markdown")
 
@@ -39,9 +39,11 @@ def read_text_folder(folder: Path, options=None) -> pa.Table:
             encoding = detect_encoding(path)
         except DataImportError:
             raise binary_error(path) from None
-        text = path.read_bytes().decode(encoding, errors="replace")
-        if text.startswith("\ufeff"):
-            text = text[1:]
+        decoded = read_decoded(path, encoding)  # BOM removed; undecodable bytes counted, never dropped
+        if decoded.replaced_count:
+            message = decoded.notices(path.relative_to(folder).as_posix())[0][1]
+            raise DataImportError(message + " Nothing was imported.", path, f"line {decoded.replaced_lines[0]}")
+        text = decoded.text
         if not text.strip():
             continue
         names.append(path.relative_to(folder).as_posix())

@@ -26,6 +26,7 @@ from desktop_ift.core.templates.render import (
     _finalize,
     _plain_value,
     _render_field,
+    named_limit_error,
 )
 
 
@@ -129,7 +130,10 @@ class TableRenderer:
 
     def render(self, template: PromptTemplate, indices: pa.Array | None = None) -> dict[str, list[str]]:
         """``{"system": [...], "prompt": [...], "response": [...]}`` for the rows ``indices`` (default: all)."""
-        return {field: self.render_field(field, getattr(template, field) or "", indices) for field in FIELDS}
+        try:
+            return {field: self.render_field(field, getattr(template, field) or "", indices) for field in FIELDS}
+        except TemplateError as exc:
+            raise named_limit_error(exc, template.name) from None
 
 
 def render_table(template: PromptTemplate, table: pa.Table) -> dict[str, list[str]]:

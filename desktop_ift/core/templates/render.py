@@ -21,6 +21,10 @@ from typing import Any, Iterable
 from jinja2 import StrictUndefined, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError as JinjaTemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
+
+from desktop_ift.core.templates import render_limits as limits
+from desktop_ift.core.templates.render_limits import LimitExceeded
 
 FIELDS = ("system", "prompt", "response")
 FIELD_LABELS = {"system": "System", "prompt": "Prompt", "response": "Response"}
@@ -33,7 +37,6 @@ _ALLOWED_FILTERS = (
 )
 _FORBIDDEN_TAGS = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "from ... import",
                    nodes.Extends: "extends"}
-_MAX_REPEAT = 1_000_000  # longest text/list that "*" may build
 _JINJA_WORDS = {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else",
                 "loop", "self", "super", "caller", "varargs", "kwargs", ROW_VARIABLE}
 
@@ -88,6 +91,7 @@ class TemplateError(Exception):
         self.line = line
         self.column = column
         self.row = row
+        self.limit: str | None = None  # which limit stopped the render, when one did
         where = _where(field, line)
         if row is not None:
             where += f" (data row {row + 1})"
@@ -101,18 +105,34 @@ def _where(field: str, line: int | None) -> str:
 
 # ---------------------------------------------------------------------------------------------- environment
 class _TemplateEnvironment(ImmutableSandboxedEnvironment):
-    """The sandbox, plus a cap on ``"x" * n`` and ``a ** b`` so a typo cannot eat all memory."""
+    """The sandbox, plus the limits of :mod:`render_limits` on operators, calls and ``str.format``, so a
+    template (perhaps shared by someone else) cannot run for minutes or fill memory."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > _MAX_REPEAT:
-                    raise SecurityError("repeating text or a list more than a million characters long")
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 1000:
-            raise SecurityError("raising a number to a power above 1000")
+        limits.check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        limits.check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        fmt, is_map = value.__self__, value.__name__ == "format_map"
+
+        def checked_format(*args: Any, **kwargs: Any) -> str:
+            if is_map:
+                mapping = args[0] if args and isinstance(args[0], dict) else {}
+                limits.check_brace_format(fmt, (), mapping)
+            else:
+                limits.check_brace_format(fmt, args, kwargs)
+            return wrapped(*args, **kwargs)
+
+        return checked_format
 
 
 def default_if_empty(value: Any, fallback: str = "") -> Any:
@@ -139,12 +159,124 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+def _bounded_filters(filters: dict) -> dict:
+    """Versions of the filters that can build something huge (or loop long) which check the limits first.
+
+    The private ``_loop``/``_output``/``_concat`` filters are inserted by :class:`_LimitTransformer`.
+    """
+    from jinja2.utils import pass_context, pass_environment, pass_eval_context
+
+    center, indent, join, replace = filters["center"], filters["indent"], filters["join"], filters["replace"]
+    tojson, batch, slice_, sum_ = filters["tojson"], filters["batch"], filters["slice"], filters["sum"]
+    map_, select, reject, wordwrap = filters["map"], filters["select"], filters["reject"], filters["wordwrap"]
+
+    def do_center(value: Any, width: int = 80) -> str:
+        limits.check_width(width, "| center")
+        return center(value, width)
+
+    def do_indent(value: Any, width: Any = 4, first: bool = False, blank: bool = False) -> str:
+        size = len(width) if isinstance(width, str) else width
+        limits.check_width(size, "| indent")
+        if isinstance(size, int):
+            limits.check_size(len(str(value)) + size * (str(value).count("\n") + 1), "the indented text")
+        return indent(value, width, first, blank)
+
+    @pass_eval_context
+    def do_join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+        items = value if isinstance(value, (str, list, tuple)) else list(limits.limited_iter(value))
+        if attribute is None:
+            limits.check_join(d, items)
+        return join(eval_ctx, items, d, attribute)
+
+    @pass_eval_context
+    def do_replace(eval_ctx: Any, value: Any, old: Any, new: Any, count: Any = None) -> str:
+        limits.check_replace(str(value), str(old), str(new))
+        return replace(eval_ctx, value, old, new, count)
+
+    def do_format(value: Any, *args: Any, **kwargs: Any) -> str:
+        limits.check_percent_format(str(value), kwargs or args)
+        return filters["format"](value, *args, **kwargs)
+
+    @pass_eval_context
+    def do_tojson(eval_ctx: Any, value: Any, indent: Any = None) -> Any:
+        if indent:
+            limits.check_width(indent, "| tojson")
+            width = len(indent) if isinstance(indent, str) else int(indent)
+            limits.check_size(limits.weight(value) * (1 + width), "the JSON text")
+        return tojson(eval_ctx, value, indent)
+
+    def do_batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
+        limits.check_width(linecount, "| batch")
+        return batch(limits.limited_iter(value), linecount, fill_with)
+
+    def do_slice(value: Any, slices: int, fill_with: Any = None) -> Any:
+        limits.check_width(slices, "| slice")
+        return slice_(list(limits.limited_iter(value)), slices, fill_with)
+
+    @pass_environment
+    def do_sum(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+        return sum_(environment, limits.limited_iter(iterable), attribute, start)
+
+    @pass_context
+    def do_map(context: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return map_(context, limits.limited_iter(value), *args, **kwargs)
+
+    @pass_context
+    def do_select(context: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return select(context, limits.limited_iter(value), *args, **kwargs)
+
+    @pass_context
+    def do_reject(context: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return reject(context, limits.limited_iter(value), *args, **kwargs)
+
+    @pass_environment
+    def do_wordwrap(environment: Any, s: Any, *args: Any, **kwargs: Any) -> str:
+        text = str(s)  # textwrap is quadratic in the longest word: bound the text and its words
+        limits.check_size(len(text) * 10, "the text to wrap (ten times its length)")
+        limits.check_width(max(map(len, text.split()), default=0), "| wordwrap on a word that")
+        return wordwrap(environment, s, *args, **kwargs)
+
+    def do_concat(parts: list) -> str:
+        texts = [str(part) for part in parts]
+        limits.check_size(sum(len(text) for text in texts), "joining text with '~'")
+        return "".join(texts)
+
+    return {"center": do_center, "indent": do_indent, "join": do_join, "replace": do_replace,
+            "format": do_format, "tojson": do_tojson, "batch": do_batch, "slice": do_slice, "sum": do_sum,
+            "map": do_map, "select": do_select, "reject": do_reject, "wordwrap": do_wordwrap,
+            "_loop": limits.limited_iter, "_output": limits.charge_output, "_concat": do_concat}
+
+
+class _LimitTransformer(NodeTransformer):
+    """Rewrites a parsed template so every loop step, every ``{{ ... }}`` and every ``~`` is counted."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = _filter(node.iter, "_loop")
+        return node
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        self.generic_visit(node)
+        node.nodes = [child if isinstance(child, nodes.TemplateData) else _filter(child, "_output")
+                      for child in node.nodes]
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return _filter(nodes.List(node.nodes, lineno=node.lineno), "_concat")
+
+
+def _filter(node: nodes.Expr, name: str) -> nodes.Filter:
+    return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+
 def _make_environment() -> _TemplateEnvironment:
     env = _TemplateEnvironment(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, trim_blocks=True,
         lstrip_blocks=True, finalize=_finalize, loader=None, auto_reload=False,
     )
     env.filters = {name: env.filters[name] for name in _ALLOWED_FILTERS}
+    env.filters.update(_bounded_filters(env.filters))
     env.filters["default_if_empty"] = default_if_empty
     env.globals.clear()
     return env
@@ -155,7 +287,7 @@ _ENV = _make_environment()
 
 def available_filters() -> list[str]:
     """The names of the filters a template may use (``{{ column | upper }}``)."""
-    return sorted(_ENV.filters)
+    return sorted(name for name in _ENV.filters if not name.startswith("_"))
 
 
 def placeholder_for(column: str) -> str:
@@ -191,6 +323,8 @@ def _compile(field: str, source: str) -> _Compiled:
                 "Write the text into the template itself.", field, node.lineno)
     try:  # an unknown filter or test is only found while compiling
         columns = _referenced_columns(ast, source)
+        ast = _LimitTransformer().visit(ast)
+        ast.set_environment(_ENV)
         template = _ENV.from_string(ast)
     except TemplateSyntaxError as exc:
         raise TemplateError(_syntax_message(exc), field, exc.lineno or None) from None
@@ -313,10 +447,15 @@ def _response_problems(compiled: _Compiled) -> list[TemplateProblem]:
                                 "Put the column the model should produce in it, e.g. {{ answer }}.")]
     if compiled.columns:
         return []
+    previous = limits.start()
     try:
         text = compiled.template.render()
+    except LimitExceeded as exc:
+        return [TemplateProblem("response", _runtime_message(exc), _template_line(exc))]
     except Exception:  # a runtime error is reported when rows are rendered
         return []
+    finally:
+        limits.stop(previous)
     if not text.strip():
         return [TemplateProblem("response", "the response is empty for every row: the model would learn nothing. "
                                 "Put the column the model should produce in it, e.g. {{ answer }}.")]
@@ -350,8 +489,21 @@ class CompiledTemplate:
                     raise TemplateError(
                         f"this row has no column '{name}'. Available columns: {', '.join(values) or '(none)'}.",
                         field, line, column, row_index)
-            out[field] = _render_field(field, compiled, context, row_index)
+            try:
+                out[field] = _render_field(field, compiled, context, row_index)
+            except TemplateError as exc:
+                raise named_limit_error(exc, self.template.name) from None
         return RenderedExample(**out)
+
+
+def named_limit_error(exc: TemplateError, name: str) -> TemplateError:
+    """``exc`` naming the template ``name`` when a render limit stopped it (else ``exc`` unchanged)."""
+    if not exc.limit or not name or not exc.detail.startswith("this template"):
+        return exc
+    renamed = TemplateError(f"the template '{name}'" + exc.detail[len("this template"):], exc.field, exc.line,
+                            exc.column, exc.row)
+    renamed.limit = exc.limit
+    return renamed
 
 
 def _plain_value(value: Any) -> Any:
@@ -361,13 +513,23 @@ def _plain_value(value: Any) -> Any:
 
 
 def _render_field(field: str, compiled: _Compiled, context: dict, row_index: int | None) -> str:
+    previous = limits.start()
     try:
         return compiled.template.render(context)
     except Exception as exc:  # every failure becomes a TemplateError that says where
-        raise TemplateError(_runtime_message(exc), field, _template_line(exc), None, row_index) from None
+        error = TemplateError(_runtime_message(exc), field, _template_line(exc), None, row_index)
+        error.limit = str(exc) if isinstance(exc, LimitExceeded) else None
+        raise error from None
+    finally:
+        limits.stop(previous)
 
 
 def _runtime_message(exc: Exception) -> str:
+    if isinstance(exc, LimitExceeded):
+        return (f"this template was stopped because {exc}. Templates are limited so that one shared with you "
+                "cannot freeze the app or fill its memory; simplify the loops, repeats or widths on this line.")
+    if isinstance(exc, MemoryError):
+        return "this template needs more memory than there is. Simplify the loops or repeats on this line."
     if isinstance(exc, SecurityError):
         reason = str(exc).rstrip(".")
         return (f"this template tries something templates may not do ({reason}). Use only column placeholders, "

@@ -19,7 +19,7 @@ from desktop_ift.ui.widgets.page import muted_label
 PREVIEW_ROWS = 50
 DELIMITERS = ((",", "Comma  ,"), (";", "Semicolon  ;"), ("\t", "Tab"), ("|", "Vertical bar  |"))
 QUOTES = (('"', 'Double quote  "'), ("'", "Single quote  '"))
-ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1")
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1", "gb18030", "cp932", "koi8-r")
 _KIND_TEXT = {"csv": "Delimited text", "json": "JSON", "jsonl": "JSON Lines", "excel": "Excel workbook",
               "parquet": "Parquet", "arrow": "Arrow / Feather", "hf_folder": "Saved datasets folder",
               "text_folder": "Folder of text documents (one row per file)"}
@@ -37,6 +37,7 @@ class ImportDialog(QDialog):
         self.detected = ImportOptions()
         self._generation = 0
         self.preview_error = ""
+        self.notices: list[str] = []
         self.setWindowTitle(f"Import {self.path.name}")
         self.resize(940, 620)
         layout = QVBoxLayout(self)
@@ -214,13 +215,19 @@ class ImportDialog(QDialog):
         def work():
             from desktop_ift.core.data.importers import preview_table
 
-            return preview_table(path, options, PREVIEW_ROWS)
+            notices: list = []  # what the user must see before importing (encodings, line breaks, header)
+            return preview_table(path, options, PREVIEW_ROWS, notices), notices
 
-        def done(table):
+        def done(result):
+            table, notices = result
             if generation != self._generation:
                 return
             self.preview_error = ""
-            self.banner.clear()
+            self.notices = [str(n) for n in notices]
+            if notices:
+                self.banner.show_message("\n\n".join(self.notices), "warning", "Check before importing")
+            else:
+                self.banner.clear()
             self.model.set_table(table)
             self.preview_label.setText(f"Preview: the first {table.num_rows} rows, {table.num_columns} columns "
                                        "(hover a cell for its full text)")

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from desktop_ift.core.store import StoreError
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
+from desktop_ift.ui.bounded_work import LatestOnly
 from desktop_ift.ui.widgets.banner import Banner, status_icon
 from desktop_ift.ui.widgets.column_chip import ColumnChip
 from desktop_ift.ui.widgets.flow_layout import FlowLayout
@@ -119,6 +120,7 @@ class TemplatesPage(Page):
         self._timer.setSingleShot(True)
         self._timer.setInterval(PREVIEW_DELAY_MS)
         self._timer.timeout.connect(self.refresh_preview)
+        self._preview_work = LatestOnly(self)  # the preview renders off the GUI thread, newest request only
 
         state.templates_changed.connect(self.reload_templates)
         state.templates_changed.connect(self.tools.load_set)
@@ -446,14 +448,27 @@ class TemplatesPage(Page):
             b.setToolTip(tip if n > 1 else "Import a dataset with rows to browse them here.")
         self.row_label.setText(f"Row {self._row + 1:,} of {n:,}" if n else "No rows")
 
-        try:
-            problems = check_template(template, columns) if record else []
-        except Exception as exc:  # a checker bug must not take the editor down
-            problems = []
-            self.preview_banner.show_message(str(exc), "warning")
-        self._show_problems(problems)
-
         row = self.current_row()
+        wanted = bool(texts["prompt"].strip() or texts["response"].strip())
+
+        def work() -> tuple:  # off the GUI thread: a shared template may be slow until its limits stop it
+            problems = check_template(template, columns) if record else []
+            if record is None or row is None or not wanted:
+                return problems, None
+            try:
+                return problems, render_row(template, row)
+            except Exception as exc:  # TemplateError, or anything a half-typed template triggers
+                return problems, exc
+
+        def failed(exc: BaseException) -> None:  # a checker bug must not take the editor down
+            self._show_problems([])
+            self.preview_banner.show_message(str(exc), "warning")
+
+        self._preview_work.run(work, lambda result: self._show_example(*result, record, row, wanted), failed,
+                               lambda: self.preview_banner.show_message("Rendering the preview…", "info"))
+
+    def _show_example(self, problems: list, example: object, record: object, row: object, wanted: bool) -> None:
+        self._show_problems(problems)
         if record is None:
             self.preview_banner.show_message("Import data on the Data page to preview real rows.", "info")
             self.preview.setHtml("")
@@ -461,15 +476,13 @@ class TemplatesPage(Page):
         if row is None:
             self.preview_banner.show_message("Loading the dataset…", "info")
             return
-        if not texts["prompt"].strip() and not texts["response"].strip():
+        if not wanted:
             self.preview_banner.show_message("Write a prompt and a response to see the example here.", "info")
             self.preview.setHtml("")
             return
-        try:
-            example = render_row(template, row)
-        except Exception as exc:  # TemplateError, or anything a half-typed template triggers
+        if isinstance(example, BaseException):
             self.preview_banner.show_message(
-                str(exc), "warning", "The preview cannot be rendered yet (below: the last version that worked)"
+                str(example), "warning", "The preview cannot be rendered yet (below: the last version that worked)"
                 if self.preview.toPlainText() else "The preview cannot be rendered yet")
             return
         self.preview_banner.clear()
