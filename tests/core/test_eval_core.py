@@ -320,3 +320,20 @@ def test_playground_on_a_hub_model_needs_it_in_the_local_cache(tmp_path, monkeyp
     run, job_path = prepare_chat_job(store, "acme/tiny")
     assert json.loads(job_path.read_text())["model"] == "acme/tiny"  # the worker resolves it from the cache
     store.close()
+
+
+def test_runs_on_the_same_test_rows_with_other_templates_are_not_said_to_have_other_splits(store, tmp_path, toy):
+    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
+
+    rows = [{**r, "idx": i} for i, r in enumerate(toy.rows(4))]
+    a = _finished_train_run(store, tmp_path, "template A", rows)
+    b = _finished_train_run(store, tmp_path, "template B", [{**r, "prompt": "Q: " + r["prompt"]} for r in rows])
+    for run in (a, b):
+        job_path = Path(run.run_dir) / "job.json"
+        job = json.loads(job_path.read_text())
+        job["source"] = {"dataset_id": 1, "dataset_version": 2}
+        job_path.write_text(json.dumps(job))
+    with pytest.raises(JobError) as caught:
+        prepare_eval_job(store, [a.id, b.id])
+    assert "different test splits" not in str(caught.value)
+    assert "same rows" in str(caught.value) and "templates" in str(caught.value)
