@@ -300,7 +300,8 @@ def test_chat_prompt_uses_the_chat_template_with_history(tiny):
     tokenizer, _ = tiny
     text = chat_prompt(tokenizer, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
                                    {"role": "user", "content": "bill?"}], system="Be brief.")
-    assert text == "<s><|system|>\nBe brief.\n<|user|>\nhi\n<|assistant|>\nhello\n<|user|>\nbill?\n<|assistant|>\n"
+    # as in training: an earlier answer ends with eos when the template writes none
+    assert text == "<s><|system|>\nBe brief.\n<|user|>\nhi\n<|assistant|>\nhello\n</s><|user|>\nbill?\n<|assistant|>\n"
     with pytest.raises(ValueError, match="end with a user message"):
         chat_prompt(tokenizer, [{"role": "assistant", "content": "x"}])
 
@@ -337,3 +338,22 @@ def test_runs_on_the_same_test_rows_with_other_templates_are_not_said_to_have_ot
         prepare_eval_job(store, [a.id, b.id])
     assert "different test splits" not in str(caught.value)
     assert "same rows" in str(caught.value) and "templates" in str(caught.value)
+
+
+def test_chat_prompt_is_the_training_layout_with_and_without_a_chat_template(tiny):
+    """The playground asks a model exactly as it was trained: the prompt part of the training text."""
+    from types import SimpleNamespace
+
+    from desktop_ift.core.evaluation.playground import chat_prompt
+    from desktop_ift.core.modeling import format_chat_segments, format_prompt
+
+    tokenizer, _ = tiny
+    talk = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "bill?"}]
+    trained = format_chat_segments(tokenizer, "Be brief.", talk + [{"role": "assistant", "content": "x"}])
+    assert chat_prompt(tokenizer, talk, system="Be brief.") == "".join(t for t, _ in trained[:-1])
+    assert chat_prompt(tokenizer, talk[:1], system="S") == format_prompt(tokenizer, "S", "hi")
+    plain = SimpleNamespace(chat_template=None, eos_token="</s>")
+    text = chat_prompt(plain, talk, system="Be brief.")
+    assert text == ("Be brief.\n\n### Instruction:\nhi\n\n### Response:\nhello</s>\n\n### Instruction:\nbill?\n\n"
+                    "### Response:\n")  # not "User: hi / Assistant: hello" lines the model never saw
