@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QRect, QTimer, Signal
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget,
+    QApplication, QDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.core import events as ev
@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.statusBar().setFixedHeight(line + 10)
         self._build_menus()
         self._connect()
+        QApplication.instance().focusChanged.connect(self._focus_changed)
         QTimer.singleShot(0, self._restore_runs)
 
     def _toast_area(self) -> QRect:
@@ -141,37 +142,90 @@ class MainWindow(QMainWindow):
         return host
 
     def _build_menus(self) -> None:
+        """The menus. Every action has a shortcut shown in its menu, added to the window too and active for
+        the whole application (not only for the focused widget): it works whatever has the focus, after an
+        edit and after a dialog closed."""
         file_menu = self.menuBar().addMenu("&File")
-        self.import_action = QAction("&Import data…", self)
-        self.import_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.import_action.triggered.connect(self._import_from_menu)
+        self.import_action = self._action("&Import data…", QKeySequence.StandardKey.Open, lambda: self._import_from_menu())
         file_menu.addAction(self.import_action)
+        self.save_template_action = self._action("&Save template", QKeySequence.StandardKey.Save,
+                                                 self.save_template)
+        file_menu.addAction(self.save_template_action)
         file_menu.addSeparator()
-        open_project = QAction("Open &project…", self)
-        open_project.setShortcut(QKeySequence("Ctrl+Shift+P"))
-        open_project.triggered.connect(lambda: self.open_projects())
+        open_project = self._action("Open &project…", QKeySequence("Ctrl+Shift+P"), lambda: self.open_projects())
         file_menu.addAction(open_project)
-        new_project = QAction("&New project…", self)
-        new_project.setShortcut(QKeySequence.StandardKey.New)
-        new_project.triggered.connect(lambda: self.open_projects(create=True))
+        new_project = self._action("&New project…", QKeySequence.StandardKey.New,
+                                   lambda: self.open_projects(create=True))
         file_menu.addAction(new_project)
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action = self._action("&Quit", QKeySequence("Ctrl+Q"), lambda: self.close())
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         go_menu = self.menuBar().addMenu("&Go")
+        self.page_actions = []
         for i, page in enumerate(self.pages):
-            action = QAction(f"&{i + 1}  {page.title}", self)
-            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
-            action.triggered.connect(lambda _=False, row=i: self.show_page(row))
+            action = self._action(f"&{i + 1}  {page.title}", QKeySequence(f"Ctrl+{i + 1}"),
+                                  lambda row=i: self.show_page(row))
             go_menu.addAction(action)
+            self.page_actions.append(action)
         help_menu = self.menuBar().addMenu("&Help")
-        about = QAction("&About desktop_ift", self)
+        about = self._action("&About desktop_ift", QKeySequence("F1"), lambda: self.show_about())
         about.setMenuRole(QAction.MenuRole.AboutRole)
-        about.triggered.connect(self.show_about)
         help_menu.addAction(about)
+
+    def _action(self, text: str, shortcut, slot) -> QAction:
+        """A menu action whose shortcut works in the whole window, whatever widget has the focus."""
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        action.setShortcutVisibleInContextMenu(True)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)  # active even while the menu bar is hidden or native
+        return action
+
+    def menu_actions(self) -> list[QAction]:
+        """Every action of the menu bar's menus (for tests and the shortcut list)."""
+        found = []
+        for menu_action in self.menuBar().actions():
+            menu = menu_action.menu()
+            if menu is not None:
+                found += [a for a in menu.actions() if not a.isSeparator()]
+        return found
+
+    def save_template(self) -> None:
+        """Ctrl+S: save the template being edited (shown on the Templates page when it was elsewhere)."""
+        page = self.templates_page
+        if page.format_mode() != "instruction":
+            self.show_page(page)
+            page.format_panel.use_for_training()
+            return
+        if not page.is_dirty:
+            self.show_status("The template has no unsaved changes.")
+            return
+        if self.current_page() is not page:
+            self.show_page(page)
+        page.save()
+
+    def _focus_changed(self, old: QWidget | None, now: QWidget | None) -> None:
+        # A dialog of this window closed and left no window active (a bare X server, some desktops): give this
+        # window the keyboard back, so its shortcuts work at once. Switching to another application while
+        # the dialog is open leaves the dialog shown: nothing changes then.
+        if now is not None or old is None:
+            return
+        dialog = old.window()
+        parent = dialog.parentWidget() if isinstance(dialog, QDialog) else None
+        if parent is not None and parent.window() is self:
+            QTimer.singleShot(0, lambda: self._reactivate(dialog))
+
+    def _reactivate(self, dialog: QDialog) -> None:
+        """Activate this window again after ``dialog`` closed, when no window has the keyboard."""
+        try:
+            if dialog.isVisible():
+                return
+        except RuntimeError:  # the dialog is already deleted: it was closed
+            pass
+        if self.isVisible() and QApplication.activeModalWidget() is None and QApplication.activeWindow() is None:
+            self.activateWindow()
 
     def open_projects(self, create: bool = False) -> None:
         """Choose (or create) another project; the app then opens it in place of this window."""

@@ -97,6 +97,9 @@ def apply(app: QApplication) -> None:
         font.setPointSizeF(10)
         app.setFont(font)
     app.setStyleSheet(load_stylesheet())
+    from desktop_ift.ui import tooltips
+
+    tooltips.install(app)  # long tooltips wrap at ~60 characters instead of one screen-wide line
 
 
 def configure_plots() -> None:

@@ -300,7 +300,8 @@ def test_chat_prompt_uses_the_chat_template_with_history(tiny):
     tokenizer, _ = tiny
     text = chat_prompt(tokenizer, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
                                    {"role": "user", "content": "bill?"}], system="Be brief.")
-    assert text == "<s><|system|>\nBe brief.\n<|user|>\nhi\n<|assistant|>\nhello\n<|user|>\nbill?\n<|assistant|>\n"
+    # as in training: an earlier answer ends with eos when the template writes none
+    assert text == "<s><|system|>\nBe brief.\n<|user|>\nhi\n<|assistant|>\nhello\n</s><|user|>\nbill?\n<|assistant|>\n"
     with pytest.raises(ValueError, match="end with a user message"):
         chat_prompt(tokenizer, [{"role": "assistant", "content": "x"}])
 
@@ -320,3 +321,39 @@ def test_playground_on_a_hub_model_needs_it_in_the_local_cache(tmp_path, monkeyp
     run, job_path = prepare_chat_job(store, "acme/tiny")
     assert json.loads(job_path.read_text())["model"] == "acme/tiny"  # the worker resolves it from the cache
     store.close()
+
+
+def test_runs_on_the_same_test_rows_with_other_templates_are_not_said_to_have_other_splits(store, tmp_path, toy):
+    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
+
+    rows = [{**r, "idx": i} for i, r in enumerate(toy.rows(4))]
+    a = _finished_train_run(store, tmp_path, "template A", rows)
+    b = _finished_train_run(store, tmp_path, "template B", [{**r, "prompt": "Q: " + r["prompt"]} for r in rows])
+    for run in (a, b):
+        job_path = Path(run.run_dir) / "job.json"
+        job = json.loads(job_path.read_text())
+        job["source"] = {"dataset_id": 1, "dataset_version": 2}
+        job_path.write_text(json.dumps(job))
+    with pytest.raises(JobError) as caught:
+        prepare_eval_job(store, [a.id, b.id])
+    assert "different test splits" not in str(caught.value)
+    assert "same rows" in str(caught.value) and "templates" in str(caught.value)
+
+
+def test_chat_prompt_is_the_training_layout_with_and_without_a_chat_template(tiny):
+    """The playground asks a model exactly as it was trained: the prompt part of the training text."""
+    from types import SimpleNamespace
+
+    from desktop_ift.core.evaluation.playground import chat_prompt
+    from desktop_ift.core.modeling import format_chat_segments, format_prompt
+
+    tokenizer, _ = tiny
+    talk = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "bill?"}]
+    trained = format_chat_segments(tokenizer, "Be brief.", talk + [{"role": "assistant", "content": "x"}])
+    assert chat_prompt(tokenizer, talk, system="Be brief.") == "".join(t for t, _ in trained[:-1])
+    assert chat_prompt(tokenizer, talk[:1], system="S") == format_prompt(tokenizer, "S", "hi")
+    plain = SimpleNamespace(chat_template=None, eos_token="</s>")
+    text = chat_prompt(plain, talk, system="Be brief.")
+    assert text == ("Be brief.\n\n### Instruction:\nhi\n\n### Response:\nhello</s>\n\n### Instruction:\nbill?\n\n"
+                    "### Response:\n")  # not "User: hi / Assistant: hello" lines the model never saw

@@ -70,7 +70,7 @@ def test_examples_show_every_model_and_sort_by_gain_or_loss(window):
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     assert headers == ["#", "Prompt", "Reference", "base", "correct", "fine-tuned", "correct", "Gain"]
     assert [table.item(0, c).text() for c in range(8)] == [
-        "0", "Classify: refund", "billing", "no idea", "0.00", "billing", "1.00", "+1.00"]
+        "0", "refund", "billing", "no idea", "0.00", "billing", "1.00", "+1.00"]  # the shared "Classify: " shown once above
     assert "no idea" in page.example_view.toPlainText()
     view.sort_combo.setCurrentText("Biggest gain first")
     assert [r.idx for r in view.shown] == [0, 1]

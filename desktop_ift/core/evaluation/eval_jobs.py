@@ -73,6 +73,20 @@ def _models_for_runs(runs: list[tuple[RunRecord, dict]], include_base: bool) -> 
     return models
 
 
+def _same_test_rows(job_a: dict, job_b: dict) -> bool:
+    """Whether two training jobs hold out the same rows of the same dataset version as their test split
+    (their prompts may still differ: another template)."""
+    def rows(job: dict):
+        source = job.get("source") or {}
+        idx = sorted(int(r["idx"]) for r in read_jsonl(Path(job["data"]["test"])))
+        return source["dataset_id"], source["dataset_version"], idx
+
+    try:
+        return rows(job_a) == rows(job_b)
+    except (OSError, ValueError, TypeError, KeyError):
+        return False
+
+
 def _run_ids(train_run_id: str | list[str]) -> list[str]:
     run_ids = [train_run_id] if isinstance(train_run_id, str) else list(dict.fromkeys(train_run_id))
     if not run_ids:
@@ -313,6 +327,12 @@ def prepare_eval_job(
     for train, train_job in runs[1:] if test_set is None else []:
         other = Path((train_job.get("data") or {}).get(split) or "")
         if not other.is_file() or _file_digest(other) != digest:
+            if other.is_file() and _same_test_rows(first_job, train_job):
+                raise JobError(
+                    f"The runs {first.name or first.id} and {train.name or train.id} were tested on the same rows, "
+                    "but their templates turn those rows into different prompts, so one set of test prompts "
+                    "cannot ask both fairly. Evaluate them separately (each with its own template) and compare "
+                    "their scores.")
             raise JobError(
                 f"The runs {first.name or first.id} and {train.name or train.id} were tested on different {split} "
                 "splits, so their scores cannot be compared side by side. Compare runs trained on the same "

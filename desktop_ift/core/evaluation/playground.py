@@ -29,7 +29,6 @@ import os
 import queue
 import sys
 import threading
-from types import SimpleNamespace
 
 from desktop_ift.core import events as ev
 from desktop_ift.core.evaluation.runner import resolve_model_spec
@@ -37,6 +36,7 @@ from desktop_ift.core.modeling import (
     describe_device,
     encode_prompt,
     encode_source,
+    format_chat_segments,
     format_prompt,
     is_encoder_decoder,
     load_generation_model,
@@ -49,8 +49,9 @@ _POLL_S = 0.2
 
 
 def chat_prompt(tokenizer, messages: list[dict], system: str = "", seq2seq: bool = False) -> str:
-    """The text the model continues: the tokenizer's chat template with the whole conversation, or -- for
-    a model without one -- the training layout of :func:`format_prompt` with earlier turns in front.
+    """The text the model continues, laid out as in training: one message as :func:`format_prompt` writes an
+    instruction example, a conversation as :func:`format_chat_segments` writes a multi-turn one (the
+    tokenizer's chat template, or the plain ``### Instruction:`` blocks for a model without one).
     With ``seq2seq`` (an encoder-decoder model): the encoder text of :func:`seq2seq_source`, earlier turns
     in front of the last message."""
     messages = [m for m in messages if m.get("role") in ("user", "assistant") and str(m.get("content", "")).strip()]
@@ -59,15 +60,13 @@ def chat_prompt(tokenizer, messages: list[dict], system: str = "", seq2seq: bool
     if seq2seq:
         history = "".join(f"{m['role'].title()}: {m['content']}\n" for m in messages[:-1])
         return seq2seq_source(system, history + messages[-1]["content"])
-    if getattr(tokenizer, "chat_template", None):
-        full = ([{"role": "system", "content": system}] if system else []) + messages
-        try:
-            return tokenizer.apply_chat_template(full, tokenize=False, add_generation_prompt=True)
-        except Exception:
-            pass  # fall back to the plain layout below
-    history = "".join(f"{m['role'].title()}: {m['content']}\n" for m in messages[:-1])
-    prompt = (history + messages[-1]["content"]) if history else messages[-1]["content"]
-    return format_prompt(SimpleNamespace(chat_template=None), system, prompt)
+    # exactly the layout training wrote: one question as an instruction example (format_prompt), a longer
+    # conversation as a multi-turn one (format_chat_segments), with the same fallbacks
+    if len(messages) == 1:
+        return format_prompt(tokenizer, system, messages[0]["content"])
+    segments = format_chat_segments(tokenizer, system, messages + [{"role": "assistant", "content": ""}])
+    last_user = max(i for i, (_text, is_answer) in enumerate(segments) if not is_answer)
+    return "".join(text for text, _is_answer in segments[:last_user + 1])
 
 
 class _Requests:

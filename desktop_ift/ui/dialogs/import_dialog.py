@@ -7,8 +7,9 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-    QSpinBox, QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView,
+    QLabel, QLineEdit, QPushButton, QSpinBox, QStackedWidget, QTableView, QTableWidget, QTableWidgetItem,
+    QVBoxLayout, QWidget,
 )
 
 from desktop_ift.ui.tasks import run_in_background
@@ -76,6 +77,11 @@ class ImportDialog(QDialog):
                               ("Sheet", self.sheet_combo), ("Header row", self.header_row_spin),
                               ("Records key", self.records_combo)):
             self.form.addRow(label, widget)
+        self.grid_button = QPushButton("Show the sheet's rows…")
+        self.grid_button.setToolTip("The first rows of the sheet as they are, with their row numbers: click "
+                                    "the one that holds the column names.")
+        self.grid_button.clicked.connect(lambda: self.show_grid(""))
+        self.form.addRow("", self.grid_button)
         form_row.addLayout(self.form)
         form_row.addStretch(1)
         layout.addLayout(form_row)
@@ -93,7 +99,10 @@ class ImportDialog(QDialog):
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.view.verticalHeader().setDefaultSectionSize(26)
-        layout.addWidget(self.view, 1)
+        self.preview_stack = QStackedWidget()
+        self.preview_stack.addWidget(self.view)
+        self.preview_stack.addWidget(self._build_grid())
+        layout.addWidget(self.preview_stack, 1)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.import_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -126,7 +135,7 @@ class ImportDialog(QDialog):
     def _set_rows_visible(self, names: set[str]) -> None:
         rows = {"delimiter": self.delimiter_combo, "quote": self.quote_combo, "encoding": self.encoding_combo,
                 "header": self.header_check, "sheet": self.sheet_combo, "header_row": self.header_row_spin,
-                "records": self.records_combo}
+                "records": self.records_combo, "grid": self.grid_button}
         for name, widget in rows.items():
             self.form.setRowVisible(widget, name in names)
 
@@ -167,11 +176,13 @@ class ImportDialog(QDialog):
             self.header_check.setChecked(bool(info.options.has_header))
             self.header_check.blockSignals(False)
         elif info.kind == "excel":
-            self._set_rows_visible({"sheet", "header_row"})
+            self._set_rows_visible({"sheet", "header_row", "grid"})
             self.sheet_combo.blockSignals(True)
             for name in info.sheets:
                 self.sheet_combo.addItem(name, name)
             self.sheet_combo.blockSignals(False)
+            self.sheet_combo.currentIndexChanged.connect(self._load_grid)
+            self._load_grid()
         elif info.kind == "json" and len(info.record_keys) > 1:
             self._set_rows_visible({"records"})
             self.records_combo.blockSignals(True)
@@ -232,6 +243,7 @@ class ImportDialog(QDialog):
             self.preview_label.setText(f"Preview: the first {table.num_rows} rows, {table.num_columns} columns "
                                        "(hover a cell for its full text)")
             self.import_button.setEnabled(True)
+            self._excel_previewed()
 
         def failed(exc):
             if generation == self._generation:
@@ -249,3 +261,90 @@ class ImportDialog(QDialog):
         what = "these settings" if self._ready else "this file"
         self.banner.show_message(text, "error", f"Cannot import {what}")
         self.import_button.setEnabled(False)
+        if self.kind == "excel" and self._ready:  # show the sheet as it is: the user points at the header
+            self.show_grid(text)
+
+    # ------------------------------------------------------------------ Excel: the sheet's raw rows
+    def _build_grid(self) -> QWidget:
+        """The first rows of an Excel sheet as they are, row numbers as Excel shows them; a click on a row
+        makes it the header row."""
+        self.grid = None
+        self.grid_table = QTableWidget(0, 0)
+        self.grid_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.grid_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.grid_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.grid_table.setWordWrap(False)
+        self.grid_table.horizontalHeader().setDefaultSectionSize(160)
+        self.grid_table.verticalHeader().setDefaultSectionSize(26)
+        self.grid_table.setToolTip("Click the row that holds the column names.")
+        self.grid_table.cellClicked.connect(lambda row, _col: self.choose_header_row(row))
+        self.grid_table.verticalHeader().sectionClicked.connect(self.choose_header_row)
+        return self.grid_table
+
+    def _load_grid(self, *_args) -> None:
+        path, sheet = self.path, self.sheet_combo.currentData()
+
+        def work():
+            from desktop_ift.core.data.sheet_grid import read_sheet_grid
+
+            return read_sheet_grid(path, sheet)
+
+        def done(grid):
+            if sheet != self.sheet_combo.currentData():
+                return
+            self.grid = grid
+            self._fill_grid(grid)
+            self._excel_previewed()
+
+        run_in_background(work, done, lambda _exc: None)
+
+    def _fill_grid(self, grid) -> None:
+        from desktop_ift.core.data.excel_importer import excel_column_label
+
+        table = self.grid_table
+        table.clear()
+        table.setColumnCount(grid.width)
+        table.setRowCount(len(grid.rows))
+        table.setHorizontalHeaderLabels([excel_column_label(i).removeprefix("column ") for i in range(grid.width)])
+        table.setVerticalHeaderLabels([str(number) for number, _cells in grid.rows])
+        for r, (_number, cells) in enumerate(grid.rows):
+            for c, text in enumerate(cells):
+                table.setItem(r, c, QTableWidgetItem(text))
+
+    def _excel_previewed(self) -> None:
+        """With the header row left to detection, offer the sheet's raw rows when the column names do not
+        seem to be on the first filled row (a title or notes above the table)."""
+        if self.kind != "excel" or self.grid is None or self.header_row_spin.value() or self.preview_error:
+            if self.kind == "excel" and not self.preview_error and self.header_row_spin.value():
+                self.preview_stack.setCurrentIndex(0)
+            return
+        guess, first = self.grid.header_guess, self.grid.first_filled
+        if guess is not None and first is not None and guess != first:
+            self.show_grid("")
+            self.banner.show_message(
+                f"Row {first} looks like a title, and the column names like row {guess}. Click the row that "
+                "holds the column names (row numbers as in Excel).", "warning", "Which row holds the column names?")
+        else:
+            self.preview_stack.setCurrentIndex(0)
+
+    def show_grid(self, reason: str) -> None:
+        """Show the sheet's raw rows instead of the preview (``reason``: why, shown above them)."""
+        if self.kind != "excel":
+            return
+        if self.grid is None:
+            self._load_grid()
+        self.preview_stack.setCurrentIndex(1)
+        self.preview_label.setText(f"The sheet “{self.sheet_combo.currentText()}” as it is: click the row that "
+                                   "holds the column names.")
+        if reason:
+            self.banner.show_message(f"{reason}\nClick the row that holds the column names below.", "error",
+                                     "Cannot import these settings")
+
+    def choose_header_row(self, grid_row: int) -> None:
+        """Use the grid's row ``grid_row`` (0-based in the grid) as the header row; the preview follows."""
+        if self.grid is None or not 0 <= grid_row < len(self.grid.rows):
+            return
+        number = self.grid.rows[grid_row][0]
+        self.banner.clear()
+        self.header_row_spin.setValue(number)  # schedules the preview, which then replaces the grid
+        self.preview_stack.setCurrentIndex(0)

@@ -33,6 +33,35 @@ def _file_filter() -> str:
     return f"Tables ({patterns});;All files (*)"
 
 
+DUPLICATE_HINT_MIN = 5  # from this many exact duplicate rows on, the page suggests dropping them
+STRATIFY_MAX_VALUES = 50
+
+
+def stratify_candidates(summaries: list, n_rows: int) -> list:
+    """The columns worth stratifying by: label-like (2 to 50 distinct values, far fewer than the filled
+    rows), not ids and not free text; fewest distinct values first."""
+    out = []
+    for s in summaries:
+        filled = max(0, n_rows - s.n_empty)
+        if s.distinct_capped or not 2 <= s.n_distinct <= STRATIFY_MAX_VALUES or filled == 0:
+            continue
+        if s.n_distinct > filled / 2:  # nearly one value per row: an id, or too few rows per class
+            continue
+        if s.median_length is not None and s.median_length > 40:  # sentences, not labels
+            continue
+        out.append(s)
+    return sorted(out, key=lambda s: (s.n_distinct, s.name))
+
+
+def count_duplicate_rows(table) -> int:
+    """How many rows repeat an earlier row exactly (0 when the columns cannot be compared)."""
+    try:
+        unique = table.group_by(table.column_names).aggregate([]).num_rows
+    except Exception:  # lists, structs, …: no exact comparison; no hint rather than a wrong one
+        return 0
+    return table.num_rows - unique
+
+
 class DropZone(QFrame):
     """The empty state: what to do first."""
 
@@ -153,7 +182,14 @@ class DataPage(Page):
         self.cleaning_panel.applied.connect(self.state.dataset_added)
         self.table_split = QSplitter(Qt.Orientation.Horizontal)
         self.table_split.addWidget(self.table_view)
-        self.table_split.addWidget(self.cleaning_panel)
+        # the recipe panel scrolls in a short window instead of forcing the whole page taller than it is
+        cleaning_scroll = QScrollArea()
+        cleaning_scroll.setWidgetResizable(True)
+        cleaning_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        cleaning_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        cleaning_scroll.setWidget(self.cleaning_panel)
+        cleaning_scroll.setMinimumWidth(330 + cleaning_scroll.verticalScrollBar().sizeHint().width())
+        self.table_split.addWidget(cleaning_scroll)
         self.table_split.setStretchFactor(0, 1)
         self.table_split.setSizes([880, 340])
         self.stack.addWidget(self.drop_zone)
@@ -171,6 +207,10 @@ class DataPage(Page):
     # ------------------------------------------------------------------ split section
     def _build_split_card(self) -> QFrame:
         frame, layout = card()
+        # the error goes at the top of the card: the card grows upwards (the table above gives the room), so
+        # the fields below never move under the pointer when it appears or goes
+        self.split_banner = Banner()
+        layout.addWidget(self.split_banner)
         head = QHBoxLayout()
         head.addWidget(section_label("Train / validation / test split"))
         head.addStretch(1)
@@ -229,8 +269,6 @@ class DataPage(Page):
         row.addWidget(self.split_column_combo)
         row.addStretch(1)
         layout.addLayout(row)
-        self.split_banner = Banner()
-        layout.addWidget(self.split_banner)
         self._load_split_values()
         return frame
 
@@ -244,7 +282,9 @@ class DataPage(Page):
         self.seed_spin.setValue(int(values.get("seed") or 0))
         self.seed_spin.blockSignals(False)
 
-    def _fill_stratify(self, columns: list[str]) -> None:
+    def _fill_stratify(self, columns: list[str], summaries: list | None = None, n_rows: int = 0) -> None:
+        """Fill the stratify and split-column choices. With the column summaries, *Stratify by* offers only
+        label-like columns (few distinct values), fewest first, never an id or free-text column."""
         values = self.state.split_values()
         for combo, key, empty in ((self.stratify_combo, "stratify_column", "(none)"),
                                   (self.split_column_combo, "split_column", "(ratios above)")):
@@ -252,8 +292,14 @@ class DataPage(Page):
             combo.blockSignals(True)
             combo.clear()
             combo.addItem(empty, None)
-            for name in columns:
-                combo.addItem(name, name)
+            choices = [(name, name) for name in columns]
+            if combo is self.stratify_combo and summaries:
+                choices = [(f"{s.name}  ({s.n_distinct} values)", s.name)
+                           for s in stratify_candidates(summaries, n_rows)]
+                if wanted and all(name != wanted for _t, name in choices):  # chosen before: kept, never dropped
+                    choices.append((f"{wanted}  (unique or free text: not useful)", wanted))
+            for text, name in choices:
+                combo.addItem(text, name)
             idx = combo.findData(wanted) if wanted else 0
             combo.setCurrentIndex(max(idx, 0))
             combo.blockSignals(False)
@@ -325,6 +371,11 @@ class DataPage(Page):
         self.dataset_combo.setEnabled(bool(records))
         if not records:
             self.dataset_combo.addItem("No dataset imported yet", 0)
+        # the open menu shows every name whole (the closed combo may cut a long one: its tooltip has it)
+        metrics = self.dataset_combo.view().fontMetrics()
+        widest = max((metrics.horizontalAdvance(self.dataset_combo.itemText(i))
+                      for i in range(self.dataset_combo.count())), default=0)
+        self.dataset_combo.view().setMinimumWidth(widest + 48)
         if idx >= 0 and self.dataset_combo.itemData(idx) != self.state.dataset_id:
             self.state.set_dataset(self.dataset_combo.itemData(idx))
         self._show_dataset()
@@ -344,6 +395,8 @@ class DataPage(Page):
 
     def _show_dataset(self) -> None:
         record = self.state.dataset()
+        self.dataset_combo.setToolTip(f"{self.dataset_combo.currentText()}\nEvery import is kept as a new "
+                                      "version; pick the one to work with.")
         if record is None:
             self.model.set_table(None)
             self.cleaning_panel.set_dataset(None, None)
@@ -381,7 +434,11 @@ class DataPage(Page):
             self.model.set_table(table, types)
             self._fit_columns()
             self.cleaning_panel.set_dataset(record, table)
-        self._fill_columns(self.state.column_summaries(dataset_id))
+        summaries = self.state.column_summaries(dataset_id)
+        self._fill_columns(summaries)
+        if summaries:
+            self._fill_stratify(record.column_names, summaries, table.num_rows)
+        self._check_duplicates(record.id, table)
         if self.split_column_combo.currentData():
             self.update_counts()
 
@@ -406,6 +463,27 @@ class DataPage(Page):
                 text = self.model.data(self.model.index(row, col)) or ""
                 widest = max(widest, metrics.horizontalAdvance(text[:80]) + 20)
             header.resizeSection(col, max(90, min(420, widest)))
+
+    def _check_duplicates(self, dataset_id: int, table) -> None:
+        """Count rows that repeat an earlier row exactly (in the background); from DUPLICATE_HINT_MIN on,
+        suggest the cleaning step that drops them."""
+        if getattr(self, "_duplicates_checked", None) == (dataset_id, id(table)):
+            return
+        self._duplicates_checked = (dataset_id, id(table))
+        if self.banner.title_label.text() == "Duplicate rows":  # said of the dataset shown before
+            self.banner.clear()
+
+        def done(n):
+            if dataset_id != self.state.dataset_id or n < DUPLICATE_HINT_MIN:
+                return
+            self.duplicates = n
+            self.banner.show_message(
+                f"{n:,} rows repeat an earlier row exactly. Duplicates weigh those examples more in training and "
+                "can land in both the training and the test split, which flatters the scores.", "warning",
+                "Duplicate rows", ("Drop duplicates…", lambda: self.cleaning_panel.add_step("drop_duplicates")))
+
+        self.duplicates = 0
+        run_in_background(lambda: count_duplicate_rows(table), done, lambda _exc: None)
 
     def _fill_columns(self, summaries: list) -> None:
         while self.columns_layout.count():

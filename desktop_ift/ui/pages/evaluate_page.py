@@ -58,6 +58,7 @@ class EvaluatePage(Page):
         self.answer_length = None  # what the references of the chosen run/split suggest (AnswerLength)
         self._length_request = 0
         self._measured_for: tuple | None = None
+        self._picked_run = ""  # the training run chosen in the picker by the user (else the newest is shown)
 
         self.tabs = QTabWidget()
         compare = QWidget()
@@ -73,7 +74,13 @@ class EvaluatePage(Page):
         setup_scroll.setWidget(self._build_setup_card())
         setup_scroll.setFixedWidth(360 + setup_scroll.verticalScrollBar().sizeHint().width() + 4)
         self.setup_scroll = setup_scroll
-        top.addWidget(setup_scroll, 0)
+        # the main button, its progress and its errors in a fixed row under the settings: never scrolled away
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(8)
+        left.addWidget(setup_scroll, 1)
+        left.addWidget(self._build_action_box())
+        top.addLayout(left, 0)
         top.addWidget(self._build_results_card(), 1)
         top_widget = QWidget()
         top_widget.setLayout(top)
@@ -164,7 +171,6 @@ class EvaluatePage(Page):
         self.evaluate_button.setProperty("size", "large")
         self.evaluate_button.setMinimumHeight(40)
         self.evaluate_button.clicked.connect(self.start)
-        layout.addWidget(self.evaluate_button)
         self.evaluate_note = muted_label("Generates answers on the test split of the run, with every model. "
                                          "An identical earlier evaluation is reused.")
         layout.addWidget(self.evaluate_note)
@@ -195,12 +201,21 @@ class EvaluatePage(Page):
         self.progress.hide()
         self.progress_label = muted_label()
         self.progress_label.hide()
-        layout.addWidget(self.progress)
-        layout.addWidget(self.progress_label)
         self.banner = Banner(closable=True)
-        layout.addWidget(self.banner)
         layout.addStretch(1)
         return frame
+
+    def _build_action_box(self) -> QWidget:
+        """The Evaluate button with its progress and its error messages, always in view."""
+        box = QWidget()
+        box.setObjectName("EvaluateActions")
+        box.setFixedWidth(self.setup_scroll.width())
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, self.setup_scroll.width() - 360, 0)
+        layout.setSpacing(6)
+        for widget in (self.evaluate_button, self.progress, self.progress_label, self.banner):
+            layout.addWidget(widget)
+        return box
 
     def _build_results_card(self) -> QWidget:
         frame, layout = card()
@@ -288,8 +303,10 @@ class EvaluatePage(Page):
 
     # ------------------------------------------------------------------ runs
     def reload_runs(self) -> None:
-        finished = self.state.finished_runs("train")
-        wanted = self.run_combo.currentData() or self._parent_of(self.state.eval_run_id) or self.state.train_run_id
+        finished = sorted(self.state.finished_runs("train"), key=lambda r: r.created_at, reverse=True)
+        # the run the user picked here, else the newest: a run that just finished is the one to evaluate
+        wanted = self._picked_run if any(r.id == self._picked_run for r in finished) else (
+            finished[0].id if finished else "")
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
         for run in finished:
@@ -341,6 +358,7 @@ class EvaluatePage(Page):
         return self.run_combo.currentData() or ""
 
     def _run_changed(self, _index: int) -> None:
+        self._picked_run = self.selected_train_run()
         self._fill_also(self.state.finished_runs("train"))
         self._update_button()
         self._fill_result_combo()

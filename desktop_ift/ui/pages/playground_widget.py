@@ -11,10 +11,10 @@ import html
 import json
 import time
 
-from PySide6.QtCore import QProcess, Signal
+from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtWidgets import (
-    QApplication, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
-    QTextBrowser, QWidget,
+    QApplication, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QPlainTextEdit, QPushButton, QSpinBox,
+    QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from desktop_ift.core import events as ev
@@ -22,6 +22,34 @@ from desktop_ift.core.jobs import JobError, worker_command
 from desktop_ift.core.training.config import GenerationConfig
 from desktop_ift.ui import theme
 from desktop_ift.ui.widgets.page import card, muted_label, section_label
+
+
+class ChatInput(QPlainTextEdit):
+    """The message box: several lines; Enter sends, Shift+Enter starts a new line (as in chat apps)."""
+
+    send_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setTabChangesFocus(True)
+        lines = 3
+        self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 16)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if enter and not event.modifiers() & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.AltModifier):
+            self.send_requested.emit()
+            return
+        if enter:  # Shift+Enter: a new line, whatever the platform sends for it
+            self.insertPlainText("\n")
+            return
+        super().keyPressEvent(event)
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - the QLineEdit name, kept for callers
+        self.setPlainText(text)
 
 
 class PlaygroundWidget(QWidget):
@@ -66,7 +94,12 @@ class PlaygroundWidget(QWidget):
         self.system_edit = QPlainTextEdit()
         self.system_edit.setPlaceholderText("Optional: instructions the model sees before the conversation.")
         self.system_edit.setFixedHeight(70)
+        self.system_edit.setToolTip("Filled in from the system text of the template the model was trained with "
+                                    "(the same words it learned with). Edit it freely.")
         side_layout.addWidget(self.system_edit)
+        self.system_note = muted_label("")
+        side_layout.addWidget(self.system_note)
+        self._prefilled = ""  # the system text put in by the app (replaced on a model change unless edited)
         side_layout.addWidget(section_label("Decoding"))
         form = QFormLayout()
         defaults = GenerationConfig(max_new_tokens=128)
@@ -100,27 +133,38 @@ class PlaygroundWidget(QWidget):
         head = QHBoxLayout()
         head.addWidget(section_label("Conversation"))
         head.addStretch(1)
+        self.copy_button = QPushButton("Copy answer")
+        self.copy_button.setToolTip("Copy the model's last answer to the clipboard.")
+        self.copy_button.clicked.connect(lambda: self.copy_answer())
+        head.addWidget(self.copy_button)
         self.clear_button = QPushButton("New conversation")
         self.clear_button.clicked.connect(self.clear)
         head.addWidget(self.clear_button)
         chat_layout.addLayout(head)
         self.transcript = QTextBrowser()
+        self.transcript.setOpenLinks(False)
+        self.transcript.anchorClicked.connect(self._link_clicked)  # "Copy" under each answer
         chat_layout.addWidget(self.transcript, 1)
         row = QHBoxLayout()
-        self.input = QLineEdit()
-        self.input.setPlaceholderText("Type a message and press Enter")
-        self.input.returnPressed.connect(self.send)
+        self.input = ChatInput()
+        self.input.setPlaceholderText("Type a message. Enter sends, Shift+Enter starts a new line.")
+        self.input.send_requested.connect(self.send)
         self.send_button = QPushButton("Send")
         self.send_button.setProperty("variant", "primary")
         self.send_button.clicked.connect(self.send)
         self.stop_button = QPushButton("Stop")
         self.stop_button.clicked.connect(self.stop_answer)
+        self.stop_button.setToolTip("Stop the answer being written (what came so far is kept).")
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
         row.addWidget(self.input, 1)
-        row.addWidget(self.send_button)
-        row.addWidget(self.stop_button)
+        row.addLayout(buttons)
         chat_layout.addLayout(row)
         outer.addWidget(chat, 1)
         self.reload_models()
+        self.model_combo.currentIndexChanged.connect(lambda _i: self.prefill_system())
+        self.prefill_system()
         self._update()
         app = QApplication.instance()
         if app is not None:  # quitting the app ends the chat worker cleanly (its run is marked finished)
@@ -147,6 +191,52 @@ class PlaygroundWidget(QWidget):
         idx = self.model_combo.findData(current) if current else -1
         self.model_combo.setCurrentIndex(max(idx, 0))
         self.model_combo.blockSignals(False)
+
+    def training_system(self) -> tuple[str, str]:
+        """The system text the chosen model was trained with, and where it comes from: a fine-tuned run's
+        template (as recorded in the run), else the project's current template."""
+        data = self.model_combo.currentData()
+        if data and data[0] == "run":
+            try:
+                run = self.state.store.get_run(data[1])
+            except Exception:  # a deleted run: nothing to prefill
+                return "", ""
+            template = ((run.config or {}).get("source") or {}).get("template") or {}
+            if template:
+                return str(template.get("system") or ""), f"the template “{template.get('name') or '?'}” of " \
+                    f"{run.name or run.id}"
+            return "", ""
+        record = self.state.template() if hasattr(self.state, "template") else None
+        if record is None:
+            return "", ""
+        return record.system or "", f"the template “{record.name}”"
+
+    def prefill_system(self) -> None:
+        """Put the training template's system text in the system field, unless the user wrote their own."""
+        if self.system_edit.toPlainText() not in ("", self._prefilled):
+            return
+        text, where = self.training_system()
+        self._prefilled = text
+        self.system_edit.setPlainText(text)
+        self.system_note.setText(f"From {where}, as in training. Edit it freely." if text else
+                                 "The training template has no system text.")
+
+    def copy_answer(self, index: int | None = None) -> str:
+        """Copy the model's answer ``index`` (of the conversation's messages; default the last) to the
+        clipboard; returns it."""
+        answers = [i for i, m in enumerate(self.messages) if m["role"] == "assistant"]
+        if index is None:
+            index = answers[-1] if answers else -1
+        if index not in answers:
+            return ""
+        text = self.messages[index]["content"]
+        QApplication.clipboard().setText(text)
+        self._set_status("Answer copied to the clipboard.")
+        return text
+
+    def _link_clicked(self, url) -> None:
+        if url.scheme() == "copy":
+            self.copy_answer(int(url.path() or url.host() or -1))
 
     def _target(self) -> tuple[str, str | None, str]:
         kind, value = self.model_combo.currentData()
@@ -245,7 +335,7 @@ class PlaygroundWidget(QWidget):
 
     def send(self) -> None:
         """Send the typed message with the whole conversation so far."""
-        text = self.input.text().strip()
+        text = self.input.toPlainText().strip()
         if not text or not self.ready or self.pending is not None or self.proc is None:
             return
         self.request_no += 1
@@ -272,13 +362,16 @@ class PlaygroundWidget(QWidget):
 
     def _render(self) -> None:
         parts = []
-        for m in self.messages + ([{"role": "assistant", "content": self.partial + " ▍"}]
-                                  if self.pending is not None else []):
+        shown = self.messages + ([{"role": "assistant", "content": self.partial + " ▍"}]
+                                 if self.pending is not None else [])
+        for i, m in enumerate(shown):
             mine = m["role"] == "user"
             bg = theme.ACCENT_SOFT if mine else "#f3f4f6"
             who = "You" if mine else "Model"
+            copy = (f" · <a href='copy:{i}' style='color:{theme.ACCENT}; font-weight:normal'>Copy</a>"
+                    if not mine and i < len(self.messages) else "")
             parts.append(f"<p style='margin:10px 0 2px 0; font-size:11px; font-weight:600; color:{theme.MUTED}'>"
-                         f"{who}</p><table width='100%' cellpadding='8' style='background:{bg}'><tr><td "
+                         f"{who}{copy}</p><table width='100%' cellpadding='8' style='background:{bg}'><tr><td "
                          f"style='white-space:pre-wrap'>{html.escape(m['content'])}</td></tr></table>")
         self.transcript.setHtml("".join(parts) or f"<p style='color:{theme.MUTED}'>Load a model, then type a "
                                 "message. Answers appear word by word as the model writes them.</p>")
@@ -298,5 +391,6 @@ class PlaygroundWidget(QWidget):
         self.input.setEnabled(self.ready)
         self.stop_button.setEnabled(self.pending is not None)
         self.clear_button.setEnabled(self.pending is None and bool(self.messages))
+        self.copy_button.setEnabled(any(m["role"] == "assistant" for m in self.messages))
         if not self.transcript.toPlainText():
             self._render()

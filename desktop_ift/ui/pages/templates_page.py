@@ -33,6 +33,7 @@ FIELD_HELP = {
 }
 FORMATS = (("Instruction (templates)", "instruction"), ("Multi-turn chat", "chat"),
            ("Continued pre-training", "pretrain"))
+CHIPS_HINT = "click to insert at the cursor, or drag into an editor"
 FIELD_HINTS = {"system": "optional", "prompt": "what the model is asked", "response": "what it should answer"}
 
 
@@ -70,7 +71,8 @@ class TemplatesPage(Page):
 
         # header: template picker, name, new, save
         self.template_combo = QComboBox()
-        self.template_combo.setMinimumWidth(200)
+        self.template_combo.setMinimumWidth(100)
+        self.template_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.template_combo.setToolTip("The project's saved templates")
         self.template_combo.currentIndexChanged.connect(self._combo_changed)
         self.new_button = QPushButton("New")
@@ -80,7 +82,8 @@ class TemplatesPage(Page):
         self.dirty_label.setProperty("role", "muted")
         self.save_button = QPushButton("Save")
         self.save_button.setProperty("variant", "primary")
-        self.save_button.setShortcut("Ctrl+S")
+        # Ctrl+S is the window's File → Save template action (a button's shortcut is lost when its text changes)
+        self.save_button.setMinimumWidth(self.save_button.fontMetrics().horizontalAdvance("Save *") + 40)
         self.save_button.clicked.connect(self.save)
         self.library_button = QPushButton("Library…")
         self.library_button.setToolTip("Ready-made phrasings for common tasks, and your own saved templates")
@@ -97,10 +100,10 @@ class TemplatesPage(Page):
                                      "pre-training: rows are raw text documents.")
         # a label stays on the same line as its combo when a narrow window wraps the header
         self.template_box = _labelled("Template", self.template_combo)
-        self._instruction_only = (self.library_button, self.template_box, self.new_button, self.dirty_label,
-                                  self.save_button)
-        for w in (_labelled("Format", self.format_combo), self.library_button, self.export_button,
-                  self.template_box, self.new_button, self.dirty_label, self.save_button):
+        # the template's own controls (pick, new, save, unsaved) sit on the editor card, so the header keeps
+        # one line and "Unsaved changes" appearing never pushes Save onto a line of its own
+        self._instruction_only = (self.library_button,)
+        for w in (_labelled("Format", self.format_combo), self.library_button, self.export_button):
             self.header_actions.addWidget(w)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -109,6 +112,8 @@ class TemplatesPage(Page):
         splitter.addWidget(self._build_editor_card())
         splitter.addWidget(self._build_preview_card())
         splitter.setSizes([620, 520])
+        splitter.setStretchFactor(0, 1)  # a wider window widens the editors too, not only the preview
+        splitter.setStretchFactor(1, 1)
         self.format_panel = TemplateFormatPanel(state)
         self.format_panel.saved.connect(self._format_saved)
         self.mode_stack = QStackedWidget()
@@ -138,7 +143,13 @@ class TemplatesPage(Page):
 
     # ------------------------------------------------------------------ layout
     def _build_editor_card(self) -> QWidget:
-        frame, layout = card()
+        frame, layout = card(spacing=6)
+        pick_row = QHBoxLayout()
+        pick_row.addWidget(QLabel("Template"))
+        pick_row.addWidget(self.template_combo, 1)
+        pick_row.addWidget(self.new_button)
+        pick_row.addWidget(self.save_button)
+        layout.addLayout(pick_row)
         name_row = QHBoxLayout()
         name_row.addWidget(QLabel("Name"))
         self.name_edit = QLineEdit()
@@ -146,12 +157,18 @@ class TemplatesPage(Page):
         self.name_edit.setToolTip("Saving under a new name keeps the old template too.")
         self.name_edit.textChanged.connect(self._edited)
         name_row.addWidget(self.name_edit, 1)
+        # its room is kept when empty: the name field does not jump when the first edit is made
+        self.dirty_label.setFixedWidth(self.dirty_label.fontMetrics().horizontalAdvance("Unsaved changes") + 6)
+        name_row.addWidget(self.dirty_label)
         layout.addLayout(name_row)
 
-        layout.addWidget(section_label("Columns"))
-        self.chips_hint = muted_label("Click a column to insert it at the cursor of the editor you were in, or "
-                                      "drag it into an editor.")
-        layout.addWidget(self.chips_hint)
+        columns_head = QHBoxLayout()
+        columns_head.addWidget(section_label("Columns"))
+        self.chips_hint = muted_label(CHIPS_HINT)
+        self.chips_hint.setToolTip("Click a column to insert it at the cursor of the editor you were in, or "
+                                   "drag it into an editor.")
+        columns_head.addWidget(self.chips_hint, 1)
+        layout.addLayout(columns_head)
         chips_host = QWidget()
         self.chips_layout = FlowLayout(chips_host, spacing=6)
         layout.addWidget(chips_host)
@@ -176,7 +193,9 @@ class TemplatesPage(Page):
                                        "response": "{{ answer }}"}[field])
             editor.textChanged.connect(self._edited)
             editor.installEventFilter(self)
-            editor.setMinimumHeight(56)
+            # at least 5 lines of prompt (2 of system and response): the Problems box never squeezes them flat
+            lines = 5 if field == "prompt" else 2
+            editor.setMinimumHeight(editor.fontMetrics().lineSpacing() * lines + 14)
             self.editors[field] = editor
             layout.addWidget(editor, 1 if field == "system" else 2)
         self._focused = self.editors["prompt"]
@@ -190,7 +209,6 @@ class TemplatesPage(Page):
         layout.addLayout(problems_head)
         self.problems_list = QListWidget()
         self.problems_list.setObjectName("Problems")
-        self.problems_list.setMaximumHeight(92)
         self.problems_list.setWordWrap(True)
         self.problems_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.problems_list.itemActivated.connect(self._jump_to_problem)
@@ -213,7 +231,7 @@ class TemplatesPage(Page):
         self.random_button.clicked.connect(self.random_row)
         self.row_label = QLabel("")
         self.row_label.setProperty("role", "muted")
-        self.row_label.setMinimumWidth(110)
+        self.row_label.setMinimumWidth(80)
         self.row_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         for w in (self.prev_button, self.row_label, self.next_button, self.random_button):
             head.addWidget(w)
@@ -256,7 +274,7 @@ class TemplatesPage(Page):
             self.chips_layout.addWidget(button)
             self.chip_buttons[name] = button
         self.chips_hint.setText(
-            "Click a column to insert it at the cursor of the editor you were in, or drag it into an editor."
+            CHIPS_HINT
             if columns
             else "Import data on the Data page to see its columns here.")
         self.chips_layout.update()
@@ -503,6 +521,9 @@ class TemplatesPage(Page):
             item.setData(Qt.ItemDataRole.UserRole, (p.field, p.line, p.column))
             item.setToolTip(where)
             self.problems_list.addItem(item)
+        # three lines of text (one long problem wraps onto two); more scroll
+        self.problems_list.setFixedHeight(self.problems_list.fontMetrics().lineSpacing() * 3
+                                          + 2 * self.problems_list.frameWidth() + 8)
 
     def problem_texts(self) -> list[str]:
         return [self.problems_list.item(i).text() for i in range(self.problems_list.count())]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from desktop_ift.ui.widgets.page import set_style_property
 
@@ -63,6 +63,11 @@ class Banner(QFrame):
         texts.addWidget(self.title_label)
         texts.addWidget(self.text_label)
         layout.addLayout(texts, 1)
+        self.action_button = QPushButton()  # an optional action the message offers (show_message(action=...))
+        self.action_button.hide()
+        self.action_button.clicked.connect(self._run_action)
+        self._action = None
+        layout.addWidget(self.action_button, 0, Qt.AlignmentFlag.AlignVCenter)
         if closable:
             close = QToolButton()
             close.setText("✕")
@@ -71,7 +76,12 @@ class Banner(QFrame):
             layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
-    def show_message(self, text: str, kind: str = "error", title: str = "") -> None:
+    def show_message(self, text: str, kind: str = "error", title: str = "", action=None) -> None:
+        """Show ``text`` (and ``title``); ``action`` is an optional ``(button text, callable)`` offered beside
+        it (the banner hides once it is clicked)."""
+        self._action = action[1] if action else None
+        self.action_button.setText(action[0] if action else "")
+        self.action_button.setVisible(bool(action))
         set_style_property(self, "kind", kind)
         self.symbol.setPixmap(status_pixmap(kind))
         self.title_label.setText(title)
@@ -79,6 +89,12 @@ class Banner(QFrame):
         self.text_label.setText(text)
         self.text_label.setVisible(bool(text))
         self.show()
+
+    def _run_action(self) -> None:
+        action, self._action = self._action, None
+        self.clear()
+        if action is not None:
+            action()
 
     def clear(self) -> None:
         self.title_label.clear()

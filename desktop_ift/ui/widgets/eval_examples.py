@@ -4,8 +4,9 @@ against the base and filterable by class; the selected example is shown in full 
 from __future__ import annotations
 
 import html
+import os
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter, QTableWidget, QTableWidgetItem,
@@ -23,6 +24,34 @@ _CHARS = 160
 def _short(text: str) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= _CHARS else text[:_CHARS] + "…"
+
+
+def shared_parts(prompts: list[str], minimum: int = 8) -> tuple[str, str]:
+    """The text every prompt starts with and ends with (cut at a word boundary; "" when shorter than
+    ``minimum`` characters or fewer than two prompts), so the table can show only what differs."""
+    prompts = [str(p) for p in prompts]
+    if len(prompts) < 2:
+        return "", ""
+    head = os.path.commonprefix(prompts)
+    if head and not all(len(p) == len(head) for p in prompts):
+        cut = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+        head = head[:cut + 1] if not head[-1].isspace() else head
+    if len(head.strip()) < minimum or any(len(p) <= len(head) for p in prompts):
+        head = ""  # short, or a whole prompt: nothing would be left to show
+    rest = [p[len(head):] for p in prompts]
+    tail = os.path.commonprefix([r[::-1] for r in rest])[::-1]
+    if tail and not all(len(r) == len(tail) for r in rest):
+        cut = min((i for i in (tail.find(" "), tail.find("\n"), tail.find("\t")) if i >= 0), default=-1)
+        tail = tail[cut:] if cut >= 0 and not tail[0].isspace() else (tail if tail[0].isspace() else "")
+    if len(tail.strip()) < minimum or any(len(r) <= len(tail) for r in rest):
+        tail = ""
+    return head, tail
+
+
+def _differing(prompt: str, head: str, tail: str) -> str:
+    text = str(prompt)
+    text = text[len(head):] if head and text.startswith(head) else text
+    return text[:len(text) - len(tail)] if tail and text.endswith(tail) else text
 
 
 class _Num(QTableWidgetItem):
@@ -71,6 +100,13 @@ class ExamplesView(QWidget):
         self.count_label.setProperty("role", "muted")
         bar.addWidget(self.count_label, 1, Qt.AlignmentFlag.AlignRight)
         layout.addLayout(bar)
+        # the prompt text every example shares, once, so the table's prompt column shows what differs
+        self.shared_label = QLabel()
+        self.shared_label.setProperty("role", "muted")
+        self.shared_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.shared_label.hide()
+        layout.addWidget(self.shared_label)
+        self.shared = ("", "")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setChildrenCollapsible(False)
         self.table = QTableWidget(0, 0)
@@ -82,11 +118,13 @@ class ExamplesView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(28)
         self.table.itemSelectionChanged.connect(self._show_selected)
+        self.table.viewport().installEventFilter(self)  # the answers keep their share of the width when it changes
         self.detail = QTextBrowser()
         self.detail.setMinimumWidth(260)
         split.addWidget(self.table)
         split.addWidget(self.detail)
-        split.setSizes([760, 340])
+        split.setSizes([800, 260])
+        split.setStretchFactor(0, 3)  # the table (the answers) gets the room a wider window adds
         layout.addWidget(split, 1)
 
     # ------------------------------------------------------------------ data
@@ -138,6 +176,7 @@ class ExamplesView(QWidget):
             self.detail.setHtml(f"<p style='color:{theme.MUTED}'>Every model's answers appear here after an "
                                 "evaluation.</p>")
             return
+        self._show_shared(comp)
         key = comp.example_score_key()
         key_name = "correct" if key == "correct" else "ROUGE-L"
         headers = ["#", "Prompt", "Reference"]
@@ -152,7 +191,7 @@ class ExamplesView(QWidget):
         for r, row in enumerate(self.shown):
             table.setItem(r, 0, _Num(row.idx, str(row.idx)))
             for c, text in ((1, row.prompt), (2, row.reference)):
-                item = QTableWidgetItem(_short(text))
+                item = QTableWidgetItem(_short(_differing(text, *self.shared) if c == 1 else text))
                 item.setToolTip(f"<p style='white-space:pre-wrap'>{html.escape(text)[:3000]}</p>")
                 table.setItem(r, c, item)
             col = 3
@@ -173,11 +212,10 @@ class ExamplesView(QWidget):
                 table.setItem(r, col, item)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         table.resizeColumnToContents(0)
-        for c in range(2, len(headers)):
-            table.setColumnWidth(c, 70 if headers[c] in (key_name, "Gain") else 130)
+        self._score_columns = [c for c in range(3, len(headers)) if headers[c] in (key_name, "Gain")]
+        self.fit_columns()
         table.setSortingEnabled(True)  # clicking a header sorts by that column too
         table.horizontalHeader().setSortIndicatorShown(False)
         self.count_label.setText(f"{len(self.shown)} of {len(comp.examples)} examples")
@@ -185,6 +223,47 @@ class ExamplesView(QWidget):
             table.selectRow(0)
         else:
             self.detail.clear()
+
+    def fit_columns(self) -> None:
+        """Share the table's width: scores narrow, the prompt (only what differs) and the reference at most a
+        fifth each and no wider than their text, the models' answers the rest, equally."""
+        table = self.table
+        n = table.columnCount()
+        if n < 4:
+            return
+        scores = [c for c in getattr(self, "_score_columns", []) if c < n]
+        answers = [c for c in range(3, n) if c not in scores]
+        metrics = table.horizontalHeader().fontMetrics()
+        score_w = max(metrics.horizontalAdvance(table.horizontalHeaderItem(c).text()) + 18 for c in scores) \
+            if scores else 0
+        for c in scores:
+            table.setColumnWidth(c, score_w)
+        available = table.viewport().width() - table.columnWidth(0) - score_w * len(scores)
+        for c, share in ((1, 0.2), (2, 0.14)):
+            table.resizeColumnToContents(c)
+            table.setColumnWidth(c, max(70, min(table.columnWidth(c), int(available * share))))
+        rest = available - table.columnWidth(1) - table.columnWidth(2)
+        for c in answers:
+            table.setColumnWidth(c, max(120, rest // max(1, len(answers))))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if obj is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return super().eventFilter(obj, event)
+
+    def _show_shared(self, comp: Comparison) -> None:
+        """Find (once per comparison) and show the prompt text that every example shares."""
+        self.shared = shared_parts([r.prompt for r in comp.examples])
+        head, tail = self.shared
+        parts = []
+        if head:
+            parts.append(f"Every prompt starts with: “{_short(head.strip())}”")
+        if tail:
+            parts.append(f"and ends with: “{_short(tail.strip())}”")
+        self.shared_label.setText(" ".join(parts) + (" — the table shows the rest." if parts else ""))
+        self.shared_label.setToolTip(f"<p style='white-space:pre-wrap'>{html.escape(head + '…' + tail)[:3000]}</p>"
+                                     if parts else "")
+        self.shared_label.setVisible(bool(parts))
 
     def _show_selected(self) -> None:
         model = self.table.selectionModel()

@@ -319,8 +319,7 @@ class TemplateFormatPanel(QWidget):
         if self.mode == "chat":
             chosen = [c for c in (spec.conversation_column, spec.role_column, spec.content_column) if c]
             if len(set(chosen)) < len(chosen):
-                self._finish(generation, ([], [], "Choose different columns for the conversation id, the role "
-                                          "and the message text."))
+                self._finish(generation, ([], [], self._columns_message()))
                 return
         self.building = True
         mode = self.mode
@@ -333,6 +332,17 @@ class TemplateFormatPanel(QWidget):
 
         run_in_background(work, lambda result: self._finish(generation, result),
                           lambda exc: self._finish(generation, ([], [], str(exc))))
+
+    def _columns_message(self) -> str:
+        """Why the chosen chat columns cannot work: this table is not laid out as conversations (no column
+        looks like a role), or the same column is chosen twice."""
+        if guess_column(self._columns, "role") is None:
+            shown = ", ".join(self._columns[:8]) + (", …" if len(self._columns) > 8 else "")
+            return ("This table has no conversation columns. Multi-turn chat needs one row per message: a "
+                    "conversation id, a role (user or assistant) and the message text — here the columns are "
+                    f"{shown}. To make one example from each row, choose Format “Instruction (templates)”; "
+                    "or pick the three columns above if they exist under other names.")
+        return "Choose different columns for the conversation id, the role and the message text."
 
     def _finish(self, generation: int, result) -> None:
         if generation != self._generation:
@@ -348,7 +358,10 @@ class TemplateFormatPanel(QWidget):
         self.refresh_tab_problems()
         self._fit_problems_list()
         if self.error:
-            self.banner.show_message(self.error, "error", "These settings cannot be used")
+            not_chat = self.mode == "chat" and self.error == self._columns_message() \
+                and guess_column(self._columns, "role") is None
+            self.banner.show_message(self.error, "error", "This data is not in a conversation layout" if not_chat
+                                     else "These settings cannot be used")
         elif self.problems:
             n = len(self.problems)
             self.banner.show_message(
@@ -442,6 +455,19 @@ class TemplateFormatPanel(QWidget):
         loaded_folder, tok = self._tokenizer
         return tok if loaded_folder == folder else LightTokenizer(folder)
 
+    def _prepare_demo_tokenizer(self) -> str:
+        """Before the first run the demo model is not built: build it in the background (the tab refreshes
+        when it is ready) and return what to show meanwhile ("" when the chosen model is not the demo)."""
+        from desktop_ift.ui.preview_tokenizer import PREPARING, DemoTokenizerBuilder, demo_chosen
+
+        if not demo_chosen(self.state):
+            return ""
+        builder = DemoTokenizerBuilder.for_workspace(self.state.store.home)
+        if not getattr(self, "_builder_connected", False):
+            builder.ready.connect(self.refresh_tab)
+            self._builder_connected = True
+        return PREPARING if builder.ensure() else builder.error
+
     def _fit_problems_list(self) -> None:
         """As tall as its problems (at most 150 px), so one problem does not leave a large empty box."""
         rows = sum(max(self.problems_list.sizeHintForRow(i), 20) for i in range(min(self.problems_list.count(), 6)))
@@ -450,8 +476,11 @@ class TemplateFormatPanel(QWidget):
     def refresh_tab_problems(self) -> None:
         """Show the inline problem list except on the Validation tab (which lists them itself)."""
         on_validation = self.tabs.currentWidget() is self.validation
-        self.problems_title.setVisible(self.mode == "chat" and not on_validation)
-        self.problems_ok.setVisible(self.mode == "chat" and not self.problems and not on_validation)
+        chat = self.mode == "chat" and not on_validation
+        # "no problems" only when conversations were built: never beside a message saying nothing can be used
+        all_good = chat and not self.problems and not self.error and bool(self.items) and not self.building
+        self.problems_ok.setVisible(all_good)
+        self.problems_title.setVisible(chat and (bool(self.problems) or all_good))
         self.problems_list.setVisible(bool(self.problems) and not on_validation)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -477,8 +506,9 @@ class TemplateFormatPanel(QWidget):
         generation = self._token_generation
         folder, label = model_folder(self.state)
         if folder is None:
-            self.tokens.show_message(f"No tokenizer to preview with ({label}). Choose a model on the Train page; "
-                                     "the demo model is built by the first demo training run.")
+            why = self._prepare_demo_tokenizer()
+            self.tokens.show_message(why or f"No tokenizer to preview with ({label}). Choose a model on the "
+                                     "Train page.")
             return
         self.last_preview = None
         if not self.items:
@@ -544,6 +574,7 @@ class TemplateFormatPanel(QWidget):
             self.validation.show_error(self.error or "Import data on the Data page first.")
             return
         folder, _label = model_folder(self.state)
+        self.validation.set_no_tokenizer_note(self._prepare_demo_tokenizer() if folder is None else "")
         key = (self._generation, str(folder))
         if key != self._lengths_key:
             self._lengths, self._lengths_key = MeasuredLengths(self.mode), key

@@ -45,12 +45,16 @@ class TemplateSetPanel(QWidget):
         self.mode_combo.setToolTip("Random: each row gets one template, drawn with the weights.\n"
                                    "Round-robin: templates take turns.\nEvery template: the data grows ×N.")
         self.mode_combo.currentIndexChanged.connect(self._edited)
+        # narrow minimums: this tab sat beside the editors and forced them to a third of the page
+        self.mode_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode_combo.setMinimumContentsLength(8)
         row.addWidget(self.mode_combo, 1)
         row.addWidget(QLabel("Seed"))
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setToolTip("The same seed always gives each row the same template.")
         self.seed_spin.valueChanged.connect(self._edited)
+        self.seed_spin.setMinimumWidth(self.seed_spin.fontMetrics().horizontalAdvance("0000000") + 40)
         row.addWidget(self.seed_spin)
         layout.addLayout(row)
         self.counts_label = QLabel("")

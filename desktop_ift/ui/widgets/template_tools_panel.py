@@ -162,7 +162,7 @@ class TemplateToolsPanel(QWidget):
 
         folder, label = model_folder(self.state)
         if folder is None:
-            return None, label
+            return None, self._prepare_demo_tokenizer() or label
         if folder != self._tokenizer_folder:
             try:
                 self._tokenizer = LightTokenizer(folder)
@@ -172,6 +172,19 @@ class TemplateToolsPanel(QWidget):
             self._tokenizer_folder = folder
             self._cache = TokenLengthCache()
         return self._tokenizer, label
+
+    def _prepare_demo_tokenizer(self) -> str:
+        """Before the first run the demo model is not built: build it in the background (the tabs refresh
+        when it is ready) and return what to show meanwhile ("" when the chosen model is not the demo)."""
+        from desktop_ift.ui.preview_tokenizer import PREPARING, DemoTokenizerBuilder, demo_chosen
+
+        if not demo_chosen(self.state):
+            return ""
+        builder = DemoTokenizerBuilder.for_workspace(self.state.store.home)
+        if not getattr(self, "_builder_connected", False):
+            builder.ready.connect(self.refresh)
+            self._builder_connected = True
+        return PREPARING if builder.ensure() else builder.error
 
     def _max_len(self) -> int:
         from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
@@ -194,7 +207,8 @@ class TemplateToolsPanel(QWidget):
         if table is None or template_set is None:
             self.validation.show_error("Choose a dataset and tick at least one template to check it.")
             return
-        tokenizer, _ = self._ensure_tokenizer()
+        tokenizer, why = self._ensure_tokenizer()
+        self.validation.set_no_tokenizer_note(why if tokenizer is None else "")
         cache, max_len = self._cache, self._max_len()
         data_key = f"{dataset.id}:{dataset.version}"
         self._generation += 1
@@ -222,8 +236,10 @@ class TemplateToolsPanel(QWidget):
 
         tokenizer, label = self._ensure_tokenizer()
         if tokenizer is None:
-            self.tokens.show_message(f"No tokenizer to preview with ({label}). Choose a model on the Train page; "
-                                     "the demo model is built by the first demo training run.")
+            from desktop_ift.ui.preview_tokenizer import PREPARING
+
+            self.tokens.show_message(label if label == PREPARING or label.startswith("The demo model") else
+                                     f"No tokenizer to preview with ({label}). Choose a model on the Train page.")
             return
         table = self.state.table() if self.state.dataset() else None
         template_id, template = self._current_template()

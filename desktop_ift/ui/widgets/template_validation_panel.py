@@ -13,6 +13,9 @@ from desktop_ift.ui.widgets.page import muted_label, section_label
 _ICON = {"error": "✖", "warning": "⚠", "info": "ℹ"}
 
 
+NO_TOKENIZER = "Choose a model on the Train page to count tokens."
+
+
 def unit_text(units: list[int], unit: str, limit: int = 8) -> str:
     """``conversations 3, 8 … (+40)`` (1-based, as the preview numbers them)."""
     shown = ", ".join(str(u + 1) for u in units[:limit])
@@ -56,7 +59,7 @@ class ValidationPanel(QWidget):
         self._plot_slot = QVBoxLayout()
         self._plot_slot.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._plot_slot, 2)
-        self.hist_note = muted_label("Choose a model on the Train page (or build the demo model) to count tokens.")
+        self.hist_note = muted_label(NO_TOKENIZER)
         layout.addWidget(self.hist_note)
         self._cursor: dict[int, int] = {}
         self.report = None
@@ -72,6 +75,10 @@ class ValidationPanel(QWidget):
             self._plot.setMouseEnabled(x=False, y=False)
             self._plot_slot.addWidget(self._plot)
         return self._plot
+
+    def set_no_tokenizer_note(self, text: str) -> None:
+        """What the histogram's place says while tokens cannot be counted ("" keeps the default)."""
+        self.hist_note.setText(text or NO_TOKENIZER)
 
     def show_busy(self) -> None:
         self.summary.setText("Checking every row…")
@@ -109,10 +116,16 @@ class ValidationPanel(QWidget):
     def _draw_histogram(self, report) -> None:
         import pyqtgraph as pg
 
-        self.plot.clear()
-        if report.histogram is None:
+        if report.histogram is None:  # no tokenizer: say why, never an empty chart
+            if self._plot is not None:
+                self._plot.clear()
+                self._plot.setVisible(False)
+            self.hist_title.setVisible(False)
             self.hist_note.setVisible(True)
             return
+        self.plot.clear()
+        self.plot.setVisible(True)
+        self.hist_title.setVisible(True)
         self.hist_note.setVisible(False)
         counts, edges = report.histogram
         width = edges[1] - edges[0]
