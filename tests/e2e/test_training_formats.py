@@ -99,7 +99,7 @@ def test_settings_that_cannot_work_here_fail_before_training(store, tiny_model_d
 
 def test_data_that_is_empty_after_cutting_to_length_fails_in_plain_words(store, tiny_model_dir, toy, worker):
     with pytest.raises(DataError, match="longer than the maximum sequence length") as info:
-        _run(store, worker, tiny_model_dir, TrainConfig(max_seq_length=8, max_steps=1), toy.rows(8))
+        _run(store, worker, tiny_model_dir, TrainConfig(max_seq_length=8, max_steps=1, overflow="drop"), toy.rows(8))
     assert "Raise the maximum sequence length" in info.value.hint
 
 

@@ -25,7 +25,8 @@ def test_demo_flow_through_the_gui_trains_live_and_fills_the_comparison(window, 
 
     # 4. Monitor: the window switches to it and the loss curve grows while the worker runs.
     monitor = window.monitor_page
-    qtbot.waitUntil(lambda: window.current_page() is monitor, timeout=30000)
+    # (Start builds the demo model first, to count the tokens of the plan: seconds, more on a busy machine)
+    qtbot.waitUntil(lambda: window.current_page() is monitor, timeout=90000)
     qtbot.waitUntil(lambda: monitor.loss.n >= 3, timeout=120000)
     qtbot.waitUntil(lambda: monitor.status == "finished", timeout=300000)
     run_id = monitor.run_id

@@ -63,7 +63,8 @@ def test_the_plan_panel_shows_long_examples_before_launch_and_raises_the_length_
     assert page.histogram.raise_button.isVisible()
 
     # Drop instead: the plan says how many remain, and the job trains exactly that.
-    page.form.widgets["overflow"].setCurrentIndex(page.form.widgets["overflow"].findData("drop"))
+    overflow = page.advanced_form.widgets["overflow"]  # Advanced settings: what happens to longer examples
+    overflow.setCurrentIndex(overflow.findData("drop"))
     cover = page.plan.lengths.cover95
     page.form.set_values({"max_seq_length": cover - 1})  # a few are longer
     qtbot.waitUntil(lambda: "longer: dropped" in page.summary_values["length"].text(), timeout=15000)

@@ -384,8 +384,8 @@ def run_training(job: dict, writer, stop) -> str:
     if not train_ds:
         raise DataError(
             f"All {len(train_rows)} training examples are longer than the maximum sequence length "
-            f"({config.max_seq_length} tokens) before their answer starts, so there is nothing to learn.",
-            hint="Raise the maximum sequence length, or shorten the prompt template.",
+            f"({config.max_seq_length} tokens) and longer examples are dropped, so there is nothing to learn.",
+            hint="Raise the maximum sequence length, or truncate longer examples instead of dropping them.",
         )
     pad_id = tokenizer.pad_token_id
     previous_attention = None

@@ -28,11 +28,10 @@ from desktop_ift.ui.widgets.config_form import ConfigForm
 from desktop_ift.ui.widgets.length_histogram import LengthHistogram
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 
-MAIN_FIELDS = ["epochs", "learning_rate", "batch_size", "max_seq_length", "overflow", "truncate_side", "lora_r",
-               "lora_alpha"]
+MAIN_FIELDS = ["epochs", "learning_rate", "batch_size", "max_seq_length", "lora_r", "lora_alpha"]
 PLAN_DELAY_MS = 300
 _NO_LENGTHS = PlanLengths(max_seq_length=8)  # nothing counted: the histogram hides
-ADVANCED_FIELDS = ["gradient_accumulation", "warmup_ratio", "lr_scheduler", "weight_decay", "lora_dropout",
+ADVANCED_FIELDS = ["overflow", "truncate_side", "gradient_accumulation", "warmup_ratio", "lr_scheduler", "weight_decay", "lora_dropout",
                    "lora_target_modules", "quantization_bits", "precision", "gradient_checkpointing", "packing",
                    "train_on_completion_only", "max_steps", "eval_steps", "save_steps", "save_total_limit",
                    "logging_steps", "seed", "distributed", "num_processes"]
@@ -802,6 +801,8 @@ class TrainPage(Page):
         values["split"].setText(lines["Split"])
         values["left_out"].setText(lines.get("Left out", "none"))
         values["length"].setText(lines["Max length"])
+        values["length"].setToolTip("Longer examples are truncated or dropped: Advanced settings → overflow "
+                                    "(and truncate_side: where a prompt is cut).")
         values["trained"].setText(lines["Training on"])
         values["method"].setText(METHOD_TEXT.get(plan.method, plan.method))
         unit = {"chat": "conversations", "pretrain": "documents"}.get(plan.data_format, "training examples")
