@@ -419,8 +419,11 @@ class EvaluatePage(Page):
             if request != self._length_request:
                 return  # another run or split was chosen meanwhile
             self.answer_length = result
-            if result is not None:
-                self.form.set_values({"max_new_tokens": result.value})
+            if result is None:
+                self.length_note.setText("Continued pre-training data: the held-out loss and perplexity are "
+                                         "measured; nothing is generated.")
+                return
+            self.form.set_values({"max_new_tokens": result.value})
             self._show_length_note()
 
         def failed(exc: BaseException) -> None:
@@ -432,10 +435,7 @@ class EvaluatePage(Page):
     def _show_length_note(self) -> None:
         suggestion = self.answer_length
         if suggestion is None:
-            if self.selected_train_run() and self._length_request and "Measuring" not in self.length_note.text():
-                self.length_note.setText("Continued pre-training data: the held-out loss and perplexity are "
-                                         "measured; nothing is generated.")
-            return
+            return  # not measured yet, or nothing is generated (the note says which)
         value = self.form.values().get("max_new_tokens")
         if value == suggestion.value:
             self.length_note.setText(f"Longest answer: {suggestion.text}")
