@@ -133,6 +133,9 @@ class EvaluatePage(Page):
         self.split_combo.setToolTip("Which held-out part of the run's data the models answer, or a test set imported "
                                     "separately (laid out with the run's template).")
         self.split_combo.currentIndexChanged.connect(lambda _i: self._refresh_answer_length())
+        # long dataset names must not widen the settings column
+        self.split_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.split_combo.setMinimumContentsLength(12)
         split_row.addWidget(self.split_combo, 1)
         layout.addLayout(split_row)
         refs_row = QHBoxLayout()
