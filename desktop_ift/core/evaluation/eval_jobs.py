@@ -323,10 +323,13 @@ def prepare_eval_job(
         if test_set is not None:
             test_path.unlink(missing_ok=True)
         raise
-    digest = _file_digest(test_path)
-    for train, train_job in runs[1:] if test_set is None else []:
+    # several runs must have been tested on the same split (a separate test set is the same for all of them)
+    digest = _file_digest(_split_path(first, first_job, split)) if test_dataset_id is None else ""
+    for train, train_job in runs[1:] if test_dataset_id is None else []:
         other = Path((train_job.get("data") or {}).get(split) or "")
         if not other.is_file() or _file_digest(other) != digest:
+            if test_set is not None:
+                test_path.unlink(missing_ok=True)
             if other.is_file() and _same_test_rows(first_job, train_job):
                 raise JobError(
                     f"The runs {first.name or first.id} and {train.name or train.id} were tested on the same rows, "

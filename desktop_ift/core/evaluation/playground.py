@@ -31,6 +31,7 @@ import sys
 import threading
 
 from desktop_ift.core import events as ev
+from desktop_ift.core.evaluation.generation import stop_token_ids
 from desktop_ift.core.evaluation.runner import resolve_model_spec
 from desktop_ift.core.modeling import (
     describe_device,
@@ -112,7 +113,7 @@ def _generate(model, tokenizer, prompt: str, gen: GenerationConfig, on_text, sho
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), streamer=streamer,
                   max_new_tokens=gen.max_new_tokens, repetition_penalty=gen.repetition_penalty,
-                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_token_ids(tokenizer, model) or None,
                   stopping_criteria=StoppingCriteriaList([_Stop()]))
     if gen.temperature > 0:
         kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p)

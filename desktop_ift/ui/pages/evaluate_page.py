@@ -140,6 +140,9 @@ class EvaluatePage(Page):
         self.split_combo.setToolTip("Which held-out part of the run's data the models answer, or a test set imported "
                                     "separately (laid out with the run's template).")
         self.split_combo.currentIndexChanged.connect(lambda _i: self._refresh_answer_length())
+        # long dataset names must not widen the settings column
+        self.split_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.split_combo.setMinimumContentsLength(12)
         split_row.addWidget(self.split_combo, 1)
         layout.addLayout(split_row)
         refs_row = QHBoxLayout()
@@ -437,8 +440,11 @@ class EvaluatePage(Page):
             if request != self._length_request:
                 return  # another run or split was chosen meanwhile
             self.answer_length = result
-            if result is not None:
-                self.form.set_values({"max_new_tokens": result.value})
+            if result is None:
+                self.length_note.setText("Continued pre-training data: the held-out loss and perplexity are "
+                                         "measured; nothing is generated.")
+                return
+            self.form.set_values({"max_new_tokens": result.value})
             self._show_length_note()
 
         def failed(exc: BaseException) -> None:
@@ -450,10 +456,7 @@ class EvaluatePage(Page):
     def _show_length_note(self) -> None:
         suggestion = self.answer_length
         if suggestion is None:
-            if self.selected_train_run() and self._length_request and "Measuring" not in self.length_note.text():
-                self.length_note.setText("Continued pre-training data: the held-out loss and perplexity are "
-                                         "measured; nothing is generated.")
-            return
+            return  # not measured yet, or nothing is generated (the note says which)
         value = self.form.values().get("max_new_tokens")
         if value == suggestion.value:
             self.length_note.setText(f"Longest answer: {suggestion.text}")
