@@ -384,3 +384,16 @@ def test_a_taken_destination_or_unfinished_run_is_refused(store, tmp_path):
     with pytest.raises(ExportError, match="no trained model"):
         export_gguf(store, run.id, tmp_path / "a")
     assert not (tmp_path / "a").exists()
+
+
+def test_a_tokenizer_the_converter_does_not_know_is_refused_in_plain_words(store, adapter_run, tmp_path):
+    """The tiny test model's tokenizer (trained on the fly) is not one llama.cpp knows: refused before the
+    merge, in words a user understands, with nothing left behind."""
+    from desktop_ift.core.models.gguf_export import export_gguf
+
+    run, _ = adapter_run
+    dest = tmp_path / "tiny-gguf"
+    with pytest.raises(ExportError, match="does not know this model's tokenizer") as caught:
+        export_gguf(store, run.id, dest, outtype="f16")
+    assert "get_vocab_base_pre" not in caught.value.message
+    assert not dest.exists() and not dest.with_name("tiny-gguf.partial").exists()
