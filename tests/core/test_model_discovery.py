@@ -17,6 +17,7 @@ from desktop_ift.core.models.discovery import (
     local_models,
     ollama_models,
     prepare_gguf_model,
+    resolve_gguf_choice,
 )
 from desktop_ift.core.models.gguf_convert import GgufError
 
@@ -125,6 +126,21 @@ def test_a_damaged_ollama_blob_is_named(stores, tmp_path, workspace_home):
     model.write_bytes(bytes(data))
     with pytest.raises(GgufError, match="does not match its digest.*ollama pull tiny:latest"):
         prepare_gguf_model(workspace_home, found)
+
+
+def test_model_choices_that_name_a_gguf(stores, tmp_path, workspace_home):
+    ollama, _ = stores
+    add_ollama_model(ollama, "weird", tiny_gguf(tmp_path / "w.gguf", arch="madeup"))
+    assert resolve_gguf_choice(workspace_home, "demo") is None
+    assert resolve_gguf_choice(workspace_home, str(tmp_path)) is None  # a folder: not ours
+    with pytest.raises(GgufError, match=r"No Ollama model named llama3:latest .*found: weird:latest"):
+        resolve_gguf_choice(workspace_home, "ollama:llama3")
+    with pytest.raises(GgufError, match="is a 'madeup' model"):  # found by name, refused before writing
+        resolve_gguf_choice(workspace_home, "ollama:weird")
+    with pytest.raises(GgufError, match="No LM Studio model named a/b/c.gguf .*found: none"):
+        resolve_gguf_choice(workspace_home, "lmstudio:a/b/c.gguf")
+    with pytest.raises(GgufError, match="does not exist"):
+        resolve_gguf_choice(workspace_home, str(tmp_path / "missing.gguf"))
 
 
 @pytest.mark.slow

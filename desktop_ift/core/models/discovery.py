@@ -183,6 +183,29 @@ def prepare_gguf_model(workspace: Path | str, model: LocalModel | Path | str,
     return convert_gguf(model.path, dest, progress)
 
 
+def resolve_gguf_choice(workspace: Path | str, spec: str, progress: Progress | None = None) -> Path | None:
+    """The model folder for a model choice that names a GGUF: a ``*.gguf`` path, ``ollama:NAME[:TAG]`` or
+    ``lmstudio:PUBLISHER/REPO/FILE.gguf`` (converted once, see :func:`prepare_gguf_model`); None when
+    ``spec`` names none of these (a folder, a hub id, "demo"…). GgufError when the named model is not
+    found (the message lists the names there are)."""
+    spec = str(spec)
+    for prefix, finder in (("ollama:", ollama_models), ("lmstudio:", lmstudio_models)):
+        if spec.startswith(prefix):
+            name = spec[len(prefix):]
+            models = finder()
+            if prefix == "ollama:" and ":" not in name:
+                name += ":latest"
+            match = next((m for m in models if m.name == name), None)
+            if match is None:
+                where = "Ollama" if prefix == "ollama:" else "LM Studio"
+                known = ", ".join(m.name for m in models) or "none"
+                raise GgufError(f"No {where} model named {name} on this computer (found: {known}).")
+            return prepare_gguf_model(workspace, match, progress)
+    if spec.lower().endswith(".gguf"):
+        return prepare_gguf_model(workspace, Path(spec), progress)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m desktop_ift.core.models.discovery WORKSPACE GGUF_PATH [OLLAMA_NAME SHA256]``: prepare the
     model in a child process (the GUI's way: conversion loads torch and the whole model). Prints
