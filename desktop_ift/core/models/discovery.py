@@ -181,3 +181,56 @@ def prepare_gguf_model(workspace: Path | str, model: LocalModel | Path | str,
         _remember_hash(index, key, actual)
     dest = cached_model_dir(workspace, actual, model.name.replace(":", "-").replace("/", "-"))
     return convert_gguf(model.path, dest, progress)
+
+
+def resolve_gguf_choice(workspace: Path | str, spec: str, progress: Progress | None = None) -> Path | None:
+    """The model folder for a model choice that names a GGUF: a ``*.gguf`` path, ``ollama:NAME[:TAG]`` or
+    ``lmstudio:PUBLISHER/REPO/FILE.gguf`` (converted once, see :func:`prepare_gguf_model`); None when
+    ``spec`` names none of these (a folder, a hub id, "demo"…). GgufError when the named model is not
+    found (the message lists the names there are)."""
+    spec = str(spec)
+    for prefix, finder in (("ollama:", ollama_models), ("lmstudio:", lmstudio_models)):
+        if spec.startswith(prefix):
+            name = spec[len(prefix):]
+            models = finder()
+            if prefix == "ollama:" and ":" not in name:
+                name += ":latest"
+            match = next((m for m in models if m.name == name), None)
+            if match is None:
+                where = "Ollama" if prefix == "ollama:" else "LM Studio"
+                known = ", ".join(m.name for m in models) or "none"
+                raise GgufError(f"No {where} model named {name} on this computer (found: {known}).")
+            return prepare_gguf_model(workspace, match, progress)
+    if spec.lower().endswith(".gguf"):
+        return prepare_gguf_model(workspace, Path(spec), progress)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m desktop_ift.core.models.discovery WORKSPACE GGUF_PATH [OLLAMA_NAME SHA256]``: prepare the
+    model in a child process (the GUI's way: conversion loads torch and the whole model). Prints
+    ``progress <fraction> <message>`` lines, then ``folder <path>``; on a GgufError ``error <message>`` and
+    exit code 2."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (2, 4):
+        print("usage: python -m desktop_ift.core.models.discovery WORKSPACE GGUF_PATH [OLLAMA_NAME SHA256]",
+              file=sys.stderr)
+        return 1
+    workspace, path = Path(args[0]), Path(args[1])
+    target: LocalModel | Path = path
+    if len(args) == 4:
+        target = LocalModel(args[2], "ollama", path, path.stat().st_size if path.exists() else 0, args[3])
+    try:
+        folder = prepare_gguf_model(workspace, target,
+                                    lambda message, fraction: print(f"progress {fraction:.3f} {message}", flush=True))
+    except GgufError as exc:
+        print(f"error {' '.join(str(exc).split())}", flush=True)
+        return 2
+    print(f"folder {folder}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

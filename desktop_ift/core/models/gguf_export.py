@@ -132,11 +132,11 @@ def _check_space(dest: Path, need: int) -> None:
 
 
 def run_converter(model_dir: Path, outfile: Path, outtype: str,
-                  progress: Callable[[str], None] | None = None) -> None:
+                  progress: Callable[[str], None] | None = None, vocab_only: bool = False) -> None:
     """Run llama.cpp's converter on ``model_dir`` in a child process; ExportError / OSError(ENOSPC) with a
     plain message when it fails (its last output lines are kept for the message)."""
     cmd = [sys.executable, "-m", "convert_hf_to_gguf", str(model_dir), "--outtype", outtype,
-           "--outfile", str(outfile)]
+           "--outfile", str(outfile)] + (["--vocab-only"] if vocab_only else [])
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "1"}
     tail: deque[str] = deque(maxlen=12)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
@@ -158,12 +158,39 @@ def run_converter(model_dir: Path, outfile: Path, outtype: str,
     text = "\n".join(tail)
     if "No space left" in text or "Errno 28" in text:
         raise OSError(errno.ENOSPC, "No space left on device", str(outfile))
+    if "pre-tokenizer was not recognized" in text:
+        raise ExportError("llama.cpp's converter does not know this model's tokenizer (its pre-tokenizer is not "
+                          "in the converter's list), so it cannot write a GGUF that reads text the way the model "
+                          "does. Nothing was written.", hint="Models of the known families (Llama 3, Qwen, "
+                          "SmolLM, Mistral, Gemma, Phi…) convert; otherwise export the model as a folder "
+                          "(Export → Model…).")
     if "not supported" in text or "NotImplementedError" in text:
         reason = next((line for line in reversed(tail) if "not supported" in line or "NotImplemented" in line), "")
         raise ExportError(f"llama.cpp's converter cannot convert this model: {reason.strip()}. Nothing was "
                           "written.", hint="Export the model as a folder instead (Export → Model…).")
     raise ExportError(f"llama.cpp's converter failed (exit code {code}); nothing was written. Its last "
                       f"lines:\n{text}")
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+                    "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json")
+
+
+def check_tokenizer(config_folder: Path, tokenizer_folder: Path, scratch: Path) -> None:
+    """Let the converter write the vocabulary alone (seconds) before the merge and the weights (minutes):
+    a tokenizer it does not know is refused early. Uses and removes ``scratch``."""
+    probe = scratch / "vocab-check"
+    probe.mkdir(parents=True)
+    try:
+        shutil.copy2(config_folder / "config.json", probe / "config.json")
+        for name in _TOKENIZER_FILES:
+            source = tokenizer_folder / name if (tokenizer_folder / name).exists() else config_folder / name
+            if source.exists():
+                shutil.copy2(source, probe / name)
+        run_converter(probe, scratch / "vocab-check.gguf", "f16", vocab_only=True)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+        (scratch / "vocab-check.gguf").unlink(missing_ok=True)
 
 
 def _training_systems(job: dict) -> list[str]:
@@ -232,6 +259,8 @@ def export_gguf(store, run_id: str, dest: Path | str, outtype: str = "q8_0", nam
     say = progress or (lambda _m: None)
     try:
         partial.mkdir(parents=True)
+        say("checking that llama.cpp's converter knows the tokenizer")
+        check_tokenizer(config_folder, source, partial)
         model_dir = source
         if is_adapter(source):
             say("merging the adapter into its base model")
