@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from desktop_ift.core.store import Project, Store, StoreError
+from desktop_ift.core.store import Project, Store, StoreError, clean_name
+
+__all__ = ["LAST_OPENED", "clean_name", "last_opened_project", "mark_opened", "project_summary"]
 
 LAST_OPENED = "last_opened"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -386,10 +387,10 @@ class Store:
 
     # ------------------------------------------------------------------ projects
     def create_project(self, name: str, settings: dict | None = None) -> Project:
-        """Create a project; the name must be new."""
-        name = name.strip()
-        if not name:
-            raise StoreError("A project needs a name.")
+        """Create a project; the name (trimmed and normalised, see :func:`clean_name`) must be new."""
+        name = clean_name(name, "project")
+        if self.find_project(name) is not None:
+            raise StoreError(f"A project named {name!r} already exists. Pick another name.")
         try:
             with self._tx():
                 cur = self.conn.execute(
@@ -412,8 +413,18 @@ class Store:
         return _project(row)
 
     def find_project(self, name: str) -> Project | None:
-        row = self.conn.execute("SELECT * FROM projects WHERE name=?", (name,)).fetchone()
-        return _project(row) if row else None
+        """The project called ``name`` once trimmed and normalised (``"p1 "`` finds ``p1``), or None."""
+        try:
+            wanted = clean_name(name, "project")
+        except StoreError:
+            return None
+        row = self.conn.execute("SELECT * FROM projects WHERE name=?", (wanted,)).fetchone()
+        if row:
+            return _project(row)
+        for project in self.list_projects():  # names saved before they were normalised
+            if _normal_form(project.name) == wanted:
+                return project
+        return None
 
     def list_projects(self) -> list[Project]:
         return [_project(r) for r in self.conn.execute("SELECT * FROM projects ORDER BY id")]
@@ -443,6 +454,7 @@ class Store:
         snapshot_path: str,
     ) -> DatasetRecord:
         """Record an imported dataset; its version is one more than the last one with this name."""
+        name = clean_name(name, "dataset")
         with self._tx():
             row = self.conn.execute(
                 "SELECT COALESCE(MAX(version), 0) FROM datasets WHERE project_id=? AND name=?",
@@ -480,6 +492,7 @@ class Store:
     # ------------------------------------------------------------------ templates
     def save_template(self, project_id: int, name: str, prompt: str, response: str, system: str = "") -> TemplateRecord:
         """Create or overwrite the project's template called ``name``."""
+        name = clean_name(name, "template")
         with self._tx():
             self.conn.execute(
                 "INSERT INTO templates (project_id, name, system, prompt, response, updated_at)"
@@ -517,6 +530,7 @@ class Store:
         parent_run_id: str | None = None,
     ) -> RunRecord:
         """Create a queued run and its folder."""
+        name = clean_name(name, "run", allow_empty=True)
         run_id = run_id or new_run_id(kind)
         run_dir = self.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -736,6 +750,31 @@ def _run(row: sqlite3.Row, home: Path | None = None) -> RunRecord:
             if data.get(key):
                 data[key] = resolve_stored_path(home, data[key])
     return RunRecord(**data)
+
+
+# ---------------------------------------------------------------------------------------------- names
+def _normal_form(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", str(name)).split())
+
+
+def clean_name(name: str, what: str = "name", allow_empty: bool = False) -> str:
+    """``name`` trimmed, with inner runs of spaces made one and Unicode in its composed form (NFC), so
+    ``"p1 "`` and ``"p1"`` are one name. Raises :class:`StoreError` for an empty name (unless
+    ``allow_empty``) and for control characters (newlines, tabs, ANSI escape sequences), which would print
+    as something else in a terminal or a list."""
+    raw = "" if name is None else str(name)
+    bad = [ch for ch in raw if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != " "]
+    if bad:
+        shown = ", ".join(sorted({repr(ch)[1:-1] for ch in bad}))
+        raise StoreError(f"A {what} name cannot contain control characters (found: {shown}; e.g. a line break, "
+                         "a tab or a terminal colour code). Type the name again with letters, digits, spaces "
+                         "and punctuation only.")
+    cleaned = _normal_form(raw)
+    if not cleaned and not allow_empty:
+        raise StoreError(f"A {what} needs a name.")
+    if len(cleaned) > 200:
+        raise StoreError(f"A {what} name can be at most 200 characters long (this one has {len(cleaned)}).")
+    return cleaned
 
 
 # ---------------------------------------------------------------------------------------------- paths
