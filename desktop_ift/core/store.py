@@ -717,6 +717,11 @@ class _Transaction:
             if exc_type is None and not is_disk_full(failed):
                 raise
             exc = exc or failed
+            if self.conn.in_transaction:  # a COMMIT that failed for lack of space leaves the transaction open
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
         if isinstance(exc, sqlite3.OperationalError) and is_disk_full(exc):
             home = _home_of(self.conn)
             raise StoreError(disk_full_message(home)) from exc
