@@ -186,7 +186,7 @@ def test_a_full_database_reads_as_a_full_disk(tmp_path):
     pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
     store.conn.execute(f"PRAGMA max_page_count={pages}")
     with pytest.raises(StoreError, match="is full"):
-        for i in range(2000):
-            store.create_project(f"project {i} " + "x" * 200)
+        for i in range(5000):
+            store.create_project(f"project {i} " + "x" * 150)
     assert store.list_projects() is not None  # reading still works
     store.close()
