@@ -58,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_CANCELLED
+    except Exception as exc:  # a full disk reaches SQLite anywhere: say it plainly, never a traceback
+        from desktop_ift.core.store import disk_full_message, is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        print(f"desktop-ift: {disk_full_message(None)}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 __all__ = ["main", "build_parser", "CliError"]

@@ -99,7 +99,9 @@ MODEL_HELP = ("'smollm2' (default: SmolLM2-135M-Instruct, installed with the app
 
 def register(sub) -> None:
     sub.add_parser("gui", help="start the app").set_defaults(func=cmd_gui)
-    sub.add_parser("workspace", help="print the workspace folder").set_defaults(func=cmd_workspace)
+    from desktop_ift.cli.workspace import register as register_workspace  # --check / --fresh (#15)
+
+    register_workspace(sub)
     p = sub.add_parser("demo", help="the whole flow on the built-in demo")
     p.add_argument("--headless", action="store_true", help="run without a window and print the results")
     p.add_argument("--model", help=MODEL_HELP)

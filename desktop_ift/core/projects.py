@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import time
 
-from desktop_ift.core.store import Project, Store
+from desktop_ift.core.store import Project, Store, StoreError, clean_name
+
+__all__ = ["LAST_OPENED", "clean_name", "last_opened_project", "mark_opened", "project_summary"]
 
 LAST_OPENED = "last_opened"
 
 
 def mark_opened(store: Store, project: Project) -> Project:
-    """Remember that ``project`` was just opened (the next start opens it again)."""
-    return store.update_project_settings(project.id, **{LAST_OPENED: time.time()})
+    """Remember that ``project`` was just opened (the next start opens it again). Remembering is optional:
+    on a full disk (or a read-only workspace) the project opens anyway, unremembered."""
+    try:
+        return store.update_project_settings(project.id, **{LAST_OPENED: time.time()})
+    except StoreError:
+        return project
 
 
 def last_opened_project(store: Store) -> Project | None:

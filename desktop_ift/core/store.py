@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from desktop_ift.core import events as ev
 from desktop_ift.core.paths import workspace_home
 
 SCHEMA_VERSION = 2
+_CHECKED: set[str] = set()  # databases that passed PRAGMA quick_check in this process
 
 # Each entry migrates the schema from version i to i+1. Never edit a released entry: append a new one.
 MIGRATIONS: list[str] = [
@@ -229,20 +231,61 @@ class Store:
             ) from exc
         db_path = home / "workspace.db"
         try:
+            empty = db_path.is_file() and db_path.stat().st_size == 0
+        except OSError:
+            empty = False
+        if empty:
+            raise WorkspaceDamaged(home, (
+                f"The workspace database {db_path} is empty (0 bytes): it was cut off, perhaps by a crash or a "
+                "full disk. It was not replaced by a new empty one, so nothing is hidden from you."))
+        try:
             conn = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
+            problems = [] if str(db_path) in _CHECKED else quick_check(conn)  # once per process (~80 ms/30 MB)
+            if problems:
+                conn.close()
+                raise WorkspaceDamaged(home, f"The workspace database {db_path} is damaged ({problems[0]}).")
             store = cls(home, conn)
             store._migrate()
-        except sqlite3.DatabaseError as exc:
+            _CHECKED.add(str(db_path))
+        except WorkspaceDamaged:
+            raise
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc) or "disk i/o error" in str(exc).lower():
+                store = cls._open_read_only(home, db_path)  # a full disk: listings still work
+                if store is not None:
+                    return store
+                raise StoreError(disk_full_message(home)) from exc
             raise StoreError(
-                f"The workspace database {db_path} cannot be opened ({exc}). "
-                "If it is damaged, move it aside and start the app again to create a new one."
-            ) from exc
+                f"The workspace database {db_path} cannot be opened ({exc}). Check that the folder is writable "
+                "and that no other program holds it locked, then try again.") from exc
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceDamaged(home, f"The workspace database {db_path} is damaged ({exc}).") from exc
         return store
+
+    read_only = False  # True when opened read-only because nothing can be written (a full disk)
+
+    @classmethod
+    def _open_read_only(cls, home: Path, db_path: Path) -> "Store | None":
+        """The workspace opened for reading only, or None. With no room for SQLite's shared-memory file a
+        WAL database opens only as ``immutable``; that is safe here because nobody can write to a full disk,
+        and a database whose last writer closed has no pending WAL."""
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(f"file:{db_path}?{query}", uri=True, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+                conn.execute("SELECT COUNT(*) FROM projects").fetchone()
+            except sqlite3.Error:
+                continue
+            store = cls(home, conn)
+            store.read_only = True
+            return store
+        return None
 
     def close(self) -> None:
         self.conn.close()
@@ -295,6 +338,35 @@ class Store:
         done = getattr(self, "_areas_ready", set())
         if (area, len(migrations)) in done:
             return
+        try:  # a read first: an up-to-date area needs no write (so listings work on a full disk)
+            row = self.conn.execute("SELECT version FROM schema_areas WHERE area=?", (area,)).fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        if row is not None and int(row[0]) == len(migrations):
+            done.add((area, len(migrations)))
+            self._areas_ready = done
+            return
+        try:
+            self._migrate_area(area, migrations)
+        except StoreError as exc:
+            if row is not None or not is_disk_full(exc.__cause__ or exc):
+                raise
+            self._empty_stand_ins(migrations)  # nothing can be written: read this area as empty
+        done.add((area, len(migrations)))
+        self._areas_ready = done
+
+    def _empty_stand_ins(self, migrations: list[str]) -> None:
+        """Empty in-memory (TEMP) tables for an area whose tables were never created, on a workspace that
+        cannot be written (a full disk): reads see "nothing yet" instead of failing."""
+        for script in migrations:
+            for statement in _split_sql(script):
+                if statement.upper().startswith("CREATE TABLE"):
+                    try:
+                        self.conn.execute("CREATE TEMP TABLE" + statement[len("CREATE TABLE"):])
+                    except sqlite3.Error:
+                        continue
+
+    def _migrate_area(self, area: str, migrations: list[str]) -> None:
         with self._tx():
             row = self.conn.execute("SELECT version FROM schema_areas WHERE area=?", (area,)).fetchone()
             current = int(row[0]) if row else 0
@@ -310,18 +382,16 @@ class Store:
                 "INSERT INTO schema_areas (area, version) VALUES (?, ?) ON CONFLICT (area) DO UPDATE SET"
                 " version=excluded.version", (area, len(migrations)),
             )
-        done.add((area, len(migrations)))
-        self._areas_ready = done
 
     def _tx(self) -> "_Transaction":
         return _Transaction(self.conn)
 
     # ------------------------------------------------------------------ projects
     def create_project(self, name: str, settings: dict | None = None) -> Project:
-        """Create a project; the name must be new."""
-        name = name.strip()
-        if not name:
-            raise StoreError("A project needs a name.")
+        """Create a project; the name (trimmed and normalised, see :func:`clean_name`) must be new."""
+        name = clean_name(name, "project")
+        if self.find_project(name) is not None:
+            raise StoreError(f"A project named {name!r} already exists. Pick another name.")
         try:
             with self._tx():
                 cur = self.conn.execute(
@@ -344,8 +414,18 @@ class Store:
         return _project(row)
 
     def find_project(self, name: str) -> Project | None:
-        row = self.conn.execute("SELECT * FROM projects WHERE name=?", (name,)).fetchone()
-        return _project(row) if row else None
+        """The project called ``name`` once trimmed and normalised (``"p1 "`` finds ``p1``), or None."""
+        try:
+            wanted = clean_name(name, "project")
+        except StoreError:
+            return None
+        row = self.conn.execute("SELECT * FROM projects WHERE name=?", (wanted,)).fetchone()
+        if row:
+            return _project(row)
+        for project in self.list_projects():  # names saved before they were normalised
+            if _normal_form(project.name) == wanted:
+                return project
+        return None
 
     def list_projects(self) -> list[Project]:
         return [_project(r) for r in self.conn.execute("SELECT * FROM projects ORDER BY id")]
@@ -375,6 +455,7 @@ class Store:
         snapshot_path: str,
     ) -> DatasetRecord:
         """Record an imported dataset; its version is one more than the last one with this name."""
+        name = clean_name(name, "dataset")
         with self._tx():
             row = self.conn.execute(
                 "SELECT COALESCE(MAX(version), 0) FROM datasets WHERE project_id=? AND name=?",
@@ -384,7 +465,7 @@ class Store:
                 "INSERT INTO datasets (project_id, name, version, source_path, source_hash, size_bytes,"
                 " n_rows, columns, snapshot_path, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (project_id, name, int(row[0]) + 1, source_path, source_hash, size_bytes, n_rows,
-                 json.dumps(columns), snapshot_path, time.time()),
+                 json.dumps(columns), stored_path(self.home, snapshot_path), time.time()),
             )
         return self.get_dataset(int(cur.lastrowid))
 
@@ -397,13 +478,13 @@ class Store:
         row = self.conn.execute("SELECT * FROM datasets WHERE id=?", (dataset_id,)).fetchone()
         if row is None:
             raise StoreError(f"There is no dataset with id {dataset_id}.")
-        return _dataset(row)
+        return _dataset(row, self.home)
 
     def list_datasets(self, project_id: int) -> list[DatasetRecord]:
         rows = self.conn.execute(
             "SELECT * FROM datasets WHERE project_id=? ORDER BY name, version", (project_id,)
         )
-        return [_dataset(r) for r in rows]
+        return [_dataset(r, self.home) for r in rows]
 
     def delete_dataset(self, dataset_id: int) -> None:
         with self._tx():
@@ -412,6 +493,7 @@ class Store:
     # ------------------------------------------------------------------ templates
     def save_template(self, project_id: int, name: str, prompt: str, response: str, system: str = "") -> TemplateRecord:
         """Create or overwrite the project's template called ``name``."""
+        name = clean_name(name, "template")
         with self._tx():
             self.conn.execute(
                 "INSERT INTO templates (project_id, name, system, prompt, response, updated_at)"
@@ -449,6 +531,7 @@ class Store:
         parent_run_id: str | None = None,
     ) -> RunRecord:
         """Create a queued run and its folder."""
+        name = clean_name(name, "run", allow_empty=True)
         run_id = run_id or new_run_id(kind)
         run_dir = self.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -456,7 +539,8 @@ class Store:
             self.conn.execute(
                 "INSERT INTO runs (id, project_id, kind, name, status, config, run_dir, parent_run_id, created_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?)",
-                (run_id, project_id, kind, name, "queued", json.dumps(config), str(run_dir), parent_run_id,
+                (run_id, project_id, kind, name, "queued", json.dumps(config), stored_path(self.home, str(run_dir)),
+                 parent_run_id,
                  time.time()),
             )
         return self.get_run(run_id)
@@ -465,7 +549,7 @@ class Store:
         row = self.conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
             raise StoreError(f"There is no run {run_id!r} in the workspace {self.home}.")
-        return _run(row)
+        return _run(row, self.home)
 
     def list_runs(self, project_id: int | None = None, kind: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""
@@ -477,7 +561,7 @@ class Store:
             sql += " AND kind=?"
             args.append(kind)
         sql += " ORDER BY created_at DESC, id DESC"
-        return [_run(r) for r in self.conn.execute(sql, args)]
+        return [_run(r, self.home) for r in self.conn.execute(sql, args)]
 
     def update_run(self, run_id: str, **values: Any) -> RunRecord:
         """Set columns of a run (``status``, ``pid``, ``output_dir``, ``message``, ...)."""
@@ -488,6 +572,8 @@ class Store:
             raise ValueError(f"cannot update run columns {sorted(unknown)}")
         if "config" in values:
             values["config"] = json.dumps(values["config"])
+        if values.get("output_dir"):
+            values["output_dir"] = stored_path(self.home, str(values["output_dir"]))
         if values:
             assignments = ", ".join(f"{k}=?" for k in values)
             with self._tx():
@@ -554,7 +640,7 @@ class Store:
         elif isinstance(event, ev.Finished):
             self.conn.execute(
                 "UPDATE runs SET status=?, ended_at=?, output_dir=COALESCE(NULLIF(?, ''), output_dir) WHERE id=?",
-                (status, event.time, event.output_dir, run_id),
+                (status, event.time, stored_path(self.home, event.output_dir or ""), run_id),
             )
         elif isinstance(event, ev.Failed):
             self.conn.execute(
@@ -628,8 +714,21 @@ class _Transaction:
         self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+    def __exit__(self, exc_type: Any, exc: Any, *rest: Any) -> None:
+        try:
+            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        except sqlite3.OperationalError as failed:
+            if exc_type is None and not is_disk_full(failed):
+                raise
+            exc = exc or failed
+            if self.conn.in_transaction:  # a COMMIT that failed for lack of space leaves the transaction open
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+        if isinstance(exc, sqlite3.OperationalError) and is_disk_full(exc):
+            home = _home_of(self.conn)
+            raise StoreError(disk_full_message(home)) from exc
 
 
 def _split_sql(script: str) -> list[str]:
@@ -640,9 +739,11 @@ def _project(row: sqlite3.Row) -> Project:
     return Project(id=row["id"], name=row["name"], created_at=row["created_at"], settings=json.loads(row["settings"]))
 
 
-def _dataset(row: sqlite3.Row) -> DatasetRecord:
+def _dataset(row: sqlite3.Row, home: Path | None = None) -> DatasetRecord:
     data = dict(row)
     data["columns"] = json.loads(data["columns"])
+    if home is not None:
+        data["snapshot_path"] = resolve_stored_path(home, data["snapshot_path"])
     return DatasetRecord(**data)
 
 
@@ -650,7 +751,172 @@ def _template(row: sqlite3.Row) -> TemplateRecord:
     return TemplateRecord(**dict(row))
 
 
-def _run(row: sqlite3.Row) -> RunRecord:
+def _run(row: sqlite3.Row, home: Path | None = None) -> RunRecord:
     data = dict(row)
     data["config"] = json.loads(data["config"])
+    if home is not None:
+        for key in ("output_dir", "run_dir"):
+            if data.get(key):
+                data[key] = resolve_stored_path(home, data[key])
     return RunRecord(**data)
+
+
+# ---------------------------------------------------------------------------------------------- names
+def _normal_form(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", str(name)).split())
+
+
+def clean_name(name: str, what: str = "name", allow_empty: bool = False) -> str:
+    """``name`` trimmed, with inner runs of spaces made one and Unicode in its composed form (NFC), so
+    ``"p1 "`` and ``"p1"`` are one name. Raises :class:`StoreError` for an empty name (unless
+    ``allow_empty``) and for control characters (newlines, tabs, ANSI escape sequences), which would print
+    as something else in a terminal or a list."""
+    raw = "" if name is None else str(name)
+    bad = [ch for ch in raw if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != " "]
+    if bad:
+        shown = ", ".join(sorted({repr(ch)[1:-1] for ch in bad}))
+        raise StoreError(f"A {what} name cannot contain control characters (found: {shown}; e.g. a line break, "
+                         "a tab or a terminal colour code). Type the name again with letters, digits, spaces "
+                         "and punctuation only.")
+    cleaned = _normal_form(raw)
+    if not cleaned and not allow_empty:
+        raise StoreError(f"A {what} needs a name.")
+    if len(cleaned) > 200:
+        raise StoreError(f"A {what} name can be at most 200 characters long (this one has {len(cleaned)}).")
+    return cleaned
+
+
+# ---------------------------------------------------------------------------------------------- paths
+_WORKSPACE_PARTS = ("datasets", "runs", "models")
+
+
+def stored_path(home: Path, path: str) -> str:
+    """``path`` as the database keeps it: relative to the workspace ``home`` when inside it (so a moved or
+    restored workspace keeps its files), else unchanged."""
+    if not path:
+        return path
+    try:
+        return Path(path).resolve().relative_to(Path(home).resolve()).as_posix()
+    except (ValueError, OSError):
+        return path
+
+
+def resolve_stored_path(home: Path, stored: str) -> str:
+    """The absolute path of a stored workspace path. Relative paths are under ``home``; an absolute path of
+    an older workspace that no longer exists but names ``datasets/``, ``runs/`` or ``models/`` is taken to
+    mean the same file in this workspace (the folder was moved)."""
+    if not stored:
+        return stored
+    path = Path(stored)
+    if not path.is_absolute():
+        return str(Path(home) / path)
+    if path.exists():
+        return stored
+    parts = path.parts
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index] in _WORKSPACE_PARTS:
+            moved = Path(home).joinpath(*parts[index:])
+            if moved.exists() or not path.parent.exists():
+                return str(moved)
+            break
+    return stored
+
+
+# ---------------------------------------------------------------------------------------------- damage
+class WorkspaceDamaged(StoreError):
+    """The workspace database is empty or damaged; ``str(e)`` says so and how to go on."""
+
+    def __init__(self, home: Path, what: str):
+        self.home = Path(home)
+        self.what = what
+        super().__init__(
+            f"{what} Nothing was changed. To go on, keep a copy of it and start a fresh workspace with: "
+            f"desktop-ift workspace --fresh (the damaged file is kept next to it; your imported files and run "
+            f"folders stay in {self.home}). Or restore workspace.db from a backup.")
+
+
+def start_fresh_workspace(home: Path | str) -> Path:
+    """Keep a copy of the workspace database of ``home`` (with its -wal/-shm files) as
+    ``workspace.damaged-<time>.db`` and remove the original, so the next open starts a fresh database.
+    Imported datasets and run folders are left where they are. Returns the copy's path."""
+    home = Path(home)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    keep = home / f"workspace.damaged-{stamp}.db"
+    db = home / "workspace.db"
+    if not db.exists():
+        raise StoreError(f"There is no workspace database in {home}: nothing to set aside.")
+    import shutil
+
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(db) + suffix)
+        if source.exists():
+            shutil.copy2(source, Path(str(keep) + suffix))
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    return keep
+
+
+def check_workspace(home: Path | str) -> list[str]:
+    """Problems found in the workspace at ``home`` without changing it: a 0-byte or damaged database
+    (``PRAGMA quick_check``), dataset snapshots and run output folders that are missing. Empty when sound."""
+    home = Path(home)
+    db = home / "workspace.db"
+    if not db.exists():
+        return [f"There is no workspace database in {home}."]
+    if db.stat().st_size == 0:
+        return [f"The workspace database {db} is empty (0 bytes)."]
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        return [f"The workspace database {db} cannot be opened ({exc})."]
+    try:
+        conn.row_factory = sqlite3.Row
+        try:
+            found = quick_check(conn)
+        except sqlite3.DatabaseError as exc:
+            return [f"The workspace database {db} is damaged ({exc})."]
+        if found:
+            return [f"The workspace database {db} is damaged: {line}" for line in found]
+        problems = []
+        for row in conn.execute("SELECT id, name, version, snapshot_path FROM datasets"):
+            path = resolve_stored_path(home, row["snapshot_path"])
+            if not Path(path).exists():
+                problems.append(f"Dataset {row['id']} ({row['name']} v{row['version']}): its saved copy is "
+                                f"missing ({path}).")
+        for row in conn.execute("SELECT id, run_dir, output_dir FROM runs"):
+            for key, what in (("run_dir", "folder"), ("output_dir", "output folder")):
+                path = resolve_stored_path(home, row[key] or "")
+                if path and not Path(path).exists():
+                    problems.append(f"Run {row['id']}: its {what} is missing ({path}).")
+        return problems
+    finally:
+        conn.close()
+
+
+def quick_check(conn: sqlite3.Connection) -> list[str]:
+    """SQLite's ``PRAGMA quick_check``: an empty list when the database is sound, else its findings."""
+    rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    return [] if rows == ["ok"] else rows
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" (and a read-only file system, which reads the same to
+    the user: nothing can be written)."""
+    text = str(exc).lower()
+    return "disk is full" in text or "database or disk is full" in text or "readonly database" in text \
+        or "read-only file system" in text
+
+
+def disk_full_message(home: Path | None) -> str:
+    where = f" ({home})" if home else ""
+    return (f"The disk holding the workspace{where} is full (or read-only), so nothing could be saved; "
+            "what was saved before is intact. Free some space (old runs and checkpoints are the largest) "
+            "and try again.")
+
+
+def _home_of(conn: sqlite3.Connection) -> Path | None:
+    try:
+        row = conn.execute("PRAGMA database_list").fetchone()
+        return Path(row[2]).parent if row and row[2] else None
+    except sqlite3.Error:
+        return None

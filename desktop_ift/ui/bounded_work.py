@@ -54,12 +54,18 @@ class LatestOnly(QObject):
             self._apply = show
             if on_wait:
                 on_wait()
-            future.add_done_callback(lambda f: self._finished.emit(generation, f))
+            future.add_done_callback(lambda f: self._emit(generation, f))
             return
         except BaseException:  # noqa: BLE001 - reported through failed() below
             pass
         self._apply = None
         show(future)
+
+    def _emit(self, generation: int, future: Future) -> None:
+        try:  # from the worker thread; the widget may have been closed meanwhile
+            self._finished.emit(generation, future)
+        except RuntimeError:
+            pass
 
     @Slot(int, object)
     def _deliver(self, generation: int, future: Future) -> None:

@@ -205,8 +205,10 @@ def _non_utf8_bytes(raw: bytes) -> bytes:
 
 
 def _best_encoding(raw: bytes) -> str:
-    """The likeliest legacy encoding of ``raw``: charset-normalizer's pick for multi-byte scripts, else the
-    single-byte code page whose decoding gives the most natural words (CP-1252 on ties)."""
+    """The likeliest legacy encoding of ``raw``: of charset-normalizer's candidates and the common code pages
+    (CP-1252/1250/1251, KOI8-R, GB18030, Shift-JIS, EUC-KR, Big5), the one whose decoding gives the most
+    natural words (:func:`_word_score`); CP-1252, then the detector's order, on ties. Statistical detection
+    alone misreads short files (KOI8-R as Shift-JIS, GB18030 as Korean)."""
     try:
         from charset_normalizer import from_bytes
 
@@ -219,16 +221,19 @@ def _best_encoding(raw: bytes) -> str:
             names.append(normal_name(match.encoding))
         except LookupError:
             continue
-    if names and names[0] in _MULTI_BYTE:
-        return names[0]
-    return _best_single_byte(raw, names) or "iso8859-1"
+    return _best_single_byte(raw, names, multi_byte=True) or "iso8859-1"
 
 
-def _best_single_byte(raw: bytes, ranked: list[str] | None = None) -> str | None:
-    candidates = list(dict.fromkeys([*_SINGLE_BYTE_PREFERRED[:1], *(ranked or []), *_SINGLE_BYTE_PREFERRED]))
+_COMMON = tuple(codecs.lookup(n).name for n in ("cp1252", "cp1250", "cp1251", "koi8_r", "gb18030", "cp932",
+                                                  "cp949", "big5", "iso8859_15", "latin_1"))
+
+
+def _best_single_byte(raw: bytes, ranked: list[str] | None = None, multi_byte: bool = False) -> str | None:
+    """The candidate encoding whose decoding of ``raw`` scores best (see :func:`_best_encoding`)."""
+    candidates = list(dict.fromkeys([_SINGLE_BYTE_PREFERRED[0], *(ranked or []), *_COMMON]))
     best, best_score = None, -1.0
     for name in candidates:
-        if name in _MULTI_BYTE:
+        if name in _MULTI_BYTE and not multi_byte:
             continue
         try:
             text = raw.decode(name)
@@ -240,24 +245,38 @@ def _best_single_byte(raw: bytes, ranked: list[str] | None = None) -> str | None
     return best
 
 
+_JAPANESE = {"CJK", "HIRAGANA", "KATAKANA"}
+
+
 def _word_score(text: str) -> float:
-    """The share of words with non-ASCII letters that look like words: only letters, one script, one case
-    shape (lower, Title or UPPER), and, for Latin script, some plain ASCII letters (a Latin word made only
-    of accented letters, like ``ìèð``, is another script read with the wrong code page)."""
-    good = total = 0
-    for word in _WORDS.split(text[: 1 << 18]):
+    """The share of non-ASCII characters (punctuation, spaces and currency signs aside) that sit in words that look like words: only
+    letters, one script (Japanese may mix kanji and kana), one case shape (lower, Title or UPPER), no
+    half-width katakana or rare supplementary characters, and, for Latin script, some plain ASCII letters
+    (a Latin word made only of accented letters, like ``ìèð``, is another script read with the wrong code
+    page). Symbols, box drawings and control characters count against it."""
+    sample = text[: 1 << 18]
+    total = sum(1 for ch in sample if ord(ch) > 0x7F and unicodedata.category(ch)[0] not in "PZ"
+                and unicodedata.category(ch) != "Sc")  # punctuation, spaces and currency are neutral
+    if not total:
+        return 1.0  # only punctuation, spaces and currency signs: nothing looks wrong
+    good = 0
+    for word in _WORDS.split(sample):
         if not word or word.isascii():
             continue
-        total += 1
-        if not word.isalpha():
+        if any(ord(ch) > 0xFFFF for ch in word):
             continue
         scripts = {unicodedata.name(ch, "?").split(" ")[0] for ch in word}
-        if len(scripts) != 1 or not (word.islower() or word.istitle() or word.isupper()):
+        if "HALFWIDTH" in scripts or "?" in scripts:
+            continue
+        if len(scripts) != 1 and not scripts <= _JAPANESE:
+            continue
+        cased = any(ch.islower() or ch.isupper() for ch in word)
+        if cased and not (word.islower() or word.istitle() or word.isupper()):
             continue
         if scripts == {"LATIN"} and len(word) >= 3 and not any(ch.isascii() for ch in word):
             continue
-        good += 1
-    return good / total if total else 0.0
+        good += sum(1 for ch in word if ord(ch) > 0x7F)
+    return good / total
 
 
-_WORDS = re.compile(r"[\s,;:.!?\"'()\[\]{}<>/\\|0-9_=+*&%$#@~`^-]+")
+_WORDS = re.compile(r"[\W\d_]+")

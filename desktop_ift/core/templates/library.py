@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from desktop_ift.core.paths import resources_dir
-from desktop_ift.core.store import Store, StoreError
+from desktop_ift.core.store import Store, StoreError, clean_name
 from desktop_ift.core.templates.render import PromptTemplate
 from desktop_ift.core.templates.template_set import TemplateSet, TemplateSetError
 
@@ -227,9 +227,9 @@ class TemplateSetRecord:
 def save_set(store: Store, project_id: int, name: str, template_ids: list[int], mode: str = "random",
              weights: list[float] | None = None, seed: int = 0) -> TemplateSetRecord:
     """Create or overwrite the project's set called ``name``; checks the ids and the settings first."""
-    name = name.strip()
-    if not name:
+    if not (name or "").strip():
         raise LibraryError("Give the template set a name.")
+    name = clean_name(name, "template set")  # trimmed, normalised; control characters refused
     templates = [_project_template(store, project_id, i) for i in template_ids]
     TemplateSet(templates, mode=mode, weights=weights, seed=seed)  # raises TemplateSetError when it cannot work
     _ready(store)

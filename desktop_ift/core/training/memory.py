@@ -241,7 +241,12 @@ def fit_advice(shape: ModelShape, config: TrainConfig, device: Device, headroom:
     """Compare the estimate with ``device``'s memory (free memory for the CPU, total for a GPU, times
     ``headroom``) and list the changes that would make the job fit, each with its own estimate."""
     est = estimate_memory(shape, config, device.kind, device.bf16)
-    available = device.total_memory if device.kind != "cpu" else (device.free_memory or device.total_memory)
+    label = device.label
+    if device.kind != "cpu":
+        available = device.total_memory
+    else:  # a container's cgroup limit (memory.max / memory.limit_in_bytes) binds before the machine's RAM
+        available, note = memory_available_to_jobs(device.free_memory, device.total_memory)
+        label = f"{label}, {note}" if note else label
     limit = available * headroom
     if est.total <= limit:
         tip = ""
@@ -251,7 +256,7 @@ def fit_advice(shape: ModelShape, config: TrainConfig, device: Device, headroom:
             if without <= limit * 0.8:
                 tip = (f"There is room to turn off gradient checkpointing (about {without / GIB:.1f} GiB "
                        "without it), which trains about 30% faster.")
-        return FitAdvice(est, available, device.label, True, speed_tip=tip)
+        return FitAdvice(est, available, label, True, speed_tip=tip)
     suggestions = []
     combined, applied = config, []
     together_fits = None
@@ -267,7 +272,7 @@ def fit_advice(shape: ModelShape, config: TrainConfig, device: Device, headroom:
     if together_fits and len(together_fits[0]) > 1 and not any("(fits)" in s for s in suggestions):
         suggestions.append(f"Together ({' + '.join(together_fits[0])}): about "
                            f"{together_fits[1] / GIB:.1f} GiB (fits).")
-    return FitAdvice(est, available, device.label, False, tuple(suggestions))
+    return FitAdvice(est, available, label, False, tuple(suggestions))
 
 
 def _merge(acc: TrainConfig, alt: TrainConfig, base: TrainConfig) -> TrainConfig:
@@ -275,3 +280,166 @@ def _merge(acc: TrainConfig, alt: TrainConfig, base: TrainConfig) -> TrainConfig
     if changed.get("method") == "lora" and acc.method == "qlora":
         changed.pop("method")
     return replace(acc, **changed)
+
+
+# ---------------------------------------------------------------------------------------------- cgroups
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
+_NO_LIMIT = 2**60  # cgroup v1 writes ~2**63 for "no limit"
+
+
+@dataclass(frozen=True)
+class CgroupMemory:
+    """The memory limit of the container/cgroup this process runs in (None: no limit or not Linux)."""
+
+    limit: int | None
+    usage: int | None
+    oom_kills: int | None
+    folder: Path | None  # the cgroup folder whose limit applies (the tightest one up the tree)
+    version: int = 0  # 1 or 2; 0 when no cgroup memory controller was found
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if text in ("", "max"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return None if value >= _NO_LIMIT else value
+
+
+def _read_key(path: Path, key: str) -> int | None:
+    """``key N`` from a flat-keyed cgroup file (memory.events, memory.oom_control)."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def own_cgroup_folders(root: Path | None = None, proc_cgroup: Path | None = None) -> list[tuple[int, Path]]:
+    """``[(version, folder), ...]`` of this process's memory cgroup and its ancestors, innermost first."""
+    root, proc_cgroup = root or CGROUP_ROOT, proc_cgroup or PROC_CGROUP
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return []
+    found: list[tuple[int, Path]] = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, relative = parts
+        if hierarchy == "0" and controllers == "":
+            version, base = 2, root if (root / "cgroup.controllers").exists() else root / "unified"
+        elif "memory" in controllers.split(","):
+            version, base = 1, root / "memory"
+        else:
+            continue
+        folder = base / relative.lstrip("/")
+        if not folder.exists():
+            folder = base  # inside a container the cgroup's own folder is mounted as the root
+        chain = [folder] + [p for p in folder.parents if str(p).startswith(str(base))]
+        found.extend((version, f) for f in chain)
+    return found
+
+
+def cgroup_memory(root: Path | None = None, proc_cgroup: Path | None = None) -> CgroupMemory:
+    """The tightest cgroup v1/v2 memory limit over this process (``memory.max`` /
+    ``memory.limit_in_bytes``), the usage there and its OOM-kill count."""
+    best: CgroupMemory | None = None
+    for version, folder in own_cgroup_folders(root, proc_cgroup):
+        if version == 2:
+            limit, usage = _read_int(folder / "memory.max"), _read_int(folder / "memory.current")
+            kills = _read_key(folder / "memory.events", "oom_kill")
+        else:
+            limit, usage = _read_int(folder / "memory.limit_in_bytes"), _read_int(folder / "memory.usage_in_bytes")
+            kills = _read_key(folder / "memory.oom_control", "oom_kill")
+        if limit is None and best is None and (usage is not None or kills is not None):
+            best = CgroupMemory(None, usage, kills, folder, version)
+        if limit is not None and (best is None or best.limit is None or limit < best.limit):
+            best = CgroupMemory(limit, usage, kills if kills is not None else (best.oom_kills if best else None),
+                                folder, version)
+    return best or CgroupMemory(None, None, None, None, 0)
+
+
+def oom_kill_count(folder: Path | None = None) -> int | None:
+    """How many processes the kernel's OOM killer has killed in the cgroup ``folder`` (default: this
+    process's own memory cgroup). Read it before starting a worker, then pass it to :func:`was_oom_killed`."""
+    if folder is None:
+        folders = own_cgroup_folders()
+        if not folders:
+            return None
+        version, folder = folders[0]
+    else:
+        version = 2 if (folder / "memory.events").exists() else 1
+    if version == 2:
+        return _read_key(folder / "memory.events", "oom_kill")
+    return _read_key(folder / "memory.oom_control", "oom_kill")
+
+
+def was_oom_killed(returncode: int | None, oom_kills_before: int | None = None, *,
+                   peak_bytes: int | None = None, folder: Path | None = None) -> bool:
+    """True when a worker that ended with ``returncode`` -9 (SIGKILL; 137 from a shell) was killed by the
+    kernel for lack of memory: the cgroup's OOM-kill count rose since ``oom_kills_before``, or its peak
+    memory (``peak_bytes``, e.g. the last ``rss`` the worker reported, or the cgroup's own record) came within
+    5% of the limit (the container's, else the machine's RAM)."""
+    if returncode not in (-9, 137):
+        return False
+    now = oom_kill_count(folder)
+    if oom_kills_before is not None and now is not None and now > oom_kills_before:
+        return True
+    limit = _limit_for(folder)
+    peaks = [p for p in (peak_bytes, _cgroup_peak(folder)) if p]
+    return bool(limit and peaks and max(peaks) >= 0.95 * limit)
+
+
+def out_of_memory_message(limit: int | None = None) -> str:
+    """What to tell the user after :func:`was_oom_killed` said yes."""
+    where = f" (the limit here is {limit / GIB:.1f} GiB)" if limit else ""
+    return (f"The system stopped the training because it ran out of memory{where}. Lower the memory it needs: "
+            "a smaller batch size (with more gradient accumulation), a shorter maximum length, gradient "
+            "checkpointing, LoRA/QLoRA or a smaller model; then resume from the last checkpoint.")
+
+
+def _limit_for(folder: Path | None) -> int | None:
+    if folder is not None:
+        return _read_int(folder / "memory.max") or _read_int(folder / "memory.limit_in_bytes")
+    limit = cgroup_memory().limit
+    if limit:
+        return limit
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _cgroup_peak(folder: Path | None) -> int | None:
+    if folder is None:
+        folders = own_cgroup_folders()
+        if not folders:
+            return None
+        folder = folders[0][1]
+    return _read_int(folder / "memory.peak") or _read_int(folder / "memory.max_usage_in_bytes")
+
+
+def memory_available_to_jobs(device_free: int | None, device_total: int) -> tuple[int, str]:
+    """The RAM a CPU job may use: the free memory, capped by the cgroup limit minus what the cgroup already
+    uses; and a note naming the container limit when it is the tighter one."""
+    available = device_free or device_total
+    group = cgroup_memory()
+    if group.limit:
+        room = max(group.limit - (group.usage or 0), 0)
+        if room < available:
+            return room, f"limited to {group.limit / GIB:.1f} GiB by its container (cgroup), {room / GIB:.1f} GiB free"
+    return available, ""
