@@ -280,8 +280,8 @@ def process_alive(pid: int | None, create_time: float | None = None) -> bool:
         return False
     if create_time is None:
         return True
-    return created <= create_time + CREATE_TIME_TOLERANCE_S and (
-        abs(created - create_time) <= CREATE_TIME_TOLERANCE_S or created < create_time)
+    # a process created later than the recorded one is another process that reuses the pid
+    return created <= create_time + CREATE_TIME_TOLERANCE_S
 
 
 # ---------------------------------------------------------------------------- reading from a store
@@ -302,9 +302,10 @@ def load_events(store, run_id: str) -> list[ev.Event]:
     import json
 
     conn = store.conn
-    rows = conn.execute("SELECT seq, payload FROM events WHERE run_id=? AND type!='log' ORDER BY seq",
-                        (run_id,)).fetchall()
-    cuts = [r[0] for r in rows if '"type": "started"' in r[1] or '"type":"started"' in r[1]] + [2**62]
+    typed = conn.execute("SELECT seq, payload, type FROM events WHERE run_id=? AND type!='log' ORDER BY seq",
+                         (run_id,)).fetchall()
+    rows = [(r[0], r[1]) for r in typed]
+    cuts = [r[0] for r in typed if r[2] == "started"] + [2**62]
     logs = []
     for cut in cuts:
         row = conn.execute("SELECT seq, payload FROM events WHERE run_id=? AND seq<? AND type='log' "

@@ -1005,7 +1005,8 @@ class MonitorPage(Page):
     def _tick(self) -> None:
         """Once a second: the elapsed time (summed over attempts: it continues after a resume) and, for a run
         that should be running, whether its worker still is (it then reads lost within a second)."""
-        if self.run_state.status == "running" and not self.loading:
+        # a run this window's controller follows is judged by it (after reading the worker's last events)
+        if self.run_state.status == "running" and not self.loading and not self._controller_running:
             judged = rs.judge(self.run_state, rs.process_alive)
             if judged.status != "running":
                 self.run_state = judged
