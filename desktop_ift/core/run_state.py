@@ -113,6 +113,40 @@ class RunState:
         return self.reason or self.words
 
 
+def status_line(state: RunState) -> str:
+    """The one line a screen shows under the progress bar, in plain words ("Paused at step 9 (checkpoint of
+    step 9 kept). Resume continues from the checkpoint.")."""
+    if state.status == "running":
+        where = f" on {state.device}" if state.device else ""
+        if state.kind != "train":
+            return f"Evaluating{where}…"
+        if state.attempts > 1:
+            return f"Training{where} (attempt {state.attempts}, continued from its checkpoint)…"
+        return f"Training{where}…"
+    if state.status == "queued":
+        return state.reason or "Waiting for the worker to start…"
+    if state.status == "finished":
+        follow = " Compare the fine-tuned model with the base on the Evaluate page." if state.kind == "train" else ""
+        return state.reason + follow
+    if state.status in ("failed", "lost"):
+        of = f" of {state.total_steps:,}" if state.total_steps else ""
+        return f"{state.words} at step {state.step:,}{of}." if state.kind == "train" else f"{state.words}."
+    return state.reason + (f" {state.hint}" if state.hint else "")
+
+
+def status_details(state: RunState) -> str:
+    """The details behind the status line (a tooltip): run, step, attempts, worker, checkpoint, reason."""
+    lines = [f"Run {state.run_id}: {state.words}", f"step {state.step} of {state.total_steps}",
+             f"attempts: {state.attempts}"]
+    if state.pid and state.status == "running":
+        lines.append(f"worker process {state.pid}")
+    if state.last_checkpoint:
+        lines.append(f"last checkpoint: {state.last_checkpoint}")
+    if state.reason and state.status != "running":
+        lines.append(state.reason)
+    return "\n".join(lines)
+
+
 def _attempt_duration(state: RunState, end: float | None) -> float:
     if state.attempt_started is None or end is None:
         return 0.0

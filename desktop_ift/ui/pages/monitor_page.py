@@ -675,32 +675,11 @@ class MonitorPage(Page):
         self._set_status(state.status if state.run_id else "")
         self.total_steps = state.total_steps or self.total_steps
         self._set_progress(state.step, state.total_steps, state.epoch or None)
-        if state.status == "running":
-            where = f" on {state.device}" if state.device else ""
-            text = f"Training{where}…"
-            if state.attempts > 1:
-                text = f"Training{where} (attempt {state.attempts}, continued from its checkpoint)…"
-        elif state.status == "queued":
-            text = state.reason or "Waiting for the worker to start…"
-        elif state.status == "finished":
-            text = state.reason + " Compare the fine-tuned model with the base on the Evaluate page."
-        elif state.status in ("failed", "lost"):
-            text = f"{state.words} at step {state.step:,}" + (f" of {state.total_steps:,}." if state.total_steps
-                                                              else ".")
+        if state.status in ("failed", "lost"):
             self._show_banner((state.hint and f"What to try: {state.hint}") or "Open the worker log below for details.",
                               "error", state.reason or "The run failed.")
-        else:
-            text = state.reason + (f" {state.hint}" if state.hint else "")
-        self.stage_label.setText(text)
-        tip = [f"Run {state.run_id}: {state.words}", f"step {state.step} of {state.total_steps}",
-               f"attempts: {state.attempts}"]
-        if state.pid and state.status == "running":
-            tip.append(f"worker process {state.pid}")
-        if state.last_checkpoint:
-            tip.append(f"last checkpoint: {state.last_checkpoint}")
-        if state.reason and state.status not in ("running",):
-            tip.append(state.reason)
-        self.stage_label.setToolTip("\n".join(tip))
+        self.stage_label.setText(rs.status_line(state))
+        self.stage_label.setToolTip(rs.status_details(state))
 
     @staticmethod
     def _curves_from(table, smoothing: float = RunCurves().smoothing) -> RunCurves:
