@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QProgressBar,
+    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QProgressBar,
     QPushButton, QSizePolicy, QSlider, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -31,8 +31,8 @@ from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.curves import VALIDATION_KEYS, X_AXES, RunCurves
 from desktop_ift.ui.widgets.page import Page, card, muted_label, set_style_property
+from desktop_ift.ui.widgets.worker_log import WorkerLogPane
 
-LOG_TAIL_BYTES = 64 * 1024
 # One plot is redrawn per timer tick, the loss plot every other tick (so about once a second, the others
 # every few seconds): repainting a plot costs 5-20 ms (mostly its axis text), all five at once up to 100 ms,
 # and the event loop must not stall for more than a frame (benchmarks/gui_responsiveness.py).
@@ -104,7 +104,6 @@ class MonitorPage(Page):
         self._last_log: ev.Log | None = None
         self._dirty: set[str] = set()
         self._slot = 0
-        self._log_pos = 0
         self._controller_running = False
         self._plots_built = False
         self._smoothing_chosen = False
@@ -376,43 +375,15 @@ class MonitorPage(Page):
         self.detail_stack.setCurrentIndex(index)
 
     def _build_log_pane(self) -> QWidget:
-        host = QWidget()
-        layout = QVBoxLayout(host)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(6)
-        row = QHBoxLayout()
-        self.log_toggle = QToolButton()
-        self.log_toggle.setProperty("role", "disclosure")
-        self.log_toggle.setText("Worker log")
-        self.log_toggle.setCheckable(True)
-        self.log_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.log_toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.log_toggle.toggled.connect(self._toggle_log)
-        self.log_path_label = muted_label(wrap=False)
-        row.addWidget(self.log_toggle)
-        row.addWidget(self.log_path_label, 1)
-        layout.addLayout(row)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setObjectName("LogView")
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setFont(theme.monospace_font())
-        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        # up to 180 px when there is room; on a small window it gives way (down to 60 px) instead of crushing
-        # the plots (whose minimum height the layout keeps)
-        self.log_view.setMinimumHeight(60)
-        self.log_view.setMaximumHeight(180)
-        self.log_view.hide()
-        layout.addWidget(self.log_view)
-        return host
+        self.log_pane = WorkerLogPane()
+        self.log_toggle, self.log_view, self.log_path_label = (self.log_pane.toggle, self.log_pane.view,
+                                                                 self.log_pane.path_label)
+        self.log_pane.toggled.connect(self._toggle_log)
+        return self.log_pane
 
     def _toggle_log(self, shown: bool) -> None:
         # the open log takes its room from the plots down to PLOTS_MIN_WITH_LOG: at 1024×680 both fit
         self.plots_host.setMinimumHeight(PLOTS_MIN_WITH_LOG if shown else PLOTS_MIN)
-        self.log_view.setVisible(shown)
-        self.log_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
-        if shown:
-            self._tail_log()
 
     # ------------------------------------------------------------------ view options
     def set_x_axis(self, axis: str) -> None:
@@ -564,8 +535,7 @@ class MonitorPage(Page):
             label.setText("—")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.log_view.clear()
-        self._log_pos = 0
+        self.log_pane.clear()
         self.redraw_now()
         self.follow_run()
 
@@ -664,7 +634,7 @@ class MonitorPage(Page):
         self.run_label.setText(run.name or run.id)
         self.run_label.setToolTip(run.id)
         self._show_state()
-        self.log_path_label.setText(str(self.state.store.run_dir(run.id) / "worker.log"))
+        self.log_pane.follow(Path(self.state.store.run_dir(run.id)) / "worker.log")
         self._refresh_resumable()
         self._tick()
         self._tail_log()
@@ -999,33 +969,9 @@ class MonitorPage(Page):
 
     # ------------------------------------------------------------------ log tail
     def _tail_log(self) -> None:
-        if not self.run_id or not self.log_view.isVisible():
-            return
-        path = Path(self.state.store.run_dir(self.run_id)) / "worker.log"
-        try:
-            size = path.stat().st_size
-        except OSError:
-            if not self.log_view.toPlainText():
-                self.log_view.setPlainText("(no log yet)")
-            return
-        if size < self._log_pos:
-            self._log_pos = 0
-            self.log_view.clear()
-        if size == self._log_pos:
-            return
-        start = max(self._log_pos, size - LOG_TAIL_BYTES) if self._log_pos == 0 else self._log_pos
-        with path.open("rb") as fh:
-            fh.seek(start)
-            data = fh.read(size - start)
-        self._log_pos = size
-        if self.log_view.toPlainText() == "(no log yet)":
-            self.log_view.clear()
-        text = data.decode("utf-8", errors="replace")
-        if text.endswith("\n"):
-            text = text[:-1]
-        self.log_view.appendPlainText(text)
+        if self.run_id:
+            self.log_pane.tail()
 
     def append_log_line(self, line: str) -> None:
         """A stdout line from the worker that is not an event."""
-        if self.log_view.isVisible():
-            self.log_view.appendPlainText(line)
+        self.log_pane.append_line(line)
