@@ -336,13 +336,15 @@ def load_events(store, run_id: str) -> list[ev.Event]:
     import json
 
     conn = store.conn
-    typed = conn.execute("SELECT seq, payload, type FROM events WHERE run_id=? AND type!='log' ORDER BY seq",
-                         (run_id,)).fetchall()
+    kinds = [t for t in ev.EVENT_TYPES if t != "log"]
+    marks = ",".join("?" for _ in kinds)  # an IN list walks the (run_id, type, seq) index, never the logs
+    typed = sorted(conn.execute(f"SELECT seq, payload, type FROM events WHERE run_id=? AND type IN ({marks})",
+                                (run_id, *kinds)).fetchall(), key=lambda r: r[0])  # sorted here: keeps the index
     rows = [(r[0], r[1]) for r in typed]
     cuts = [r[0] for r in typed if r[2] == "started"] + [2**62]
     logs = []
     for cut in cuts:
-        row = conn.execute("SELECT seq, payload FROM events WHERE run_id=? AND seq<? AND type='log' "
+        row = conn.execute("SELECT seq, payload FROM events WHERE run_id=? AND type='log' AND seq<? "
                            "ORDER BY seq DESC LIMIT 1", (run_id, cut)).fetchone()
         if row is not None and (not logs or logs[-1][0] != row[0]):
             logs.append(tuple(row))
