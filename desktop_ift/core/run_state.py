@@ -24,7 +24,7 @@ Qt-free, standard library only (psutil is imported by :func:`process_alive` when
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from desktop_ift.core import events as ev

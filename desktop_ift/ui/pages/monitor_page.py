@@ -142,8 +142,9 @@ class MonitorPage(Page):
         self.plots_layout = QHBoxLayout(self.plots_host)
         self.plots_layout.setContentsMargins(0, 0, 0, 0)
         self.plots_layout.setSpacing(12)
-        self.body.addWidget(self.plots_host, 1)
-        self.body.addWidget(self._build_log_pane())
+        # the room below the figures goes 2:1 to the plots and the open log (the log at most 180 px)
+        self.body.addWidget(self.plots_host, 2)
+        self.body.addWidget(self._build_log_pane(), 1)
 
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)

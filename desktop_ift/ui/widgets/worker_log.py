@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from desktop_ift.ui import theme
 from desktop_ift.ui.widgets.page import muted_label
@@ -50,6 +50,7 @@ class WorkerLogPane(QWidget):
         # the plots above it (whose minimum height the page keeps)
         self.view.setMinimumHeight(60)
         self.view.setMaximumHeight(180)
+        self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.view.hide()
         layout.addWidget(self.view)
         self.path: Path | None = None
