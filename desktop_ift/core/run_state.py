@@ -24,7 +24,7 @@ Qt-free, standard library only (psutil is imported by :func:`process_alive` when
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from desktop_ift.core import events as ev
@@ -111,6 +111,40 @@ class RunState:
         if self.status == "queued":
             return self.reason or "Queued — waiting for its worker to start"
         return self.reason or self.words
+
+
+def status_line(state: RunState) -> str:
+    """The one line a screen shows under the progress bar, in plain words ("Paused at step 9 (checkpoint of
+    step 9 kept). Resume continues from the checkpoint.")."""
+    if state.status == "running":
+        where = f" on {state.device}" if state.device else ""
+        if state.kind != "train":
+            return f"Evaluating{where}…"
+        if state.attempts > 1:
+            return f"Training{where} (attempt {state.attempts}, continued from its checkpoint)…"
+        return f"Training{where}…"
+    if state.status == "queued":
+        return state.reason or "Waiting for the worker to start…"
+    if state.status == "finished":
+        follow = " Compare the fine-tuned model with the base on the Evaluate page." if state.kind == "train" else ""
+        return state.reason + follow
+    if state.status in ("failed", "lost"):
+        of = f" of {state.total_steps:,}" if state.total_steps else ""
+        return f"{state.words} at step {state.step:,}{of}." if state.kind == "train" else f"{state.words}."
+    return state.reason + (f" {state.hint}" if state.hint else "")
+
+
+def status_details(state: RunState) -> str:
+    """The details behind the status line (a tooltip): run, step, attempts, worker, checkpoint, reason."""
+    lines = [f"Run {state.run_id}: {state.words}", f"step {state.step} of {state.total_steps}",
+             f"attempts: {state.attempts}"]
+    if state.pid and state.status == "running":
+        lines.append(f"worker process {state.pid}")
+    if state.last_checkpoint:
+        lines.append(f"last checkpoint: {state.last_checkpoint}")
+    if state.reason and state.status != "running":
+        lines.append(state.reason)
+    return "\n".join(lines)
 
 
 def _attempt_duration(state: RunState, end: float | None) -> float:
@@ -280,8 +314,8 @@ def process_alive(pid: int | None, create_time: float | None = None) -> bool:
         return False
     if create_time is None:
         return True
-    return created <= create_time + CREATE_TIME_TOLERANCE_S and (
-        abs(created - create_time) <= CREATE_TIME_TOLERANCE_S or created < create_time)
+    # a process created later than the recorded one is another process that reuses the pid
+    return created <= create_time + CREATE_TIME_TOLERANCE_S
 
 
 # ---------------------------------------------------------------------------- reading from a store
@@ -302,12 +336,15 @@ def load_events(store, run_id: str) -> list[ev.Event]:
     import json
 
     conn = store.conn
-    rows = conn.execute("SELECT seq, payload FROM events WHERE run_id=? AND type!='log' ORDER BY seq",
-                        (run_id,)).fetchall()
-    cuts = [r[0] for r in rows if '"type": "started"' in r[1] or '"type":"started"' in r[1]] + [2**62]
+    kinds = [t for t in ev.EVENT_TYPES if t != "log"]
+    marks = ",".join("?" for _ in kinds)  # an IN list walks the (run_id, type, seq) index, never the logs
+    typed = sorted(conn.execute(f"SELECT seq, payload, type FROM events WHERE run_id=? AND type IN ({marks})",
+                                (run_id, *kinds)).fetchall(), key=lambda r: r[0])  # sorted here: keeps the index
+    rows = [(r[0], r[1]) for r in typed]
+    cuts = [r[0] for r in typed if r[2] == "started"] + [2**62]
     logs = []
     for cut in cuts:
-        row = conn.execute("SELECT seq, payload FROM events WHERE run_id=? AND seq<? AND type='log' "
+        row = conn.execute("SELECT seq, payload FROM events WHERE run_id=? AND type='log' AND seq<? "
                            "ORDER BY seq DESC LIMIT 1", (run_id, cut)).fetchone()
         if row is not None and (not logs or logs[-1][0] != row[0]):
             logs.append(tuple(row))

@@ -55,6 +55,10 @@ MIGRATIONS = [
      WHERE status='failed' AND id IN (SELECT run_id FROM run_flags WHERE lost=1);
     DROP TABLE run_flags;
     """,
+    # a run's state reads its few non-log events and the last log of each attempt: index them by type
+    """
+    CREATE INDEX IF NOT EXISTS events_by_type ON events (run_id, type, seq);
+    """,
 ]
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")

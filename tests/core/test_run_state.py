@@ -155,3 +155,16 @@ def test_the_real_probe_names_the_exact_process():
     assert not rs.process_alive(me, created - 3600)  # same pid, another (older) process: not the worker
     assert not rs.process_alive(_dead_pid(), None)
     assert not rs.process_alive(0, None)
+
+
+def test_the_status_line_is_plain_words_with_details_apart():
+    s = Stream().started(attempt=1).logs(range(1, 9))
+    s.add(ev.Paused, step=8, checkpoint="/r/checkpoints/checkpoint-8")
+    paused = rs.fold(RUN, s.events)
+    assert rs.status_line(paused) == "Paused at step 8 (checkpoint of step 8 kept). Resume continues from the checkpoint."
+    assert "attempts: 1" in rs.status_details(paused) and "checkpoint-8" in rs.status_details(paused)
+    lost = rs.judge(rs.fold(RUN, Stream().started(pid=9).logs([1, 2, 3]).events), dead)
+    assert rs.status_line(lost) == "Lost at step 3 of 100."
+    running = rs.fold(RUN, Stream().started(attempt=1).logs([1]).add(ev.Paused, step=1).add(
+        ev.Resumed, attempt=2).started(attempt=2).events)
+    assert rs.status_line(running) == "Training (attempt 2, continued from its checkpoint)…"

@@ -77,7 +77,9 @@ def test_cancel_resume_lose_resume_export_delete(workspace_home, demo_model_in_w
 
     # 2. Resume; the worker is killed (no final event) a few steps later: the run is lost, not "running".
     code, second = train_until(home, ["runs", "resume", run_id], stop_after_step=stopped_at + 2, how="kill")
-    assert second[0]["type"] == "started" and second[0]["seq"] == first[-1]["seq"] + 1  # numbering continues
+    # numbering continues: the `resumed` event written by `runs resume`, then the worker's `started`
+    assert second[0]["type"] == "started" and second[0]["seq"] == first[-1]["seq"] + 2
+    assert second[0]["attempt"] == 2
     assert second[0]["info"]["resume_from"].endswith(f"checkpoint-{stopped_at}")
     assert [e["step"] for e in second if e["type"] == "log"][0] > stopped_at  # continues, not from zero
     listed = cli(home, "runs")

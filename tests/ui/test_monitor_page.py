@@ -449,3 +449,20 @@ def test_a_short_run_gets_a_light_smoothing_and_a_chosen_one_is_kept(window, sto
     store.append_event(ev.Started(run_id=other.id, seq=1, total_steps=1000))
     page.load_run(other.id)
     assert page.curves.smoothing == 0.9
+
+
+def test_the_worker_log_shows_its_tail_and_then_only_new_lines(window, qtbot, store):
+    page = window.monitor_page
+    window.show_page(page)
+    run = _train_run(store, window)
+    log = store.run_dir(run.id) / "worker.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("=== worker pid 1 starting\nfirst\n")
+    page.load_run(run.id)
+    assert page.log_path_label.text() == str(log)
+    page.log_toggle.setChecked(True)
+    assert page.log_view.toPlainText() == "=== worker pid 1 starting\nfirst"
+    with log.open("a") as fh:
+        fh.write("second\n")
+    page._tail_log()
+    assert page.log_view.toPlainText().splitlines() == ["=== worker pid 1 starting", "first", "second"]

@@ -221,3 +221,64 @@ def test_export_model_merged_or_adapter_in_a_child_process(window, store, qtbot,
     qtbot.waitUntil(lambda: "Export failed" in page.banner.message, timeout=120000)
     assert "already exists and is not an empty folder" in page.banner.message
     assert (tmp_path / "merged" / "config.json").exists()
+
+
+def _recorded_streams():
+    """The recorded streams of tests/core/test_run_state.py's kinds: (name, events builder, expected words)."""
+    def started(run_id, seq, attempt, t):
+        return ev.Started(run_id=run_id, seq=seq, time=t, total_steps=6, pid=2**22 + 99, attempt=attempt)
+
+    def logs(run_id, seq, steps, t):
+        return [ev.Log(run_id=run_id, seq=seq + i, time=t + i, step=s, total_steps=6, loss=2.0 / s)
+                for i, s in enumerate(steps)]
+
+    def normal(r):
+        return [started(r, 1, 1, 1000.0), *logs(r, 2, range(1, 7), 1001.0), ev.Finished(run_id=r, seq=8, time=1010.0)]
+
+    def paused(r):
+        return [started(r, 1, 1, 1000.0), *logs(r, 2, [1, 2, 3], 1001.0),
+                ev.Paused(run_id=r, seq=5, time=1005.0, step=3, checkpoint="c/checkpoint-3")]
+
+    def resumed_twice(r):
+        out = [started(r, 1, 1, 1000.0), *logs(r, 2, [1, 2], 1001.0), ev.Paused(run_id=r, seq=4, time=1004.0, step=2),
+               ev.Resumed(run_id=r, seq=5, time=2000.0, attempt=2, step=2), started(r, 6, 2, 2001.0),
+               *logs(r, 7, [3, 4], 2002.0), ev.Paused(run_id=r, seq=9, time=2005.0, step=4),
+               ev.Resumed(run_id=r, seq=10, time=3000.0, attempt=3, step=4), started(r, 11, 3, 3001.0),
+               *logs(r, 12, [5, 6], 3002.0), ev.Finished(run_id=r, seq=14, time=3005.0)]
+        return out
+
+    def killed(r):
+        return [started(r, 1, 1, 1000.0), *logs(r, 2, [1, 2, 3, 4], 1001.0)]
+
+    def cancelled(r):
+        return [started(r, 1, 1, 1000.0), *logs(r, 2, [1, 2], 1001.0), ev.Cancelled(run_id=r, seq=4, time=1004.0, step=2)]
+
+    def failed(r):
+        return [started(r, 1, 1, 1000.0), ev.Failed(run_id=r, seq=2, time=1002.0, message="The model ran out of memory.")]
+
+    return [("normal", normal, "Finished", "6 / 6"), ("paused", paused, "Paused", "3 / 6"),
+            ("resumed twice", resumed_twice, "Finished", "6 / 6"), ("killed", killed, "Lost", "4 / 6"),
+            ("cancelled", cancelled, "Cancelled", "2 / 6"), ("failed", failed, "Failed", "0 / 6")]
+
+
+def test_recorded_streams_read_the_same_on_the_monitor_and_the_runs_page(window, store):
+    from desktop_ift.core import runs as run_ops
+
+    made = []
+    for name, build, words, steps in _recorded_streams():
+        run = store.create_run("train", {"method": "lora"}, project_id=window.state.project.id, name=name)
+        for event in build(run.id):
+            store.append_event(event)
+        made.append((run.id, words, steps))
+    page = window.runs_page
+    window.show_page(page)
+    monitor = window.monitor_page
+    for run_id, words, steps in made:
+        assert run_ops.run_state(store, run_id).words == words
+        assert _cell(page, run_id, "Status") == words, run_id
+        assert _cell(page, run_id, "Steps") == steps, run_id
+        monitor.load_run(run_id)
+        assert monitor.status_badge.text() == words, run_id
+    resumed = next(run_id for (run_id, _w, _s), (n, *_r) in zip(made, _recorded_streams()) if n == "resumed twice")
+    assert run_ops.run_state(store, resumed).attempts == 3
+    assert _cell(page, resumed, "Duration") == "0:12"  # 4 s per attempt; the pauses between do not count

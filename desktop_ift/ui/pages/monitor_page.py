@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QProgressBar,
+    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QProgressBar,
     QPushButton, QSizePolicy, QSlider, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -31,8 +31,8 @@ from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.curves import VALIDATION_KEYS, X_AXES, RunCurves
 from desktop_ift.ui.widgets.page import Page, card, muted_label, set_style_property
+from desktop_ift.ui.widgets.worker_log import WorkerLogPane
 
-LOG_TAIL_BYTES = 64 * 1024
 # One plot is redrawn per timer tick, the loss plot every other tick (so about once a second, the others
 # every few seconds): repainting a plot costs 5-20 ms (mostly its axis text), all five at once up to 100 ms,
 # and the event loop must not stall for more than a frame (benchmarks/gui_responsiveness.py).
@@ -104,7 +104,6 @@ class MonitorPage(Page):
         self._last_log: ev.Log | None = None
         self._dirty: set[str] = set()
         self._slot = 0
-        self._log_pos = 0
         self._controller_running = False
         self._plots_built = False
         self._smoothing_chosen = False
@@ -143,8 +142,9 @@ class MonitorPage(Page):
         self.plots_layout = QHBoxLayout(self.plots_host)
         self.plots_layout.setContentsMargins(0, 0, 0, 0)
         self.plots_layout.setSpacing(12)
-        self.body.addWidget(self.plots_host, 1)
-        self.body.addWidget(self._build_log_pane())
+        # the room below the figures goes 2:1 to the plots and the open log (the log at most 180 px)
+        self.body.addWidget(self.plots_host, 2)
+        self.body.addWidget(self._build_log_pane(), 1)
 
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
@@ -376,43 +376,15 @@ class MonitorPage(Page):
         self.detail_stack.setCurrentIndex(index)
 
     def _build_log_pane(self) -> QWidget:
-        host = QWidget()
-        layout = QVBoxLayout(host)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(6)
-        row = QHBoxLayout()
-        self.log_toggle = QToolButton()
-        self.log_toggle.setProperty("role", "disclosure")
-        self.log_toggle.setText("Worker log")
-        self.log_toggle.setCheckable(True)
-        self.log_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.log_toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.log_toggle.toggled.connect(self._toggle_log)
-        self.log_path_label = muted_label(wrap=False)
-        row.addWidget(self.log_toggle)
-        row.addWidget(self.log_path_label, 1)
-        layout.addLayout(row)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setObjectName("LogView")
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setFont(theme.monospace_font())
-        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        # up to 180 px when there is room; on a small window it gives way (down to 60 px) instead of crushing
-        # the plots (whose minimum height the layout keeps)
-        self.log_view.setMinimumHeight(60)
-        self.log_view.setMaximumHeight(180)
-        self.log_view.hide()
-        layout.addWidget(self.log_view)
-        return host
+        self.log_pane = WorkerLogPane()
+        self.log_toggle, self.log_view, self.log_path_label = (self.log_pane.toggle, self.log_pane.view,
+                                                                 self.log_pane.path_label)
+        self.log_pane.toggled.connect(self._toggle_log)
+        return self.log_pane
 
     def _toggle_log(self, shown: bool) -> None:
         # the open log takes its room from the plots down to PLOTS_MIN_WITH_LOG: at 1024×680 both fit
         self.plots_host.setMinimumHeight(PLOTS_MIN_WITH_LOG if shown else PLOTS_MIN)
-        self.log_view.setVisible(shown)
-        self.log_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
-        if shown:
-            self._tail_log()
 
     # ------------------------------------------------------------------ view options
     def set_x_axis(self, axis: str) -> None:
@@ -564,8 +536,7 @@ class MonitorPage(Page):
             label.setText("—")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.log_view.clear()
-        self._log_pos = 0
+        self.log_pane.clear()
         self.redraw_now()
         self.follow_run()
 
@@ -664,7 +635,7 @@ class MonitorPage(Page):
         self.run_label.setText(run.name or run.id)
         self.run_label.setToolTip(run.id)
         self._show_state()
-        self.log_path_label.setText(str(self.state.store.run_dir(run.id) / "worker.log"))
+        self.log_pane.follow(Path(self.state.store.run_dir(run.id)) / "worker.log")
         self._refresh_resumable()
         self._tick()
         self._tail_log()
@@ -675,32 +646,11 @@ class MonitorPage(Page):
         self._set_status(state.status if state.run_id else "")
         self.total_steps = state.total_steps or self.total_steps
         self._set_progress(state.step, state.total_steps, state.epoch or None)
-        if state.status == "running":
-            where = f" on {state.device}" if state.device else ""
-            text = f"Training{where}…"
-            if state.attempts > 1:
-                text = f"Training{where} (attempt {state.attempts}, continued from its checkpoint)…"
-        elif state.status == "queued":
-            text = state.reason or "Waiting for the worker to start…"
-        elif state.status == "finished":
-            text = state.reason + " Compare the fine-tuned model with the base on the Evaluate page."
-        elif state.status in ("failed", "lost"):
-            text = f"{state.words} at step {state.step:,}" + (f" of {state.total_steps:,}." if state.total_steps
-                                                              else ".")
+        if state.status in ("failed", "lost"):
             self._show_banner((state.hint and f"What to try: {state.hint}") or "Open the worker log below for details.",
                               "error", state.reason or "The run failed.")
-        else:
-            text = state.reason + (f" {state.hint}" if state.hint else "")
-        self.stage_label.setText(text)
-        tip = [f"Run {state.run_id}: {state.words}", f"step {state.step} of {state.total_steps}",
-               f"attempts: {state.attempts}"]
-        if state.pid and state.status == "running":
-            tip.append(f"worker process {state.pid}")
-        if state.last_checkpoint:
-            tip.append(f"last checkpoint: {state.last_checkpoint}")
-        if state.reason and state.status not in ("running",):
-            tip.append(state.reason)
-        self.stage_label.setToolTip("\n".join(tip))
+        self.stage_label.setText(rs.status_line(state))
+        self.stage_label.setToolTip(rs.status_details(state))
 
     @staticmethod
     def _curves_from(table, smoothing: float = RunCurves().smoothing) -> RunCurves:
@@ -1005,7 +955,8 @@ class MonitorPage(Page):
     def _tick(self) -> None:
         """Once a second: the elapsed time (summed over attempts: it continues after a resume) and, for a run
         that should be running, whether its worker still is (it then reads lost within a second)."""
-        if self.run_state.status == "running" and not self.loading:
+        # a run this window's controller follows is judged by it (after reading the worker's last events)
+        if self.run_state.status == "running" and not self.loading and not self._controller_running:
             judged = rs.judge(self.run_state, rs.process_alive)
             if judged.status != "running":
                 self.run_state = judged
@@ -1019,33 +970,9 @@ class MonitorPage(Page):
 
     # ------------------------------------------------------------------ log tail
     def _tail_log(self) -> None:
-        if not self.run_id or not self.log_view.isVisible():
-            return
-        path = Path(self.state.store.run_dir(self.run_id)) / "worker.log"
-        try:
-            size = path.stat().st_size
-        except OSError:
-            if not self.log_view.toPlainText():
-                self.log_view.setPlainText("(no log yet)")
-            return
-        if size < self._log_pos:
-            self._log_pos = 0
-            self.log_view.clear()
-        if size == self._log_pos:
-            return
-        start = max(self._log_pos, size - LOG_TAIL_BYTES) if self._log_pos == 0 else self._log_pos
-        with path.open("rb") as fh:
-            fh.seek(start)
-            data = fh.read(size - start)
-        self._log_pos = size
-        if self.log_view.toPlainText() == "(no log yet)":
-            self.log_view.clear()
-        text = data.decode("utf-8", errors="replace")
-        if text.endswith("\n"):
-            text = text[:-1]
-        self.log_view.appendPlainText(text)
+        if self.run_id:
+            self.log_pane.tail()
 
     def append_log_line(self, line: str) -> None:
         """A stdout line from the worker that is not an event."""
-        if self.log_view.isVisible():
-            self.log_view.appendPlainText(line)
+        self.log_pane.append_line(line)
