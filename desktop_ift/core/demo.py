@@ -40,9 +40,12 @@ DEMO_GENERATION = GenerationConfig(max_new_tokens=8, batch_size=32, temperature=
 
 # A pretrained model (SmolLM2-135M-Instruct and up) already reads English: LoRA on the attention and MLP
 # projections only has to learn to answer with the category word. PRETRAINED_DEMO_TRAIN_CONFIG is sized
-# for a 135M model on a 2-core CPU (see README, "The demo"): STEPS_FOR_135M batches of 8 with a high LoRA
-# learning rate, no packing (an example is ~80 tokens; rows of one example each keep a step cheap), no
-# gradient checkpointing (nothing to save on a model this small; it would cost a third more time).
+# for a 135M model on a 2-core CPU: 30 batches of 8 (240 of the 320 training tickets) with a high LoRA
+# learning rate, no packing (an example is 62-93 tokens; one example per row keeps a step cheap and its
+# cost predictable), no gradient checkpointing (nothing to save on a model this small; it costs about a
+# third more time). Measured on the shared 2-core CPU: 12 steps at lr 2e-3 -> test accuracy 0.625 (base
+# 0.15; the answer format learned, categories still confused); this schedule (30 steps, lr 1e-3) already
+# reached 0.975 at its step 17 (training loss 5.5 -> 0.07).
 PRETRAINED_DEMO_STEPS = 30
 PRETRAINED_DEMO_TRAIN_CONFIG = TrainConfig(
     method="lora",
@@ -51,7 +54,7 @@ PRETRAINED_DEMO_TRAIN_CONFIG = TrainConfig(
     learning_rate=1e-3,
     lr_scheduler="linear",
     batch_size=8,
-    max_seq_length=128,
+    max_seq_length=192,  # the longest demo example is 93 tokens here (padding is per batch: no cost)
     warmup_ratio=0.1,
     lora_r=16,
     lora_alpha=32,

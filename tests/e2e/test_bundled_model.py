@@ -4,6 +4,9 @@ and beats the base model; the *Quick try* preset visibly learns. Slow (minutes o
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,9 +14,14 @@ import pytest
 
 from desktop_ift.core.store import Store
 
-from .test_cli import cli
-
 pytestmark = pytest.mark.slow
+
+
+def cli(home: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """The real ``desktop-ift`` command in a child process on the workspace ``home``."""
+    env = dict(os.environ, DESKTOP_IFT_HOME=str(home), PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "desktop_ift", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def test_headless_demo_fine_tunes_the_bundled_model_and_beats_the_base(bundled_model_in_workspace,

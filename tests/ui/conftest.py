@@ -29,11 +29,15 @@ def themed_app(qapp):
 
 
 @pytest.fixture
-def window(themed_app, qtbot, store):
-    """The main window on the demo project, shown, with the demo table loaded."""
+def window(themed_app, qtbot, store, request):
+    """The main window on the demo project, shown, with the demo table loaded. A test that asks for
+    ``demo_model_in_workspace`` gets the tiny model chosen on the Train page (the default is the bundled
+    SmolLM2, which is converted only when a test asks for it)."""
     from desktop_ift.ui.app import create_main_window
 
     win = create_main_window(store)
+    if "demo_model_in_workspace" in request.fixturenames:
+        win.train_page.demo_radio.click()
     # Never block on a question box in tests: "Quit without saving" / "Cancel run and quit".
     win.ask_question = lambda *args, **kwargs: 1
     win.templates_page.confirm_discard = lambda: True

