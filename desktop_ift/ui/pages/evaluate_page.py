@@ -111,7 +111,7 @@ class EvaluatePage(Page):
 
     def _fit_split(self) -> None:
         """Give the settings the height they need (no scrolling) when the window has it, keeping at least
-        260 px for the examples; a splitter the user dragged stays where it was put."""
+        280 px for the examples; a splitter the user dragged stays where it was put."""
         if self._split_dragged:
             return
         total = sum(self.compare_split.sizes())
@@ -119,7 +119,7 @@ class EvaluatePage(Page):
             return
         action = self.evaluate_button.parentWidget()
         wanted = (self.setup_scroll.widget().sizeHint().height() + action.sizeHint().height() + 16)
-        top = max(min(wanted, total - 260), int(total * 0.5))
+        top = max(min(wanted, total - 280), int(total * 0.4))
         self.compare_split.blockSignals(True)
         self.compare_split.setSizes([top, total - top])
         self.compare_split.blockSignals(False)
@@ -403,7 +403,8 @@ class EvaluatePage(Page):
         self.evaluate_button.setToolTip(blocker or "Generate answers with every model on the test split and score them.")
         if hasattr(self, "blocker_label"):
             self.blocker_label.setText(blocker)
-            self.blocker_label.setVisible(bool(blocker) and not self.preparing)
+            # not while this page's own evaluation runs: its progress bar says what is going on
+            self.blocker_label.setVisible(bool(blocker) and not self.preparing and self.progress.isHidden())
 
     def label_choice(self):
         """``"auto"``, a list of labels, or None (free text) from the label-set field."""
@@ -513,6 +514,7 @@ class EvaluatePage(Page):
     def _set_progress(self, done: int | None, total: int | None, text: str) -> None:
         visible = done is not None
         self.progress.setVisible(visible)
+        self._update_button()  # the reason under the button gives way to the progress
         self.progress_label.setVisible(visible and bool(text))
         if not visible:
             return
