@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget,
@@ -25,15 +25,15 @@ from desktop_ift.ui.pages.runs_page import RunsPage
 from desktop_ift.ui.pages.templates_page import TemplatesPage
 from desktop_ift.ui.pages.train_page import TrainPage
 from desktop_ift.ui.run_controller import RunController
-from desktop_ift.ui.widgets.navigation import StepNavigation
+from desktop_ift.ui.widgets.navigation import SIDEBAR_WIDTH, StepNavigation
 
 NAV_HINTS = {
     "data": "Import a table",
-    "templates": "Rows into examples",
+    "templates": "Rows to examples",
     "train": "Fine-tune a model",
     "monitor": "Watch the loss",
     "evaluate": "Base vs fine-tuned",
-    "runs": "History, compare runs",
+    "runs": "History, compare",
 }
 
 
@@ -52,8 +52,8 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle(f"desktop_ift — {project.name}")
         self.setWindowIcon(theme.app_icon())
-        self.resize(1280, 800)
         self.setMinimumSize(1024, 680)
+        self._fit_to_screen(1280, 800)
         self.setAcceptDrops(True)
 
         self.data_page = DataPage(self.state)
@@ -95,6 +95,18 @@ class MainWindow(QMainWindow):
         QApplication.instance().focusChanged.connect(self._focus_changed)
         QTimer.singleShot(0, self._restore_runs)
 
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """Open at ``width``×``height``, or at the screen's free area when it is smaller (a 1024×680 screen
+        showed a 1280×800 window cut at the right and the bottom)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(width, height)
+            return
+        free = screen.availableGeometry()
+        self.resize(min(width, free.width()), min(height, free.height()))
+        if width > free.width() or height > free.height():
+            self.move(free.topLeft())
+
     def _toast_area(self) -> QRect:
         """Where a notification covers no control: the sidebar below its last page, its footer text
         included (window coordinates)."""
@@ -109,7 +121,7 @@ class MainWindow(QMainWindow):
     def _build_sidebar(self) -> QWidget:
         host = QWidget()
         host.setObjectName("SidebarHeader")
-        host.setFixedWidth(232)
+        host.setFixedWidth(SIDEBAR_WIDTH)
         layout = QVBoxLayout(host)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -127,7 +139,11 @@ class MainWindow(QMainWindow):
         title.setObjectName("SidebarTitle")
         self.project_label = QLabel(self.state.project.name)
         self.project_label.setObjectName("SidebarProject")
-        self.project_label.setToolTip("The open project")
+        self.project_label.setToolTip(f"The open project: {self.state.project.name}")
+        # a long project name is cut with "…" (whole in the tooltip), never clipped mid-letter
+        room = SIDEBAR_WIDTH - 18 - 12 - 10 - 32
+        self.project_label.setText(self.project_label.fontMetrics().elidedText(
+            self.state.project.name, Qt.TextElideMode.ElideRight, room))
         titles.addWidget(title)
         titles.addWidget(self.project_label)
         header.addLayout(titles, 1)
@@ -216,6 +232,20 @@ class MainWindow(QMainWindow):
         parent = dialog.parentWidget() if isinstance(dialog, QDialog) else None
         if parent is not None and parent.window() is self:
             QTimer.singleShot(0, lambda: self._reactivate(dialog))
+        elif dialog is self:  # this window lost the keyboard: to one of its dialogs (watch it close)?
+            QTimer.singleShot(0, self._watch_modal_dialog)
+
+    def _watch_modal_dialog(self) -> None:
+        dialog = QApplication.activeModalWidget()
+        if (isinstance(dialog, QDialog) and dialog.parentWidget() is not None
+                and dialog.parentWidget().window() is self):
+            dialog.installEventFilter(self)  # its Hide is seen in eventFilter (a dialog that never had focus)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if isinstance(obj, QDialog) and event.type() == QEvent.Type.Hide:
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, lambda: self._reactivate(obj))
+        return super().eventFilter(obj, event)
 
     def _reactivate(self, dialog: QDialog) -> None:
         """Activate this window again after ``dialog`` closed, when no window has the keyboard."""

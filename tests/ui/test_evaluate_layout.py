@@ -106,3 +106,13 @@ def test_examples_table_shows_what_differs_and_gives_the_answers_the_width(windo
     answers_w = sum(table.columnWidth(c) for c, h in enumerate(headers) if h in ("base", "fine-tuned"))
     assert answer_w > prompt_w and answers_w >= 0.35 * table.viewport().width()
     assert shared + tickets[0] in page.example_view.toPlainText()  # the full prompt in the detail pane
+
+
+def test_a_disabled_evaluate_button_says_why_under_it(window, qtbot):
+    window.resize(1024, 680)
+    page = window.evaluate_page
+    window.show_page(page)
+    page.reload_runs()
+    qtbot.wait(50)
+    assert not page.evaluate_button.isEnabled()
+    assert _fully_visible(page.blocker_label, window) and "finished training run" in page.blocker_label.text()

@@ -18,14 +18,19 @@ def _press(window, sequence_text: str) -> None:
 
 def _close_a_dialog(window, qtbot) -> None:
     """Open and close a real modal message box of the window (the user read it and pressed OK)."""
-    def close_it():
+    timer = QTimer(window)
+
+    def close_it():  # once the box is shown and has the keyboard, as when a user reads it and presses OK
         box = QApplication.activeModalWidget()
-        if isinstance(box, QMessageBox):
+        if isinstance(box, QMessageBox) and QApplication.activeWindow() is box:
+            timer.stop()
             box.accept()
 
-    QTimer.singleShot(100, close_it)
+    timer.timeout.connect(close_it)
+    timer.start(50)
     QMessageBox.information(window, "Note", "A dialog the user closes.")
-    qtbot.wait(50)
+    # the window takes the keyboard back by itself (without it no window is active and no shortcut works)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
 
 
 def test_every_menu_action_shows_a_shortcut_that_works_anywhere(window):

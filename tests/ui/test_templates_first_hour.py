@@ -87,3 +87,16 @@ def test_validation_and_tokens_tabs_work_before_any_run(window, qtbot):
     tools.tabs.setCurrentWidget(tools.tokens)
     qtbot.waitUntil(lambda: "tokens" in tools.tokens.header.text(), timeout=10000)
     assert tools.tokens.plain_text()
+
+
+def test_showing_the_validation_tab_does_not_move_the_editors(window, qtbot, demo_model_in_workspace):
+    page = window.templates_page
+    window.resize(1024, 680)
+    window.show_page(page)
+    qtbot.wait(50)
+    before = page.prompt_edit.mapTo(window, QPoint(0, 0)), page.prompt_edit.size()
+    tools = page.tools
+    tools.tabs.setCurrentWidget(tools.validation)
+    qtbot.waitUntil(lambda: tools.last_report is not None and tools.validation.plot.isVisible(), timeout=20000)
+    qtbot.wait(50)
+    assert (page.prompt_edit.mapTo(window, QPoint(0, 0)), page.prompt_edit.size()) == before

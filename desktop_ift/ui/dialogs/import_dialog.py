@@ -294,7 +294,10 @@ class ImportDialog(QDialog):
                 return
             self.grid = grid
             self._fill_grid(grid)
-            self._excel_previewed()
+            if self.preview_error:  # the preview failed first: say it again, now knowing the likely header
+                self.show_grid(self.preview_error)
+            else:
+                self._excel_previewed()
 
         run_in_background(work, done, lambda _exc: None)
 
@@ -336,7 +339,13 @@ class ImportDialog(QDialog):
         self.preview_stack.setCurrentIndex(1)
         self.preview_label.setText(f"The sheet “{self.sheet_combo.currentText()}” as it is: click the row that "
                                    "holds the column names.")
-        if reason:
+        grid = self.grid
+        if reason and grid is not None and grid.header_guess not in (None, grid.first_filled):
+            self.banner.show_message(
+                f"Row {grid.first_filled} looks like a title, and the column names like row {grid.header_guess}. "
+                f"Click the row that holds the column names below.\n(Read from row {grid.first_filled}: {reason})",
+                "warning", "Which row holds the column names?")
+        elif reason:
             self.banner.show_message(f"{reason}\nClick the row that holds the column names below.", "error",
                                      "Cannot import these settings")
 

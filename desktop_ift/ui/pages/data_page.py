@@ -130,7 +130,7 @@ class DataPage(Page):
         self.dataset_combo.setMinimumContentsLength(30)
         self.dataset_combo.setToolTip("Every import is kept as a new version; pick the one to work with.")
         self.dataset_combo.currentIndexChanged.connect(self._combo_changed)
-        picker.addWidget(self.dataset_combo)
+        picker.addWidget(self.dataset_combo, 3)  # the name gets the room; the file name is on the side
         self.info_label = muted_label(wrap=False)
         picker.addWidget(self.info_label, 1)
         self.busy_bar = QProgressBar()
@@ -361,7 +361,8 @@ class DataPage(Page):
         self.dataset_combo.blockSignals(True)
         self.dataset_combo.clear()
         for record in reversed(records):  # newest first
-            when = time.strftime("%d %b %Y %H:%M", time.localtime(record.created_at))
+            same_year = time.localtime(record.created_at).tm_year == time.localtime().tm_year
+            when = time.strftime("%d %b %H:%M" if same_year else "%d %b %Y %H:%M", time.localtime(record.created_at))
             self.dataset_combo.addItem(f"{record.label} — imported {when}", record.id)
         idx = self.dataset_combo.findData(self.state.dataset_id)
         if idx < 0 and records:
@@ -408,7 +409,7 @@ class DataPage(Page):
             return
         self.stack.setCurrentWidget(self.table_split)
         self.cleaning_panel.set_dataset(record, self.state.table(record.id))
-        self.info_label.setText(f"{record.n_rows:,} rows · {len(record.columns)} columns · from "
+        self.info_label.setText(f"{len(record.columns)} columns · from "
                                 f"{Path(record.source_path).name}")
         self.info_label.setToolTip(record.source_path)
         self._fill_stratify(record.column_names)

@@ -89,7 +89,12 @@ class EvaluatePage(Page):
         self.compare_split.setChildrenCollapsible(False)
         self.compare_split.addWidget(top_widget)
         self.compare_split.addWidget(self._build_details_card())
-        self.compare_split.setSizes([430, 420])
+        self.compare_split.setSizes([470, 380])
+        # a taller window grows the settings too (at 1920×1080 they scrolled while the table below was empty)
+        self.compare_split.setStretchFactor(0, 1)
+        self.compare_split.setStretchFactor(1, 1)
+        self._split_dragged = False
+        self.compare_split.splitterMoved.connect(lambda *_a: setattr(self, "_split_dragged", True))
         compare_layout.addWidget(self.compare_split, 1)
         self.tabs.addTab(compare, "Compare")
         self.playground = None
@@ -100,6 +105,29 @@ class EvaluatePage(Page):
         state.runs_changed.connect(self.reload_runs)
         state.busy_changed.connect(lambda _b: self._update_button())
         self.reload_runs()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_split()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self._fit_split()
+
+    def _fit_split(self) -> None:
+        """Give the settings the height they need (no scrolling) when the window has it, keeping at least
+        280 px for the examples; a splitter the user dragged stays where it was put."""
+        if self._split_dragged:
+            return
+        total = sum(self.compare_split.sizes())
+        if total <= 0:
+            return
+        action = self.evaluate_button.parentWidget()
+        wanted = (self.setup_scroll.widget().sizeHint().height() + action.sizeHint().height() + 16)
+        top = max(min(wanted, total - 280), int(total * 0.4))
+        self.compare_split.blockSignals(True)
+        self.compare_split.setSizes([top, total - top])
+        self.compare_split.blockSignals(False)
 
     # ------------------------------------------------------------------ building
     def _build_setup_card(self) -> QWidget:
@@ -216,7 +244,10 @@ class EvaluatePage(Page):
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, self.setup_scroll.width() - 360, 0)
         layout.setSpacing(6)
-        for widget in (self.evaluate_button, self.progress, self.progress_label, self.banner):
+        # why the button is disabled, in words under it (a disabled button alone says nothing)
+        self.blocker_label = muted_label("")
+        self.blocker_label.hide()
+        for widget in (self.evaluate_button, self.blocker_label, self.progress, self.progress_label, self.banner):
             layout.addWidget(widget)
         return box
 
@@ -513,6 +544,10 @@ class EvaluatePage(Page):
         for button in (self.evaluate_button, self.forgetting_button, self.benchmark_button):
             button.setEnabled(not blocker)
         self.evaluate_button.setToolTip(blocker or "Generate answers with every model on the test split and score them.")
+        if hasattr(self, "blocker_label"):
+            self.blocker_label.setText(blocker)
+            # not while this page's own evaluation runs: its progress bar says what is going on
+            self.blocker_label.setVisible(bool(blocker) and not self.preparing and self.progress.isHidden())
 
     def label_choice(self):
         """``"auto"``, a list of labels, or None (free text) from the label-set field."""
@@ -631,6 +666,7 @@ class EvaluatePage(Page):
     def _set_progress(self, done: int | None, total: int | None, text: str) -> None:
         visible = done is not None
         self.progress.setVisible(visible)
+        self._update_button()  # the reason under the button gives way to the progress
         self.progress_label.setVisible(visible and bool(text))
         if not visible:
             return

@@ -347,6 +347,7 @@ class TemplatesPage(Page):
     def _set_texts(self, texts: dict) -> None:
         self._loading = True
         self.name_edit.setText(texts["name"])
+        self.name_edit.setCursorPosition(0)  # a long name shows its beginning, not its last letters
         for f in FIELDS:
             self.editors[f].setPlainText(texts[f])
         self._loading = False
@@ -465,6 +466,7 @@ class TemplatesPage(Page):
             b.setEnabled(n > 1)
             b.setToolTip(tip if n > 1 else "Import a dataset with rows to browse them here.")
         self.row_label.setText(f"Row {self._row + 1:,} of {n:,}" if n else "No rows")
+        self.row_label.setMinimumWidth(max(80, self.row_label.sizeHint().width()))  # never cut
 
         row = self.current_row()
         wanted = bool(texts["prompt"].strip() or texts["response"].strip())

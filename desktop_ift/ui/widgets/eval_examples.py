@@ -234,7 +234,7 @@ class ExamplesView(QWidget):
         scores = [c for c in getattr(self, "_score_columns", []) if c < n]
         answers = [c for c in range(3, n) if c not in scores]
         metrics = table.horizontalHeader().fontMetrics()
-        score_w = max(metrics.horizontalAdvance(table.horizontalHeaderItem(c).text()) + 18 for c in scores) \
+        score_w = max(metrics.horizontalAdvance(table.horizontalHeaderItem(c).text()) + 34 for c in scores) \
             if scores else 0
         for c in scores:
             table.setColumnWidth(c, score_w)

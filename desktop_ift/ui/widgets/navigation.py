@@ -78,6 +78,9 @@ class StepDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+SIDEBAR_WIDTH = 212  # narrow enough to leave the pages their room in a 1024-pixel window
+
+
 class StepNavigation(QListWidget):
     """Emits ``currentRowChanged`` like any QListWidget; rows are the pages in flow order."""
 
@@ -89,7 +92,7 @@ class StepNavigation(QListWidget):
         self.setFrameShape(QListWidget.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFixedWidth(232)
+        self.setFixedWidth(SIDEBAR_WIDTH)
 
     def add_step(self, key: str, title: str, subtitle: str, icon: QIcon) -> QListWidgetItem:
         item = QListWidgetItem(icon, title)

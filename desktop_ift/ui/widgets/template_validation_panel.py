@@ -53,6 +53,7 @@ class ValidationPanel(QWidget):
         self.list.itemActivated.connect(self._clicked)
         layout.addWidget(self.list, 1)
         self.hist_title = section_label("Tokens per example")
+        self.hist_title.setWordWrap(True)  # a long title wraps rather than widening the page's preview column
         layout.addWidget(self.hist_title)
         # the histogram is built when first needed: pyqtgraph costs ~0.4 s to import, kept out of the app's start
         self._plot = None
