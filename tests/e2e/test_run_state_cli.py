@@ -154,3 +154,22 @@ def test_a_killed_worker_reads_lost_at_once_and_resume_continues_the_same_curve(
     worst = max(abs(curve[s] - reference[s]) for s in reference)
     assert worst <= 1e-4, f"the resumed curve differs by {worst}"
     assert "finished" in status_line(home, run_id)
+
+
+def test_closing_the_terminal_of_train_leaves_the_worker_running_and_watch_follows_it(workspace_home,
+                                                                                      demo_model_in_workspace):
+    """Issue 15 item 8: the terminal's hang-up (SIGHUP) ends the CLI, not the worker (its own session)."""
+    home = workspace_home
+    job_path, run_id = prepare(home)
+    train = subprocess.Popen([sys.executable, "-m", "desktop_ift", "train", str(job_path), "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(home),
+                             stdin=subprocess.DEVNULL, start_new_session=True)  # as a terminal's job
+    try:
+        read_until(train, lambda e: e["type"] == "log" and e["step"] >= 2)
+        os.killpg(train.pid, signal.SIGHUP)  # the terminal closes: its whole process group hangs up
+        assert train.wait(timeout=30) == -signal.SIGHUP
+    finally:
+        if train.poll() is None:
+            train.kill()
+    watched = cli(home, "runs", "watch", run_id, timeout=300)
+    assert watched.returncode == 0 and "Finished at step 12" in watched.stdout, watched.stdout + watched.stderr
