@@ -45,7 +45,7 @@ def fake_stores(tmp_path, monkeypatch):
 
 def test_picker_lists_ollama_models_and_a_model_that_cannot_load_is_explained(window, qtbot, fake_stores,
                                                                               tmp_path):
-    from desktop_ift.ui.gguf_model_picker import GgufModelDialog, add_gguf_picker, prepare_in_child
+    from desktop_ift.ui.gguf_model_picker import GgufModelDialog, prepare_in_child
 
     _ollama(fake_stores, "weird", "7b", _tiny_gguf(tmp_path / "w.gguf", "madeup"))
     dialog = GgufModelDialog(window)
@@ -56,7 +56,6 @@ def test_picker_lists_ollama_models_and_a_model_that_cannot_load_is_explained(wi
     assert dialog.choice.name == "weird:7b" and dialog.choice.source == "ollama"
 
     page = window.train_page
-    add_gguf_picker(page, page.layout())
     proc = prepare_in_child(page, dialog.choice)
     qtbot.waitUntil(lambda: "cannot be used" in page.model_banner.message, timeout=120000)
     assert "is a 'madeup' model" in page.model_banner.message
@@ -67,7 +66,7 @@ def test_picker_lists_ollama_models_and_a_model_that_cannot_load_is_explained(wi
 @pytest.mark.slow
 def test_a_real_ollama_model_becomes_the_model_folder(window, qtbot, fake_stores):
     from desktop_ift.core.models.bundled import bundled_gguf_path
-    from desktop_ift.ui.gguf_model_picker import GgufModelDialog, add_gguf_picker, prepare_in_child
+    from desktop_ift.ui.gguf_model_picker import GgufModelDialog, prepare_in_child
 
     source = bundled_gguf_path()
     if source is None:
@@ -75,7 +74,6 @@ def test_a_real_ollama_model_becomes_the_model_folder(window, qtbot, fake_stores
     _ollama(fake_stores, "smollm2", "135m", source)
     [model] = GgufModelDialog(window).models
     page = window.train_page
-    add_gguf_picker(page, page.layout())
     prepare_in_child(page, model)
     qtbot.waitUntil(lambda: page._gguf_prepare is None, timeout=300000)
     folder = page.folder_edit.text()
