@@ -80,6 +80,11 @@ def resolve_cli_model(value: str | None, workspace) -> str:
     if value in (None, "smollm2") and not is_bundled_converted(workspace):
         print(f"Preparing {BUNDLED_DIRNAME} (first use: converting the bundled 4-bit GGUF once, about a minute)",
               flush=True)
+    from desktop_ift.core.models.discovery import is_gguf_choice
+
+    if value and is_gguf_choice(value):
+        print(f"Preparing {value} (a GGUF model: converted once into the workspace, then reused by its hash)",
+              flush=True)
     last = [-1]
 
     def progress(message: str, fraction: float) -> None:
@@ -94,7 +99,8 @@ def resolve_cli_model(value: str | None, workspace) -> str:
 
 
 MODEL_HELP = ("'smollm2' (default: SmolLM2-135M-Instruct, installed with the app), 'tiny' (a tiny random "
-              "model for quick tests), or a local Hugging Face model folder")
+              "model for quick tests), a local Hugging Face model folder, a .gguf file, ollama:NAME[:TAG] or "
+              "lmstudio:PUBLISHER/REPO/FILE.gguf (converted once into the workspace)")
 
 
 def register(sub) -> None:

@@ -232,8 +232,9 @@ def register(sub) -> None:
                    help="leave out examples longer than --max-seq-length (default: truncate them, keeping the "
                    "whole response where possible; --truncate-side says where the prompt is cut)")
     p.add_argument("--model", help="'smollm2' (default: the bundled SmolLM2-135M-Instruct), 'tiny' (the tiny "
-                   "random test model), a local Hugging Face model folder, or a hub id (org/name) in the "
-                   "local Hugging Face cache")
+                   "random test model), a local Hugging Face model folder, a hub id (org/name) in the "
+                   "local Hugging Face cache, a .gguf file, ollama:NAME[:TAG] or lmstudio:PUBLISHER/REPO/FILE.gguf "
+                   "(a GGUF is converted once into the workspace, cached by its hash)")
     p.add_argument("--allow-download", action="store_true",
                    help="let the training process download a hub model that is not in the local cache")
     add_config_options(p)
@@ -259,6 +260,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_run_bundle)
 
     p = sub.add_parser("estimate", help="show the devices and the memory a training job needs (no model load)")
-    p.add_argument("--model", help="'smollm2' (default), 'tiny' or a local Hugging Face model folder")
+    p.add_argument("--model", help="'smollm2' (default), 'tiny', a local Hugging Face model folder, "
+                   "a .gguf file, ollama:NAME[:TAG] or lmstudio:PATH")
     add_config_options(p)
     p.set_defaults(func=cmd_estimate)

@@ -9,6 +9,7 @@ Job file, training (``kind: "train"``)::
 
     {"kind": "train", "version": 1, "run_id": ..., "workspace": "/abs/home",
      "model": "demo" | "/abs/path/to/hf/folder",
+     "model_source": {} | {where a model converted from GGUF came from: gguf_file, source, name, sha256, ...},
      "config": {TrainConfig fields},
      "data": {"train": "/abs/.../train.jsonl", "validation": "...", "test": "..."},
      "output_dir": "/abs/.../output", "resume_from": null | "/abs/checkpoint",
@@ -178,6 +179,7 @@ def build_plan(
     from desktop_ift.core.templates.training_data import build_split_lines
     from desktop_ift.core.training.plan import PlanError, PlanLengths, PlanSplit, PlanTemplate, TrainPlan
     from desktop_ift.core.training.plan_lengths import measure, plan_tokenizer
+    from desktop_ift.core.models.discovery import model_origin
 
     try:
         dataset = store.get_dataset(dataset_id)
@@ -185,7 +187,7 @@ def build_plan(
         raise JobError(str(exc)) from exc
     source = resolve_training_source(store, template_id)
     _check_source(source, dataset.column_names)
-    model = validate_model_choice(model, allow_download=allow_download)
+    model = validate_model_choice(model, allow_download=allow_download, workspace=store.home)
     table = load_dataset_table(dataset)
     if table.num_rows == 0:
         raise JobError(f"The dataset {dataset.label} has no rows. Import a file with data first.")
@@ -233,6 +235,7 @@ def build_plan(
             project_id=project_id, dataset_id=dataset.id, dataset_name=dataset.name,
             dataset_version=dataset.version,
             data_format={"text": "pretrain"}.get(worker_format, worker_format), model=model,
+            model_source=model_origin(model) if model != DEMO_MODEL else {},
             config=config.to_dict(),
             split=PlanSplit(method="column" if split.split_column else "ratios", train=split.train,
                             validation=split.validation, test=split.test, seed=split.seed,
@@ -332,6 +335,7 @@ def write_train_job(store: Store, plan, built) -> tuple[RunRecord, Path]:
         "run_id": run.id,
         "workspace": str(store.home),
         "model": plan.model,
+        "model_source": plan.model_source,
         "config": config.to_dict(),
         "data": data,
         "data_format": plan.worker_format,
@@ -343,23 +347,40 @@ def write_train_job(store: Store, plan, built) -> tuple[RunRecord, Path]:
     }
     job_path = run_dir / "job.json"
     job_path.write_text(json.dumps(job, indent=2, ensure_ascii=False), encoding="utf-8")
-    run = store.update_run(run.id, config={**config.to_dict(), "model": plan.model, "source": job["source"],
+    run = store.update_run(run.id, config={**config.to_dict(), "model": plan.model,
+                                           "model_source": plan.model_source, "source": job["source"],
                                            "allow_download": plan.allow_download, "plan": job["plan"]},
                            output_dir=job["output_dir"])
     return run, job_path
 
 
-def validate_model_choice(model: str, allow_download: bool = False) -> str:
+def validate_model_choice(model: str, allow_download: bool = False, workspace=None, progress=None) -> str:
     """Return ``model`` ("demo", an absolute folder path, or a hub id) if it looks usable, else raise JobError.
 
     This is a cheap check that needs no torch (the GUI calls it when a folder is chosen): a folder must
     exist and hold a ``config.json`` with a ``model_type``; a hub id (``org/name``, not a path here) must be
     in the local Hugging Face cache unless ``allow_download``. The worker does the full load later.
+    A GGUF choice (a ``.gguf`` file, ``ollama:NAME[:TAG]``, ``lmstudio:PATH``) gives its converted folder
+    in ``workspace`` (converted once, cached by the file's hash, ``progress(message, fraction)`` along the
+    way; that conversion loads torch); without ``workspace`` it is a JobError saying how to choose it.
     """
     from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
+    from desktop_ift.core.models.discovery import is_gguf_choice
 
     if model == DEMO_MODEL:
         return model
+    if is_gguf_choice(model):
+        if workspace is None:
+            raise JobError(f"{model} is a GGUF model, not a model folder: choose it with “GGUF, Ollama or LM "
+                           "Studio model…” on the Train page (or pass it to --model); it is converted once "
+                           "into an ordinary model folder.")
+        from desktop_ift.core.models.discovery import resolve_gguf_choice
+        from desktop_ift.core.models.gguf_convert import GgufError
+
+        try:
+            model = str(resolve_gguf_choice(workspace, model, progress))
+        except GgufError as exc:
+            raise JobError(str(exc)) from exc
     if looks_like_hub_id(model):
         hub_id = model.strip()
         if allow_download or find_in_hub_cache(hub_id) is not None:

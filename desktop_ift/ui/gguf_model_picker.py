@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from desktop_ift.core.models.discovery import LocalModel, local_models, lmstudio_roots, ollama_root
+from desktop_ift.core.models.discovery import WHERE, LocalModel, local_models, lmstudio_roots, ollama_root
 
 
 class GgufModelDialog(QDialog):
@@ -107,8 +107,14 @@ def prepare_in_child(page, target: LocalModel | Path | str) -> QProcess:
         err = bytes(proc.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
         proc.deleteLater()
         page._gguf_prepare = None
+        if getattr(page, "gguf_button", None) is not None:
+            page.gguf_button.setEnabled(True)
         if code == 0 and "folder" in result:
-            page.set_model_folder(result["folder"])
+            if page.set_model_folder(result["folder"]):
+                what = f"{WHERE.get(model.source, model.source)} model {model.name}" if model else path.name
+                page.model_banner.show_message(f"{what}, converted into {result['folder']} (reused next time: "
+                                               "it is cached by the file's hash). This folder is the run's model.",
+                                               "success", "Ready")
         else:
             page.model_banner.show_message(result.get("error") or (err[-1] if err else f"exit code {code}"),
                                            "error", f"{model.name if model else path.name} cannot be used")
@@ -116,11 +122,17 @@ def prepare_in_child(page, target: LocalModel | Path | str) -> QProcess:
     proc.readyReadStandardOutput.connect(read)
     proc.finished.connect(finished)
     page._gguf_prepare = proc
+    if getattr(page, "gguf_button", None) is not None:
+        page.gguf_button.setEnabled(False)  # one conversion at a time
     proc.start(sys.executable, args)
     return proc
 
 
 def choose_gguf_model(page) -> QProcess | None:
+    """Ask which GGUF model (the dialog), then prepare it in a child process; None when cancelled or while
+    another one is being prepared."""
+    if getattr(page, "_gguf_prepare", None) is not None:
+        return None
     dialog = GgufModelDialog(page)
     if dialog.exec() != QDialog.DialogCode.Accepted or dialog.choice is None:
         return None

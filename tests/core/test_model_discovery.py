@@ -172,3 +172,17 @@ def test_a_real_ollama_model_converts_once_and_is_reused_by_hash(stores, tmp_pat
     assert [p.name for p in folder.parent.iterdir() if p.is_dir()] == [folder.name]
     hashes = json.loads((folder.parent / "hashes.json").read_text())  # a file's hash is not computed twice
     assert set(hashes.values()) == {from_ollama.sha256}
+
+
+def test_the_fine_tuned_models_card_names_the_gguf_its_base_came_from(tiny_model_dir):
+    """The job's ``model_source`` (written from the converted folder by the plan) reaches the model card the
+    recipe writes next to the fine-tuned model; a model not converted from GGUF gets no such line."""
+    from desktop_ift.core.training.config import TrainConfig
+    from desktop_ift.core.training.recipe import model_card
+
+    origin = {"gguf_file": "/x/blobs/sha256-ab", "file_type": "Q4_K_M", "architecture": "llama",
+              "source": "ollama", "name": "llama3.2:1b", "path": "/x/blobs/sha256-ab", "sha256": "ab" * 32}
+    card = model_card({"run_id": 1, "model_source": origin}, TrainConfig(), {}, tiny_model_dir, 10, 2)
+    assert ("converted by desktop_ift from the Ollama model llama3.2:1b (GGUF, Q4_K_M, llama): "
+            f"`/x/blobs/sha256-ab`, SHA-256 {'ab' * 32}") in card
+    assert "converted by desktop_ift" not in model_card({"run_id": 1}, TrainConfig(), {}, tiny_model_dir, 10, 2)

@@ -108,7 +108,9 @@ def resolve_model_option(value: str | None, workspace: Path | str, progress: Pro
 
     None, ``"smollm2"`` or the bundled model's folder name -> the bundled model's converted folder (converted
     now if needed, reporting through ``progress``); ``"tiny"``/``"demo"`` -> ``"demo"`` (the tiny random
-    model); anything else is returned as it is (a folder or a hub id, checked later by the job).
+    model); a ``.gguf`` file, ``ollama:NAME[:TAG]`` or ``lmstudio:PATH`` -> its converted folder (converted
+    once, cached by the file's hash); anything else is returned as it is (a folder or a hub id, checked
+    later by the job).
     """
     from desktop_ift.core.jobs import DEMO_MODEL
 
@@ -117,7 +119,10 @@ def resolve_model_option(value: str | None, workspace: Path | str, progress: Pro
         return DEMO_MODEL
     if choice.lower() in (BUNDLED_MODEL, BUNDLED_DIRNAME.lower()):
         return str(ensure_bundled_model(workspace, progress))
-    return choice
+    from desktop_ift.core.models.discovery import resolve_gguf_choice
+
+    gguf_folder = resolve_gguf_choice(workspace, choice, progress)  # a .gguf, ollama:NAME, lmstudio:PATH
+    return str(gguf_folder) if gguf_folder is not None else choice
 
 
 def model_parameters(model: str, workspace: Path | str) -> int | None:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop_ift.core.models.gguf_convert import GgufError, Progress, convert_gguf, read_gguf_header
+from desktop_ift.core.models.gguf_convert import SOURCE_FILE, GgufError, Progress, convert_gguf, read_gguf_header
 
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 OLLAMA_DEFAULT_REGISTRY = "registry.ollama.ai"
@@ -170,7 +170,7 @@ def prepare_gguf_model(workspace: Path | str, model: LocalModel | Path | str,
         sha, index, key = _known_hash(workspace, model.path)
     dest = cached_model_dir(workspace, sha or "", model.name.replace(":", "-").replace("/", "-")) if sha else None
     if dest is not None and (dest / "config.json").exists():
-        return dest
+        return _record_origin(dest, model, sha)
     if progress:
         progress(f"Checking {model.path.name} (SHA-256)", 0.0)
     actual = file_sha256(model.path)
@@ -180,7 +180,63 @@ def prepare_gguf_model(workspace: Path | str, model: LocalModel | Path | str,
     if index is not None:
         _remember_hash(index, key, actual)
     dest = cached_model_dir(workspace, actual, model.name.replace(":", "-").replace("/", "-"))
-    return convert_gguf(model.path, dest, progress)
+    return _record_origin(convert_gguf(model.path, dest, progress), model, actual)
+
+
+WHERE = {"ollama": "Ollama", "lmstudio": "LM Studio", "file": "GGUF file"}
+
+
+def _record_origin(folder: Path, model: LocalModel, sha: str) -> Path:
+    """Note in the converted folder's source file which model was chosen last (``source``, ``name``,
+    ``path``, ``sha256``; what :func:`model_origin` gives the plan), and name it in its README.md once."""
+    info_path = folder / SOURCE_FILE
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict):
+        info = {}
+    info.update(source=model.source, name=model.name, path=str(model.path), sha256=sha)
+    try:
+        tmp = info_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+        tmp.replace(info_path)
+        readme = folder / "README.md"
+        line = f"{WHERE.get(model.source, model.source)} model `{model.name}`"
+        if readme.exists() and line not in readme.read_text(encoding="utf-8"):
+            with open(readme, "a", encoding="utf-8") as fh:
+                fh.write(f"\nChosen in desktop_ift as the {line} ({model.path}, SHA-256 {sha}).\n")
+    except OSError:
+        pass  # a read-only cache still gives a usable model; the origin is then the conversion's own
+    return folder
+
+
+def model_origin(model: str | Path) -> dict:
+    """Where a converted model folder came from, read from its ``desktop_ift_source.json`` (no torch): the
+    GGUF ``gguf_file``, ``architecture``, ``file_type`` (quantization) and, for a model chosen through
+    :func:`prepare_gguf_model`, ``source`` (ollama, lmstudio, file), ``name`` and ``sha256``. Empty for any
+    other model (a hub id, "demo", an ordinary folder)."""
+    try:
+        info = json.loads((Path(str(model)).expanduser() / SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def origin_text(origin: dict) -> str:
+    """``Ollama model smollm2:135m (GGUF, Q4_1, llama)``; empty for an empty origin."""
+    if not origin:
+        return ""
+    what = f"{WHERE[origin['source']]} model {origin.get('name')}" if origin.get("source") in ("ollama", "lmstudio") \
+        else Path(str(origin.get("path") or origin.get("gguf_file") or "?")).name
+    facts = ", ".join(str(x) for x in ("GGUF", origin.get("file_type"), origin.get("architecture")) if x)
+    return f"{what} ({facts})"
+
+
+def is_gguf_choice(spec: str) -> bool:
+    """True when a model choice names a GGUF: a ``*.gguf`` path, ``ollama:…`` or ``lmstudio:…``."""
+    spec = str(spec).strip()
+    return spec.startswith(("ollama:", "lmstudio:")) or spec.lower().endswith(".gguf")
 
 
 def resolve_gguf_choice(workspace: Path | str, spec: str, progress: Progress | None = None) -> Path | None:

@@ -188,6 +188,9 @@ class TrainPlan:
     """The worker may download a hub model that is not in the local cache."""
     name: str = ""
     """The run's name: every template of the set, the dataset and its version."""
+    model_source: dict = field(default_factory=dict)
+    """For a model converted from GGUF: where from (``gguf_file``, ``source``, ``name``, ``sha256``,
+    ``file_type``, ``architecture``; see ``core.models.discovery.model_origin``); empty otherwise."""
     version: int = PLAN_VERSION
     """The plan format's version."""
 
@@ -244,6 +247,10 @@ class TrainPlan:
         lines.append(("Max length", self.length_text()))
         lines.append(("Training on", self.trained_text()))
         lines.append(("Model", "demo model (tiny, built locally)" if self.model == "demo" else self.model))
+        if self.model_source:
+            from desktop_ift.core.models.discovery import origin_text
+
+            lines.append(("Converted from", origin_text(self.model_source)))
         lines.append(("Method", self.method))
         return lines
 

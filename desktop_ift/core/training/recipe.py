@@ -577,6 +577,18 @@ def _templates_text(job: dict) -> str:
     return "\n".join(parts)
 
 
+def _origin_text(job: dict) -> str:
+    """The base model's GGUF origin as a model-card paragraph (empty for a model not converted from GGUF)."""
+    origin = job.get("model_source") or {}
+    if not origin:
+        return ""
+    from desktop_ift.core.models.discovery import origin_text
+
+    sha = f", SHA-256 {origin['sha256']}" if origin.get("sha256") else ""
+    return (f"\nThe base model was converted by desktop_ift from the {origin_text(origin)}: "
+            f"`{origin.get('path') or origin.get('gguf_file')}`{sha}.\n")
+
+
 def model_card(job: dict, config: TrainConfig, metrics: dict, model_path: Path, n_train: int, n_val: int) -> str:
     """A README.md describing the data, template, settings and results, and how to load the model."""
     source = job.get("source") or {}
@@ -614,7 +626,7 @@ tags: [desktop_ift, fine-tuned]
 # {job.get('run_id', 'fine-tuned model')}
 
 This folder holds {kind}, trained with desktop_ift (transformers Trainer{' + peft' if config.uses_adapters else ''}).
-
+{_origin_text(job)}
 ## Data
 - Dataset: {source.get('dataset_name', '?')} version {source.get('dataset_version', '?')}
 - Training examples: {n_train}; validation examples: {n_val}

@@ -229,6 +229,9 @@ class TrainPage(Page):
         hub.addWidget(self.hub_edit)
         hub.addWidget(self.download_check)
         layout.addLayout(hub)
+        from desktop_ift.ui.gguf_model_picker import add_gguf_picker
+
+        add_gguf_picker(self, layout)  # a .gguf file or an Ollama / LM Studio model, converted in a child process
         self.model_banner = Banner()
         layout.addWidget(self.model_banner)
         return frame
