@@ -3,15 +3,15 @@ throughput and memory against step, epoch, tokens seen or wall time; progress, E
 pause, resume and cancel.
 
 What the run *is* (running, paused, lost, its step, elapsed time, best validation) is its
-:class:`~desktop_ift.core.run_state.RunState`, folded from the same events and shown as it says: this page
-interprets no event itself. Events only append to the run's curves; the plots are redrawn by a timer a few times a second, so a fast
+:class:`~desktop_ift.core.run_state.RunState`, and what its events add to the curves and figures is its
+:class:`~desktop_ift.core.run_curves.RunSeries`, both folded from the same events: this page interprets no
+event itself, it lays out and draws. The plots are redrawn by a timer a few times a second, so a fast
 worker (or a run with hundreds of thousands of points) never floods the GUI thread. A long run is loaded
 from the workspace off the GUI thread, and events that arrive meanwhile are applied when it is ready.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -23,13 +23,16 @@ from PySide6.QtWidgets import (
 
 from desktop_ift.core import events as ev
 from desktop_ift.core import run_state as rs
+from desktop_ift.core.run_curves import (  # noqa: F401 - default_smoothing, format_duration: old imports
+    PLOTS, X_AXES, RunCurves, RunSeries, default_smoothing, format_duration, memory_title, progress_texts,
+    run_smoothing,
+)
 from desktop_ift.core import runs as run_ops
 from desktop_ift.core.store import Store, StoreError
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
-from desktop_ift.ui.widgets.curves import VALIDATION_KEYS, X_AXES, RunCurves
 from desktop_ift.ui.widgets.page import Page, card, muted_label, set_style_property
 from desktop_ift.ui.widgets.worker_log import WorkerLogPane
 
@@ -45,32 +48,6 @@ STATUS_TEXT = {**rs.STATUS_WORDS, "": "No run"}
 BADGE_STYLE = {"paused": "cancelled", "lost": "failed"}  # the badge colours the stylesheet knows
 SIDE_PLOTS = (("learning_rate", "Learning rate", "#0f766e"), ("grad_norm", "Gradient norm", "#be185d"),
               ("tokens_per_second", "Tokens / second", "#2563eb"), ("memory_mb", "Memory (MB)", "#65a30d"))
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0 or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "—"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def default_smoothing(points: int) -> float:
-    """The smoothing weight a run of ``points`` logged losses starts with: the moving average spans about a
-    twentieth of the run (so a 40-point run is not drawn 7 points late, as 0.85 would), between 0.3 and 0.95
-    (TensorBoard's debiased average, whose own default is 0.6)."""
-    if points <= 0:
-        return 0.6
-    return round(min(0.95, max(0.3, 1.0 - 20.0 / points)), 2)
-
-
-def validation_loss(metrics: dict) -> float | None:
-    for key in VALIDATION_KEYS + ("loss",):
-        value = metrics.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
 
 
 class MonitorPage(Page):
@@ -91,17 +68,12 @@ class MonitorPage(Page):
         self.status = ""
         self.run_state = rs.RunState(run_id="")
         self.last_seq = 0
-        self.total_steps = 0
-        self.started_at: float | None = None
-        self.ended_at: float | None = None
-        self.curves = RunCurves()
+        self.series = RunSeries()
         self.x_axis = "step"
-        self.device = ""
         self.resumable = False
         self.loading = False
         self._pending: list[ev.Event] = []
         self._load_token = 0
-        self._last_log: ev.Log | None = None
         self._dirty: set[str] = set()
         self._slot = 0
         self._controller_running = False
@@ -287,6 +259,11 @@ class MonitorPage(Page):
         return self.side_curves["learning_rate"]
 
     @property
+    def curves(self) -> RunCurves:
+        """The run's curves (:attr:`series` feeds them)."""
+        return self.series.curves
+
+    @property
     def loss(self) -> RunCurves:
         """The run's curves (``loss.n`` is the number of logged steps)."""
         return self.curves
@@ -408,8 +385,7 @@ class MonitorPage(Page):
     def _apply_axis_labels(self) -> None:
         if not self._plots_built:
             return
-        title = "GPU memory (MB)" if "cuda" in self.device.lower() or "gpu" in self.device.lower() \
-            else "RAM (MB)"
+        title = memory_title(self.series.device)
         if getattr(self, "_labels_applied", None) == (self.x_axis, title):
             return  # relabelling relayouts and repaints every plot
         self._labels_applied = (self.x_axis, title)
@@ -477,7 +453,8 @@ class MonitorPage(Page):
         self.resume_button.setVisible(can_resume)
         self.pause_button.setVisible(not can_resume)
         self.keep_best_button.setVisible(not can_resume)
-        has_eval = len(self.curves.val["loss"]) > 0
+        best = self.series.best_validation()
+        has_eval = best is not None
         self.keep_best_button.setEnabled(live and has_eval)
         if not live:
             tip = "No run of this window is in progress."
@@ -485,9 +462,8 @@ class MonitorPage(Page):
             tip = ("Needs a validation split and at least one validation point: the best model is the checkpoint "
                    "with the lowest validation loss. Until then use Pause.")
         else:
-            i = int(self.curves.val["loss"].argmin())
-            tip = (f"Stop now and keep the best model so far as the output: step {int(self.curves.val['step'][i])}, "
-                   f"validation loss {self.curves.val['loss'][i]:.4f}. The run ends as finished.")
+            tip = (f"Stop now and keep the best model so far as the output: step {best[0]}, "
+                   f"validation loss {best[1]:.4f}. The run ends as finished.")
         self.keep_best_button.setToolTip(tip)
 
     def stop_keep_best(self) -> bool:
@@ -522,13 +498,9 @@ class MonitorPage(Page):
 
     # ------------------------------------------------------------------ loading a run
     def clear(self) -> None:
-        self.curves.clear()
+        self.series.clear()
         self._pending = []
-        self._last_log = None
         self.last_seq = 0
-        self.total_steps = 0
-        self.started_at = self.ended_at = None
-        self.device = ""
         self.resumable = False
         self.run_state = rs.RunState(run_id=self.run_id)
         self._clear_banner()
@@ -568,11 +540,12 @@ class MonitorPage(Page):
             return
         self.last_seq = store.last_seq(run_id)
         started = run_ops.last_started(store, run_id)
-        self.device = started.device if started else ""
+        self.series.device = started.device if started else ""
         self._apply_axis_labels()
         self._show_run_record(run)
         if self.last_seq <= SYNC_LOAD_MAX_EVENTS:
-            self._loaded(self._curves_from(run_ops.metric_table(store, run_id, self.last_seq)))
+            self._loaded(RunSeries.curves_from(run_ops.metric_table(store, run_id, self.last_seq),
+                                               self.curves.smoothing))
             return
         self.loading = True
         self._stage_before_load = self.stage_label.text()
@@ -583,7 +556,7 @@ class MonitorPage(Page):
 
         def work():  # off the GUI thread: the store read and the smoothing of every point
             with Store.open(home) as other:
-                return self._curves_from(run_ops.metric_table(other, run_id, upto), smoothing)
+                return RunSeries.curves_from(run_ops.metric_table(other, run_id, upto), smoothing)
 
         def done(curves):
             if token == self._load_token:
@@ -617,11 +590,9 @@ class MonitorPage(Page):
 
     def _adapt_smoothing(self, run) -> None:
         """Start the smoothing at the run's length (unless the user moved the slider)."""
-        if self._smoothing_chosen or not self.total_steps:
+        if self._smoothing_chosen or not self.series.total_steps:
             return
-        every = run.config.get("logging_steps") if isinstance(run.config, dict) else None
-        every = every if isinstance(every, int) and every > 0 else 1
-        weight = default_smoothing(self.total_steps // every)
+        weight = run_smoothing(self.series.total_steps, run.config)
         if int(round(weight * 100)) != self.smoothing_slider.value():
             self._auto_smoothing_now = True
             try:
@@ -630,7 +601,7 @@ class MonitorPage(Page):
                 self._auto_smoothing_now = False
 
     def _show_run_record(self, run) -> None:
-        self.total_steps = self.run_state.total_steps or run.total_steps
+        self.series.total_steps = self.run_state.total_steps or run.total_steps
         self._adapt_smoothing(run)
         self.run_label.setText(run.name or run.id)
         self.run_label.setToolTip(run.id)
@@ -644,7 +615,7 @@ class MonitorPage(Page):
         """Badge, progress and the status line as the run's state says (plain words; details on hover)."""
         state = self.run_state
         self._set_status(state.status if state.run_id else "")
-        self.total_steps = state.total_steps or self.total_steps
+        self.series.total_steps = state.total_steps or self.series.total_steps
         self._set_progress(state.step, state.total_steps, state.epoch or None)
         if state.status in ("failed", "lost"):
             self._show_banner((state.hint and f"What to try: {state.hint}") or "Open the worker log below for details.",
@@ -652,26 +623,13 @@ class MonitorPage(Page):
         self.stage_label.setText(rs.status_line(state))
         self.stage_label.setToolTip(rs.status_details(state))
 
-    @staticmethod
-    def _curves_from(table, smoothing: float = RunCurves().smoothing) -> RunCurves:
-        curves = RunCurves(smoothing)
-        curves.load(table)
-        return curves
-
     def _loaded(self, curves: RunCurves) -> None:
         self.loading = False
-        if curves.smoothing != self.curves.smoothing:  # the slider moved while it loaded
-            curves.set_smoothing(self.curves.smoothing)
-        self.curves = curves
-        train = self.curves.train
-        if train.n:
-            epoch = train.last("epoch")
-            self._set_progress(int(train["step"][-1]), self.total_steps, epoch)
-            for key, name, fmt in (("loss", "loss", "{:.4f}"), ("speed", "tokens_per_second", "{:,.0f}"),
-                                   ("memory", "memory_mb", "{:,.0f} MB")):
-                value = train.last(name)
-                if value is not None:
-                    self.figures[key].setText(fmt.format(value))
+        self.series.adopt(curves)  # at the slider's smoothing (it may have moved while it loaded)
+        figures = self.series.stored_figures()
+        if figures is not None:
+            self._set_progress(figures.step, self.series.total_steps, figures.epoch)
+            self._set_texts(figures.texts)
         if self.stage_label.text().startswith("Loading"):
             self.stage_label.setText("Training…" if self.status == "running"
                                      else getattr(self, "_stage_before_load", ""))
@@ -695,67 +653,42 @@ class MonitorPage(Page):
         self._apply(event)
 
     def _apply(self, event: ev.Event) -> None:
-        if isinstance(event, ev.Log):
-            self.curves.add_log({"step": event.step, "time": event.time, "epoch": event.epoch,
-                                 "tokens_seen": event.tokens_seen, "loss": event.loss,
-                                 "learning_rate": event.learning_rate, "grad_norm": event.grad_norm,
-                                 "tokens_per_second": event.tokens_per_second, "memory_mb": event.memory_mb})
-            self.total_steps = event.total_steps or self.total_steps
-            self._last_log = event
-            if self.status != self.run_state.status:
-                self._show_state()
-            self._schedule_redraw()
-        elif isinstance(event, ev.Eval):
-            value = validation_loss(event.metrics)
-            if value is not None and not event.model_label:
-                self.curves.add_validation(event.step, event.time, value)
-                self.stage_label.setText(f"Validation loss at step {event.step}: {value:.4f}")
-                self._update_best()
-                self._update_controls()
-                self._schedule_redraw(("loss",))
-        elif isinstance(event, ev.Started):
-            self.device = event.device or self.device
-            self.total_steps = event.total_steps or self.total_steps
+        """Show what the run's series says ``event`` changed."""
+        update = self.series.apply(event, self.run_state.attempts)
+        if update.started:
             try:
                 self._adapt_smoothing(self.state.store.get_run(self.run_id))
             except StoreError:
                 pass
             self._apply_axis_labels()
             self._clear_banner()
+        if update.show_state or (update.logged and self.status != self.run_state.status):
             self._show_state()
-            resumed = (event.info or {}).get("resume_from")
-            if resumed:
-                where = f" on {event.device}" if event.device else ""
-                self.stage_label.setText(f"Resuming from {Path(resumed).name}{where} (attempt "
-                                         f"{self.run_state.attempts})…")
+        if update.stage is not None:
+            self.stage_label.setText(update.stage)
+        if update.validation:
+            self._update_best()
+            self._update_controls()
+        if update.started:
             self.reload_runs()
-        elif isinstance(event, ev.Progress):
-            total = f" ({event.done}/{event.total})" if event.total else ""
-            self.stage_label.setText(f"{event.message or event.stage}{total}")
-        elif isinstance(event, ev.Checkpoint):
-            self.stage_label.setText(f"Checkpoint saved at step {event.step}.")
-        elif isinstance(event, ev.Resumed):
-            self._show_state()
-        elif event.terminal:  # finished, failed, cancelled, paused: the state says it
-            self._show_state()
-            if isinstance(event, ev.Finished) and self.total_steps:
-                self._set_progress(self.run_state.step, self.run_state.total_steps, None)
-        if event.terminal:
-            self._schedule_redraw()
-            self.figures["eta"].setText("0:00" if event.type == "finished" else "—")
+        if update.finished and self.series.total_steps:
+            self._set_progress(self.run_state.step, self.run_state.total_steps, None)
+        if update.plots:
+            self._schedule_redraw(update.plots)
+        if update.terminal:
+            self.figures["eta"].setText("0:00" if update.finished else "—")
             self.reload_runs()
             self._refresh_resumable()
             self._tail_log()
 
     def _update_best(self) -> None:
-        losses = self.curves.val["loss"]
-        if len(losses):
-            i = int(losses.argmin())
-            self.figures["best"].setText(f"{losses[i]:.4f}")
-            self.figures["best"].setToolTip(f"at step {int(self.curves.val['step'][i])}")
+        best = self.series.best_validation()
+        if best is not None:
+            self.figures["best"].setText(f"{best[1]:.4f}")
+            self.figures["best"].setToolTip(f"at step {best[0]}")
 
     # ------------------------------------------------------------------ drawing
-    def _schedule_redraw(self, plots=("loss",) + tuple(name for name, _, _ in SIDE_PLOTS)) -> None:
+    def _schedule_redraw(self, plots=PLOTS) -> None:
         self._dirty.update(plots)
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
@@ -786,14 +719,11 @@ class MonitorPage(Page):
     def _is_empty(self, name: str) -> bool:
         """Whether the plot ``name`` shows no point yet although the run has some for it (a metric the run
         never logs stays empty without jumping the queue every time)."""
-        import numpy as np
-
         item = self._raw_line.item if name == "loss" else self._side_lines[name].item
         xs = item.getData()[0]
         if xs is not None and len(xs):
             return False
-        train = self.curves.train
-        return name in train.names and bool(np.isfinite(train[name]).any())
+        return self.series.has_points(name)
 
     def redraw_now(self) -> None:
         """Draw every plot and the figures of the last logged step at once."""
@@ -802,69 +732,36 @@ class MonitorPage(Page):
         self._update_figures()
         if not self._plots_built:
             return
-        for name in ("loss",) + tuple(name for name, _, _ in SIDE_PLOTS):
+        for name in PLOTS:
             self._draw(name)
 
     def _draw(self, name: str) -> None:
-        c = self.curves
-        x = c.x(self.x_axis)
-        train = c.train
         if name == "loss":
-            self._raw_line.set_data(x, train["loss"])
-            self._smooth_line.set_data(x, train["smoothed"])
-            self._val_curve.setData(c.val_x(self.x_axis), c.val["loss"])
+            x, raw, smoothed, val_x, val_loss = self.series.loss_data(self.x_axis)
+            self._raw_line.set_data(x, raw)
+            self._smooth_line.set_data(x, smoothed)
+            self._val_curve.setData(val_x, val_loss)
             self.loss_view.refresh()
         else:
-            self._side_lines[name].set_data(x, train[name])
+            self._side_lines[name].set_data(*self.series.metric_data(name, self.x_axis))
             self.side_views[name].refresh()
 
     def _update_figures(self) -> None:
-        log = self._last_log
-        if log is not None:
-            self._last_log = None
-            if log.loss is not None:
-                self.figures["loss"].setText(f"{log.loss:.4f}")
-            self._set_progress(log.step, self.total_steps, log.epoch)
-            if log.tokens_per_second is not None:
-                self.figures["speed"].setText(f"{log.tokens_per_second:,.0f}")
-            if log.memory_mb is not None:
-                self.figures["memory"].setText(f"{log.memory_mb:,.0f} MB")
+        figures = self.series.take_figures()
+        if figures is not None:
+            self._set_progress(figures.step, self.series.total_steps, figures.epoch)
+            self._set_texts(figures.texts)
             if self.run_state.first_started is not None:
                 self.figures["elapsed"].setText(format_duration(self.run_state.elapsed()))
-            self.figures["eta"].setText(format_duration(log.eta_s))
             if self.stage_label.text().startswith(("Resuming", "Training", "Loading", "Checkpoint")) \
                     or not self.stage_label.text():
                 self.stage_label.setText("Training…")
 
     def _describe_point(self, x: float) -> str:
         """The crosshair's text for the training row nearest to ``x`` on the current axis."""
-        import numpy as np
-
-        xs = self.curves.x(self.x_axis)
-        if not len(xs):
-            return ""
-        i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
-        if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
-            i -= 1
-        train = self.curves.train
-        parts = [f"step {int(train['step'][i]):,}"]
-        if self.x_axis == "epoch":
-            parts.append(f"epoch {train['epoch'][i]:.2f}")
-        elif self.x_axis == "tokens" and not math.isnan(train["tokens_seen"][i]):
-            parts.append(f"{int(train['tokens_seen'][i]):,} tokens")
-        elif self.x_axis == "time":
-            parts.append(f"{xs[i]:.1f} min")
-        for name, label, fmt in (("loss", "loss", "{:.4f}"), ("smoothed", "smoothed", "{:.4f}"),
-                                 ("learning_rate", "lr", "{:.2e}")):
-            value = train[name][i]
-            if not math.isnan(value):
-                parts.append(f"{label} {fmt.format(value)}")
-        val = self.curves.val
-        if len(val["step"]):
-            j = int(np.abs(val["step"] - train["step"][i]).argmin())
-            parts.append(f"validation {val['loss'][j]:.4f} (step {int(val['step'][j])})")
-        text = "  ·  ".join(parts)
-        self.crosshair_label.setText(text)
+        text = self.series.describe(x, self.x_axis)
+        if text:
+            self.crosshair_label.setText(text)
         return text
 
     # ------------------------------------------------------------------ export
@@ -930,11 +827,11 @@ class MonitorPage(Page):
         if total:
             self.progress.setRange(0, total)
             self.progress.setValue(min(step, total))
-            self.figures["step"].setText(f"{step:,} / {total:,}")
-        elif step:
-            self.figures["step"].setText(f"{step:,}")
-        if epoch is not None and not math.isnan(epoch):
-            self.figures["epoch"].setText(f"{epoch:.2f}")
+        self._set_texts(progress_texts(step, total, epoch))
+
+    def _set_texts(self, texts: dict[str, str]) -> None:
+        for key, text in texts.items():
+            self.figures[key].setText(text)
 
     def _set_status(self, status: str) -> None:
         self.status = status
@@ -942,15 +839,6 @@ class MonitorPage(Page):
         set_style_property(self.status_badge, "status", BADGE_STYLE.get(status, status))
         self.status_badge.setVisible(bool(status))
         self._update_controls()
-
-    def _show_failure(self, message: str, hint: str, step: int | None = None) -> None:
-        if step is None:
-            step = int(self.curves.train["step"][-1]) if self.curves.n else 0
-        self.stage_label.setText(f"Stopped at step {step:,}" + (f" of {self.total_steps:,}." if self.total_steps
-                                                                 else ".") if step else "")
-        self._show_banner(
-            (hint and f"What to try: {hint}") or "Open the worker log below for details.", "error",
-            message or "The run failed.")
 
     def _tick(self) -> None:
         """Once a second: the elapsed time (summed over attempts: it continues after a resume) and, for a run
