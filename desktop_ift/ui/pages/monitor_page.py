@@ -29,7 +29,6 @@ from desktop_ift.core.run_curves import (  # noqa: F401 - default_smoothing, for
 )
 from desktop_ift.core import runs as run_ops
 from desktop_ift.core.store import Store, StoreError
-from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
@@ -46,8 +45,6 @@ PLOTS_MIN, PLOTS_MIN_WITH_LOG = 260, 180  # px: the plots' least height, without
 SYNC_LOAD_MAX_EVENTS = 20_000  # longer runs load in the background
 STATUS_TEXT = {**rs.STATUS_WORDS, "": "No run"}
 BADGE_STYLE = {"paused": "cancelled", "lost": "failed"}  # the badge colours the stylesheet knows
-SIDE_PLOTS = (("learning_rate", "Learning rate", "#0f766e"), ("grad_norm", "Gradient norm", "#be185d"),
-              ("tokens_per_second", "Tokens / second", "#2563eb"), ("memory_mb", "Memory (MB)", "#65a30d"))
 
 
 class MonitorPage(Page):
@@ -181,59 +178,15 @@ class MonitorPage(Page):
         if self._plots_built:
             return
         self._plots_built = True
-        import pyqtgraph as pg
+        from desktop_ift.ui.widgets.run_plots import RunPlots
 
-        from desktop_ift.ui.widgets.plots import Crosshair, LivePlot, line_pen, make_plot
-
-        loss_card, loss_layout = card(margins=8)
-        self.loss_plot = make_plot("Loss", "loss")
-        self.loss_plot.setMouseEnabled(x=True, y=True)
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.TEXT, brush=pg.mkBrush(255, 255, 255, 220))
-        self.loss_view = LivePlot(self.loss_plot)
-        self._raw_line = self.loss_view.add_curve(line_pen(theme.ACCENT, 1.0, 90), "training (raw)")
-        self._smooth_line = self.loss_view.add_curve(line_pen(theme.ACCENT, 2.0), "training (smoothed)",
-                                                    smooth=True)
-        self._val_curve = self.loss_plot.plot(
-            pen=line_pen(theme.VALIDATION, 1.5, 160), symbol="o", symbolSize=7,
-            symbolBrush=pg.mkBrush(theme.VALIDATION), symbolPen=pg.mkPen("#ffffff", width=1.2), name="validation")
-        self.loss_view.add_item(self._val_curve)
-        self.loss_plot.getPlotItem().getAxis("left").setWidth(58)
-        self.crosshair = Crosshair(self.loss_plot, self._describe_point)
-        loss_layout.addWidget(self.crosshair_label)
-        loss_layout.addWidget(self.loss_plot, 1)
-        side = QWidget()
-        grid = QGridLayout(side)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(10)
-        self.side_plots: dict = {}
-        self.side_curves: dict = {}  # the plotted items
-        self.side_views: dict = {}
-        self._side_lines: dict = {}
-        self.side_titles: dict[str, QLabel] = {}
-        for i, (name, title, color) in enumerate(SIDE_PLOTS):
-            frame, layout = card(margins=6)
-            # The title over the whole card (a plot's own title only spans the area right of its axis,
-            # where "Learning rate" was cut to "Learning r" in a 1024-pixel window)
-            heading = QLabel(title)
-            heading.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            heading.setStyleSheet(f"color: {theme.TEXT}; font-size: 9pt; font-weight: 600;")
-            heading.setToolTip(title)
-            self.side_titles[name] = heading
-            layout.addWidget(heading)
-            plot = make_plot("", "", small=True)
-            plot.getPlotItem().setTitle(None)
-            plot.getPlotItem().getAxis("left").setWidth(54)  # fixed: a width that follows the ticks relayouts
-            plot.getPlotItem().getAxis("bottom").setStyle(showValues=False)  # same x as the loss plot
-            plot.getPlotItem().getAxis("bottom").showLabel(False)
-            view = LivePlot(plot)
-            self._side_lines[name] = view.add_curve(line_pen(color, 1.0))
-            self.side_curves[name] = self._side_lines[name].item
-            self.side_views[name] = view
-            self.side_plots[name] = plot
-            layout.addWidget(plot)
-            grid.addWidget(frame, i // 2, i % 2)
-        self.plots_layout.addWidget(loss_card, 3)
-        self.plots_layout.addWidget(side, 2)
+        self.plots = RunPlots(self.crosshair_label, self._describe_point)
+        p = self.plots
+        self.loss_plot, self.loss_view, self.crosshair = p.loss_plot, p.loss_view, p.crosshair
+        self.side_plots, self.side_curves, self.side_views, self.side_titles = (
+            p.side_plots, p.side_curves, p.side_views, p.side_titles)
+        self.plots_layout.addWidget(p.loss_card, 3)
+        self.plots_layout.addWidget(p.side, 2)
         self._apply_axis_labels()
         self.set_log_scale(self.log_scale_box.isChecked())
         self.redraw_now()
@@ -241,17 +194,17 @@ class MonitorPage(Page):
     @property
     def raw_curve(self):
         self.ensure_plots()
-        return self._raw_line.item
+        return self.plots.raw_line.item
 
     @property
     def smooth_curve(self):
         self.ensure_plots()
-        return self._smooth_line.item
+        return self.plots.smooth_line.item
 
     @property
     def val_curve(self):
         self.ensure_plots()
-        return self._val_curve
+        return self.plots.val_curve
 
     @property
     def lr_curve(self):
@@ -379,27 +332,19 @@ class MonitorPage(Page):
     def follow_run(self) -> None:
         """Show each plot's whole run again and keep it in view as it grows (after zooming, say)."""
         if self._plots_built:
-            for view in (self.loss_view, *self.side_views.values()):
-                view.follow()
+            self.plots.follow()
 
     def _apply_axis_labels(self) -> None:
         if not self._plots_built:
             return
-        title = memory_title(self.series.device)
-        if getattr(self, "_labels_applied", None) == (self.x_axis, title):
-            return  # relabelling relayouts and repaints every plot
-        self._labels_applied = (self.x_axis, title)
-        self.loss_plot.getPlotItem().setLabel("bottom", X_AXES[self.x_axis], color=theme.MUTED)
-        self.side_titles["memory_mb"].setText(title)
-        self.side_titles["memory_mb"].setToolTip(title)
+        self.plots.set_labels(X_AXES[self.x_axis], memory_title(self.series.device))
 
     def set_log_scale(self, on: bool) -> None:
         if self.log_scale_box.isChecked() != on:
             self.log_scale_box.setChecked(on)
             return
         if self._plots_built:
-            self.loss_plot.getPlotItem().setLogMode(x=False, y=on)
-            self.loss_view.follow()
+            self.plots.set_log_scale(on)
 
     def set_smoothing(self, weight: float) -> None:
         self.smoothing_slider.setValue(int(round(weight * 100)))
@@ -719,11 +664,7 @@ class MonitorPage(Page):
     def _is_empty(self, name: str) -> bool:
         """Whether the plot ``name`` shows no point yet although the run has some for it (a metric the run
         never logs stays empty without jumping the queue every time)."""
-        item = self._raw_line.item if name == "loss" else self._side_lines[name].item
-        xs = item.getData()[0]
-        if xs is not None and len(xs):
-            return False
-        return self.series.has_points(name)
+        return self.plots.shows_nothing(name) and self.series.has_points(name)
 
     def redraw_now(self) -> None:
         """Draw every plot and the figures of the last logged step at once."""
@@ -736,15 +677,7 @@ class MonitorPage(Page):
             self._draw(name)
 
     def _draw(self, name: str) -> None:
-        if name == "loss":
-            x, raw, smoothed, val_x, val_loss = self.series.loss_data(self.x_axis)
-            self._raw_line.set_data(x, raw)
-            self._smooth_line.set_data(x, smoothed)
-            self._val_curve.setData(val_x, val_loss)
-            self.loss_view.refresh()
-        else:
-            self._side_lines[name].set_data(*self.series.metric_data(name, self.x_axis))
-            self.side_views[name].refresh()
+        self.plots.draw(name, self.series, self.x_axis)
 
     def _update_figures(self) -> None:
         figures = self.series.take_figures()
