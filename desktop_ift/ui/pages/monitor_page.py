@@ -17,22 +17,21 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QProgressBar,
-    QPushButton, QSizePolicy, QSlider, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSizePolicy, QSlider, QToolButton,
+    QWidget,
 )
 
 from desktop_ift.core import events as ev
 from desktop_ift.core import run_state as rs
-from desktop_ift.core.run_curves import (  # noqa: F401 - default_smoothing, format_duration: old imports
-    PLOTS, X_AXES, RunCurves, RunSeries, default_smoothing, format_duration, memory_title, progress_texts,
-    run_smoothing,
-)
 from desktop_ift.core import runs as run_ops
+from desktop_ift.core.run_curves import (  # noqa: F401 - default_smoothing: imported from here by older code
+    PLOTS, X_AXES, RunCurves, RunSeries, default_smoothing, format_duration, memory_title, run_smoothing,
+)
 from desktop_ift.core.store import Store, StoreError
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
-from desktop_ift.ui.widgets.banner import Banner
-from desktop_ift.ui.widgets.page import Page, card, muted_label, set_style_property
+from desktop_ift.ui.widgets.page import Page, muted_label
+from desktop_ift.ui.widgets.run_progress import RunProgressCard
 from desktop_ift.ui.widgets.worker_log import WorkerLogPane
 
 # One plot is redrawn per timer tick, the loss plot every other tick (so about once a second, the others
@@ -43,8 +42,6 @@ REDRAW_ORDER = ("loss", "learning_rate", "loss", "grad_norm", "loss", "tokens_pe
 CROSSHAIR_HINT = "Hover: values · scroll: zoom · drag: pan · double-click: whole run"
 PLOTS_MIN, PLOTS_MIN_WITH_LOG = 260, 180  # px: the plots' least height, without and with the log open
 SYNC_LOAD_MAX_EVENTS = 20_000  # longer runs load in the background
-STATUS_TEXT = {**rs.STATUS_WORDS, "": "No run"}
-BADGE_STYLE = {"paused": "cancelled", "lost": "failed"}  # the badge colours the stylesheet knows
 
 
 class MonitorPage(Page):
@@ -223,87 +220,16 @@ class MonitorPage(Page):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.ensure_plots()
-        self._reserve_banner_height()
+        self.progress_card.reserve_banner_height()
         super().showEvent(event)
 
-    def _reserve_banner_height(self) -> None:
-        """Room for a failure (a title and two lines) where the figures are, so that showing or clearing it
-        never moves the plots (measured once the theme's fonts apply)."""
-        if self.detail_stack.minimumHeight() or not self.failure_banner.isHidden():
-            return
-        self.failure_banner.show_message("x\nx", "error", "x")
-        height = self.failure_banner.sizeHint().height()
-        self.failure_banner.clear()
-        self.detail_stack.setMinimumHeight(max(height, self.detail_stack.widget(0).sizeHint().height()))
-        self.stage_label.setMinimumHeight(self.status_badge.sizeHint().height())  # the badge comes and goes
-
     def _build_progress_card(self) -> QWidget:
-        frame, layout = card()
-        top = QHBoxLayout()
-        self.status_badge = QLabel("No run")
-        self.status_badge.setObjectName("StatusBadge")
-        self.run_label = QLabel("")
-        self.run_label.setProperty("role", "section")
-        self.stage_label = muted_label(wrap=False)
-        top.addWidget(self.status_badge)
-        top.addWidget(self.run_label, 1)
-        layout.addLayout(top)
-        # what the run is doing now, on a line of its own: beside a long run name it was cut off
-        layout.addWidget(self.stage_label)
-        # The progress bar and figures, or in their place why the run failed: one or the other, in the same
-        # space, so the plots below never move (a moved plot is a full repaint, and a jumpy page).
-        self.detail_stack = QStackedWidget()
-        figures_page = QWidget()
-        figures_layout = QVBoxLayout(figures_page)
-        figures_layout.setContentsMargins(0, 0, 0, 0)
-        figures_layout.setSpacing(8)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        figures_layout.addWidget(self.progress)
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(28)
-        grid.setVerticalSpacing(0)
-        self.figures: dict[str, QLabel] = {}
-        for i, (key, text) in enumerate((("step", "Step"), ("epoch", "Epoch"), ("loss", "Loss"),
-                                         ("best", "Best validation"), ("elapsed", "Elapsed"),
-                                         ("eta", "Time left"), ("speed", "Tokens / s"), ("memory", "Memory"))):
-            value = QLabel("—")
-            value.setProperty("role", "figure")
-            caption = QLabel(text)
-            caption.setProperty("role", "caption")
-            grid.addWidget(value, 0, i)
-            grid.addWidget(caption, 1, i)
-            self.figures[key] = value
-        grid.setColumnStretch(8, 1)
-        figures_layout.addLayout(grid)
-        self.failure_banner = Banner(closable=True)
-        for button in self.failure_banner.findChildren(QToolButton):
-            button.setToolTip("Hide this message and show the run's figures")
-            button.clicked.connect(self._clear_banner)
-        self.detail_stack.addWidget(figures_page)
-        self.detail_stack.addWidget(self.failure_banner)
-        figures_layout.addStretch(1)
-        self._show_detail(0)
-        layout.addWidget(self.detail_stack)
-        return frame
-
-    def _show_banner(self, text: str, kind: str = "error", title: str = "") -> None:
-        """Say what went wrong where the progress figures are (the close button brings them back)."""
-        self.failure_banner.show_message(text, kind, title)
-        self._show_detail(1)
-
-    def _clear_banner(self) -> None:
-        self.failure_banner.clear()
-        self._show_detail(0)
-
-    def _show_detail(self, index: int) -> None:
-        """Show the figures (0) or the failure (1); only the page shown counts for the card's height (a
-        stack sizes itself by its largest page, hidden ones included)."""
-        for i in range(self.detail_stack.count()):
-            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
-            self.detail_stack.widget(i).setSizePolicy(policy, policy)
-        self.detail_stack.setCurrentIndex(index)
+        self.progress_card = RunProgressCard()
+        c = self.progress_card
+        self.status_badge, self.run_label, self.stage_label = c.status_badge, c.run_label, c.stage_label
+        self.detail_stack, self.progress, self.figures, self.failure_banner = (
+            c.detail_stack, c.progress, c.figures, c.failure_banner)
+        return c.frame
 
     def _build_log_pane(self) -> QWidget:
         self.log_pane = WorkerLogPane()
@@ -448,11 +374,7 @@ class MonitorPage(Page):
         self.last_seq = 0
         self.resumable = False
         self.run_state = rs.RunState(run_id=self.run_id)
-        self._clear_banner()
-        for label in self.figures.values():
-            label.setText("—")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self.progress_card.reset()
         self.log_pane.clear()
         self.redraw_now()
         self.follow_run()
@@ -476,7 +398,7 @@ class MonitorPage(Page):
             run = store.get_run(run_id) if run_id else None
             self.run_state = run_ops.run_state(store, run_id) if run_id else rs.RunState(run_id="")
         except StoreError as exc:
-            self._show_banner(str(exc), "error")
+            self.progress_card.show_banner(str(exc), "error")
             return
         finally:
             self.reload_runs()
@@ -510,7 +432,7 @@ class MonitorPage(Page):
         def failed(exc):
             if token == self._load_token:
                 self.loading = False
-                self._show_banner(f"The curves of this run cannot be read: {exc}", "error")
+                self.progress_card.show_banner(f"The curves of this run cannot be read: {exc}", "error")
 
         run_in_background(work, done, failed)
 
@@ -561,10 +483,11 @@ class MonitorPage(Page):
         state = self.run_state
         self._set_status(state.status if state.run_id else "")
         self.series.total_steps = state.total_steps or self.series.total_steps
-        self._set_progress(state.step, state.total_steps, state.epoch or None)
+        self.progress_card.set_progress(state.step, state.total_steps, state.epoch or None)
         if state.status in ("failed", "lost"):
-            self._show_banner((state.hint and f"What to try: {state.hint}") or "Open the worker log below for details.",
-                              "error", state.reason or "The run failed.")
+            self.progress_card.show_banner(
+                (state.hint and f"What to try: {state.hint}") or "Open the worker log below for details.",
+                "error", state.reason or "The run failed.")
         self.stage_label.setText(rs.status_line(state))
         self.stage_label.setToolTip(rs.status_details(state))
 
@@ -573,8 +496,8 @@ class MonitorPage(Page):
         self.series.adopt(curves)  # at the slider's smoothing (it may have moved while it loaded)
         figures = self.series.stored_figures()
         if figures is not None:
-            self._set_progress(figures.step, self.series.total_steps, figures.epoch)
-            self._set_texts(figures.texts)
+            self.progress_card.set_progress(figures.step, self.series.total_steps, figures.epoch)
+            self.progress_card.set_texts(figures.texts)
         if self.stage_label.text().startswith("Loading"):
             self.stage_label.setText("Training…" if self.status == "running"
                                      else getattr(self, "_stage_before_load", ""))
@@ -606,7 +529,7 @@ class MonitorPage(Page):
             except StoreError:
                 pass
             self._apply_axis_labels()
-            self._clear_banner()
+            self.progress_card.clear_banner()
         if update.show_state or (update.logged and self.status != self.run_state.status):
             self._show_state()
         if update.stage is not None:
@@ -617,7 +540,7 @@ class MonitorPage(Page):
         if update.started:
             self.reload_runs()
         if update.finished and self.series.total_steps:
-            self._set_progress(self.run_state.step, self.run_state.total_steps, None)
+            self.progress_card.set_progress(self.run_state.step, self.run_state.total_steps, None)
         if update.plots:
             self._schedule_redraw(update.plots)
         if update.terminal:
@@ -682,8 +605,8 @@ class MonitorPage(Page):
     def _update_figures(self) -> None:
         figures = self.series.take_figures()
         if figures is not None:
-            self._set_progress(figures.step, self.series.total_steps, figures.epoch)
-            self._set_texts(figures.texts)
+            self.progress_card.set_progress(figures.step, self.series.total_steps, figures.epoch)
+            self.progress_card.set_texts(figures.texts)
             if self.run_state.first_started is not None:
                 self.figures["elapsed"].setText(format_duration(self.run_state.elapsed()))
             if self.stage_label.text().startswith(("Resuming", "Training", "Loading", "Checkpoint")) \
@@ -740,7 +663,7 @@ class MonitorPage(Page):
                 exporter.parameters()["width"] = max(1200, int(self.loss_plot.width() * 2))
                 exporter.export(str(path if path.suffix else path.with_suffix(".png")))
         except Exception as exc:  # noqa: BLE001 - a disk or format error: say so, keep going
-            self._show_banner(f"The plot could not be saved to {path}: {exc}", "error")
+            self.progress_card.show_banner(f"The plot could not be saved to {path}: {exc}", "error")
             return False
         self.stage_label.setText(f"Plot saved to {path}")
         return True
@@ -750,27 +673,15 @@ class MonitorPage(Page):
         try:
             rows = run_ops.export_metrics_csv(self.state.store, self.run_id, path)
         except (run_ops.RunActionError, StoreError) as exc:
-            self._show_banner(str(exc), "error", "Export failed")
+            self.progress_card.show_banner(str(exc), "error", "Export failed")
             return False
         self.stage_label.setText(f"Saved {rows:,} rows of metrics to {path}")
         return True
 
     # ------------------------------------------------------------------ figures
-    def _set_progress(self, step: int, total: int, epoch: float | None) -> None:
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(min(step, total))
-        self._set_texts(progress_texts(step, total, epoch))
-
-    def _set_texts(self, texts: dict[str, str]) -> None:
-        for key, text in texts.items():
-            self.figures[key].setText(text)
-
     def _set_status(self, status: str) -> None:
         self.status = status
-        self.status_badge.setText(STATUS_TEXT.get(status, status.capitalize()))
-        set_style_property(self.status_badge, "status", BADGE_STYLE.get(status, status))
-        self.status_badge.setVisible(bool(status))
+        self.progress_card.set_badge(status)
         self._update_controls()
 
     def _tick(self) -> None:
