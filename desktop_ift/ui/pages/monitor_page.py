@@ -3,34 +3,35 @@ throughput and memory against step, epoch, tokens seen or wall time; progress, E
 pause, resume and cancel.
 
 What the run *is* (running, paused, lost, its step, elapsed time, best validation) is its
-:class:`~desktop_ift.core.run_state.RunState`, folded from the same events and shown as it says: this page
-interprets no event itself. Events only append to the run's curves; the plots are redrawn by a timer a few times a second, so a fast
+:class:`~desktop_ift.core.run_state.RunState`, and what its events add to the curves and figures is its
+:class:`~desktop_ift.core.run_curves.RunSeries`, both folded from the same events: this page interprets no
+event itself, it lays out and draws. The plots are redrawn by a timer a few times a second, so a fast
 worker (or a run with hundreds of thousands of points) never floods the GUI thread. A long run is loaded
 from the workspace off the GUI thread, and events that arrive meanwhile are applied when it is ready.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QProgressBar,
-    QPushButton, QSizePolicy, QSlider, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSizePolicy, QSlider, QToolButton,
+    QWidget,
 )
 
 from desktop_ift.core import events as ev
 from desktop_ift.core import run_state as rs
 from desktop_ift.core import runs as run_ops
+from desktop_ift.core.run_curves import (  # noqa: F401 - default_smoothing: imported from here by older code
+    PLOTS, X_AXES, RunCurves, RunSeries, default_smoothing, format_duration, memory_title, run_smoothing,
+)
 from desktop_ift.core.store import Store, StoreError
-from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
-from desktop_ift.ui.widgets.banner import Banner
-from desktop_ift.ui.widgets.curves import VALIDATION_KEYS, X_AXES, RunCurves
-from desktop_ift.ui.widgets.page import Page, card, muted_label, set_style_property
+from desktop_ift.ui.widgets.page import Page, muted_label
+from desktop_ift.ui.widgets.run_progress import RunProgressCard
 from desktop_ift.ui.widgets.worker_log import WorkerLogPane
 
 # One plot is redrawn per timer tick, the loss plot every other tick (so about once a second, the others
@@ -41,36 +42,6 @@ REDRAW_ORDER = ("loss", "learning_rate", "loss", "grad_norm", "loss", "tokens_pe
 CROSSHAIR_HINT = "Hover: values · scroll: zoom · drag: pan · double-click: whole run"
 PLOTS_MIN, PLOTS_MIN_WITH_LOG = 260, 180  # px: the plots' least height, without and with the log open
 SYNC_LOAD_MAX_EVENTS = 20_000  # longer runs load in the background
-STATUS_TEXT = {**rs.STATUS_WORDS, "": "No run"}
-BADGE_STYLE = {"paused": "cancelled", "lost": "failed"}  # the badge colours the stylesheet knows
-SIDE_PLOTS = (("learning_rate", "Learning rate", "#0f766e"), ("grad_norm", "Gradient norm", "#be185d"),
-              ("tokens_per_second", "Tokens / second", "#2563eb"), ("memory_mb", "Memory (MB)", "#65a30d"))
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0 or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "—"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def default_smoothing(points: int) -> float:
-    """The smoothing weight a run of ``points`` logged losses starts with: the moving average spans about a
-    twentieth of the run (so a 40-point run is not drawn 7 points late, as 0.85 would), between 0.3 and 0.95
-    (TensorBoard's debiased average, whose own default is 0.6)."""
-    if points <= 0:
-        return 0.6
-    return round(min(0.95, max(0.3, 1.0 - 20.0 / points)), 2)
-
-
-def validation_loss(metrics: dict) -> float | None:
-    for key in VALIDATION_KEYS + ("loss",):
-        value = metrics.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
 
 
 class MonitorPage(Page):
@@ -91,17 +62,12 @@ class MonitorPage(Page):
         self.status = ""
         self.run_state = rs.RunState(run_id="")
         self.last_seq = 0
-        self.total_steps = 0
-        self.started_at: float | None = None
-        self.ended_at: float | None = None
-        self.curves = RunCurves()
+        self.series = RunSeries()
         self.x_axis = "step"
-        self.device = ""
         self.resumable = False
         self.loading = False
         self._pending: list[ev.Event] = []
         self._load_token = 0
-        self._last_log: ev.Log | None = None
         self._dirty: set[str] = set()
         self._slot = 0
         self._controller_running = False
@@ -209,59 +175,15 @@ class MonitorPage(Page):
         if self._plots_built:
             return
         self._plots_built = True
-        import pyqtgraph as pg
+        from desktop_ift.ui.widgets.run_plots import RunPlots
 
-        from desktop_ift.ui.widgets.plots import Crosshair, LivePlot, line_pen, make_plot
-
-        loss_card, loss_layout = card(margins=8)
-        self.loss_plot = make_plot("Loss", "loss")
-        self.loss_plot.setMouseEnabled(x=True, y=True)
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.TEXT, brush=pg.mkBrush(255, 255, 255, 220))
-        self.loss_view = LivePlot(self.loss_plot)
-        self._raw_line = self.loss_view.add_curve(line_pen(theme.ACCENT, 1.0, 90), "training (raw)")
-        self._smooth_line = self.loss_view.add_curve(line_pen(theme.ACCENT, 2.0), "training (smoothed)",
-                                                    smooth=True)
-        self._val_curve = self.loss_plot.plot(
-            pen=line_pen(theme.VALIDATION, 1.5, 160), symbol="o", symbolSize=7,
-            symbolBrush=pg.mkBrush(theme.VALIDATION), symbolPen=pg.mkPen("#ffffff", width=1.2), name="validation")
-        self.loss_view.add_item(self._val_curve)
-        self.loss_plot.getPlotItem().getAxis("left").setWidth(58)
-        self.crosshair = Crosshair(self.loss_plot, self._describe_point)
-        loss_layout.addWidget(self.crosshair_label)
-        loss_layout.addWidget(self.loss_plot, 1)
-        side = QWidget()
-        grid = QGridLayout(side)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(10)
-        self.side_plots: dict = {}
-        self.side_curves: dict = {}  # the plotted items
-        self.side_views: dict = {}
-        self._side_lines: dict = {}
-        self.side_titles: dict[str, QLabel] = {}
-        for i, (name, title, color) in enumerate(SIDE_PLOTS):
-            frame, layout = card(margins=6)
-            # The title over the whole card (a plot's own title only spans the area right of its axis,
-            # where "Learning rate" was cut to "Learning r" in a 1024-pixel window)
-            heading = QLabel(title)
-            heading.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            heading.setStyleSheet(f"color: {theme.TEXT}; font-size: 9pt; font-weight: 600;")
-            heading.setToolTip(title)
-            self.side_titles[name] = heading
-            layout.addWidget(heading)
-            plot = make_plot("", "", small=True)
-            plot.getPlotItem().setTitle(None)
-            plot.getPlotItem().getAxis("left").setWidth(54)  # fixed: a width that follows the ticks relayouts
-            plot.getPlotItem().getAxis("bottom").setStyle(showValues=False)  # same x as the loss plot
-            plot.getPlotItem().getAxis("bottom").showLabel(False)
-            view = LivePlot(plot)
-            self._side_lines[name] = view.add_curve(line_pen(color, 1.0))
-            self.side_curves[name] = self._side_lines[name].item
-            self.side_views[name] = view
-            self.side_plots[name] = plot
-            layout.addWidget(plot)
-            grid.addWidget(frame, i // 2, i % 2)
-        self.plots_layout.addWidget(loss_card, 3)
-        self.plots_layout.addWidget(side, 2)
+        self.plots = RunPlots(self.crosshair_label, self._describe_point)
+        p = self.plots
+        self.loss_plot, self.loss_view, self.crosshair = p.loss_plot, p.loss_view, p.crosshair
+        self.side_plots, self.side_curves, self.side_views, self.side_titles = (
+            p.side_plots, p.side_curves, p.side_views, p.side_titles)
+        self.plots_layout.addWidget(p.loss_card, 3)
+        self.plots_layout.addWidget(p.side, 2)
         self._apply_axis_labels()
         self.set_log_scale(self.log_scale_box.isChecked())
         self.redraw_now()
@@ -269,22 +191,27 @@ class MonitorPage(Page):
     @property
     def raw_curve(self):
         self.ensure_plots()
-        return self._raw_line.item
+        return self.plots.raw_line.item
 
     @property
     def smooth_curve(self):
         self.ensure_plots()
-        return self._smooth_line.item
+        return self.plots.smooth_line.item
 
     @property
     def val_curve(self):
         self.ensure_plots()
-        return self._val_curve
+        return self.plots.val_curve
 
     @property
     def lr_curve(self):
         self.ensure_plots()
         return self.side_curves["learning_rate"]
+
+    @property
+    def curves(self) -> RunCurves:
+        """The run's curves (:attr:`series` feeds them)."""
+        return self.series.curves
 
     @property
     def loss(self) -> RunCurves:
@@ -293,87 +220,16 @@ class MonitorPage(Page):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.ensure_plots()
-        self._reserve_banner_height()
+        self.progress_card.reserve_banner_height()
         super().showEvent(event)
 
-    def _reserve_banner_height(self) -> None:
-        """Room for a failure (a title and two lines) where the figures are, so that showing or clearing it
-        never moves the plots (measured once the theme's fonts apply)."""
-        if self.detail_stack.minimumHeight() or not self.failure_banner.isHidden():
-            return
-        self.failure_banner.show_message("x\nx", "error", "x")
-        height = self.failure_banner.sizeHint().height()
-        self.failure_banner.clear()
-        self.detail_stack.setMinimumHeight(max(height, self.detail_stack.widget(0).sizeHint().height()))
-        self.stage_label.setMinimumHeight(self.status_badge.sizeHint().height())  # the badge comes and goes
-
     def _build_progress_card(self) -> QWidget:
-        frame, layout = card()
-        top = QHBoxLayout()
-        self.status_badge = QLabel("No run")
-        self.status_badge.setObjectName("StatusBadge")
-        self.run_label = QLabel("")
-        self.run_label.setProperty("role", "section")
-        self.stage_label = muted_label(wrap=False)
-        top.addWidget(self.status_badge)
-        top.addWidget(self.run_label, 1)
-        layout.addLayout(top)
-        # what the run is doing now, on a line of its own: beside a long run name it was cut off
-        layout.addWidget(self.stage_label)
-        # The progress bar and figures, or in their place why the run failed: one or the other, in the same
-        # space, so the plots below never move (a moved plot is a full repaint, and a jumpy page).
-        self.detail_stack = QStackedWidget()
-        figures_page = QWidget()
-        figures_layout = QVBoxLayout(figures_page)
-        figures_layout.setContentsMargins(0, 0, 0, 0)
-        figures_layout.setSpacing(8)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        figures_layout.addWidget(self.progress)
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(28)
-        grid.setVerticalSpacing(0)
-        self.figures: dict[str, QLabel] = {}
-        for i, (key, text) in enumerate((("step", "Step"), ("epoch", "Epoch"), ("loss", "Loss"),
-                                         ("best", "Best validation"), ("elapsed", "Elapsed"),
-                                         ("eta", "Time left"), ("speed", "Tokens / s"), ("memory", "Memory"))):
-            value = QLabel("—")
-            value.setProperty("role", "figure")
-            caption = QLabel(text)
-            caption.setProperty("role", "caption")
-            grid.addWidget(value, 0, i)
-            grid.addWidget(caption, 1, i)
-            self.figures[key] = value
-        grid.setColumnStretch(8, 1)
-        figures_layout.addLayout(grid)
-        self.failure_banner = Banner(closable=True)
-        for button in self.failure_banner.findChildren(QToolButton):
-            button.setToolTip("Hide this message and show the run's figures")
-            button.clicked.connect(self._clear_banner)
-        self.detail_stack.addWidget(figures_page)
-        self.detail_stack.addWidget(self.failure_banner)
-        figures_layout.addStretch(1)
-        self._show_detail(0)
-        layout.addWidget(self.detail_stack)
-        return frame
-
-    def _show_banner(self, text: str, kind: str = "error", title: str = "") -> None:
-        """Say what went wrong where the progress figures are (the close button brings them back)."""
-        self.failure_banner.show_message(text, kind, title)
-        self._show_detail(1)
-
-    def _clear_banner(self) -> None:
-        self.failure_banner.clear()
-        self._show_detail(0)
-
-    def _show_detail(self, index: int) -> None:
-        """Show the figures (0) or the failure (1); only the page shown counts for the card's height (a
-        stack sizes itself by its largest page, hidden ones included)."""
-        for i in range(self.detail_stack.count()):
-            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
-            self.detail_stack.widget(i).setSizePolicy(policy, policy)
-        self.detail_stack.setCurrentIndex(index)
+        self.progress_card = RunProgressCard()
+        c = self.progress_card
+        self.status_badge, self.run_label, self.stage_label = c.status_badge, c.run_label, c.stage_label
+        self.detail_stack, self.progress, self.figures, self.failure_banner = (
+            c.detail_stack, c.progress, c.figures, c.failure_banner)
+        return c.frame
 
     def _build_log_pane(self) -> QWidget:
         self.log_pane = WorkerLogPane()
@@ -402,28 +258,19 @@ class MonitorPage(Page):
     def follow_run(self) -> None:
         """Show each plot's whole run again and keep it in view as it grows (after zooming, say)."""
         if self._plots_built:
-            for view in (self.loss_view, *self.side_views.values()):
-                view.follow()
+            self.plots.follow()
 
     def _apply_axis_labels(self) -> None:
         if not self._plots_built:
             return
-        title = "GPU memory (MB)" if "cuda" in self.device.lower() or "gpu" in self.device.lower() \
-            else "RAM (MB)"
-        if getattr(self, "_labels_applied", None) == (self.x_axis, title):
-            return  # relabelling relayouts and repaints every plot
-        self._labels_applied = (self.x_axis, title)
-        self.loss_plot.getPlotItem().setLabel("bottom", X_AXES[self.x_axis], color=theme.MUTED)
-        self.side_titles["memory_mb"].setText(title)
-        self.side_titles["memory_mb"].setToolTip(title)
+        self.plots.set_labels(X_AXES[self.x_axis], memory_title(self.series.device))
 
     def set_log_scale(self, on: bool) -> None:
         if self.log_scale_box.isChecked() != on:
             self.log_scale_box.setChecked(on)
             return
         if self._plots_built:
-            self.loss_plot.getPlotItem().setLogMode(x=False, y=on)
-            self.loss_view.follow()
+            self.plots.set_log_scale(on)
 
     def set_smoothing(self, weight: float) -> None:
         self.smoothing_slider.setValue(int(round(weight * 100)))
@@ -477,7 +324,8 @@ class MonitorPage(Page):
         self.resume_button.setVisible(can_resume)
         self.pause_button.setVisible(not can_resume)
         self.keep_best_button.setVisible(not can_resume)
-        has_eval = len(self.curves.val["loss"]) > 0
+        best = self.series.best_validation()
+        has_eval = best is not None
         self.keep_best_button.setEnabled(live and has_eval)
         if not live:
             tip = "No run of this window is in progress."
@@ -485,9 +333,8 @@ class MonitorPage(Page):
             tip = ("Needs a validation split and at least one validation point: the best model is the checkpoint "
                    "with the lowest validation loss. Until then use Pause.")
         else:
-            i = int(self.curves.val["loss"].argmin())
-            tip = (f"Stop now and keep the best model so far as the output: step {int(self.curves.val['step'][i])}, "
-                   f"validation loss {self.curves.val['loss'][i]:.4f}. The run ends as finished.")
+            tip = (f"Stop now and keep the best model so far as the output: step {best[0]}, "
+                   f"validation loss {best[1]:.4f}. The run ends as finished.")
         self.keep_best_button.setToolTip(tip)
 
     def stop_keep_best(self) -> bool:
@@ -522,20 +369,12 @@ class MonitorPage(Page):
 
     # ------------------------------------------------------------------ loading a run
     def clear(self) -> None:
-        self.curves.clear()
+        self.series.clear()
         self._pending = []
-        self._last_log = None
         self.last_seq = 0
-        self.total_steps = 0
-        self.started_at = self.ended_at = None
-        self.device = ""
         self.resumable = False
         self.run_state = rs.RunState(run_id=self.run_id)
-        self._clear_banner()
-        for label in self.figures.values():
-            label.setText("—")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self.progress_card.reset()
         self.log_pane.clear()
         self.redraw_now()
         self.follow_run()
@@ -559,7 +398,7 @@ class MonitorPage(Page):
             run = store.get_run(run_id) if run_id else None
             self.run_state = run_ops.run_state(store, run_id) if run_id else rs.RunState(run_id="")
         except StoreError as exc:
-            self._show_banner(str(exc), "error")
+            self.progress_card.show_banner(str(exc), "error")
             return
         finally:
             self.reload_runs()
@@ -568,11 +407,12 @@ class MonitorPage(Page):
             return
         self.last_seq = store.last_seq(run_id)
         started = run_ops.last_started(store, run_id)
-        self.device = started.device if started else ""
+        self.series.device = started.device if started else ""
         self._apply_axis_labels()
         self._show_run_record(run)
         if self.last_seq <= SYNC_LOAD_MAX_EVENTS:
-            self._loaded(self._curves_from(run_ops.metric_table(store, run_id, self.last_seq)))
+            self._loaded(RunSeries.curves_from(run_ops.metric_table(store, run_id, self.last_seq),
+                                               self.curves.smoothing))
             return
         self.loading = True
         self._stage_before_load = self.stage_label.text()
@@ -583,7 +423,7 @@ class MonitorPage(Page):
 
         def work():  # off the GUI thread: the store read and the smoothing of every point
             with Store.open(home) as other:
-                return self._curves_from(run_ops.metric_table(other, run_id, upto), smoothing)
+                return RunSeries.curves_from(run_ops.metric_table(other, run_id, upto), smoothing)
 
         def done(curves):
             if token == self._load_token:
@@ -592,7 +432,7 @@ class MonitorPage(Page):
         def failed(exc):
             if token == self._load_token:
                 self.loading = False
-                self._show_banner(f"The curves of this run cannot be read: {exc}", "error")
+                self.progress_card.show_banner(f"The curves of this run cannot be read: {exc}", "error")
 
         run_in_background(work, done, failed)
 
@@ -617,11 +457,9 @@ class MonitorPage(Page):
 
     def _adapt_smoothing(self, run) -> None:
         """Start the smoothing at the run's length (unless the user moved the slider)."""
-        if self._smoothing_chosen or not self.total_steps:
+        if self._smoothing_chosen or not self.series.total_steps:
             return
-        every = run.config.get("logging_steps") if isinstance(run.config, dict) else None
-        every = every if isinstance(every, int) and every > 0 else 1
-        weight = default_smoothing(self.total_steps // every)
+        weight = run_smoothing(self.series.total_steps, run.config)
         if int(round(weight * 100)) != self.smoothing_slider.value():
             self._auto_smoothing_now = True
             try:
@@ -630,7 +468,7 @@ class MonitorPage(Page):
                 self._auto_smoothing_now = False
 
     def _show_run_record(self, run) -> None:
-        self.total_steps = self.run_state.total_steps or run.total_steps
+        self.series.total_steps = self.run_state.total_steps or run.total_steps
         self._adapt_smoothing(run)
         self.run_label.setText(run.name or run.id)
         self.run_label.setToolTip(run.id)
@@ -644,34 +482,22 @@ class MonitorPage(Page):
         """Badge, progress and the status line as the run's state says (plain words; details on hover)."""
         state = self.run_state
         self._set_status(state.status if state.run_id else "")
-        self.total_steps = state.total_steps or self.total_steps
-        self._set_progress(state.step, state.total_steps, state.epoch or None)
+        self.series.total_steps = state.total_steps or self.series.total_steps
+        self.progress_card.set_progress(state.step, state.total_steps, state.epoch or None)
         if state.status in ("failed", "lost"):
-            self._show_banner((state.hint and f"What to try: {state.hint}") or "Open the worker log below for details.",
-                              "error", state.reason or "The run failed.")
+            self.progress_card.show_banner(
+                (state.hint and f"What to try: {state.hint}") or "Open the worker log below for details.",
+                "error", state.reason or "The run failed.")
         self.stage_label.setText(rs.status_line(state))
         self.stage_label.setToolTip(rs.status_details(state))
 
-    @staticmethod
-    def _curves_from(table, smoothing: float = RunCurves().smoothing) -> RunCurves:
-        curves = RunCurves(smoothing)
-        curves.load(table)
-        return curves
-
     def _loaded(self, curves: RunCurves) -> None:
         self.loading = False
-        if curves.smoothing != self.curves.smoothing:  # the slider moved while it loaded
-            curves.set_smoothing(self.curves.smoothing)
-        self.curves = curves
-        train = self.curves.train
-        if train.n:
-            epoch = train.last("epoch")
-            self._set_progress(int(train["step"][-1]), self.total_steps, epoch)
-            for key, name, fmt in (("loss", "loss", "{:.4f}"), ("speed", "tokens_per_second", "{:,.0f}"),
-                                   ("memory", "memory_mb", "{:,.0f} MB")):
-                value = train.last(name)
-                if value is not None:
-                    self.figures[key].setText(fmt.format(value))
+        self.series.adopt(curves)  # at the slider's smoothing (it may have moved while it loaded)
+        figures = self.series.stored_figures()
+        if figures is not None:
+            self.progress_card.set_progress(figures.step, self.series.total_steps, figures.epoch)
+            self.progress_card.set_texts(figures.texts)
         if self.stage_label.text().startswith("Loading"):
             self.stage_label.setText("Training…" if self.status == "running"
                                      else getattr(self, "_stage_before_load", ""))
@@ -695,67 +521,42 @@ class MonitorPage(Page):
         self._apply(event)
 
     def _apply(self, event: ev.Event) -> None:
-        if isinstance(event, ev.Log):
-            self.curves.add_log({"step": event.step, "time": event.time, "epoch": event.epoch,
-                                 "tokens_seen": event.tokens_seen, "loss": event.loss,
-                                 "learning_rate": event.learning_rate, "grad_norm": event.grad_norm,
-                                 "tokens_per_second": event.tokens_per_second, "memory_mb": event.memory_mb})
-            self.total_steps = event.total_steps or self.total_steps
-            self._last_log = event
-            if self.status != self.run_state.status:
-                self._show_state()
-            self._schedule_redraw()
-        elif isinstance(event, ev.Eval):
-            value = validation_loss(event.metrics)
-            if value is not None and not event.model_label:
-                self.curves.add_validation(event.step, event.time, value)
-                self.stage_label.setText(f"Validation loss at step {event.step}: {value:.4f}")
-                self._update_best()
-                self._update_controls()
-                self._schedule_redraw(("loss",))
-        elif isinstance(event, ev.Started):
-            self.device = event.device or self.device
-            self.total_steps = event.total_steps or self.total_steps
+        """Show what the run's series says ``event`` changed."""
+        update = self.series.apply(event, self.run_state.attempts)
+        if update.started:
             try:
                 self._adapt_smoothing(self.state.store.get_run(self.run_id))
             except StoreError:
                 pass
             self._apply_axis_labels()
-            self._clear_banner()
+            self.progress_card.clear_banner()
+        if update.show_state or (update.logged and self.status != self.run_state.status):
             self._show_state()
-            resumed = (event.info or {}).get("resume_from")
-            if resumed:
-                where = f" on {event.device}" if event.device else ""
-                self.stage_label.setText(f"Resuming from {Path(resumed).name}{where} (attempt "
-                                         f"{self.run_state.attempts})…")
+        if update.stage is not None:
+            self.stage_label.setText(update.stage)
+        if update.validation:
+            self._update_best()
+            self._update_controls()
+        if update.started:
             self.reload_runs()
-        elif isinstance(event, ev.Progress):
-            total = f" ({event.done}/{event.total})" if event.total else ""
-            self.stage_label.setText(f"{event.message or event.stage}{total}")
-        elif isinstance(event, ev.Checkpoint):
-            self.stage_label.setText(f"Checkpoint saved at step {event.step}.")
-        elif isinstance(event, ev.Resumed):
-            self._show_state()
-        elif event.terminal:  # finished, failed, cancelled, paused: the state says it
-            self._show_state()
-            if isinstance(event, ev.Finished) and self.total_steps:
-                self._set_progress(self.run_state.step, self.run_state.total_steps, None)
-        if event.terminal:
-            self._schedule_redraw()
-            self.figures["eta"].setText("0:00" if event.type == "finished" else "—")
+        if update.finished and self.series.total_steps:
+            self.progress_card.set_progress(self.run_state.step, self.run_state.total_steps, None)
+        if update.plots:
+            self._schedule_redraw(update.plots)
+        if update.terminal:
+            self.figures["eta"].setText("0:00" if update.finished else "—")
             self.reload_runs()
             self._refresh_resumable()
             self._tail_log()
 
     def _update_best(self) -> None:
-        losses = self.curves.val["loss"]
-        if len(losses):
-            i = int(losses.argmin())
-            self.figures["best"].setText(f"{losses[i]:.4f}")
-            self.figures["best"].setToolTip(f"at step {int(self.curves.val['step'][i])}")
+        best = self.series.best_validation()
+        if best is not None:
+            self.figures["best"].setText(f"{best[1]:.4f}")
+            self.figures["best"].setToolTip(f"at step {best[0]}")
 
     # ------------------------------------------------------------------ drawing
-    def _schedule_redraw(self, plots=("loss",) + tuple(name for name, _, _ in SIDE_PLOTS)) -> None:
+    def _schedule_redraw(self, plots=PLOTS) -> None:
         self._dirty.update(plots)
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
@@ -786,14 +587,7 @@ class MonitorPage(Page):
     def _is_empty(self, name: str) -> bool:
         """Whether the plot ``name`` shows no point yet although the run has some for it (a metric the run
         never logs stays empty without jumping the queue every time)."""
-        import numpy as np
-
-        item = self._raw_line.item if name == "loss" else self._side_lines[name].item
-        xs = item.getData()[0]
-        if xs is not None and len(xs):
-            return False
-        train = self.curves.train
-        return name in train.names and bool(np.isfinite(train[name]).any())
+        return self.plots.shows_nothing(name) and self.series.has_points(name)
 
     def redraw_now(self) -> None:
         """Draw every plot and the figures of the last logged step at once."""
@@ -802,69 +596,28 @@ class MonitorPage(Page):
         self._update_figures()
         if not self._plots_built:
             return
-        for name in ("loss",) + tuple(name for name, _, _ in SIDE_PLOTS):
+        for name in PLOTS:
             self._draw(name)
 
     def _draw(self, name: str) -> None:
-        c = self.curves
-        x = c.x(self.x_axis)
-        train = c.train
-        if name == "loss":
-            self._raw_line.set_data(x, train["loss"])
-            self._smooth_line.set_data(x, train["smoothed"])
-            self._val_curve.setData(c.val_x(self.x_axis), c.val["loss"])
-            self.loss_view.refresh()
-        else:
-            self._side_lines[name].set_data(x, train[name])
-            self.side_views[name].refresh()
+        self.plots.draw(name, self.series, self.x_axis)
 
     def _update_figures(self) -> None:
-        log = self._last_log
-        if log is not None:
-            self._last_log = None
-            if log.loss is not None:
-                self.figures["loss"].setText(f"{log.loss:.4f}")
-            self._set_progress(log.step, self.total_steps, log.epoch)
-            if log.tokens_per_second is not None:
-                self.figures["speed"].setText(f"{log.tokens_per_second:,.0f}")
-            if log.memory_mb is not None:
-                self.figures["memory"].setText(f"{log.memory_mb:,.0f} MB")
+        figures = self.series.take_figures()
+        if figures is not None:
+            self.progress_card.set_progress(figures.step, self.series.total_steps, figures.epoch)
+            self.progress_card.set_texts(figures.texts)
             if self.run_state.first_started is not None:
                 self.figures["elapsed"].setText(format_duration(self.run_state.elapsed()))
-            self.figures["eta"].setText(format_duration(log.eta_s))
             if self.stage_label.text().startswith(("Resuming", "Training", "Loading", "Checkpoint")) \
                     or not self.stage_label.text():
                 self.stage_label.setText("Training…")
 
     def _describe_point(self, x: float) -> str:
         """The crosshair's text for the training row nearest to ``x`` on the current axis."""
-        import numpy as np
-
-        xs = self.curves.x(self.x_axis)
-        if not len(xs):
-            return ""
-        i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
-        if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
-            i -= 1
-        train = self.curves.train
-        parts = [f"step {int(train['step'][i]):,}"]
-        if self.x_axis == "epoch":
-            parts.append(f"epoch {train['epoch'][i]:.2f}")
-        elif self.x_axis == "tokens" and not math.isnan(train["tokens_seen"][i]):
-            parts.append(f"{int(train['tokens_seen'][i]):,} tokens")
-        elif self.x_axis == "time":
-            parts.append(f"{xs[i]:.1f} min")
-        for name, label, fmt in (("loss", "loss", "{:.4f}"), ("smoothed", "smoothed", "{:.4f}"),
-                                 ("learning_rate", "lr", "{:.2e}")):
-            value = train[name][i]
-            if not math.isnan(value):
-                parts.append(f"{label} {fmt.format(value)}")
-        val = self.curves.val
-        if len(val["step"]):
-            j = int(np.abs(val["step"] - train["step"][i]).argmin())
-            parts.append(f"validation {val['loss'][j]:.4f} (step {int(val['step'][j])})")
-        text = "  ·  ".join(parts)
-        self.crosshair_label.setText(text)
+        text = self.series.describe(x, self.x_axis)
+        if text:
+            self.crosshair_label.setText(text)
         return text
 
     # ------------------------------------------------------------------ export
@@ -910,7 +663,7 @@ class MonitorPage(Page):
                 exporter.parameters()["width"] = max(1200, int(self.loss_plot.width() * 2))
                 exporter.export(str(path if path.suffix else path.with_suffix(".png")))
         except Exception as exc:  # noqa: BLE001 - a disk or format error: say so, keep going
-            self._show_banner(f"The plot could not be saved to {path}: {exc}", "error")
+            self.progress_card.show_banner(f"The plot could not be saved to {path}: {exc}", "error")
             return False
         self.stage_label.setText(f"Plot saved to {path}")
         return True
@@ -920,37 +673,16 @@ class MonitorPage(Page):
         try:
             rows = run_ops.export_metrics_csv(self.state.store, self.run_id, path)
         except (run_ops.RunActionError, StoreError) as exc:
-            self._show_banner(str(exc), "error", "Export failed")
+            self.progress_card.show_banner(str(exc), "error", "Export failed")
             return False
         self.stage_label.setText(f"Saved {rows:,} rows of metrics to {path}")
         return True
 
     # ------------------------------------------------------------------ figures
-    def _set_progress(self, step: int, total: int, epoch: float | None) -> None:
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(min(step, total))
-            self.figures["step"].setText(f"{step:,} / {total:,}")
-        elif step:
-            self.figures["step"].setText(f"{step:,}")
-        if epoch is not None and not math.isnan(epoch):
-            self.figures["epoch"].setText(f"{epoch:.2f}")
-
     def _set_status(self, status: str) -> None:
         self.status = status
-        self.status_badge.setText(STATUS_TEXT.get(status, status.capitalize()))
-        set_style_property(self.status_badge, "status", BADGE_STYLE.get(status, status))
-        self.status_badge.setVisible(bool(status))
+        self.progress_card.set_badge(status)
         self._update_controls()
-
-    def _show_failure(self, message: str, hint: str, step: int | None = None) -> None:
-        if step is None:
-            step = int(self.curves.train["step"][-1]) if self.curves.n else 0
-        self.stage_label.setText(f"Stopped at step {step:,}" + (f" of {self.total_steps:,}." if self.total_steps
-                                                                 else ".") if step else "")
-        self._show_banner(
-            (hint and f"What to try: {hint}") or "Open the worker log below for details.", "error",
-            message or "The run failed.")
 
     def _tick(self) -> None:
         """Once a second: the elapsed time (summed over attempts: it continues after a resume) and, for a run
