@@ -216,7 +216,7 @@ def build_plan(
     counted = {}
     if tokenizer is not None:
         counted = measure(tokenizer, worker_format, lines, config.max_seq_length, config.overflow,
-                          config.train_on_completion_only)
+                          config.train_on_completion_only, config.truncate_side)
     templates, set_kw, spec = [], {}, {}
     if isinstance(source, TemplateSet):
         ids = list(source.template_ids) + [None] * (len(source.templates) - len(source.template_ids))
