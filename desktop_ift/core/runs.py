@@ -30,6 +30,7 @@ from typing import Iterable
 
 from desktop_ift.core import events as ev
 from desktop_ift.core import run_state as rs
+from desktop_ift.core.job_format import rebase_job
 from desktop_ift.core.store import RunRecord, Store, StoreError
 
 AREA = "run_lifecycle"
@@ -236,7 +237,7 @@ def prepare_resume(store: Store, run_id: str) -> Path:
     assert checkpoint is not None  # can_resume checked
     job_path = Path(run.run_dir) / "job.json"
     try:
-        job = json.loads(job_path.read_text(encoding="utf-8"))
+        job = rebase_job(json.loads(job_path.read_text(encoding="utf-8")), job_path)  # a moved workspace
     except (OSError, ValueError) as exc:
         raise RunActionError(f"The job file {job_path} cannot be read ({exc}). Clone the run instead.") from exc
     job["resume_from"] = str(checkpoint)
@@ -319,8 +320,8 @@ def clone_settings(store: Store, run_id: str) -> dict:
     job_path = Path(run.run_dir) / "job.json"
     if job_path.exists():
         try:
-            job = json.loads(job_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            job = rebase_job(json.loads(job_path.read_text(encoding="utf-8")), job_path)
+        except (OSError, ValueError, AttributeError):
             job = {}
     source = job.get("source") or run.config.get("source") or {}
     names = set(TrainConfig().to_dict())
