@@ -310,7 +310,8 @@ def clone_settings(store: Store, run_id: str) -> dict:
     happens to longer examples included), ``model``, ``dataset_id``, ``template_ids`` (every template of the
     set, found by id or name in the project), ``template_id`` (the first of them), ``template_set`` (mode,
     seed, weights of a set of several, else None), ``missing_templates`` (names no longer in the project),
-    ``format_spec`` (a chat or pre-training run's spec, else None) and ``split`` (SplitSpec fields: ratios and seed, stratify column or the data's split column)."""
+    ``format_spec`` (a chat or pre-training run's spec, else None) and ``split`` (SplitSpec fields: ratios
+    and seed, stratify column or the data's split column)."""
     from desktop_ift.core.training.config import TrainConfig
 
     run = store.get_run(run_id)
