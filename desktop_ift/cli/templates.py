@@ -7,6 +7,7 @@
     desktop-ift templates import FILE              add a JSON/YAML library file to your library
     desktop-ift templates export FILE              write your library (or --builtin) as JSON/YAML
     desktop-ift templates set NAME --ids 1 2 3     save a template set (--mode, --weights, --seed) and use it
+    desktop-ift templates references ID [COLS]     more reference columns of a template (e.g. summary2,summary3)
     desktop-ift templates check                    validate what the project trains on (--max-seq-length)
     desktop-ift templates export-data FORMAT DIR   write the rendered data (bedrock, openai, alpaca, ...)
 """
@@ -100,6 +101,25 @@ def cmd_export(args) -> int:
         raise CliError("Your library is empty: save templates to it first (or export --builtin).")
     path = export_library(templates, args.file)
     print(f"Wrote {len(templates)} template(s) to {path}")
+    return 0
+
+
+def cmd_references(args) -> int:
+    from desktop_ift.core.store import StoreError
+    from desktop_ift.core.templates.references import reference_columns, set_reference_columns
+
+    store = open_store()
+    try:
+        rec = store.get_template(args.template)
+    except StoreError as exc:
+        raise CliError(f"{exc} List them with: desktop-ift templates") from exc
+    columns = reference_columns(store, rec.id) if args.columns is None else \
+        set_reference_columns(store, rec.id, args.columns)
+    if columns:
+        print(f"Template {rec.id} {rec.name!r}: evaluation scores with its response and the columns "
+              f"{', '.join(columns)} as references.")
+    else:
+        print(f"Template {rec.id} {rec.name!r}: its response is the only reference.")
     return 0
 
 
@@ -264,6 +284,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     add_project_option(p)
     p.set_defaults(func=cmd_set)
+
+    p = cmds.add_parser("references", help="show or set a template's more reference columns (evaluation "
+                                           "scores with all of them)")
+    p.add_argument("template", type=int, metavar="TEMPLATE_ID")
+    p.add_argument("columns", nargs="?", help="comma-separated columns, e.g. summary2,summary3 ('' to clear)")
+    p.set_defaults(func=cmd_references)
 
     p = cmds.add_parser("check", help="validate the project's templates on its data (exit 1 if training "
                                       "would be refused)")

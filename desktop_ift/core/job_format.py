@@ -44,7 +44,39 @@ def read_job(job_path: Path | str) -> dict:
         raise JobError(f"Cannot read the job file {path}: {exc}.") from exc
     if not isinstance(job, dict) or job.get("kind") not in JOB_KINDS:
         raise JobError(f"{path} is not a desktop_ift job file (its kind is not one of {', '.join(JOB_KINDS)}).")
-    return job
+    return rebase_job(job, path)
+
+
+def rebase_job(job: dict, job_path: Path | str) -> dict:
+    """``job`` with its paths inside the workspace it was written in moved to the workspace it is in now.
+
+    A run's job file lives at ``<workspace>/runs/<run id>/job.json`` and records the workspace it was
+    written in (``workspace``); when the workspace was moved or restored elsewhere, every path that starts
+    with the old workspace folder is read as the same path under the current one. Job files elsewhere
+    (a bundle, a copy) and jobs already in place are returned unchanged.
+    """
+    run_dir = Path(job_path).resolve().parent
+    old = job.get("workspace")
+    if run_dir.parent.name != "runs" or job.get("run_id", run_dir.name) != run_dir.name or not isinstance(old, str) \
+            or not old.strip():
+        return job
+    home = run_dir.parent.parent
+    if Path(old).resolve() == home:
+        return job
+    old = old.rstrip("/\\")
+
+    def moved(value):
+        if isinstance(value, str):
+            if value == old or value.startswith((old + "/", old + "\\")):
+                return str(home) + value[len(old):]
+            return value
+        if isinstance(value, dict):
+            return {k: moved(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [moved(v) for v in value]
+        return value
+
+    return moved(job)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:

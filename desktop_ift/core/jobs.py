@@ -41,6 +41,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from desktop_ift.core.store import RunRecord, Store, StoreError
+from desktop_ift.core.templates.references import reference_columns
 from desktop_ift.core.training.config import TrainConfig
 
 from desktop_ift.core.job_format import (  # noqa: F401 - re-exported: the names callers import from here
@@ -218,7 +219,7 @@ def build_plan(
     counted = {}
     if tokenizer is not None:
         counted = measure(tokenizer, worker_format, lines, config.max_seq_length, config.overflow,
-                          config.train_on_completion_only)
+                          config.train_on_completion_only, config.truncate_side)
     templates, set_kw, spec = [], {}, {}
     if isinstance(source, TemplateSet):
         ids = list(source.template_ids) + [None] * (len(source.templates) - len(source.template_ids))
@@ -318,11 +319,12 @@ def write_train_job(store: Store, plan, built) -> tuple[RunRecord, Path]:
     }
     if plan.templates:
         first = plan.templates[0]
+        refs = [reference_columns(store, t.template_id) for t in plan.templates]  # evaluation scores with them
         source_info["template"] = {"name": first.name, "prompt": first.prompt, "response": first.response,
-                                   "system": first.system}
+                                   "system": first.system, "references": refs[0]}
         source_info["template_set"] = {
-            "templates": [{"name": t.name, "prompt": t.prompt, "response": t.response, "system": t.system}
-                          for t in plan.templates],
+            "templates": [{"name": t.name, "prompt": t.prompt, "response": t.response, "system": t.system,
+                           "references": r} for t, r in zip(plan.templates, refs)],
             "mode": plan.set_mode, "seed": plan.set_seed, "name": plan.set_name,
             "weights": [t.weight for t in plan.templates] if any(t.weight is not None for t in plan.templates)
             else None,

@@ -30,6 +30,7 @@ from typing import Iterable
 
 from desktop_ift.core import events as ev
 from desktop_ift.core import run_state as rs
+from desktop_ift.core.job_format import rebase_job
 from desktop_ift.core.store import RunRecord, Store, StoreError
 
 AREA = "run_lifecycle"
@@ -236,7 +237,7 @@ def prepare_resume(store: Store, run_id: str) -> Path:
     assert checkpoint is not None  # can_resume checked
     job_path = Path(run.run_dir) / "job.json"
     try:
-        job = json.loads(job_path.read_text(encoding="utf-8"))
+        job = rebase_job(json.loads(job_path.read_text(encoding="utf-8")), job_path)  # a moved workspace
     except (OSError, ValueError) as exc:
         raise RunActionError(f"The job file {job_path} cannot be read ({exc}). Clone the run instead.") from exc
     job["resume_from"] = str(checkpoint)
@@ -305,8 +306,12 @@ def cancel_run(store: Store, run_id: str) -> str:
 
 # ---------------------------------------------------------------------------- clone and delete
 def clone_settings(store: Store, run_id: str) -> dict:
-    """What a new run needs to repeat this one: ``config`` (TrainConfig fields), ``model``, ``dataset_id``,
-    ``template_id`` (None when they no longer exist) and ``split`` (SplitSpec fields)."""
+    """What a new run needs to repeat this one: ``config`` (TrainConfig fields: the maximum length and what
+    happens to longer examples included), ``model``, ``dataset_id``, ``template_ids`` (every template of the
+    set, found by id or name in the project), ``template_id`` (the first of them), ``template_set`` (mode,
+    seed, weights of a set of several, else None), ``missing_templates`` (names no longer in the project),
+    ``format_spec`` (a chat or pre-training run's spec, else None) and ``split`` (SplitSpec fields: ratios
+    and seed, stratify column or the data's split column)."""
     from desktop_ift.core.training.config import TrainConfig
 
     run = store.get_run(run_id)
@@ -316,31 +321,71 @@ def clone_settings(store: Store, run_id: str) -> dict:
     job_path = Path(run.run_dir) / "job.json"
     if job_path.exists():
         try:
-            job = json.loads(job_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            job = rebase_job(json.loads(job_path.read_text(encoding="utf-8")), job_path)
+        except (OSError, ValueError, AttributeError):
             job = {}
     source = job.get("source") or run.config.get("source") or {}
     names = set(TrainConfig().to_dict())
     config = {k: v for k, v in {**run.config, **(job.get("config") or {})}.items() if k in names}
     dataset_id = source.get("dataset_id")
-    template_id = None
     if dataset_id is not None:
         try:
             store.get_dataset(int(dataset_id))
         except StoreError:
             dataset_id = None
-    template_name = (source.get("template") or {}).get("name")
     project_id = run.project_id or source.get("project_id")
-    if template_name and project_id:
-        template_id = next((t.id for t in store.list_templates(int(project_id)) if t.name == template_name), None)
+    set_info = source.get("template_set") or {}
+    wanted = [t.get("name") for t in set_info.get("templates") or []] or \
+        [n for n in [(source.get("template") or {}).get("name")] if n]
+    saved_ids = list(set_info.get("template_ids") or [])
+    project_templates = store.list_templates(int(project_id)) if project_id else []
+    by_id = {t.id: t for t in project_templates}
+    template_ids, missing, weights = [], [], []
+    for i, name in enumerate(wanted):
+        same = saved_ids[i] if i < len(saved_ids) and len(saved_ids) == len(wanted) else None
+        found = same if same in by_id and by_id[same].name == name else \
+            next((t.id for t in project_templates if t.name == name), None)
+        if found is None or found in template_ids:
+            missing.append(name)
+            continue
+        template_ids.append(found)
+        weights.append((set_info.get("weights") or [None] * len(wanted))[i])
+    template_set = None
+    if len(template_ids) > 1:
+        template_set = {"mode": set_info.get("mode") or "random", "seed": int(set_info.get("seed") or 0),
+                        "weights": weights if all(w is not None for w in weights) else None}
     return {
         "config": TrainConfig.from_dict(config).to_dict(),
         "model": job.get("model") or run.config.get("model") or "demo",
         "dataset_id": int(dataset_id) if dataset_id is not None else None,
-        "template_id": template_id,
+        "template_id": template_ids[0] if template_ids else None,
+        "template_ids": template_ids,
+        "template_set": template_set,
+        "missing_templates": missing,
+        "format_spec": next((dict(source[k]) for k in ("chat_spec", "text_spec") if source.get(k)), None),
         "split": source.get("split"),
         "name": run.name,
     }
+
+
+def clone_training_source(store: Store, project_id: int, settings: dict) -> dict | None:
+    """The project's training choice (the ``training_source`` setting the Template set tab reads) for
+    :func:`clone_settings`'s result: one template, a set of several (saved as "Template set"), the chat or
+    pre-training spec, or None when none of its templates is left. Raises ``ValueError`` (LibraryError)
+    when the set cannot be saved."""
+    from desktop_ift.core.templates.library import save_set
+
+    ids = settings.get("template_ids") or []
+    if settings.get("format_spec"):
+        return dict(settings["format_spec"])
+    if len(ids) == 1:
+        return {"kind": "template", "template_id": ids[0]}
+    if not ids:
+        return None
+    chosen = settings.get("template_set") or {}
+    record = save_set(store, project_id, "Template set", ids, chosen.get("mode", "random"), chosen.get("weights"),
+                      chosen.get("seed", 0))
+    return {"kind": "template_set", "set_id": record.id}
 
 
 def runs_to_delete(store: Store, run_id: str) -> list[RunRecord]:

@@ -483,8 +483,15 @@ class MainWindow(QMainWindow):
             missing.append("its dataset was deleted")
         if settings["template_id"]:
             self.state.set_template(settings["template_id"])
-        else:
-            missing.append("its template was renamed or deleted")
+        if settings["missing_templates"] or not (settings["template_id"] or settings["format_spec"]):
+            gone = ", ".join(repr(n) for n in settings["missing_templates"]) or "its template"
+            missing.append(f"{gone} was renamed or deleted")
+        try:  # the whole set (or the chat/pre-training spec) becomes the Template set tab's training choice
+            source = run_ops.clone_training_source(self.store, self.state.project.id, settings)
+            if source:
+                self.state.remember(training_source=source)
+        except ValueError as exc:
+            missing.append(f"its template set cannot be used: {exc}")
         if settings["split"]:
             self.state.set_split_values(settings["split"])
         config = settings["config"]

@@ -65,3 +65,32 @@ def test_a_test_set_without_the_templates_columns_is_refused_by_name(store, proj
     bad = import_dataset(store, project.id, other)
     with pytest.raises(JobError, match="dialogue"):
         prepare_eval_job(store, run.id, test_dataset_id=bad.id)
+
+
+def test_a_template_that_names_more_reference_columns_is_scored_with_them_without_any_option(
+        store, project, tmp_path):
+    from desktop_ift.core.templates.references import reference_columns, set_reference_columns
+
+    dataset = import_dataset(store, project.id, _csv(tmp_path / "train.csv", 30))
+    template = store.save_template(project.id, "sum", "Summarise: {{ dialogue }}", "{{ summary1 }}")
+    assert set_reference_columns(store, template.id, " summary2, summary3,summary2 ") == ["summary2", "summary3"]
+    store.save_template(project.id, "sum", "Summarise: {{ dialogue }}", "{{ summary1 }}")  # re-saved: kept
+    assert reference_columns(store, template.id) == ["summary2", "summary3"]
+    run, job_path = prepare_train_job(store, project.id, dataset.id, template.id, TrainConfig(),
+                                      split=SplitSpec(0.7, 0.15, 0.15))
+    train_job = read_job(job_path)
+    assert train_job["source"]["template"]["references"] == ["summary2", "summary3"]
+    assert all("references" not in line for line in read_jsonl(train_job["data"]["train"]))  # training: as before
+    store.update_run(run.id, status="finished")
+    job = read_job(prepare_eval_job(store, run.id)[1])
+    rows = read_jsonl(job["test_data"])
+    for row in rows:
+        i = row["idx"]
+        assert row["references"] == [f"A asked B about {i}", f"B answered on {i}"] + ([] if i % 2 else
+                                                                                       [f"they met about {i}"])
+    assert job["test_set"]["reference_columns"] == ["summary2", "summary3"]
+    assert job["test_set"]["references_from"] == "the template"
+    given = read_job(prepare_eval_job(store, run.id, reference_columns=["summary3"])[1])  # an explicit choice wins
+    assert given["test_set"]["reference_columns"] == ["summary3"]
+    set_reference_columns(store, template.id, "")
+    assert reference_columns(store, template.id) == []

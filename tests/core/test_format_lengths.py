@@ -12,6 +12,7 @@ from desktop_ift.core.templates.format_lengths import (
     MeasuredLengths, chat_findings, chat_lengths, document_examples, document_lengths, uses_plain_chat_format)
 from desktop_ift.core.templates.token_preview import LightTokenizer, preview_example
 from desktop_ift.core.training.collator import tokenize_rows
+from desktop_ift.core.training.plan_lengths import chat_dropped
 
 WORDS = "my invoice package arrived late refund error login page please help the not".split()
 
@@ -44,15 +45,17 @@ def test_chat_lengths_equal_the_one_by_one_preview_and_the_collator(which, tiny_
     assert found.plain == (0 if which == "chat" else 60)
     assert uses_plain_chat_format(tok, "", convs[0]["messages"]) == (which == "plain")
 
-    # short maxima: the conversations the collator drops are exactly those reported as dropped
-    dropped_somewhere = 0
+    # short maxima: the conversations the collator keeps are exactly those not reported as dropped
+    rows = [{"idx": i, **c} for i, c in enumerate(convs)]
     for max_len in (12, 24, int(np.percentile(found.total, 30))):
-        kept = tokenize_rows([{"idx": i, **c} for i, c in enumerate(convs)], tok, max_len, True, "chat")
         findings = chat_findings(found, max_len)
-        assert len(kept) == len(convs) - int(findings["dropped"].sum())
         assert findings["cut"].sum() == sum(p.n_tokens > max_len for p in previews) > 0
-        dropped_somewhere += int(findings["dropped"].sum())
-    assert dropped_somewhere > 0
+        for overflow in ("truncate", "drop"):
+            kept = tokenize_rows(rows, tok, max_len, True, "chat", overflow=overflow)
+            dropped = chat_dropped(found, max_len, True, overflow)
+            assert len(kept) == len(convs) - int(dropped.sum())
+        # truncating keeps every answered conversation: the last answer stays, earlier context is cut
+        assert not chat_dropped(found, max_len, True, "truncate").any()
 
 
 def test_document_lengths_and_split_examples_equal_the_collator(tiny_model_dir):

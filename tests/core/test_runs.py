@@ -220,6 +220,35 @@ def test_clone_settings_repeat_the_run(store, project):
     assert runs.clone_settings(store, run.id)["dataset_id"] is None  # gone: not offered
 
 
+def test_clone_settings_repeat_the_whole_template_set_and_the_plan_choices(store, project):
+    from desktop_ift.core.templates.library import current_training_source
+
+    dataset = store.add_dataset(project.id, "tickets", "/x.csv", "h", 1, 3, [{"name": "a", "type": "string"}], "/s")
+    first = store.save_template(project.id, "classify", "{{ a }}", "{{ a }}")
+    second = store.save_template(project.id, "label it", "Label: {{ a }}", "{{ a }}")
+    store.save_template(project.id, "unrelated", "x {{ a }}", "{{ a }}")
+    split = {"train": 0.8, "validation": 0.1, "test": 0.1, "seed": 42, "stratify_column": None,
+             "split_column": "split"}
+    set_info = {"templates": [{"name": "classify"}, {"name": "label it"}, {"name": "deleted since"}],
+                "mode": "random", "seed": 7, "weights": [3.0, 1.0, 1.0], "template_ids": [first.id, second.id, 999]}
+    run = _train_run(store, project, job_extra={
+        "config": {"method": "lora", "epochs": 2.0, "learning_rate": 1e-3, "max_seq_length": 96,
+                   "overflow": "drop", "truncate_side": "start"},
+        "source": {"project_id": project.id, "dataset_id": dataset.id, "template": {"name": "classify"},
+                   "template_set": set_info, "split": split}})
+    settings = runs.clone_settings(store, run.id)
+    assert settings["template_ids"] == [first.id, second.id] and settings["template_id"] == first.id
+    assert settings["missing_templates"] == ["deleted since"]
+    assert settings["template_set"] == {"mode": "random", "seed": 7, "weights": [3.0, 1.0]}
+    assert settings["split"]["split_column"] == "split"
+    assert (settings["config"]["overflow"], settings["config"]["truncate_side"]) == ("drop", "start")
+    assert settings["config"]["max_seq_length"] == 96
+    source = runs.clone_training_source(store, project.id, settings)
+    store.update_project_settings(project.id, training_source=source)
+    chosen = current_training_source(store, project.id)
+    assert [t.name for t in chosen.templates] == ["classify", "label it"] and chosen.seed == 7
+
+
 def test_delete_removes_the_run_its_evaluations_and_their_folders(store, project):
     run = _train_run(store, project)
     store.append_event(ev.Started(run_id=run.id, seq=1, pid=_dead_pid()))

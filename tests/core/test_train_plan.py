@@ -139,6 +139,8 @@ def test_chat_plans_count_what_the_collator_makes(store, project, tmp_path, tiny
     rows = ["conv,role,content"]
     for c in range(16):
         long = " and it is still not here" * (c % 4) * 3
+        if c % 3 == 0:  # an earlier exchange, the first context a long conversation loses
+            rows += [f"{c},user,hello{long}", f"{c},assistant,hello how can I help"]
         rows += [f"{c},user,where is my parcel{long}", f"{c},assistant,it ships on day {c}"]
     src = tmp_path / "chat.csv"
     src.write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -149,3 +151,7 @@ def test_chat_plans_count_what_the_collator_makes(store, project, tmp_path, tiny
     made = tokenize_rows(built.lines["train"], tok, 40, True, overflow=overflow)
     assert plan.data_format == "chat" and plan.lengths.trained["train"] == len(made)
     assert plan.lengths.longer["train"] > 0
+    if overflow == "truncate":  # the answer is kept, the long question cut: no conversation is lost
+        assert len(made) == plan.split.examples["train"]
+        assert all(tok.decode(f["input_ids"]).rstrip().endswith("</s>") for f in made)
+        assert "the final answer kept whole" in plan.text()

@@ -89,6 +89,31 @@ def test_a_long_example_keeps_its_whole_response_and_loses_prompt_tokens_or_is_d
     assert len(col.tokenize_rows([short], tok, limit, completion_only=True, overflow="drop")) == 1
 
 
+def test_a_long_conversation_keeps_its_final_answer_and_its_start_and_loses_the_earliest_turns(tok):
+    from desktop_ift.core.modeling import encode_segments, format_chat_segments
+
+    row = {"system": "Be brief.", "messages": [
+        {"role": "user", "content": "Ticket: " + "the parcel is late again " * 20},
+        {"role": "assistant", "content": "shipping"},
+        {"role": "user", "content": "And a refund please"}, {"role": "assistant", "content": "billing"}]}
+    ids, trained = encode_segments(tok, format_chat_segments(tok, row["system"], row["messages"]))
+    last = max(i for i in range(len(trained)) if trained[i] and not trained[i - 1])
+    answer = ids[last:]
+    limit = len(answer) + 24
+    assert len(ids) > limit
+    for side in ("middle", "start"):
+        (feature,) = col.tokenize_rows([row], tok, limit, completion_only=True, truncate_side=side)
+        assert len(feature["input_ids"]) == limit
+        assert feature["input_ids"][-len(answer):] == answer, "the final answer (and eos) is kept whole"
+        assert "billing" in _decode_trained(tok, feature)
+        text = tok.decode(feature["input_ids"])
+        assert "refund please" in text, "the turn just before the answer stays"
+        assert text.startswith("<s><|system|>\nBe brief.") == (side == "middle"), "middle keeps the start"
+    (short,) = col.tokenize_rows([row], tok, len(ids), completion_only=True)
+    assert short["input_ids"] == ids, "a conversation that fits is not touched"
+    assert col.tokenize_rows([row], tok, limit, completion_only=True, overflow="drop") == []
+
+
 def test_cut_instruction_keeps_some_prompt_when_the_response_alone_is_too_long():
     from desktop_ift.core.training.plan_lengths import cut_instruction
 

@@ -61,3 +61,17 @@ def test_library_export_and_import_round_trip(tmp_path):
     assert cli(home, "templates", "export", str(path), "--builtin").returncode == 0
     out = cli(tmp_path / "other", "templates", "import", str(path))
     assert out.returncode == 0 and "Added 24 template(s)" in out.stdout
+
+
+def test_a_template_names_more_reference_columns(tmp_path):
+    home = tmp_path / "ws"
+    data = tmp_path / "d.csv"
+    data.write_text("text,summary,summary2\nhello there,hi,greeting\n", encoding="utf-8")
+    cli(home, "import", str(data), "--project", "P")
+    assert cli(home, "templates", "use", "Summarise – TL;DR", "--project", "P").returncode == 0
+    out = cli(home, "templates", "references", "1", "summary2, summary3")
+    assert out.returncode == 0 and "the columns summary2, summary3 as references" in out.stdout, out.stderr
+    assert "summary2, summary3" in cli(home, "templates", "references", "1").stdout
+    assert "the only reference" in cli(home, "templates", "references", "1", "").stdout
+    missing = cli(home, "templates", "references", "9", "x")
+    assert missing.returncode != 0 and "no template with id 9" in (missing.stdout + missing.stderr)

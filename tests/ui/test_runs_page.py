@@ -282,3 +282,26 @@ def test_recorded_streams_read_the_same_on_the_monitor_and_the_runs_page(window,
     resumed = next(run_id for (run_id, _w, _s), (n, *_r) in zip(made, _recorded_streams()) if n == "resumed twice")
     assert run_ops.run_state(store, resumed).attempts == 3
     assert _cell(page, resumed, "Duration") == "0:12"  # 4 s per attempt; the pauses between do not count
+
+
+def test_clone_makes_the_runs_whole_template_set_the_training_choice(window, store):
+    from desktop_ift.core.templates.library import current_training_source
+
+    project = window.state.project
+    first = window.state.template()
+    second = store.save_template(project.id, "other wording", "Ticket: {{ message }}", first.response)
+    run = _run(store, window, "a set", [2.0, 1.5])
+    job_path = Path(run.run_dir) / "job.json"
+    job = json.loads(job_path.read_text())
+    job["source"]["template_set"] = {"templates": [{"name": first.name}, {"name": second.name}], "mode": "all",
+                                     "seed": 3, "template_ids": [first.id, second.id]}
+    job["config"]["overflow"] = "drop"
+    job_path.write_text(json.dumps(job))
+    page = window.runs_page
+    window.show_page(page)
+    page.refresh()
+    page.select_run(run.id)
+    page.clone_button.click()
+    chosen = current_training_source(store, project.id)
+    assert [t.name for t in chosen.templates] == [first.name, second.name] and chosen.mode == "all"
+    assert window.train_page.advanced_form.values()["overflow"] == "drop"

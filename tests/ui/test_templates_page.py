@@ -211,3 +211,24 @@ def test_export_in_pretraining_format_writes_documents(window, qtbot, tmp_path):
     lines = [json.loads(line) for line in done[0][0].read_text(encoding="utf-8").splitlines()]
     first = str(window.data_page.model.row(0)["message"])
     assert len(lines) == 400 and lines[0] == {"input": first}
+
+
+def test_more_reference_columns_are_previewed_saved_and_reloaded(window, qtbot):
+    from desktop_ift.core.templates.references import reference_columns
+
+    page = window.templates_page
+    window.show_page(page)
+    page.references_edit.setText("message, nowhere")
+    page.refresh_preview()
+    first = window.data_page.model.row(0)
+    qtbot.waitUntil(lambda: "REFERENCE 3" in page.preview_text(), timeout=5000)
+    text = page.preview_text()
+    assert "(no column 'nowhere' in this dataset)" in text and str(first["message"])[:20] in text
+    assert page.is_dirty
+    assert page.save()
+    record = window.state.template()
+    assert reference_columns(window.store, record.id) == ["message", "nowhere"] and not page.is_dirty
+    page.references_edit.setText("")
+    page._loaded = {}
+    page._load_selected()
+    assert page.references_edit.text() == "message, nowhere" and not page.is_dirty

@@ -238,6 +238,11 @@ def _evaluation_data(store: Store, first: RunRecord, first_job: dict, split: str
     split file as it is, or -- for another dataset or extra reference columns -- new lines in a temporary
     file (moved into the evaluation run's folder once it exists)."""
     reference_columns = [c for c in (reference_columns or []) if c]
+    from_template = not reference_columns
+    if from_template:  # none given: the columns the run's templates name as further references
+        from desktop_ift.core.templates.references import job_reference_columns
+
+        reference_columns = job_reference_columns(first_job)
     test_set = None
     if test_dataset_id is not None:
         dataset, table, lines = _dataset_lines(store, first_job, test_dataset_id)
@@ -262,7 +267,8 @@ def _evaluation_data(store: Store, first: RunRecord, first_job: dict, split: str
             raise JobError("Several references apply to prompt/response data only; this run trains on "
                            f"{'conversations' if 'messages' in lines[0] else 'documents'}.")
         several = _add_references(lines, table, reference_columns, f"the dataset {dataset.label}")
-        test_set = {**(test_set or {}), "reference_columns": reference_columns, "with_several": several}
+        test_set = {**(test_set or {}), "reference_columns": reference_columns, "with_several": several,
+                    "references_from": "the template" if from_template else "given by you"}
     if test_set is not None:
         folder = Path(store.home) / "tmp"
         folder.mkdir(parents=True, exist_ok=True)

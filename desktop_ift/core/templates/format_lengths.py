@@ -94,15 +94,9 @@ def chat_lengths(tok, conversations: list[dict]) -> ChatLengths:
 
 
 def chat_findings(lengths: ChatLengths, max_seq_length: int, completion_only: bool = True) -> dict[str, np.ndarray]:
-    """For a maximum length: which conversations are ``cut`` (longer, their end is cut off) and which are
-    ``dropped`` (no token the loss counts is left after the cut, so the worker leaves them out)."""
-    cut = lengths.total > max_seq_length
-    dropped = np.zeros(len(lengths.total), dtype=bool)
-    for c, total in enumerate(lengths.total.tolist()):
-        spans = lengths.trained_spans[c] if completion_only else [(0, total)]
-        # the collator drops an example whose labels[1:] (inside the cut) are all ignored
-        dropped[c] = not any(max(start, 1) < min(end, max_seq_length) for start, end in spans)
-    return {"cut": cut, "dropped": dropped}
+    """For a maximum length: which conversations are ``cut`` (longer than it). Which of them training
+    leaves out is :func:`desktop_ift.core.training.plan_lengths.chat_dropped` (the collator's cutting rule)."""
+    return {"cut": lengths.total > max_seq_length}
 
 
 def document_lengths(tok, texts: list[str]) -> np.ndarray:

@@ -46,7 +46,9 @@ class TemplateSet:
     template_ids: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.templates = [t if isinstance(t, PromptTemplate) else PromptTemplate(**t) for t in self.templates]
+        texts = ("prompt", "response", "system", "name")  # a job's template also records its "references"
+        self.templates = [t if isinstance(t, PromptTemplate) else PromptTemplate(**{k: t[k] for k in texts if k in t})
+                          for t in self.templates]
         if not self.templates:
             raise TemplateSetError("A template set needs at least one template.")
         if self.mode not in MODES:

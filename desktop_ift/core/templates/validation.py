@@ -278,8 +278,10 @@ def _duplicate_unit_problems(items: list[dict], chat: bool) -> list[Problem]:
 
 def _chat_length_problems(items, lengths, max_len: int, completion_only: bool, of: str) -> list[Problem]:
     from desktop_ift.core.templates.format_lengths import chat_findings
+    from desktop_ift.core.training.plan_lengths import chat_dropped
 
     found = chat_findings(lengths.as_chat(), max_len, completion_only)
+    found["dropped"] = chat_dropped(lengths.as_chat(), max_len, completion_only)
     out = []
     cut = np.nonzero(found["cut"])[0].tolist()
     measured = f" ({of})" if of else ""
@@ -287,13 +289,13 @@ def _chat_length_problems(items, lengths, max_len: int, completion_only: bool, o
         out.append(_unit_problem(
             "too_long", f"{_rows_phrase(len(cut), lengths.measured, 'conversations')}{measured} are longer than the "
             f"maximum sequence length ({max_len} tokens; the longest has {int(lengths.total.max()):,}). Training "
-            "keeps their first tokens and cuts off the end, later turns included. Raise the maximum length on the "
+            "keeps their last answer whole where possible and cuts the earlier turns. Raise the maximum length on the "
             "Train page or split long conversations.", items, cut))
     dropped = np.nonzero(found["dropped"])[0].tolist()
     if dropped:
         out.append(_unit_problem(
             "dropped", f"{_count(len(dropped), 'conversation')} would teach nothing: no assistant token is left "
-            f"within {max_len} tokens, so training leaves {'it' if len(dropped) == 1 else 'them'} out.",
+            f"once cut to {max_len} tokens, so training leaves {'it' if len(dropped) == 1 else 'them'} out.",
             items, dropped))
     return out
 

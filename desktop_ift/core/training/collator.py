@@ -74,11 +74,12 @@ def tokenize_rows(rows: list[dict], tokenizer, max_seq_length: int, completion_o
     tokens get a label; otherwise every token does (text rows always train on every token). Examples longer
     than ``max_seq_length``: with ``overflow="drop"`` instruction and chat examples are left out; with
     ``"truncate"`` an instruction example keeps its whole response where possible and its prompt is cut
-    (:func:`~desktop_ift.core.training.plan_lengths.cut_instruction`, ``truncate_side``), a chat example is
-    cut at its end (one whose answers are cut away entirely would train on nothing and is left out). Text
+    (:func:`~desktop_ift.core.training.plan_lengths.cut_instruction`, ``truncate_side``), a chat example keeps
+    its final assistant turn whole where possible and loses the earlier context the same way
+    (:func:`~desktop_ift.core.training.plan_lengths.cut_chat`; one left with nothing to train on is left out). Text
     rows longer than ``max_seq_length`` become several examples. The plan counts the same way beforehand.
     """
-    from desktop_ift.core.training.plan_lengths import cut_instruction
+    from desktop_ift.core.training.plan_lengths import cut_chat, cut_instruction
 
     data_format = data_format or detect_format(rows)
     out = []
@@ -104,7 +105,7 @@ def tokenize_rows(rows: list[dict], tokenizer, max_seq_length: int, completion_o
         ids, trained = _encode_chat(row, tokenizer)
         if overflow == "drop" and len(ids) > max_seq_length:
             continue
-        ids, trained = ids[:max_seq_length], trained[:max_seq_length]
+        ids, trained = cut_chat(ids, trained, max_seq_length, truncate_side)
         if completion_only:
             labels = [t if keep else IGNORE_INDEX for t, keep in zip(ids, trained)]
         else:

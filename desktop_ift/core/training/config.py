@@ -67,10 +67,12 @@ class TrainConfig:
     max_seq_length: int = _f(256, "Tokens per example at most; what happens to longer ones is the next "
                              "setting.", minimum=8)
     overflow: str = _f("truncate", "Examples longer than the maximum length: truncate (keep the whole response "
-                       "where possible, cut the prompt) or drop (leave them out of training). The plan shows "
+                       "where possible, cut the prompt; a conversation keeps its last answer and loses earlier "
+                       "turns) or drop (leave them out of training). The plan shows "
                        "how many before launch.", choices=("truncate", "drop"))
-    truncate_side: str = _f("middle", "Where a too-long prompt is cut: in the middle (its start and end stay) or "
-                            "at the start (its end stays).", choices=("middle", "start"))
+    truncate_side: str = _f("middle", "Where a too-long prompt (or a conversation's history before its last answer) "
+                            "is cut: in the middle (its start and end stay) or at the start (its end stays).",
+                            choices=("middle", "start"))
     warmup_ratio: float = _f(0.05, "Share of the steps over which the learning rate ramps up from zero.",
                              minimum=0.0, maximum=0.5)
     weight_decay: float = _f(0.0, "Pulls weights towards zero; 0 to 0.1.", minimum=0.0)

@@ -269,7 +269,8 @@ class TrainPlan:
         elif ln.overflow == "drop":
             what = "dropped"
         elif self.data_format == "chat":
-            what = "truncated (the end of the conversation is cut)"
+            what = ("truncated (the final answer kept whole where possible; the earlier turns cut "
+                    f"{'in the middle, their start kept' if ln.truncate_side == 'middle' else 'from the start'})")
         else:
             what = f"truncated (the whole response kept where possible; the prompt cut {'in the middle' if ln.truncate_side == 'middle' else 'at the start'})"
         return (f"{head}; {n_long:,} of {n:,} {unit} are longer: {what}. "

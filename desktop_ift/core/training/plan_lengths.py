@@ -2,6 +2,8 @@
 too-long example (used by the plan's counts *and* by the worker's collator, so the two always agree).
 
 * :func:`cut_instruction` -- the overflow rule for a prompt/response example.
+* :func:`cut_chat` -- the same rule for a conversation: its final assistant turn is the response, everything
+  before it (system prompt, earlier turns) the prompt.
 * :func:`plan_tokenizer` -- the tokenizer the worker will use, read without transformers (building the tiny
   demo model in a child process first when it does not exist yet: a few seconds).
 * :func:`measure` -- per split: examples longer than the maximum, examples the worker will make, the
@@ -42,6 +44,57 @@ def cut_instruction(prompt: list, completion: list, max_len: int, side: str = "m
         head = keep_prompt // 2
         cut_prompt = prompt[:head] + prompt[len(prompt) - (keep_prompt - head):]
     return cut_prompt, completion[:max_len - len(cut_prompt)]
+
+
+def _last_answer_start(trained: list) -> int | None:
+    """Index of the first token of the last run of assistant tokens (None when there is none)."""
+    end = len(trained)
+    while end and not trained[end - 1]:
+        end -= 1
+    if not end:
+        return None
+    start = end
+    while start and trained[start - 1]:
+        start -= 1
+    return start
+
+
+def cut_chat(ids: list, trained: list, max_len: int, side: str = "middle") -> tuple[list, list]:
+    """A conversation's token ``ids`` and per-token assistant flags ``trained`` cut to ``max_len`` tokens.
+
+    The final assistant turn (with what follows it) is kept whole where possible: everything before it is
+    cut as :func:`cut_instruction` cuts a prompt -- in the ``middle`` (its first tokens stay: the system
+    prompt and the model's header; then the turns just before the answer; the earliest turns after the
+    system prompt go first) or at the ``start`` (the oldest context goes first, the system prompt with it).
+    A conversation without an assistant token is cut at its end. Conversations that fit are unchanged.
+    """
+    if len(ids) <= max_len:
+        return ids, trained
+    start = _last_answer_start(trained)
+    if start is None:
+        return ids[:max_len], trained[:max_len]
+    head, tail = cut_instruction(list(range(start)), list(range(start, len(ids))), max_len, side)
+    keep = head + tail
+    return [ids[i] for i in keep], [trained[i] for i in keep]
+
+
+def chat_dropped(found, max_len: int, completion_only: bool = True, overflow: str = "truncate",
+                 side: str = "middle") -> np.ndarray:
+    """Per measured conversation (:class:`~desktop_ift.core.templates.format_lengths.ChatLengths`): True
+    when the collator leaves it out -- longer than ``max_len`` with ``overflow="drop"``, or nothing left to
+    learn after its first token once cut by :func:`cut_chat` (e.g. a conversation without an answer)."""
+    dropped = np.zeros(len(found.total), dtype=bool)
+    for c, (total, spans) in enumerate(zip(found.total.tolist(), found.trained_spans)):
+        if total > max_len and overflow == "drop":
+            dropped[c] = True
+            continue
+        trained = [False] * total
+        for a, b in spans:
+            trained[a:b] = [True] * (b - a)
+        _, kept = cut_chat(list(range(total)), trained, max_len, side)
+        labelled = kept if completion_only else [True] * len(kept)
+        dropped[c] = not any(labelled[1:])
+    return dropped
 
 
 def _demo_folder(workspace: Path | str) -> Path:
@@ -116,7 +169,7 @@ def _instruction_counts(tok, lines: list[dict]) -> tuple[np.ndarray, np.ndarray]
 
 
 def _part_lengths(tok, data_format: str, lines: list[dict], max_len: int, overflow: str,
-                  completion_only: bool) -> tuple[np.ndarray, int]:
+                  completion_only: bool, side: str = "middle") -> tuple[np.ndarray, int]:
     """(token length of each line, examples the worker makes from these lines)."""
     if not lines:
         return np.zeros(0, dtype=np.int64), 0
@@ -126,12 +179,10 @@ def _part_lengths(tok, data_format: str, lines: list[dict], max_len: int, overfl
         totals = document_lengths(tok, [x["text"] for x in lines])
         return totals, int(document_examples(totals, max_len).sum())
     if data_format == "chat":
-        from desktop_ift.core.templates.format_lengths import chat_findings, chat_lengths
+        from desktop_ift.core.templates.format_lengths import chat_lengths
 
         found = chat_lengths(tok, lines)
-        flags = chat_findings(found, max_len, completion_only)
-        dropped = flags["dropped"] | flags["cut"] if overflow == "drop" else flags["dropped"]
-        return found.total, int((~dropped).sum())
+        return found.total, int((~chat_dropped(found, max_len, completion_only, overflow, side)).sum())
     totals, _ = _instruction_counts(tok, lines)
     made = int((totals <= max_len).sum()) if overflow == "drop" else len(lines)
     return totals, made
@@ -146,11 +197,12 @@ def cover_length(totals: np.ndarray, share: float = 0.95) -> int:
 
 
 def measure(tok, data_format: str, lines: dict[str, list[dict]], max_len: int, overflow: str,
-            completion_only: bool = True) -> dict:
+            completion_only: bool = True, truncate_side: str = "middle") -> dict:
     """The :class:`~desktop_ift.core.training.plan.PlanLengths` counts of ``lines`` (per split)."""
     longer, trained, train_totals = {}, {}, np.zeros(0, dtype=np.int64)
     for part, part_lines in lines.items():
-        totals, made = _part_lengths(tok, data_format, part_lines, max_len, overflow, completion_only)
+        totals, made = _part_lengths(tok, data_format, part_lines, max_len, overflow, completion_only,
+                                     truncate_side)
         longer[part] = int((totals > max_len).sum())
         trained[part] = made
         if part == "train":

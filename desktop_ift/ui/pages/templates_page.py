@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_ift.core.store import StoreError
+from desktop_ift.core.templates.references import (
+    parse_columns, reference_columns, row_references, set_reference_columns)
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.bounded_work import LatestOnly
@@ -200,6 +202,15 @@ class TemplatesPage(Page):
             layout.addWidget(editor, 1 if field == "system" else 2)
         self._focused = self.editors["prompt"]
         self.system_edit, self.prompt_edit, self.response_edit = (self.editors[f] for f in FIELDS)
+        refs_row = QHBoxLayout()  # evaluation only: more columns whose values are right answers too
+        refs_row.addWidget(QLabel("More references"))
+        self.references_edit = QLineEdit()
+        self.references_edit.setPlaceholderText("other columns that are right answers too, e.g. summary2, summary3")
+        self.references_edit.setToolTip("Evaluation scores the answers against the response and these columns "
+                                         "(ROUGE best-of, BLEU/chrF with all). Training is not changed.")
+        self.references_edit.textChanged.connect(self._edited)
+        refs_row.addWidget(self.references_edit, 1)
+        layout.addLayout(refs_row)
 
         problems_head = QHBoxLayout()
         problems_head.addWidget(section_label("Problems"))
@@ -282,11 +293,12 @@ class TemplatesPage(Page):
     # ------------------------------------------------------------------ templates
     def current_texts(self) -> dict:
         return {"name": self.name_edit.text().strip(),
-                **{f: self.editors[f].toPlainText() for f in FIELDS}}
+                **{f: self.editors[f].toPlainText() for f in FIELDS},
+                "references": ", ".join(parse_columns(self.references_edit.text()))}
 
     @property
     def is_dirty(self) -> bool:
-        return self.current_texts() != self._loaded
+        return self.current_texts() != {"references": "", **self._loaded}
 
     def reload_templates(self) -> None:
         records = self.state.templates()
@@ -330,8 +342,10 @@ class TemplatesPage(Page):
             texts = {"name": "", "system": "", "prompt": "", "response": ""}
         else:
             texts = {"name": record.name, "system": record.system, "prompt": record.prompt,
-                     "response": record.response}
-        if self._loaded and self.is_dirty and texts != self._loaded:
+                     "response": record.response,
+                     "references": ", ".join(reference_columns(self.state.store, record.id))}
+        texts.setdefault("references", "")
+        if self._loaded and self.is_dirty and texts != {"references": "", **self._loaded}:
             return  # never overwrite the user's edits silently
         if texts == self.current_texts():
             self._loaded = dict(texts)  # already shown: keep the cursor where it is
@@ -350,8 +364,9 @@ class TemplatesPage(Page):
         self.name_edit.setCursorPosition(0)  # a long name shows its beginning, not its last letters
         for f in FIELDS:
             self.editors[f].setPlainText(texts[f])
+        self.references_edit.setText(texts.get("references", ""))
         self._loading = False
-        self._loaded = dict(texts)
+        self._loaded = {"references": "", **texts}
         self._edited()
 
     def new_template(self) -> None:
@@ -381,6 +396,7 @@ class TemplatesPage(Page):
         try:
             record = self.state.store.save_template(self.state.project.id, texts["name"], texts["prompt"],
                                                     texts["response"], texts["system"])
+            set_reference_columns(self.state.store, record.id, texts["references"])
         except StoreError as exc:
             self.preview_banner.show_message(f"{exc} Your text is still in the editors.", "error",
                                              "The template could not be saved")
@@ -506,7 +522,10 @@ class TemplatesPage(Page):
                 if self.preview.toPlainText() else "The preview cannot be rendered yet")
             return
         self.preview_banner.clear()
-        self.preview.setHtml(preview_html(example.system, example.prompt, example.response))
+        columns = parse_columns(self.references_edit.text())
+        refs = [f"(no column {c!r} in this dataset)" for c in columns if c not in row]
+        refs += row_references(example.response, row, columns)[1:]
+        self.preview.setHtml(preview_html(example.system, example.prompt, example.response, refs))
 
     def _show_problems(self, problems: list) -> None:
         self.problems_list.clear()
@@ -710,8 +729,9 @@ class TemplatesPage(Page):
         run_in_background(work, done, failed)
 
 
-def preview_html(system: str, prompt: str, response: str) -> str:
-    """The rendered example as the model will see it, one labelled block per part."""
+def preview_html(system: str, prompt: str, response: str, references: list[str] = ()) -> str:
+    """The rendered example as the model will see it, one labelled block per part (and the template's more
+    ``references`` for this row: what evaluation also accepts)."""
 
     def block(label: str, text: str, bg: str, border: str, note: str = "") -> str:
         body = html.escape(text) if text else "<span style='color:#9ca3af'>(empty)</span>"
@@ -728,4 +748,6 @@ def preview_html(system: str, prompt: str, response: str) -> str:
         parts.append(block("SYSTEM", system, "#f9fafb", "#e5e7eb"))
     parts.append(block("PROMPT", prompt, "#f9fafb", "#e5e7eb"))
     parts.append(block("RESPONSE", response, theme.ACCENT_SOFT, "#c7d2fe", "what the model learns to answer"))
+    for i, ref in enumerate(references, start=2):
+        parts.append(block(f"REFERENCE {i}", ref, "#f9fafb", "#e5e7eb", "also a right answer at evaluation"))
     return "<div style='font-size:13px; color:#1f2937'>" + "".join(parts) + "</div>"
