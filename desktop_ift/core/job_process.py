@@ -27,6 +27,9 @@ def run_job_process(
     leaves it working, and ``desktop-ift runs watch RUN`` re-attaches to it.
     Returns ``(exit code, terminal event or None)``; None means the process died without saying why.
     """
+    from desktop_ift.core.training.memory import oom_kill_count
+
+    oom_kills_before = oom_kill_count()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     new_session = {"start_new_session": True} if os.name == "posix" else {
         "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
@@ -66,7 +69,25 @@ def run_job_process(
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=30)
+    if terminal is None and code == -9:
+        terminal = _oom_ending(job_path, code, oom_kills_before)
+        if terminal is not None and on_event:
+            on_event(terminal)
     return code, terminal
+
+
+def _oom_ending(job_path: Path | str, code: int, oom_kills_before: int | None) -> ev.Event | None:
+    """The ``failed`` event written for a worker the kernel killed for lack of memory, or None."""
+    from desktop_ift.core.jobs import read_job
+    from desktop_ift.core.runs import report_oom_kill
+    from desktop_ift.core.store import Store, StoreError
+
+    try:
+        job = read_job(job_path)
+        with Store.open(job["workspace"]) as store:
+            return report_oom_kill(store, job["run_id"], code, oom_kills_before)
+    except (OSError, ValueError, KeyError, StoreError):
+        return None
 
 
 def describe_event(event: ev.Event) -> str | None:

@@ -128,6 +128,27 @@ def live_worker_message(run: RunRecord) -> str:
 
 
 # ---------------------------------------------------------------------------- checkpoints and resume
+def report_oom_kill(store: Store, run_id: str, exit_code: int | None, oom_kills_before: int | None,
+                    folder: Path | None = None) -> ev.Failed | None:
+    """A worker that ended with SIGKILL and no ending of its own: when the kernel's out-of-memory killer did
+    it (the cgroup's OOM-kill count rose since ``oom_kills_before``, or memory was at the limit), write a
+    ``failed`` event saying so, with what to change, for every reader to see; else None (the run reads lost).
+    ``folder`` is the memory cgroup to read (default: this process's own)."""
+    from desktop_ift.core.training.memory import was_oom_killed, out_of_memory_message, _limit_for
+
+    if not was_oom_killed(exit_code, oom_kills_before, folder=folder):
+        return None
+    state = run_state(store, run_id, probe=None)
+    if state.status in ("finished", "failed", "cancelled", "paused"):  # it did write its own ending
+        return None
+    event = ev.Failed(run_id=run_id, seq=store.last_seq(run_id) + 1,
+                      message=f"The training process was stopped by the system at step {state.step}: it ran out "
+                              "of memory.",
+                      hint=out_of_memory_message(_limit_for(folder)))
+    store.append_event(event)
+    return event
+
+
 def checkpoint_step(path: Path) -> int:
     """The step of a ``checkpoint-N`` folder."""
     match = CHECKPOINT_RE.match(Path(path).name)

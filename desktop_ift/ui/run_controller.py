@@ -23,6 +23,7 @@ from desktop_ift.core import run_state as rs
 from desktop_ift.core import runs as run_ops
 from desktop_ift.core.jobs import worker_command
 from desktop_ift.core.store import Store, StoreError
+from desktop_ift.core.training.memory import oom_kill_count
 
 CANCEL_GRACE_MS = 15000  # time a worker gets to checkpoint after SIGTERM before it is killed
 POLL_MS = 500
@@ -99,6 +100,7 @@ class RunController(QObject):
         proc.finished.connect(self._process_finished)
         proc.errorOccurred.connect(self._process_error)
         self.process = proc
+        self._oom_kills_before = oom_kill_count()
         proc.start(argv[0], argv[1:])
         self.started.emit(run_id)
 
@@ -254,7 +256,8 @@ class RunController(QObject):
     def _process_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
         self._read_stdout()
         self._handle_lines(self._buffer.flush())
-        code = exit_code if exit_status == QProcess.ExitStatus.NormalExit else -1
+        # a crash reports the signal as its exit code (-9: killed, as by the kernel's out-of-memory killer)
+        code = exit_code if exit_status == QProcess.ExitStatus.NormalExit else (-exit_code if exit_code else -1)
         self._settle(exit_code=code)
 
     def _settle(self, exit_code: int | None, failed_to_start: bool = False) -> None:
@@ -270,6 +273,14 @@ class RunController(QObject):
                     self._emit(event)
             except StoreError:
                 pass
+        if self._terminal is None and exit_code == -9 and self.process is not None:
+            try:
+                oom = run_ops.report_oom_kill(self.store, self.run_id, exit_code,
+                                              getattr(self, "_oom_kills_before", None))
+            except StoreError:
+                oom = None
+            if oom is not None:
+                self._emit(oom)
         if self._terminal is None and exit_code == 4:  # worker.EXIT_BUSY: another worker holds the run
             self.status = "busy"
             self._finish()

@@ -362,3 +362,40 @@ def test_metric_table_aligns_figures_logged_on_some_steps_only(store, project):
     assert as_list("eval_loss") == ["nan", "nan", "nan", 1.5, "nan"]
     cut = runs.metric_table(store, run.id, max_seq=4)
     assert cut.step.tolist() == [1, 2, 3] and np.isnan(cut.column("eval_loss")).all()
+
+
+def _cgroup_v2(folder: Path, oom_kills: int, limit: int = 1 << 30) -> Path:
+    """A memory cgroup folder as the kernel lays it out (v2): the limit and the OOM-kill counter."""
+    folder.mkdir(exist_ok=True)
+    (folder / "memory.max").write_text(f"{limit}\n")
+    (folder / "memory.current").write_text("1000\n")
+    (folder / "memory.events").write_text(f"low 0\nhigh 0\nmax 3\noom 1\noom_kill {oom_kills}\n")
+    return folder
+
+
+def test_a_worker_killed_by_the_out_of_memory_killer_reads_failed_out_of_memory_not_lost(store, project, tmp_path):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=100, pid=_dead_pid()))
+    _log_steps(store, run.id, [1, 2, 3])
+    cgroup = _cgroup_v2(tmp_path / "cg", oom_kills=0)
+    before = 0
+    _cgroup_v2(cgroup, oom_kills=1)  # the kernel killed the worker while it trained
+
+    event = runs.report_oom_kill(store, run.id, -9, before, folder=cgroup)
+
+    state = runs.run_state(store, run.id)
+    assert isinstance(event, ev.Failed) and state.status == "failed"
+    assert "ran out of memory" in state.reason and "step 3" in state.reason
+    assert "1.0 GiB" in event.hint and "batch size" in event.hint
+    assert runs.report_oom_kill(store, run.id, -9, before, folder=cgroup) is None  # written once
+
+
+def test_a_kill_that_was_not_for_memory_leaves_the_run_lost(store, project, tmp_path):
+    run = _train_run(store, project)
+    store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=100, pid=_dead_pid()))
+    _log_steps(store, run.id, [1, 2])
+    cgroup = _cgroup_v2(tmp_path / "cg", oom_kills=2)
+
+    assert runs.report_oom_kill(store, run.id, -9, 2, folder=cgroup) is None  # no new OOM kill, far from limit
+    assert runs.report_oom_kill(store, run.id, 1, 0, folder=cgroup) is None  # not a SIGKILL
+    assert runs.run_state(store, run.id).status == "lost"
