@@ -46,6 +46,20 @@ def test_without_the_package_it_says_how_to_install(tmp_path, monkeypatch):
     assert not (tmp_path / "models" / ".tokenizers" / BUNDLED_DIRNAME).exists()
 
 
+def test_the_plan_counts_with_it_before_the_model_is_converted(tmp_path):
+    """The Train page's plan for the bundled model (``smollm2`` until converted): not counted until asked,
+    then counted with the tokenizer alone, prepared in a child process."""
+    from desktop_ift.core.training.plan_lengths import plan_tokenizer
+
+    if bundled_gguf_path() is None:
+        pytest.skip("the bundled model package is not installed")
+    tok, why = plan_tokenizer("smollm2", tmp_path, build_demo=False)
+    assert tok is None and "not prepared yet" in why
+    tok, label = plan_tokenizer("smollm2", tmp_path)
+    assert label == BUNDLED_DIRNAME and tok.folder == bundled_tokenizer_dir(tmp_path)
+    assert tok.count_tokens(["hello world"], False) == [2]
+
+
 @pytest.mark.slow
 def test_the_tokens_are_those_of_the_converted_model(tokenizer_alone, smollm2_dir):
     text = "Summarise: #Person1# asked about the refund; café, naïve, 東京 and 12,345.67 €"
