@@ -16,12 +16,22 @@ from PySide6.QtWidgets import QApplication
 
 BUILD_CODE = ("import sys; from desktop_ift.core.training.tiny_model import ensure_demo_model; "
               "ensure_demo_model(sys.argv[1])")
+#: the bundled SmolLM2 (the default since #14): its tokenizer alone, read from its GGUF (seconds; the weights
+#: are converted when training needs them)
+BUNDLED_BUILD_CODE = ("import sys; from desktop_ift.core.models.bundled import ensure_bundled_tokenizer; "
+                      "ensure_bundled_tokenizer(sys.argv[1])")
 PREPARING = ("Preparing the demo model's tokenizer to count tokens (first launch only, a few seconds)…")
 
 
 def demo_chosen(state) -> bool:
-    """Whether the Train page's model is the demo model (whose folder may not be built yet)."""
-    return (state.setting("train_model") or "demo") == "demo"
+    """Whether the Train page's model is one the app builds itself (the tiny demo model, or the bundled
+    SmolLM2 when installed), whose tokenizer may not be there yet; the builder then prepares it."""
+    chosen = state.setting("train_model") or "demo"
+    if chosen == "smollm2":
+        from desktop_ift.core.models.bundled import bundled_available
+
+        return bundled_available()
+    return chosen == "demo"
 
 
 class DemoTokenizerBuilder(QObject):
@@ -51,15 +61,16 @@ class DemoTokenizerBuilder(QObject):
     def running(self) -> bool:
         return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
 
-    def ensure(self) -> bool:
-        """Start the build unless it runs already or failed before; True while it is under way."""
+    def ensure(self, model: str = "demo") -> bool:
+        """Start the build of ``model``'s tokenizer ("demo" or "smollm2") unless a build runs already or failed
+        before; True while it is under way."""
         if self.running:
             return True
         if self.error:
             return False
         process = QProcess(self)
         process.setProgram(sys.executable)
-        process.setArguments(["-c", BUILD_CODE, str(self.workspace)])
+        process.setArguments(["-c", BUNDLED_BUILD_CODE if model == "smollm2" else BUILD_CODE, str(self.workspace)])
         process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         process.finished.connect(self._finished)
         self.process = process

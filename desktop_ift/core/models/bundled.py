@@ -100,6 +100,41 @@ def ensure_bundled_model(workspace: Path | str, progress: Progress | None = None
     return convert_gguf(gguf, folder, progress, dtype=BUNDLED_DTYPE, model_card=model_card(gguf))
 
 
+def bundled_tokenizer_dir(workspace: Path | str) -> Path:
+    """Where the bundled model's tokenizer alone is kept for the token previews until the model is converted."""
+    return Path(workspace) / "models" / ".tokenizers" / BUNDLED_DIRNAME
+
+
+def ensure_bundled_tokenizer(workspace: Path | str) -> Path:
+    """Return :func:`bundled_tokenizer_dir`, saving the bundled model's tokenizer there first if needed: read
+    from the same GGUF as the conversion (so the same tokens and chat template), in seconds, without
+    dequantizing the weights. Appears complete or not at all. Raises :class:`BundledModelMissing`."""
+    import os
+    import shutil
+
+    folder = bundled_tokenizer_dir(workspace)
+    if (folder / "tokenizer.json").exists():
+        return folder
+    gguf = bundled_gguf_path()
+    if gguf is None:
+        raise BundledModelMissing(f"The bundled model {BUNDLED_DIRNAME} is not installed. Install it with: "
+                                  f"{INSTALL_HINT}; or choose another model (a folder, or 'tiny').")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        tokenizer.save_pretrained(str(partial))
+        os.rename(partial, folder)
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+        if not (folder / "tokenizer.json").exists():  # not another process winning the race
+            raise
+    return folder
+
+
 TINY_CHOICES = ("tiny", "demo")  # the tiny random model (fast tests); "demo" is its name in job files
 
 

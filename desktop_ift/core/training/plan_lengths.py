@@ -134,7 +134,26 @@ def plan_tokenizer(model: str, workspace: Path | str, build_demo: bool = True):
     """``(LightTokenizer or None, label)``: the tokenizer of the chosen model, or why there is none."""
     from desktop_ift.core.templates.token_preview import LightTokenizer, PreviewError
 
-    if model == "demo":
+    if model == "smollm2":  # the bundled model before it is converted: its tokenizer alone, from its GGUF
+        from desktop_ift.core.models.bundled import BUNDLED_DIRNAME, bundled_model_dir, bundled_tokenizer_dir
+
+        converted = bundled_model_dir(workspace)
+        folder = converted if (converted / "tokenizer.json").exists() else bundled_tokenizer_dir(workspace)
+        if not (folder / "tokenizer.json").exists() and build_demo:
+            code = ("import sys; from desktop_ift.core.models.bundled import ensure_bundled_tokenizer; "
+                    "ensure_bundled_tokenizer(sys.argv[1])")
+            try:  # in a child process: transformers stays out of the caller
+                done = subprocess.run([sys.executable, "-c", code, str(workspace)], capture_output=True,
+                                      text=True, timeout=300)
+            except (OSError, subprocess.SubprocessError) as exc:
+                return None, f"the tokenizer of {BUNDLED_DIRNAME} could not be prepared ({exc})"
+            if done.returncode != 0:
+                return None, (f"the tokenizer of {BUNDLED_DIRNAME} could not be prepared: "
+                              f"{done.stderr.strip()[-300:]}")
+        if not (folder / "tokenizer.json").exists():
+            return None, f"the tokenizer of {BUNDLED_DIRNAME} is not prepared yet"
+        label = BUNDLED_DIRNAME
+    elif model == "demo":
         if build_demo:
             try:
                 ensure_demo_tokenizer(workspace)

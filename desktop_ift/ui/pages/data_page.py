@@ -54,12 +54,17 @@ def stratify_candidates(summaries: list, n_rows: int) -> list:
 
 
 def count_duplicate_rows(table) -> int:
-    """How many rows repeat an earlier row exactly (0 when the columns cannot be compared)."""
+    """How many rows repeat an earlier row exactly (0 when the columns cannot be compared).
+
+    Each column is dictionary-encoded and rows are compared by their codes: ``Table.group_by`` would import
+    pyarrow's dataset module, and with it pandas (~1 s), at app start, where the Data page counts them."""
+    import pyarrow.compute as pc
+
     try:
-        unique = table.group_by(table.column_names).aggregate([]).num_rows
+        codes = [pc.dictionary_encode(column).combine_chunks().indices.to_pylist() for column in table.columns]
     except Exception:  # lists, structs, …: no exact comparison; no hint rather than a wrong one
         return 0
-    return table.num_rows - unique
+    return table.num_rows - len(set(zip(*codes))) if codes else 0
 
 
 class DropZone(QFrame):

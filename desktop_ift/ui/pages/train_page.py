@@ -815,7 +815,7 @@ class TrainPage(Page):
         values["method"].setText(METHOD_TEXT.get(plan.method, plan.method))
         unit = {"chat": "conversations", "pretrain": "documents"}.get(plan.data_format, "training examples")
         self.histogram.show_lengths(plan.lengths, unit)
-        demo_uncounted = not plan.lengths.measured and plan.model == DEMO_MODEL
+        demo_uncounted = not plan.lengths.measured and plan.model in (DEMO_MODEL, BUNDLED_MODEL)
         self.count_button.setVisible(demo_uncounted)
 
     def raise_max_length(self, tokens: int) -> None:

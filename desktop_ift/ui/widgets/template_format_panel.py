@@ -466,7 +466,7 @@ class TemplateFormatPanel(QWidget):
         if not getattr(self, "_builder_connected", False):
             builder.ready.connect(self.refresh_tab)
             self._builder_connected = True
-        return PREPARING if builder.ensure() else builder.error
+        return PREPARING if builder.ensure(self.state.setting("train_model") or "demo") else builder.error
 
     def _fit_problems_list(self) -> None:
         """As tall as its problems (at most 150 px), so one problem does not leave a large empty box."""

@@ -22,10 +22,13 @@ def model_folder(state) -> tuple[Path | None, str]:
     from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
 
     chosen = state.setting("train_model") or "demo"
-    if chosen == "smollm2":  # the bundled model: its converted folder (None until it is converted)
-        from desktop_ift.core.models.bundled import bundled_model_dir
+    if chosen == "smollm2":  # the bundled model: its converted folder, else its tokenizer saved alone
+        from desktop_ift.core.models.bundled import bundled_model_dir, bundled_tokenizer_dir
 
-        chosen = str(bundled_model_dir(state.store.home))
+        converted, alone = bundled_model_dir(state.store.home), bundled_tokenizer_dir(state.store.home)
+        chosen = str(alone if not (converted / "tokenizer.json").exists() else converted)
+        if not (Path(chosen) / "tokenizer.json").exists():
+            return None, converted.name
     if chosen == "demo":
         folder = state.store.models_dir / DEMO_MODEL_DIRNAME
         return (folder if (folder / "tokenizer.json").exists() else None), "demo model"
@@ -184,7 +187,7 @@ class TemplateToolsPanel(QWidget):
         if not getattr(self, "_builder_connected", False):
             builder.ready.connect(self.refresh)
             self._builder_connected = True
-        return PREPARING if builder.ensure() else builder.error
+        return PREPARING if builder.ensure(self.state.setting("train_model") or "demo") else builder.error
 
     def _max_len(self) -> int:
         from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
