@@ -180,7 +180,6 @@ def build_plan(
     from desktop_ift.core.templates.training_data import build_split_lines
     from desktop_ift.core.training.plan import PlanError, PlanLengths, PlanSplit, PlanTemplate, TrainPlan
     from desktop_ift.core.training.plan_lengths import measure, plan_tokenizer
-    from desktop_ift.core.models.discovery import model_origin
 
     try:
         dataset = store.get_dataset(dataset_id)
@@ -236,7 +235,7 @@ def build_plan(
             project_id=project_id, dataset_id=dataset.id, dataset_name=dataset.name,
             dataset_version=dataset.version,
             data_format={"text": "pretrain"}.get(worker_format, worker_format), model=model,
-            model_source=model_origin(model) if model != DEMO_MODEL else {},
+            model_source=_model_source(model),
             config=config.to_dict(),
             split=PlanSplit(method="column" if split.split_column else "ratios", train=split.train,
                             validation=split.validation, test=split.test, seed=split.seed,
@@ -291,8 +290,21 @@ def prepare_train_job(
     return write_train_job(store, *planned)
 
 
+def _model_source(model: str) -> dict:
+    """Where a model converted from a GGUF came from (with its one-line ``text`` for the plan), else {}."""
+    from desktop_ift.core.models.discovery import model_origin, origin_text
+
+    origin = model_origin(model) if model not in (DEMO_MODEL, "smollm2") else {}
+    return {**origin, "text": origin_text(origin)} if origin else {}
+
+
 def write_train_job(store: Store, plan, built) -> tuple[RunRecord, Path]:
     """Create the run of ``plan`` (status ``queued``), write its data lines and its ``job.json``."""
+    from desktop_ift.core.models.bundled import BUNDLED_DIRNAME, BUNDLED_MODEL
+
+    if plan.model == BUNDLED_MODEL:
+        raise JobError(f"{BUNDLED_DIRNAME} is not prepared yet: it is converted once into a model folder before "
+                       "the first run (the Train page does it on Start; the CLI's --model smollm2 does it).")
     lines, parts = built.lines, built.parts
     config = TrainConfig.from_dict(plan.config)
     run = store.create_run("train", config=plan.config, project_id=plan.project_id, name=plan.name)
@@ -367,9 +379,21 @@ def validate_model_choice(model: str, allow_download: bool = False, workspace=No
     way; that conversion loads torch); without ``workspace`` it is a JobError saying how to choose it.
     """
     from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
+    from desktop_ift.core.models.bundled import (
+        BUNDLED_DIRNAME, BUNDLED_MODEL, INSTALL_HINT, bundled_available, bundled_model_dir, is_bundled_converted,
+    )
     from desktop_ift.core.models.discovery import is_gguf_choice
 
     if model == DEMO_MODEL:
+        return model
+    if model == BUNDLED_MODEL:
+        # the bundled SmolLM2 before its one conversion: planned as it is (its tokenizer alone counts the
+        # lengths), converted before a job is written (write_train_job refuses it as it is)
+        if workspace is not None and is_bundled_converted(workspace):
+            return str(bundled_model_dir(workspace))
+        if not bundled_available():
+            raise JobError(f"The model installed with the app ({BUNDLED_DIRNAME}) is missing. Install it: "
+                           f"{INSTALL_HINT}")
         return model
     if is_gguf_choice(model):
         if workspace is None:

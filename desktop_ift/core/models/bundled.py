@@ -147,7 +147,7 @@ def resolve_model_option(value: str | None, workspace: Path | str, progress: Pro
     once, cached by the file's hash); anything else is returned as it is (a folder or a hub id, checked
     later by the job).
     """
-    from desktop_ift.core.jobs import DEMO_MODEL
+    from desktop_ift.core.job_format import DEMO_MODEL
 
     choice = (value or BUNDLED_MODEL).strip()
     if choice.lower() in TINY_CHOICES:
@@ -163,7 +163,7 @@ def resolve_model_option(value: str | None, workspace: Path | str, progress: Pro
 def model_parameters(model: str, workspace: Path | str) -> int | None:
     """The parameter count of a job's ``model`` entry, read from its folder without torch; None if unknown
     (the tiny model before it is built, a hub id not downloaded)."""
-    from desktop_ift.core.jobs import DEMO_MODEL
+    from desktop_ift.core.job_format import DEMO_MODEL
 
     folder = Path(workspace) / "models" / "demo-tiny-llama" if model == DEMO_MODEL else Path(model).expanduser()
     if not (folder / "config.json").exists():

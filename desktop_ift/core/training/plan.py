@@ -247,10 +247,8 @@ class TrainPlan:
         lines.append(("Max length", self.length_text()))
         lines.append(("Training on", self.trained_text()))
         lines.append(("Model", "demo model (tiny, built locally)" if self.model == "demo" else self.model))
-        if self.model_source:
-            from desktop_ift.core.models.discovery import origin_text
-
-            lines.append(("Converted from", origin_text(self.model_source)))
+        if self.model_source.get("text"):
+            lines.append(("Converted from", self.model_source["text"]))
         lines.append(("Method", self.method))
         return lines
 
