@@ -163,3 +163,23 @@ def test_no_control_on_any_page_is_squeezed_below_its_size_at_1024x680(window, q
             wide_enough = isinstance(w, QAbstractSpinBox) or w.width() >= hint.width()
             assert wide_enough and w.height() >= 0.8 * hint.height(), (
                 page.key, type(w).__name__, getattr(w, "text", lambda: "")(), w.size(), hint)
+
+
+def test_what_will_be_trained_shows_every_row_whole_at_the_smallest_size(window, qtbot):
+    """At 1024×680 the plan's rows on the Train page were squeezed: wrapped values ("SmolLM2-135M-Instruct
+    (installed with the app)", "(135M parameters)") lost their second line, and a long button widened the
+    column past the card so every value was cut at the right. The rows now scroll inside the card, whole,
+    with Start training in view."""
+    window.resize(1024, 680)
+    page = window.train_page
+    window.show_page(page)
+    qtbot.waitUntil(lambda: page.summary_values["split"].text() != "—", timeout=30000)
+    qtbot.wait(100)
+    rows = page.summary_scroll
+    assert rows.widget().width() <= rows.viewport().width(), "the plan's rows are wider than their card"
+    for key, value in page.summary_values.items():
+        if value.isVisible() and value.text():
+            needed = value.heightForWidth(value.width())
+            assert value.height() >= needed, (key, value.text(), value.height(), needed)
+    start = page.start_button
+    assert start.isVisible() and start.visibleRegion().boundingRect().height() == start.height()

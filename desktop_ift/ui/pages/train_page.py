@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
@@ -96,6 +96,29 @@ class _Progress(QObject):
     """Carries a background conversion's progress to the GUI thread (a queued signal)."""
 
     changed = Signal(str, float)
+
+
+class _FitScrollArea(QScrollArea):
+    """A frameless vertical scroll area that asks for its whole content's height (so it takes only what it
+    needs when there is room) and scrolls when the window is too short."""
+
+    def __init__(self):
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def sizeHint(self) -> QSize:
+        widget = self.widget()
+        if widget is None:
+            return super().sizeHint()
+        hint = widget.sizeHint()
+        width = max(self.viewport().width(), hint.width())
+        height = widget.heightForWidth(width) if widget.hasHeightForWidth() else hint.height()
+        return QSize(hint.width(), max(height, hint.height()))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), 96)
 
 
 ALLOW_DOWNLOAD_TIP = (
@@ -577,9 +600,17 @@ class TrainPage(Page):
 
     # ------------------------------------------------------------------ summary and start
     def _build_summary_card(self) -> QWidget:
-        frame, layout = card(margins=16)
+        frame, outer = card(margins=16)
         frame.setMinimumWidth(320)
-        layout.addWidget(section_label("What will be trained"))
+        outer.addWidget(section_label("What will be trained"))
+        # the plan's rows scroll inside the card when the window is short (a squeezed row would cut its
+        # wrapped text in half); the warnings and Start training stay in view below them
+        details = QWidget()
+        layout = QVBoxLayout(details)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.summary_scroll = _FitScrollArea()
+        self.summary_scroll.setWidget(details)
+        outer.addWidget(self.summary_scroll, 1)
         grid = QGridLayout()
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(8)
@@ -600,15 +631,17 @@ class TrainPage(Page):
             self.summary_labels[key] = label
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid)
-        self.count_button = QPushButton("Count tokens (builds the demo model, a few seconds)")
-        self.count_button.setToolTip("The lengths are counted with the chosen model's tokenizer; the demo model "
-                                     "is built on this computer the first time.")
+        self.count_button = QPushButton("Count tokens")
+        self.count_button.setToolTip("The lengths are counted with the chosen model's tokenizer: the tiny test "
+                                     "model is built on this computer the first time (a few seconds), the "
+                                     "installed SmolLM2's tokenizer is read from its file.")
         self.count_button.clicked.connect(lambda: self._build_plan(build_demo=True))
         self.count_button.hide()
         layout.addWidget(self.count_button)
         self.histogram = LengthHistogram()
         self.histogram.raise_requested.connect(self.raise_max_length)
         layout.addWidget(self.histogram)
+        layout = outer
         self.summary_warning = Banner()
         layout.addWidget(self.summary_warning)
         self.memory_banner = Banner()
@@ -652,6 +685,10 @@ class TrainPage(Page):
     def update_summary(self, *_args) -> None:
         if not hasattr(self, "start_button"):
             return
+        self._fill_summary()
+        self.summary_scroll.updateGeometry()  # the rows' height changed: the card takes what it needs
+
+    def _fill_summary(self) -> None:
         record = self.state.dataset()
         template = self.state.template()
         values = self.summary_values
@@ -773,7 +810,7 @@ class TrainPage(Page):
         home = self.state.store.home
         if build_demo:
             self.count_button.setEnabled(False)
-            self.count_button.setText("Building the demo model and counting…")
+            self.count_button.setText("Counting…")
 
         def work():
             return _make_plan(home, args, build_demo)
@@ -782,7 +819,7 @@ class TrainPage(Page):
             if generation != self._plan_generation:
                 return
             self.count_button.setEnabled(True)
-            self.count_button.setText("Count tokens (builds the demo model, a few seconds)")
+            self.count_button.setText("Count tokens")
             self.plan, self.plan_error, self._plan_key = planned[0], "", key
             self.update_summary()
 
