@@ -39,6 +39,7 @@ def test_choosing_the_bundled_model_converts_it_in_the_background(window, qtbot)
     page.bundled_progress.changed.connect(lambda message, fraction: seen.append(fraction))
     page.bundled_radio.click()  # the user picks it: conversion starts off the GUI thread
     assert page.converting and "Preparing" in page.model_banner.title_label.text()
+    assert page._bundled_process is not None  # in a child process: torch never enters the window's process
     assert not page.start_button.isEnabled() and "Preparing" in page.start_button.toolTip()
     qtbot.waitUntil(lambda: not page.converting, timeout=240000)
     assert seen and max(seen) == 1.0 and len(set(seen)) > 3  # progress reached the GUI along the way

