@@ -191,8 +191,14 @@ def cmd_prepare_train(args) -> int:
                        "--template ID (see: desktop-ift datasets / desktop-ift templates).")
     from desktop_ift.cli.app import resolve_cli_model
     from desktop_ift.core.data.splits import split_counts
-    from desktop_ift.core.models.bundled import model_parameters
+    from desktop_ift.core.jobs import DEMO_MODEL
+    from desktop_ift.core.models.bundled import is_bundled_converted, model_parameters
 
+    if (args.model or "smollm2").strip().lower() == "smollm2" and not is_bundled_converted(store.home):
+        # the bundled model's first use converts it (about a minute, 540 MB): check that the data and the
+        # template render first, so a template that cannot be used says so in seconds, nothing converted
+        build_plan(store, project.id, int(dataset_id), source, default_config(DEMO_MODEL), DEMO_MODEL,
+                   split_from_args(args), tokenizer=None)
     model = resolve_cli_model(args.model, store.home)
     split = split_from_args(args)
     n_train = split_counts(store.get_dataset(int(dataset_id)).n_rows, split)["train"] \
