@@ -14,9 +14,16 @@ def store(workspace_home):
     from desktop_ift.core.store import Store
     from desktop_ift.ui.tasks import wait_for_background_tasks
 
+    from PySide6.QtCore import QCoreApplication
+
     s = Store.open(workspace_home)
     yield s
     wait_for_background_tasks()
+    if QCoreApplication.instance() is not None:
+        # A finished task's result reaches its page through the event loop: deliver it while the store is
+        # open (the windows close only after this fixture; a result saved later hit a closed database).
+        QCoreApplication.processEvents()
+        wait_for_background_tasks()
     s.close()
 
 

@@ -466,3 +466,39 @@ def test_the_worker_log_shows_its_tail_and_then_only_new_lines(window, qtbot, st
         fh.write("second\n")
     page._tail_log()
     assert page.log_view.toPlainText().splitlines() == ["=== worker pid 1 starting", "first", "second"]
+
+
+def test_resume_appears_once_the_paused_worker_has_let_go_of_the_run(window):
+    """A worker writes its ``paused`` ending before it exits and frees the run's lock: read that early, Resume
+    was judged impossible and stayed hidden after the worker was gone (issue 12's Pause → Resume)."""
+    import json
+
+    from desktop_ift.core.run_lock import acquire
+
+    store, page = window.store, window.monitor_page
+    run = _train_run(store, window)
+    run_dir = store.run_dir(run.id)
+    checkpoint = run_dir / "checkpoints" / "checkpoint-4"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    (checkpoint / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
+    (run_dir / "job.json").write_text("{}")
+    store.append_event(ev.Started(run_id=run.id, seq=1, total_steps=10, pid=os.getpid()))
+    page.load_run(run.id)
+    page.set_controller_running(True)
+    worker = acquire(run_dir)  # the "worker" still holds the run
+    page.on_event(_log(run.id, 2, 4))
+    page.on_event(ev.Paused(run_id=run.id, seq=3, step=4, checkpoint=str(checkpoint)))
+    assert page.status == "paused" and not page.resume_button.isVisibleTo(page)
+    worker.release()  # it exits; then its controller reports the end
+    page.set_controller_running(False)
+    assert page.resume_button.isVisibleTo(page) and not page.pause_button.isVisibleTo(page)
+
+    # followed through the store (another process): the ending can come before the exit; the next tick sees it
+    worker = acquire(run_dir)
+    page._refresh_resumable()
+    assert not page.resume_button.isVisibleTo(page)
+    worker.release()
+    page._tick()
+    assert page.resume_button.isVisibleTo(page)

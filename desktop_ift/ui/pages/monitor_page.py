@@ -65,6 +65,7 @@ class MonitorPage(Page):
         self.series = RunSeries()
         self.x_axis = "step"
         self.resumable = False
+        self._worker_exiting = False  # the run is over but its worker has not exited yet (Resume waits)
         self.loading = False
         self._pending: list[ev.Event] = []
         self._load_token = 0
@@ -309,7 +310,10 @@ class MonitorPage(Page):
 
     def set_controller_running(self, running: bool) -> None:
         self._controller_running = running
-        self._update_controls()
+        if running:
+            self._update_controls()
+        else:  # the worker is gone now: judge Resume again (at its ending event it still held the run)
+            self._refresh_resumable()
 
     def _update_controls(self) -> None:
         live = self._controller_running and self.status in ("running", "queued")
@@ -357,8 +361,11 @@ class MonitorPage(Page):
         try:
             run = self.state.store.get_run(self.run_id)
             self.resumable = run_ops.can_resume(self.state.store, run, self.run_state)[0]
+            # a worker writes its ending before it exits and frees the run: look again until it has
+            self._worker_exiting = not self.resumable and self.run_state.is_over \
+                and bool(run_ops.live_worker_message(run))
         except StoreError:
-            self.resumable = False
+            self.resumable = self._worker_exiting = False
         self._update_controls()
 
     def _show_empty(self) -> None:
@@ -372,7 +379,7 @@ class MonitorPage(Page):
         self.series.clear()
         self._pending = []
         self.last_seq = 0
-        self.resumable = False
+        self.resumable = self._worker_exiting = False
         self.run_state = rs.RunState(run_id=self.run_id)
         self.progress_card.reset()
         self.log_pane.clear()
@@ -695,6 +702,8 @@ class MonitorPage(Page):
                 self._show_state()
                 self._refresh_resumable()
                 self.reload_runs()
+        if self._worker_exiting and not self._controller_running:
+            self._refresh_resumable()
         if self.run_state.first_started is not None:
             self.figures["elapsed"].setText(format_duration(self.run_state.elapsed()))
         if self.status == "running" and self.log_view.isVisible():
