@@ -266,6 +266,13 @@ def disk_full_message(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     from the run's largest checkpoint so far (the model's size when there is none yet)."""
     import shutil
 
+    from desktop_ift.core.disk import DiskSpaceError
+
+    if isinstance(exc, DiskSpaceError):  # refused before writing: it already says what is needed and free
+        return (exc.message.split(". Free some space")[0] + ".",
+                "Free some disk space (old runs and checkpoints take the most), then resume the run: it continues "
+                "from its last complete checkpoint.")
+
     target = Path(getattr(exc, "filename", None) or run_dir)
     where = target if target.is_dir() else target.parent
     while not where.exists() and where != where.parent:

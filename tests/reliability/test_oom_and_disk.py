@@ -149,3 +149,56 @@ def test_folder_size_estimates_a_checkpoint(tmp_path):
     (tmp_path / "ckpt" / "b.json").write_bytes(b"y" * 24)
     assert disk.folder_size(tmp_path / "ckpt") == 1024 and disk.folder_size(tmp_path / "none") == 0
     os.sync()
+
+
+def test_a_checkpoint_that_would_not_fit_is_refused_before_anything_is_written(tmp_path):
+    """Before a checkpoint is saved, its size (the largest checkpoint so far) is checked against the free
+    space: on a full disk the run fails with "The disk is full (… needed, … free on …)" and keeps its last
+    complete checkpoint, instead of failing halfway through writing the next one."""
+    import subprocess
+    import uuid
+    from types import SimpleNamespace
+
+    from desktop_ift.core.disk import DiskSpaceError
+    from desktop_ift.core.training.callbacks import EventCallback, checkpoint_size_estimate
+    from desktop_ift.core.worker import classify_error
+
+    mount = tmp_path / f"small-{uuid.uuid4().hex[:6]}"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    try:
+        checkpoints = mount / "checkpoints"
+        first = checkpoints / "checkpoint-2"
+        first.mkdir(parents=True)
+        (first / "adapter_model.safetensors").write_bytes(b"\0" * 1_000_000)
+        assert checkpoint_size_estimate(checkpoints) >= 1_000_000
+
+        class Writer:
+            def emit(self, *a, **k):
+                pass
+
+        class NoStop:
+            keep_best = False
+
+            def is_set(self):
+                return False
+
+        callback = EventCallback(Writer(), NoStop())
+        control = SimpleNamespace(should_save=True, should_training_stop=False)
+        args, state = SimpleNamespace(output_dir=str(checkpoints)), SimpleNamespace(global_step=4)
+        with pytest.raises(DiskSpaceError) as refused:
+            callback.on_step_end(args, state, control)
+        assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-2"]  # nothing half-written
+        message, hint = classify_error(refused.value, mount)
+        assert message.startswith("The disk is full") and "needed" in message and "free on" in message
+        assert str(mount) in message and "resume" in hint
+
+        room = tmp_path / "roomy" / "checkpoints"  # the same checkpoint on a disk with room goes ahead
+        (room / "checkpoint-2").mkdir(parents=True)
+        (room / "checkpoint-2" / "adapter_model.safetensors").write_bytes(b"\0" * 1_000_000)
+        control.should_save = True
+        assert callback.on_step_end(SimpleNamespace(output_dir=str(room)), state, control).should_save
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from desktop_ift.core import events as ev
+from desktop_ift.core.disk import check_free_space, folder_size
 from desktop_ift.core.modeling import memory_mb
 
 PREFIX_CHECKPOINT_DIR = "checkpoint"
@@ -85,6 +86,29 @@ def stop_agreed(local: bool, keep_best: bool = False) -> tuple[bool, bool]:
     return stop, keep
 
 
+def checkpoint_size_estimate(output_dir: Path | str, model=None) -> int:
+    """Bytes the next checkpoint takes: the largest one already written in ``output_dir``; before the first,
+    the trained weights plus the optimizer's two Adam moments (4 bytes each), from ``model``."""
+    folder = Path(output_dir)
+    sizes = [folder_size(p) for p in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.is_dir()] \
+        if folder.is_dir() else []
+    if sizes and max(sizes):
+        return max(sizes)
+    if model is None:
+        return 0
+    trained = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    return trained + 2 * 4 * sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def room_for_checkpoint(output_dir: Path | str, model=None) -> None:
+    """Raise :class:`~desktop_ift.core.disk.DiskSpaceError` ("The disk is full (… needed, … free on …)") before
+    a checkpoint that would not fit is written: the run then fails with that message and keeps its last
+    complete checkpoint, instead of failing halfway through writing one."""
+    needed = checkpoint_size_estimate(output_dir, model)
+    if needed:
+        check_free_space(output_dir, needed, "a checkpoint")
+
+
 class EventCallback(TrainerCallback):
     """``on_log`` -> ``Log``, ``on_evaluate`` -> ``Eval``, ``on_save`` -> ``Checkpoint``.
 
@@ -143,13 +167,14 @@ class EventCallback(TrainerCallback):
         if self.stopped_at is None:
             local = self.stop_flag.is_set()
             stop, self.keep_best = stop_agreed(local, bool(getattr(self.stop_flag, "keep_best", False)))
-            if not stop:
-                return control
-            self.stopped_at = state.global_step
-            # Keeping the best needs no new checkpoint; a plain stop (or no best yet) saves a resumable one.
-            if not (self.keep_best and self.keep_best_possible()):
-                control.should_save = True
-            control.should_training_stop = True
+            if stop:
+                self.stopped_at = state.global_step
+                # Keeping the best needs no new checkpoint; a plain stop (or no best yet) saves a resumable one.
+                if not (self.keep_best and self.keep_best_possible()):
+                    control.should_save = True
+                control.should_training_stop = True
+        if control.should_save:
+            room_for_checkpoint(args.output_dir, kwargs.get("model"))
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -197,6 +222,7 @@ class EventCallback(TrainerCallback):
                 self.best_step = state.global_step
                 self._saving_best_at = state.global_step
                 control.should_save = True  # saved right after this callback, in the same step
+                room_for_checkpoint(args.output_dir, kwargs.get("model"))
         if self.scalars is not None:
             self.scalars.write(state.global_step, {"eval/" + k.removeprefix("eval_"): v for k, v in numeric.items()})
         self.writer.emit(ev.Eval, step=state.global_step, model_label="", metrics=numeric)
