@@ -7,10 +7,9 @@ button to the page's model card layout."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, QProcessEnvironment
+from PySide6.QtCore import QProcess
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_ift.core.models.discovery import WHERE, LocalModel, local_models, lmstudio_roots, ollama_root
+from desktop_ift.ui.conversion_process import start_conversion
 
 
 class GgufModelDialog(QDialog):
@@ -83,48 +83,28 @@ def prepare_in_child(page, target: LocalModel | Path | str) -> QProcess:
     if model is not None and model.sha256:
         args += [model.name, model.sha256]
     title = f"Preparing {model.name if model else path.name}"
-    proc = QProcess(page)
-    env = QProcessEnvironment.systemEnvironment()
-    env.insert("HF_HUB_OFFLINE", "1")
-    proc.setProcessEnvironment(env)
-    proc.setStandardInputFile(QProcess.nullDevice())
-    proc.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
     page.model_banner.show_message("Starting…", "info", title)
-    result: dict[str, str] = {}
 
-    def read() -> None:
-        while proc.canReadLine():
-            line = bytes(proc.readLine()).decode("utf-8", "replace").rstrip("\n")
-            kind, _, rest = line.partition(" ")
-            if kind == "progress":
-                fraction, _, message = rest.partition(" ")
-                page.model_banner.show_message(f"{float(fraction):.0%} — {message}", "info", title)
-            elif kind in ("folder", "error"):
-                result[kind] = rest
+    def progress(message: str, fraction: float) -> None:
+        page.model_banner.show_message(f"{fraction:.0%} — {message}", "info", title)
 
-    def finished(code: int, _status) -> None:
-        read()
-        err = bytes(proc.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
-        proc.deleteLater()
+    def ended(folder: str | None, reason: str) -> None:
         page._gguf_prepare = None
         if getattr(page, "gguf_button", None) is not None:
             page.gguf_button.setEnabled(True)
-        if code == 0 and "folder" in result:
-            if page.set_model_folder(result["folder"]):
+        if folder:
+            if page.set_model_folder(folder):
                 what = f"{WHERE.get(model.source, model.source)} model {model.name}" if model else path.name
-                page.model_banner.show_message(f"{what}, converted into {result['folder']} (reused next time: "
+                page.model_banner.show_message(f"{what}, converted into {folder} (reused next time: "
                                                "it is cached by the file's hash). This folder is the run's model.",
                                                "success", "Ready")
         else:
-            page.model_banner.show_message(result.get("error") or (err[-1] if err else f"exit code {code}"),
-                                           "error", f"{model.name if model else path.name} cannot be used")
+            page.model_banner.show_message(reason, "error", f"{model.name if model else path.name} cannot be used")
 
-    proc.readyReadStandardOutput.connect(read)
-    proc.finished.connect(finished)
-    page._gguf_prepare = proc
     if getattr(page, "gguf_button", None) is not None:
         page.gguf_button.setEnabled(False)  # one conversion at a time
-    proc.start(sys.executable, args)
+    proc = start_conversion(page, args, progress, ended)
+    page._gguf_prepare = proc
     return proc
 
 

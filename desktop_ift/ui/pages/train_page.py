@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
@@ -23,6 +22,7 @@ from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import ConfigError, TrainConfig
 from desktop_ift.core.training.plan import PlanLengths
 from desktop_ift.ui.app_state import AppState
+from desktop_ift.ui.conversion_process import start_conversion
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.config_form import ConfigForm
@@ -308,43 +308,21 @@ class TrainPage(Page):
         self.model_banner.show_message("Starting…", "info", f"Preparing {BUNDLED_DIRNAME}")
         self.update_summary()
         # a child process converts it: torch and the conversion's memory never enter the window's process
-        proc = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("HF_HUB_OFFLINE", "1")
-        proc.setProcessEnvironment(env)
-        proc.setStandardInputFile(QProcess.nullDevice())
-        result: dict[str, str] = {}
-
-        def read() -> None:
-            while proc.canReadLine():
-                kind, _, rest = bytes(proc.readLine()).decode("utf-8", "replace").rstrip("\n").partition(" ")
-                if kind == "progress":
-                    fraction, _, message = rest.partition(" ")
-                    self.bundled_progress.changed.emit(message, float(fraction))
-                elif kind in ("folder", "error"):
-                    result[kind] = rest
-
-        def finished(code: int, _status) -> None:
-            read()
-            err = bytes(proc.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
-            proc.deleteLater()
+        def ended(folder: str | None, reason: str) -> None:
             self._bundled_process = None
             self.converting = False
-            if code == 0 and is_bundled_converted(home):
+            if folder and is_bundled_converted(home):
                 self._show_bundled_state()
                 self._shapes.clear()
                 self.update_summary()
                 if then:
                     then()
                 return
-            reason = result.get("error") or (err[-1] if err else f"the conversion ended with exit code {code}")
             self.model_banner.show_message(reason, "error", f"{BUNDLED_DIRNAME} could not be prepared")
             self.update_summary()
 
-        proc.readyReadStandardOutput.connect(read)
-        proc.finished.connect(finished)
-        self._bundled_process = proc
-        proc.start(sys.executable, ["-m", "desktop_ift.core.models.bundled", str(home)])
+        self._bundled_process = start_conversion(self, ["-m", "desktop_ift.core.models.bundled", str(home)],
+                                                 self.bundled_progress.changed.emit, ended)
 
     def _bundled_progress(self, message: str, fraction: float) -> None:
         if self.converting:
