@@ -22,7 +22,9 @@ from desktop_ift.core import runs as run_ops
 from desktop_ift.core.store import Store
 
 pytestmark = pytest.mark.slow
-ARGS = ["--max-steps", "12", "--batch-size", "8", "--logging-steps", "1", "--save-steps", "2", "--seed", "7"]
+# the tiny model, named: the default is now the bundled SmolLM2 (135M, minutes a run on a shared CPU)
+ARGS = ["--model", "tiny", "--max-steps", "12", "--batch-size", "8", "--logging-steps", "1", "--save-steps", "2",
+        "--seed", "7"]
 
 
 def _env(home: Path) -> dict:
