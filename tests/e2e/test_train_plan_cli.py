@@ -39,7 +39,7 @@ def test_400_examples_356_too_long_are_truncated_by_default_and_dropped_only_whe
     with Store.open(home) as store:
         project = store.find_project("Long")
         template = store.save_template(project.id, "Echo", "Text: {{ text }}", "{{ label }}")
-    common = ["prepare-train", "--project", "Long", "--template", str(template.id), "--split", "1", "0", "0",
+    common = ["prepare-train", "--model", "tiny", "--project", "Long", "--template", str(template.id), "--split", "1", "0", "0",
               "--max-seq-length", "64", "--max-steps", "2", "--batch-size", "16", "--no-packing"]
 
     default = cli(home, *common)
@@ -94,7 +94,7 @@ def test_separate_train_dev_test_files_keep_their_rows_and_no_test_row_reaches_t
         project = store.find_project("Parts")
         template = store.save_template(project.id, "t", "Message: {{ text }}", "{{ label }}")
 
-    out = cli(home, "prepare-train", "--project", "Parts", "--template", str(template.id))
+    out = cli(home, "prepare-train", "--model", "tiny", "--project", "Parts", "--template", str(template.id))
     job = _job(out)
     assert "20 train · 5 validation · 6 test (from the data's column 'split')" in out.stdout
     assert job["source"]["counts"] == {"train": 20, "validation": 5, "test": 6}
@@ -108,7 +108,7 @@ def test_separate_train_dev_test_files_keep_their_rows_and_no_test_row_reaches_t
     assert exported.returncode == 0, exported.stderr
     assert "train 20, validation 5, test 6" in exported.stdout and "from the column 'split'" in exported.stdout
 
-    ratios = cli(home, "prepare-train", "--project", "Parts", "--template", str(template.id), "--split", "0.5",
+    ratios = cli(home, "prepare-train", "--model", "tiny", "--project", "Parts", "--template", str(template.id), "--split", "0.5",
                  "0.25", "0.25", "--stratify", "label")
     assert "stratified by 'label'" in ratios.stdout and _job(ratios)["plan"]["split"]["method"] == "ratios"
 
@@ -130,9 +130,9 @@ def test_chat_and_pretraining_runs_train_through_the_cli(workspace_home, demo_mo
         options = ["--format", "pretrain", "--text-columns", "text"]
     src.write_text("\n".join(rows) + "\n", encoding="utf-8")
     assert cli(home, "import", str(src), "--project", fmt).returncode == 0
-    missing = cli(home, "prepare-train", "--project", fmt, "--format", fmt)
+    missing = cli(home, "prepare-train", "--model", "tiny", "--project", fmt, "--format", fmt)
     assert missing.returncode == 1 and ("--chat" in missing.stderr or "--text-columns" in missing.stderr)
-    out = cli(home, "prepare-train", "--project", fmt, *options, "--max-seq-length", "32", "--max-steps", "2",
+    out = cli(home, "prepare-train", "--model", "tiny", "--project", fmt, *options, "--max-seq-length", "32", "--max-steps", "2",
               "--batch-size", "4")
     job = _job(out)
     plan = job["plan"]
