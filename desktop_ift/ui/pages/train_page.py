@@ -114,7 +114,7 @@ class _FitScrollArea(QScrollArea):
         if widget is None:
             return super().sizeHint()
         hint = widget.sizeHint()
-        width = max(self.viewport().width(), hint.width())
+        width = self.viewport().width() if self.viewport().width() > 100 else hint.width()
         height = widget.heightForWidth(width) if widget.hasHeightForWidth() else hint.height()
         return QSize(hint.width(), max(height, hint.height()))
 
@@ -803,10 +803,13 @@ class TrainPage(Page):
             self._plan_timer.start()
 
     def _build_plan(self, build_demo: bool = False) -> None:
-        """Build the plan off the GUI thread (the demo model is built only when asked: *Count tokens*)."""
+        """Build the plan off the GUI thread (the tiny model is built only when asked: *Count tokens*; the
+        installed SmolLM2's tokenizer alone is read from its file at once, in seconds, so its lengths are
+        counted from the first look)."""
         key, args = self._plan_inputs()
         if key is None or self.model_error:
             return
+        build_demo = build_demo or args["model"] == BUNDLED_MODEL
         self._plan_generation += 1
         generation = self._plan_generation
         home = self.state.store.home
