@@ -18,12 +18,18 @@ def store(workspace_home):
 
     s = Store.open(workspace_home)
     yield s
+    from desktop_ift.ui import tasks
+
     wait_for_background_tasks()
     if QCoreApplication.instance() is not None:
         # A finished task's result reaches its page through the event loop: deliver it while the store is
-        # open (the windows close only after this fixture; a result saved later hit a closed database).
-        QCoreApplication.processEvents()
-        wait_for_background_tasks()
+        # open (a result saved later hit a closed database). A delivered result may start another task (the
+        # plan after the devices are known): deliver until none is left.
+        for _ in range(20):
+            QCoreApplication.processEvents()
+            if not tasks._ACTIVE:
+                break
+            wait_for_background_tasks()
     s.close()
 
 
