@@ -285,8 +285,9 @@ def disk_full_message(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     checkpoints = Path(run_dir) / "checkpoints"
     sizes = [_folder_size(p) for p in checkpoints.iterdir() if p.is_dir()] if checkpoints.is_dir() else []
     needed = f"about {_human_bytes(max(sizes))} needed" if sizes and max(sizes) else "more space needed"
+    writing = f" while writing {Path(exc.filename).name}" if getattr(exc, "filename", None) else ""
     return (
-        f"The disk is full ({needed}, {free} free on {where}).",
+        f"The disk is full{writing} ({needed}, {free} free on {where}).",
         "Free some disk space (old runs and checkpoints take the most), then resume the run: it continues from "
         "its last complete checkpoint.",
     )

@@ -234,8 +234,8 @@ class ExamplesView(QWidget):
         scores = [c for c in getattr(self, "_score_columns", []) if c < n]
         answers = [c for c in range(3, n) if c not in scores]
         metrics = table.horizontalHeader().fontMetrics()
-        score_w = max(metrics.horizontalAdvance(table.horizontalHeaderItem(c).text()) + 34 for c in scores) \
-            if scores else 0
+        headers = [table.horizontalHeaderItem(c) for c in scores]  # None while a table is being refilled
+        score_w = max(metrics.horizontalAdvance(h.text() if h else "") + 34 for h in headers) if scores else 0
         for c in scores:
             table.setColumnWidth(c, score_w)
         available = table.viewport().width() - table.columnWidth(0) - score_w * len(scores)
