@@ -287,7 +287,7 @@ def disk_full_message(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     needed = f"about {_human_bytes(max(sizes))} needed" if sizes and max(sizes) else "more space needed"
     writing = f" while writing {Path(exc.filename).name}" if getattr(exc, "filename", None) else ""
     return (
-        f"The disk is full{writing} ({needed}, {free} free on {where}).",
+        f"The disk is full ({needed}, {free} free on {where}){writing}.",
         "Free some disk space (old runs and checkpoints take the most), then resume the run: it continues from "
         "its last complete checkpoint.",
     )
