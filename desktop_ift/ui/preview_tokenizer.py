@@ -92,3 +92,16 @@ class DemoTokenizerBuilder(QObject):
         if self.process is not None:
             self.process.waitForFinished(ms)
         return not self.error
+
+
+def prepare_preview_tokenizer(owner, state, on_ready) -> str:
+    """For a panel that previews tokens: before the chosen model's tokenizer exists (the demo model not yet
+    built, the installed SmolLM2 not yet read), prepare it in the background, calling ``on_ready`` once it is
+    there, and return what to show meanwhile ("" when the chosen model needs nothing prepared)."""
+    if not demo_chosen(state):
+        return ""
+    builder = DemoTokenizerBuilder.for_workspace(state.store.home)
+    if not getattr(owner, "_builder_connected", False):
+        builder.ready.connect(on_ready)
+        owner._builder_connected = True
+    return PREPARING if builder.ensure(state.setting("train_model") or "demo") else builder.error

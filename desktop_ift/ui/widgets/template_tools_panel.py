@@ -179,15 +179,9 @@ class TemplateToolsPanel(QWidget):
     def _prepare_demo_tokenizer(self) -> str:
         """Before the first run the demo model is not built: build it in the background (the tabs refresh
         when it is ready) and return what to show meanwhile ("" when the chosen model is not the demo)."""
-        from desktop_ift.ui.preview_tokenizer import PREPARING, DemoTokenizerBuilder, demo_chosen
+        from desktop_ift.ui.preview_tokenizer import prepare_preview_tokenizer
 
-        if not demo_chosen(self.state):
-            return ""
-        builder = DemoTokenizerBuilder.for_workspace(self.state.store.home)
-        if not getattr(self, "_builder_connected", False):
-            builder.ready.connect(self.refresh)
-            self._builder_connected = True
-        return PREPARING if builder.ensure(self.state.setting("train_model") or "demo") else builder.error
+        return prepare_preview_tokenizer(self, self.state, self.refresh)
 
     def _max_len(self) -> int:
         from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
