@@ -47,9 +47,12 @@ class LatestOnly(QObject):
             else:
                 failed(exc)
 
+        # while the previous request is still running (a slow template), the next one is likely slow too and
+        # may wait for a free thread: hand the window back at once instead of blocking it for wait_s
+        wait_s = 0.0 if self.busy else self.wait_s
         future = _EXECUTOR.submit(fn)
         try:
-            future.result(timeout=self.wait_s)
+            future.result(timeout=wait_s)
         except FutureTimeout:
             self._apply = show
             if on_wait:

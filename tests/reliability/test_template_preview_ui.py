@@ -13,6 +13,8 @@ SLOW = "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro
 def test_hostile_template_preview_keeps_the_window_responsive(window, qtbot):
     page = window.templates_page
     window.show_page(page)
+    qtbot.waitUntil(lambda: page.n_rows() > 0, timeout=10000)  # the demo table is loaded before the timing
+    qtbot.wait(200)
     gaps, last = [], [time.monotonic()]
 
     def beat() -> None:
