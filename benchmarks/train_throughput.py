@@ -13,13 +13,19 @@ data, whose examples vary from about 20 to 400 tokens, are trained three ways, e
     checkpointing on as in TRL, tokenized-data cache cold). ``ours_no_gc`` is the same with gradient
     checkpointing off (compared with ``trl_no_gc``).
 
-Shared by all: full fine-tuning (the model starts from random weights, so adapters would measure little),
+Shared by all: full fine-tuning on the tiny model (random weights, so adapters would measure little) or the same
+LoRA adapters on SmolLM2,
 the same learning rate, batch size, epochs, maximum length, seed and fp32 on the CPU. Reported per method:
 useful (non-padding) tokens per second of training, peak memory (resident set on the CPU, CUDA peak on a
 GPU), and the validation loss on response tokens, measured for all three by the same function
 (:func:`desktop_ift.core.evaluation.response_loss.response_loss`).
 
     .venv/bin/python benchmarks/train_throughput.py [--n-train 128] [--hidden 256] [--layers 4] [--threads 1]
+    .venv/bin/python benchmarks/train_throughput.py --model smollm2 [--method lora] [--n-train 32]
+
+``--model smollm2`` trains the real pretrained SmolLM2-135M-Instruct installed with the app (converted once
+into a cache folder, ``--cache``) instead of the random tiny Llama, and ``--method lora`` (its default) gives
+all three the same LoRA adapters (our rank/alpha/dropout defaults on every linear projection, through peft).
 
 The last line printed is one JSON object with the figures, ``ratio_vs_textbook`` and ``ratio_vs_trl``
 (useful tokens per wall-clock second of ours divided by theirs; targets >= 2 and >= 1.3), the same ratios
@@ -111,6 +117,18 @@ def _useful_tokens(tokenizer, rows, max_len) -> int:
     return sum(len(f["input_ids"]) for f in tokenize_rows(rows, tokenizer, max_len, completion_only=False))
 
 
+def _lora_config(model):
+    """The LoRA adapters our recipe would put on ``model`` (its defaults), as a peft config for (a) and (b)."""
+    from peft import LoraConfig, TaskType
+
+    from desktop_ift.core.training.config import TrainConfig
+    from desktop_ift.core.training.recipe import lora_target_modules
+
+    c = TrainConfig()
+    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=c.lora_r, lora_alpha=c.lora_alpha,
+                      lora_dropout=c.lora_dropout, target_modules=lora_target_modules(model), bias="none")
+
+
 def _common_args(args, out_dir):
     return dict(output_dir=str(out_dir), per_device_train_batch_size=args.batch_size, num_train_epochs=1,
                 learning_rate=args.lr, warmup_steps=0.05, lr_scheduler_type="linear", seed=42, data_seed=42,
@@ -138,7 +156,11 @@ def run_textbook(args, model_dir, train, val) -> dict:
         labels = [t if m else -100 for t, m in zip(ids, mask)]
         features.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
     useful = sum(sum(f["attention_mask"]) for f in features)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32")
+    if args.method == "lora":
+        from peft import get_peft_model
+
+        model = get_peft_model(model, _lora_config(model))
     trainer = Trainer(model=model, args=TrainingArguments(**_common_args(args, Path(args.work) / "a")),
                       train_dataset=features)
     trainer.train()
@@ -159,8 +181,9 @@ def run_trl(args, model_dir, train, val, gradient_checkpointing=None) -> dict:
                               for r in train])
     extra = {} if gradient_checkpointing is None else {"gradient_checkpointing": gradient_checkpointing}
     config = SFTConfig(**_common_args(args, Path(args.work) / "b"), max_length=args.max_len, **extra)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    trainer = SFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32")
+    peft = {"peft_config": _lora_config(model)} if args.method == "lora" else {}
+    trainer = SFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok, **peft)
     trainer.train()
     useful = _useful_tokens(tok, train, args.max_len)
     return {**_figures(useful), "peak_memory_mb": _peak_memory_mb(),
@@ -178,7 +201,7 @@ def run_ours(args, model_dir, train, val, gradient_checkpointing=None) -> dict:
     from desktop_ift.core.training.recipe import run_training
     from desktop_ift.core.worker import EventWriter
 
-    config = TrainConfig(method="full", epochs=1, batch_size=args.batch_size, learning_rate=args.lr,
+    config = TrainConfig(method=args.method, epochs=1, batch_size=args.batch_size, learning_rate=args.lr,
                          max_seq_length=args.max_len, warmup_ratio=0.05, logging_steps=1000, seed=42,
                          precision="fp32")
     if gradient_checkpointing is not None:
@@ -198,20 +221,31 @@ def run_ours(args, model_dir, train, val, gradient_checkpointing=None) -> dict:
 
     writer = EventWriter(store, run.id, None)
     run_training(job, writer, Never())
+    peak = _peak_memory_mb()  # before the trained model is loaded again below for the validation loss
     finished = store.events(run.id)[-1]
     tok = load_tokenizer(model_dir)
     useful = _useful_tokens(tok, train, args.max_len)
-    model = AutoModelForCausalLM.from_pretrained(finished.output_dir)
+    if args.method == "lora":
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32"),
+                                          finished.output_dir)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(finished.output_dir)
     packed = any("packed without" in getattr(e, "message", "") for e in store.events(run.id))
     from desktop_ift.core.training.memory import estimate_memory, load_shape
 
     estimate = estimate_memory(load_shape(model_dir), config, "cuda" if _cuda() else "cpu").total / 2**20
-    return {**_figures(useful), "peak_memory_mb": _peak_memory_mb(), "memory_estimate_mb": estimate,
+    return {**_figures(useful), "peak_memory_mb": peak, "memory_estimate_mb": estimate,
             "val_response_loss": _val_loss(model, tok, val, args.max_len), "packed": packed,
             "gradient_checkpointing": config.gradient_checkpointing}
 
 
 def build_model(args, folder: Path) -> Path:
+    if args.model == "smollm2":  # the real pretrained model installed with the app, converted once
+        from desktop_ift.core.models.bundled import ensure_bundled_model
+
+        return ensure_bundled_model(Path(args.cache).expanduser())
     from desktop_ift.core.training.tiny_model import build_tiny_model
 
     texts = [f"{r['system']} {r['prompt']} {r['response']}" for r in make_rows(400, seed=99)]
@@ -241,13 +275,24 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-len", type=int, default=512)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 1e-3 for the tiny model's full training, 2e-4 for LoRA)")
+    p.add_argument("--model", choices=("tiny", "smollm2"), default="tiny",
+                   help="tiny: a random tiny Llama built from a config; smollm2: the pretrained SmolLM2-135M-Instruct")
+    p.add_argument("--method", choices=("full", "lora"), default=None,
+                   help="full fine-tuning or LoRA for all three (default: full on tiny, lora on smollm2)")
+    p.add_argument("--cache", default="~/.cache/desktop_ift_bench",
+                   help="workspace folder where SmolLM2 is converted once (--model smollm2)")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads per run (default 1: on a shared machine it keeps the runs comparable; 0: torch's)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.method is None:
+        args.method = "lora" if args.model == "smollm2" else "full"
+    if args.lr is None:
+        args.lr = 2e-4 if args.method == "lora" else 1e-3
     if args.child:
         child(args)
         return
@@ -265,7 +310,8 @@ def main() -> None:
             work = Path(tmp) / method
             cmd = [sys.executable, __file__, "--child", method, "--model-dir", str(model_dir), "--work", str(work),
                    "--n-train", str(args.n_train), "--n-val", str(args.n_val), "--batch-size", str(args.batch_size),
-                   "--max-len", str(args.max_len), "--lr", str(args.lr), "--threads", str(args.threads)]
+                   "--max-len", str(args.max_len), "--lr", str(args.lr), "--threads", str(args.threads),
+                   "--model", args.model, "--method", args.method]
             env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
@@ -281,8 +327,8 @@ def main() -> None:
         summary = {
             "benchmark": "train_throughput",
             "device": "cuda" if _cuda() else "cpu",
-            "settings": {k: getattr(args, k) for k in ("n_train", "n_val", "hidden", "layers", "batch_size",
-                                                       "max_len", "lr")},
+            "settings": {k: getattr(args, k) for k in ("model", "method", "n_train", "n_val", "hidden", "layers",
+                                                       "batch_size", "max_len", "lr")},
             "results": results,
             "ratio_vs_textbook": ours["tokens_per_s"] / book["tokens_per_s"],
             "cpu_ratio_vs_textbook": ours["tokens_per_cpu_s"] / book["tokens_per_cpu_s"],
