@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types whose message is meant for the user (printed without a traceback)."""
     from desktop_ift.core.data.importers import DataImportError
-    from desktop_ift.core.jobs import JobError
+    from desktop_ift.core.job_format import JobError
     from desktop_ift.core.store import StoreError
     from desktop_ift.core.templates.render import TemplateError
     from desktop_ift.core.training.config import ConfigError

@@ -29,7 +29,7 @@ def cmd_demo(args) -> int:
     from desktop_ift.core.demo import demo_settings, ensure_demo_project
     from desktop_ift.core.evaluation.comparison import format_comparison
     from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
-    from desktop_ift.core.jobs import prepare_train_job
+    from desktop_ift.core.training.prepare import prepare_train_job
     from desktop_ift.core.models.bundled import format_parameters, model_parameters
 
     started = time.time()

@@ -61,7 +61,7 @@ def run_job(job_path: Path, as_json: bool = False) -> int:
     """Run a job file in a worker process, printing its events; returns the CLI exit code."""
     from desktop_ift.core import events as ev
     from desktop_ift.core.job_process import run_job_process
-    from desktop_ift.core.jobs import read_job
+    from desktop_ift.core.job_format import read_job
 
     job = read_job(job_path)
     on_event = (lambda e: print(ev.encode(e), flush=True)) if as_json else print_event

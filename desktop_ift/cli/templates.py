@@ -164,7 +164,7 @@ def _dataset(store, project, args):
 def cmd_check(args) -> int:
     from desktop_ift.cli.training import default_config
     from desktop_ift.core.data.importers import load_dataset_table
-    from desktop_ift.core.jobs import resolve_training_source
+    from desktop_ift.core.training.source import resolve_training_source
     from desktop_ift.core.templates.validation import validate_source
 
     store, project = _project(args)
@@ -201,7 +201,8 @@ def _tokenizer(store, model: str):
 def cmd_export_data(args) -> int:
     from desktop_ift.cli.training import split_from_args
     from desktop_ift.core.data.importers import load_dataset_table
-    from desktop_ift.core.jobs import default_split, resolve_training_source
+    from desktop_ift.core.training.prepare import default_split
+    from desktop_ift.core.training.source import resolve_training_source
     from desktop_ift.core.templates.exports import export_parts
     from desktop_ift.core.templates.training_data import build_split_lines
 

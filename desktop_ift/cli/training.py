@@ -93,7 +93,8 @@ def cmd_run_bundle(args) -> int:
 
 def cmd_estimate(args) -> int:
     """Print the devices and whether the job would fit, without loading the model (no torch)."""
-    from desktop_ift.core.jobs import DEMO_MODEL, validate_model_choice
+    from desktop_ift.core.job_format import DEMO_MODEL
+    from desktop_ift.core.models.choice import validate_model_choice
     from desktop_ift.core.training.hardware import detect_devices
     from desktop_ift.core.training.memory import fit_advice, load_shape
 
@@ -180,7 +181,8 @@ def _training_source(store, project, args):
 
 def cmd_prepare_train(args) -> int:
     """Build the plan, print it, then write the job (the last line printed is the job.json path)."""
-    from desktop_ift.core.jobs import build_plan, write_train_job
+    from desktop_ift.core.training.prepare import build_plan
+    from desktop_ift.core.training.train_job import write_train_job
 
     store = open_store()
     project = find_project(store, project_name(args))
@@ -191,7 +193,7 @@ def cmd_prepare_train(args) -> int:
                        "--template ID (see: desktop-ift datasets / desktop-ift templates).")
     from desktop_ift.cli.app import resolve_cli_model
     from desktop_ift.core.data.splits import split_counts
-    from desktop_ift.core.jobs import DEMO_MODEL
+    from desktop_ift.core.job_format import DEMO_MODEL
     from desktop_ift.core.models.bundled import is_bundled_converted, model_parameters
 
     if (args.model or "smollm2").strip().lower() == "smollm2" and not is_bundled_converted(store.home):

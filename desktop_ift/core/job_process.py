@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import worker_command
+from desktop_ift.core.job_format import worker_command
 
 
 def run_job_process(
@@ -78,7 +78,7 @@ def run_job_process(
 
 def _oom_ending(job_path: Path | str, code: int, oom_kills_before: int | None) -> ev.Event | None:
     """The ``failed`` event written for a worker the kernel killed for lack of memory, or None."""
-    from desktop_ift.core.jobs import read_job
+    from desktop_ift.core.job_format import read_job
     from desktop_ift.core.runs import report_oom_kill
     from desktop_ift.core.store import Store, StoreError
 

@@ -196,7 +196,7 @@ def _set_offline_environment(allow_download: bool = False) -> None:
 
 def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     """``(message, hint)`` in plain words for an exception that ended a job."""
-    from desktop_ift.core.jobs import JobError
+    from desktop_ift.core.job_format import JobError
     from desktop_ift.core.modeling import WorkerError
     from desktop_ift.core.training.config import ConfigError
 
@@ -359,11 +359,11 @@ def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str
 def run_job(job: dict, writer: EventWriter, stop: StopFlag) -> str:
     """Run ``job`` (already read) and return how it ended: ``"finished"``, ``"cancelled"``.
 
-    The function for each job kind is named in :data:`desktop_ift.core.jobs.JOB_KINDS`.
+    The function for each job kind is named in :data:`desktop_ift.core.job_format.JOB_KINDS`.
     """
     import importlib
 
-    from desktop_ift.core.jobs import JOB_KINDS
+    from desktop_ift.core.job_format import JOB_KINDS
 
     module_name, func_name = JOB_KINDS[job["kind"]].split(":")
     return getattr(importlib.import_module(module_name), func_name)(job, writer, stop)
@@ -371,7 +371,7 @@ def run_job(job: dict, writer: EventWriter, stop: StopFlag) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: read the job file named in ``argv``, run it, and return the exit code."""
-    from desktop_ift.core.jobs import read_job
+    from desktop_ift.core.job_format import read_job
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 1:

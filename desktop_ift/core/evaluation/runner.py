@@ -16,7 +16,7 @@ import gc
 import os
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import DEMO_MODEL, read_jsonl
+from desktop_ift.core.job_format import DEMO_MODEL, read_jsonl
 from desktop_ift.core.modeling import (
     DataError,
     adapter_base_model,

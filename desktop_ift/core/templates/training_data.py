@@ -1,6 +1,6 @@
 """From a table and what to train on (template set, chat columns, text columns) to data lines per split.
 
-Used by run preparation (``core.jobs``) and by the exports, so an exported dataset holds exactly the
+Used by run preparation (``core.training.prepare``) and by the exports, so an exported dataset holds exactly the
 examples a run would train on. The split is made on source units — rows, or whole conversations for
 chat — *before* a template set expands them, so the variants of one row never land in two splits.
 """

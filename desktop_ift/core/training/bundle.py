@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from desktop_ift.core.jobs import DEMO_MODEL, read_job
+from desktop_ift.core.job_format import DEMO_MODEL, read_job
 from desktop_ift.core.training.config import TrainConfig, save_yaml
 from desktop_ift.core.training.launcher import accelerate_config, shell_line
 

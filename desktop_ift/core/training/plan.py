@@ -2,8 +2,8 @@
 
 A :class:`TrainPlan` holds the exact template set (every template's text), the split with its counts, the
 data format, the maximum length and what happens to longer examples (with how many are affected), the
-model, the method and every setting. It is built by :func:`desktop_ift.core.jobs.build_plan`, shown the
-same way by the Train page and ``prepare-train`` (:meth:`TrainPlan.describe`), written into ``job.json``
+model, the method and every setting. It is built by :func:`desktop_ift.core.training.prepare.build_plan`,
+shown the same way by the Train page and ``prepare-train`` (:meth:`TrainPlan.describe`), written into ``job.json``
 (the ``plan`` key) and the run record, and the worker checks its own counts against it
 (:func:`check_counts`): a difference is an error, never a log line.
 

@@ -1,6 +1,6 @@
 """The fine-tuning recipe: setup -> train -> save, with transformers' Trainer and peft.
 
-``run_training(job, writer, stop)`` reads a prepared training job (see :mod:`desktop_ift.core.jobs`),
+``run_training(job, writer, stop)`` reads a prepared training job (see :mod:`desktop_ift.core.job_format`),
 loads the model through :mod:`desktop_ift.core.modeling` (decoder-only through ``AutoModelForCausalLM``,
 encoder-decoder such as T5/BART through ``AutoModelForSeq2SeqLM``), trains (full, LoRA, DoRA or QLoRA),
 reports through :class:`~desktop_ift.core.training.callbacks.EventCallback`, and writes a standard Hugging
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import DEMO_MODEL, read_jsonl
+from desktop_ift.core.job_format import DEMO_MODEL, read_jsonl
 from desktop_ift.core.modeling import (
     DataError,
     checking,
