@@ -12,7 +12,7 @@ from desktop_ift.cli.common import CliError, open_store
 
 def cmd_export_gguf(args) -> int:
     """Convert a finished run's model (an adapter merged first) to GGUF in the new folder DEST."""
-    from desktop_ift.core.modeling import WorkerError
+    from desktop_ift.core.errors import WorkerError
     from desktop_ift.core.models.gguf_export import export_gguf
     from desktop_ift.core.store import StoreError
 

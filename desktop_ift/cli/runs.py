@@ -202,7 +202,7 @@ def cmd_export_model(args) -> int:
     """Copy a finished training run's model to a new folder; ``--merge`` merges a LoRA adapter into its base."""
     import errno
 
-    from desktop_ift.core.modeling import WorkerError
+    from desktop_ift.core.errors import WorkerError
     from desktop_ift.core.training.export import export_model, export_summary, trained_model_folder
 
     store = open_store()

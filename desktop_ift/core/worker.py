@@ -197,7 +197,7 @@ def _set_offline_environment(allow_download: bool = False) -> None:
 def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     """``(message, hint)`` in plain words for an exception that ended a job."""
     from desktop_ift.core.job_format import JobError
-    from desktop_ift.core.modeling import WorkerError
+    from desktop_ift.core.errors import WorkerError
     from desktop_ift.core.training.config import ConfigError
 
     text = str(exc)

@@ -76,7 +76,7 @@ def test_choice_scores_equal_unbatched_log_likelihoods(tiny):
     import torch
 
     from desktop_ift.core.evaluation.benchmarks import build_prompt, score_choices
-    from desktop_ift.core.modeling import encode_prompt
+    from desktop_ift.core.prompt_format import encode_prompt
 
     tokenizer, model = tiny
     questions, _ = load_benchmark([builtin_path()])
@@ -345,7 +345,7 @@ def test_chat_prompt_is_the_training_layout_with_and_without_a_chat_template(tin
     from types import SimpleNamespace
 
     from desktop_ift.core.evaluation.playground import chat_prompt
-    from desktop_ift.core.modeling import format_chat_segments, format_prompt
+    from desktop_ift.core.prompt_format import format_chat_segments, format_prompt
 
     tokenizer, _ = tiny
     talk = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},

@@ -72,6 +72,7 @@ def test_core_has_no_import_circle():
 
 def test_the_job_format_and_the_plan_are_at_the_bottom():
     graph = import_graph()
-    assert graph["desktop_ift.core.job_format"] == set()
+    for bottom in ("job_format", "errors", "prompt_format", "hub_cache"):  # import nothing of the project
+        assert graph[f"desktop_ift.core.{bottom}"] == set(), bottom
     assert graph["desktop_ift.core.training.plan"] <= {"desktop_ift.core.training.config",
                                                        "desktop_ift.core.data.splits"}

@@ -458,7 +458,7 @@ def prepare_chat_job(store: Store, model: str, adapter: str | None = None,
                      project_id: int | None = None) -> tuple[RunRecord, Path]:
     """Create a playground session (``kind: "chat"``): one model loaded once, answering requests on stdin."""
     from desktop_ift.core.models.choice import validate_model_choice
-    from desktop_ift.core.modeling import find_in_hub_cache, looks_like_hub_id
+    from desktop_ift.core.hub_cache import find_in_hub_cache, looks_like_hub_id
 
     if looks_like_hub_id(model):  # a run trained on a hub model: the worker loads it from the local cache
         if find_in_hub_cache(model) is None:

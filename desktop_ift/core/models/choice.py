@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from desktop_ift.core.job_format import DEMO_MODEL, JobError
-from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
+from desktop_ift.core.hub_cache import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
 from desktop_ift.core.models.bundled import (
     BUNDLED_DIRNAME, BUNDLED_MODEL, INSTALL_HINT, bundled_available, bundled_model_dir, is_bundled_converted,
 )

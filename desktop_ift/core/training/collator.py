@@ -41,7 +41,7 @@ def detect_format(rows: list[dict]) -> str:
 
 
 def _encode_instruction_parts(row: dict, tokenizer) -> tuple[list[int], list[int]]:
-    from desktop_ift.core.modeling import encode_example, format_example
+    from desktop_ift.core.prompt_format import encode_example, format_example
 
     prompt_text, full_text = format_example(tokenizer, row.get("system", ""), row["prompt"], row["response"])
     return encode_example(tokenizer, prompt_text, full_text)
@@ -53,7 +53,7 @@ def _encode_instruction(row: dict, tokenizer) -> tuple[list[int], list[bool]]:
 
 
 def _encode_chat(row: dict, tokenizer) -> tuple[list[int], list[bool]]:
-    from desktop_ift.core.modeling import encode_segments, format_chat_segments
+    from desktop_ift.core.prompt_format import encode_segments, format_chat_segments
 
     return encode_segments(tokenizer, format_chat_segments(tokenizer, row.get("system", ""), row["messages"]))
 
@@ -122,7 +122,7 @@ def tokenize_seq2seq_rows(rows: list[dict], tokenizer, max_seq_length: int) -> l
     data_format = detect_format(rows)
     if data_format != "instruction":
         raise ValueError(f"encoder-decoder models train on prompt/response rows, not {data_format} rows")
-    from desktop_ift.core.modeling import encode_source, seq2seq_source
+    from desktop_ift.core.prompt_format import encode_source, seq2seq_source
 
     out = []
     for row in rows:

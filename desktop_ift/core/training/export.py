@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop_ift.core.modeling import WorkerError
+from desktop_ift.core.errors import WorkerError
 
 
 class ExportError(WorkerError):

@@ -121,7 +121,7 @@ def ensure_demo_tokenizer(workspace: Path | str, timeout: float = 300) -> Path:
 def model_folder(model: str, workspace: Path | str) -> Path | None:
     """The folder the worker loads ``model`` from, when it is on this computer (None for a hub id that is
     not in the local cache)."""
-    from desktop_ift.core.modeling import find_in_hub_cache, looks_like_hub_id
+    from desktop_ift.core.hub_cache import find_in_hub_cache, looks_like_hub_id
 
     if model == "demo":
         return _demo_folder(workspace)

@@ -36,8 +36,8 @@ from pathlib import Path
 
 from desktop_ift.core import events as ev
 from desktop_ift.core.job_format import DEMO_MODEL, read_jsonl
+from desktop_ift.core.errors import DataError
 from desktop_ift.core.modeling import (
-    DataError,
     checking,
     describe_device,
     is_encoder_decoder,

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 from desktop_ift.core.job_format import DEMO_MODEL, JobError
 from desktop_ift.core.models.choice import validate_model_choice
 from desktop_ift.core.training.train_job import write_train_job
-from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
+from desktop_ift.core.hub_cache import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
 from desktop_ift.core.models.bundled import (
     BUNDLED_DIRNAME, BUNDLED_LABEL, BUNDLED_MODEL, BUNDLED_PARAMETERS, INSTALL_HINT, bundled_available,
     bundled_model_dir, format_parameters, is_bundled_converted,
