@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from desktop_ift.cli.common import open_store, run_job
+from desktop_ift.cli.common import open_store, resolve_cli_model, run_job
 
 
 def cmd_gui(args) -> int:
@@ -68,34 +68,6 @@ def cmd_demo(args) -> int:
     print(f"\nDone in {time.time() - started:.0f} s. See the results again with: "
           f"desktop-ift results {eval_run.id}")
     return 0
-
-
-def resolve_cli_model(value: str | None, workspace) -> str:
-    """``--model`` (None: the bundled SmolLM2) -> the job's model entry, converting the bundled model on
-    first use with its progress printed; a missing bundled model is a CliError saying how to install it."""
-    from desktop_ift.cli.common import CliError
-    from desktop_ift.core.models.bundled import BUNDLED_DIRNAME, is_bundled_converted, resolve_model_option
-    from desktop_ift.core.models.gguf_convert import GgufError
-
-    if value in (None, "smollm2") and not is_bundled_converted(workspace):
-        print(f"Preparing {BUNDLED_DIRNAME} (first use: converting the bundled 4-bit GGUF once, about a minute)",
-              flush=True)
-    from desktop_ift.core.models.discovery import is_gguf_choice
-
-    if value and is_gguf_choice(value):
-        print(f"Preparing {value} (a GGUF model: converted once into the workspace, then reused by its hash)",
-              flush=True)
-    last = [-1]
-
-    def progress(message: str, fraction: float) -> None:
-        if int(fraction * 10) != last[0]:
-            last[0] = int(fraction * 10)
-            print(f"  {fraction:4.0%} {message}", flush=True)
-
-    try:
-        return resolve_model_option(value, workspace, progress)
-    except GgufError as exc:
-        raise CliError(str(exc)) from exc
 
 
 MODEL_HELP = ("'smollm2' (default: SmolLM2-135M-Instruct, installed with the app), 'tiny' (a tiny random "

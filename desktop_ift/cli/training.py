@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop_ift.cli.common import CliError, add_project_option, find_project, open_store, project_name, run_job
+from desktop_ift.cli.common import (
+    CliError, add_project_option, find_project, open_store, project_name, resolve_cli_model, run_job,
+)
+
 
 def add_config_options(parser) -> None:
     """One option per TrainConfig field (``--lora-r``, ``--packing/--no-packing`` ...), with the field's help
@@ -98,7 +101,6 @@ def cmd_estimate(args) -> int:
     from desktop_ift.core.training.hardware import detect_devices
     from desktop_ift.core.training.memory import fit_advice, load_shape
 
-    from desktop_ift.cli.app import resolve_cli_model
     from desktop_ift.core.models.bundled import BUNDLED_MODEL, bundled_shape, is_bundled_converted
 
     home = open_store().home
@@ -191,7 +193,6 @@ def cmd_prepare_train(args) -> int:
     if not dataset_id or source is None:
         raise CliError(f"Project {project.name!r} has no current dataset or template: name them with --dataset ID "
                        "--template ID (see: desktop-ift datasets / desktop-ift templates).")
-    from desktop_ift.cli.app import resolve_cli_model
     from desktop_ift.core.data.splits import split_counts
     from desktop_ift.core.job_format import DEMO_MODEL
     from desktop_ift.core.models.bundled import is_bundled_converted, model_parameters
