@@ -8,6 +8,13 @@ import time
 from pathlib import Path
 
 from desktop_ift.cli.common import open_store, resolve_cli_model, run_job
+from desktop_ift.cli.training import train_config_from_args
+from desktop_ift.cli.workspace import register as register_workspace  # --check / --fresh (#15)
+from desktop_ift.core.demo import demo_settings, ensure_demo_project
+from desktop_ift.core.evaluation.comparison import format_comparison
+from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
+from desktop_ift.core.models.bundled import format_parameters, model_parameters
+from desktop_ift.core.training.prepare import prepare_train_job
 
 
 def cmd_gui(args) -> int:
@@ -25,12 +32,6 @@ def cmd_demo(args) -> int:
     """The whole flow on the demo: import -> template -> split -> train -> evaluate -> table."""
     if not args.headless:
         return cmd_gui(args)
-    from desktop_ift.cli.training import train_config_from_args
-    from desktop_ift.core.demo import demo_settings, ensure_demo_project
-    from desktop_ift.core.evaluation.comparison import format_comparison
-    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
-    from desktop_ift.core.training.prepare import prepare_train_job
-    from desktop_ift.core.models.bundled import format_parameters, model_parameters
 
     started = time.time()
     store = open_store()
@@ -77,7 +78,6 @@ MODEL_HELP = ("'smollm2' (default: SmolLM2-135M-Instruct, installed with the app
 
 def register(sub) -> None:
     sub.add_parser("gui", help="start the app").set_defaults(func=cmd_gui)
-    from desktop_ift.cli.workspace import register as register_workspace  # --check / --fresh (#15)
 
     register_workspace(sub)
     p = sub.add_parser("demo", help="the whole flow on the built-in demo")

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from desktop_ift.core import modeling, prompt_format
+from desktop_ift.core.templates.segment_counts import SegmentCounter
+from desktop_ift.core.templates.template_set import assignments
 
 
 class PreviewError(ValueError):
@@ -124,8 +126,6 @@ class LightTokenizer:
         """The token count of each text, exactly as :meth:`encode_batch` would give, each distinct word-piece
         tokenized once where the tokenizer allows it (see :mod:`~desktop_ift.core.templates.segment_counts`)."""
         if self._counter is None:
-            from desktop_ift.core.templates.segment_counts import SegmentCounter
-
             self._counter = SegmentCounter(self._tok)
         return self._counter.counts(texts, add_special_tokens)
 
@@ -316,8 +316,6 @@ def set_lengths(tok: LightTokenizer, template_set, renderer, data_key: str,
                 cache: TokenLengthCache | None = None) -> dict[str, np.ndarray]:
     """Token counts of every example a TemplateSet makes from the renderer's table:
     ``{"row", "template", "prompt", "completion", "total"}`` arrays, in example order."""
-    from desktop_ift.core.templates.template_set import assignments
-
     cache = cache or TokenLengthCache()
     row_idx, tmpl_idx = assignments(template_set, renderer.table.num_rows)
     prompt = np.zeros(len(row_idx), dtype=np.int64)

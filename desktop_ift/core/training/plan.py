@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from desktop_ift.core.data.splits import SplitSpec
 from desktop_ift.core.training.config import TrainConfig
 
 PLAN_VERSION = 1
@@ -92,8 +93,6 @@ class PlanSplit:
 
     def spec(self):
         """The :class:`~desktop_ift.core.data.splits.SplitSpec` that makes this split."""
-        from desktop_ift.core.data.splits import SplitSpec
-
         return SplitSpec(train=self.train, validation=self.validation, test=self.test, seed=self.seed,
                          stratify_column=self.stratify_column,
                          split_column=self.split_column if self.method == "column" else None)
