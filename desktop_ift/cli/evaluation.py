@@ -34,7 +34,7 @@ def _labels(args):
 def cmd_prepare_eval(args) -> int:
     from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
 
-    from desktop_ift.core.jobs import read_job
+    from desktop_ift.core.job_format import read_job
 
     runs = args.run if len(args.run) > 1 else args.run[0]
     _, job_path = prepare_eval_job(open_store(), runs, _generation(args), labels=_labels(args),
@@ -95,7 +95,7 @@ def cmd_prepare_benchmark(args) -> int:
 
     if not args.file and not args.general:
         raise CliError("Give benchmark files (--file F, repeatable) or --general for the built-in forgetting check.")
-    from desktop_ift.core.jobs import validate_model_choice
+    from desktop_ift.core.models.choice import validate_model_choice
 
     models = None
     if args.model:
@@ -119,7 +119,7 @@ def cmd_prepare_benchmark_quiet(args) -> int:
     code = run_job(job_path, args.json)
     if code == 0 and not args.json:
         from desktop_ift.core.evaluation.comparison import format_comparison
-        from desktop_ift.core.jobs import read_job
+        from desktop_ift.core.job_format import read_job
 
         print(format_comparison(open_store().eval_results(read_job(job_path)["run_id"])))
     return code

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from desktop_ift.core.jobs import JOB_VERSION, JobError, read_job, read_jsonl
+from desktop_ift.core.job_format import JOB_VERSION, JobError, read_job, read_jsonl
 from desktop_ift.core.store import RunRecord, Store, StoreError
 from desktop_ift.core.training.config import GenerationConfig
 
@@ -166,7 +166,8 @@ def _dataset_lines(store: Store, train_job: dict, dataset_id: int, indices: list
     """The data lines the run's template set / columns make from a dataset (all rows), and its record and
     table (for reference columns)."""
     from desktop_ift.core.data.importers import load_dataset_table
-    from desktop_ift.core.jobs import _check_source, _render_error, resolve_training_source
+    from desktop_ift.core.training.source import (check_source as _check_source, render_error as _render_error,
+                                                  resolve_training_source)
     from desktop_ift.core.templates.render import TemplateError
     from desktop_ift.core.templates.training_data import build_split_lines
 
@@ -456,8 +457,8 @@ def prepare_chat_job(store: Store, model: str, adapter: str | None = None,
                      generation: GenerationConfig | None = None, label: str = "",
                      project_id: int | None = None) -> tuple[RunRecord, Path]:
     """Create a playground session (``kind: "chat"``): one model loaded once, answering requests on stdin."""
-    from desktop_ift.core.jobs import validate_model_choice
-    from desktop_ift.core.modeling import find_in_hub_cache, looks_like_hub_id
+    from desktop_ift.core.models.choice import validate_model_choice
+    from desktop_ift.core.hub_cache import find_in_hub_cache, looks_like_hub_id
 
     if looks_like_hub_id(model):  # a run trained on a hub model: the worker loads it from the local cache
         if find_in_hub_cache(model) is None:

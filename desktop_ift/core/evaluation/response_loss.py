@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from desktop_ift.core.modeling import padding_id
+from desktop_ift.core.prompt_format import padding_id
 
 
 def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512, batch_size: int = 8,
@@ -96,7 +96,7 @@ def chat_answer_encoding(tokenizer, item) -> tuple[list[int], list[int]]:
     history through the model's chat template and the last assistant turn with its end-of-turn marker,
     laid out and tokenized piece by piece exactly as training does (``modeling.format_chat_segments`` and
     ``encode_segments``). The context ids are what the model is given to write the answer."""
-    from desktop_ift.core.modeling import encode_segments, format_chat_segments
+    from desktop_ift.core.prompt_format import encode_segments, format_chat_segments
 
     messages = list(item.history) + [{"role": "assistant", "content": item.answer}]
     segments = format_chat_segments(tokenizer, item.system, messages)
