@@ -13,7 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from desktop_ift.core.jobs import JOB_VERSION, JobError, read_job, read_jsonl
+from desktop_ift.core.jobs import DEMO_MODEL, JOB_VERSION, JobError, read_job, read_jsonl
+from desktop_ift.core.models.discovery import is_gguf_choice
 from desktop_ift.core.store import RunRecord, Store, StoreError
 from desktop_ift.core.training.config import GenerationConfig
 
@@ -71,6 +72,28 @@ def _models_for_runs(runs: list[tuple[RunRecord, dict]], include_base: bool) -> 
     for train, train_job in runs:
         models.append(_tuned_model(train, train_job, _unique(model_label_for(train, many), taken)))
     return models
+
+
+def chosen_model(choice: str, model: str) -> dict:
+    """The column of a model named by the user (``--model``) rather than by a training run: ``choice`` is what
+    was typed (``tiny``, ``smollm2``, a folder, a ``.gguf`` file, ``ollama:NAME[:TAG]``, ``lmstudio:PATH``),
+    ``model`` the job entry it resolved to (see :func:`desktop_ift.core.models.bundled.resolve_model_option`).
+    The label is what the user will recognise: ``tiny``, the file name of a ``.gguf``, the ``ollama:``/
+    ``lmstudio:`` name as typed, else the model folder's name (or the hub id)."""
+    choice = str(choice).strip()
+    if model == DEMO_MODEL:
+        label = "tiny"
+    elif is_gguf_choice(choice):
+        label = choice if choice.startswith(("ollama:", "lmstudio:")) else Path(choice).name
+    else:
+        label = Path(model).name or model
+    return {"label": label, "model": model, "adapter": None}
+
+
+def _add_chosen(models: list[dict], chosen: list[dict] | None) -> list[dict]:
+    """``models`` followed by the ``chosen`` columns, each label made unique among them."""
+    taken = {m["label"] for m in models}
+    return models + [{**m, "label": _unique(m["label"], taken)} for m in chosen or []]
 
 
 def _same_test_rows(job_a: dict, job_b: dict) -> bool:
@@ -295,6 +318,7 @@ def prepare_eval_job(
     use_stemmer: bool = True,
     test_dataset_id: int | None = None,
     reference_columns: list[str] | None = None,
+    models: list[dict] | None = None,
 ) -> tuple[RunRecord, Path]:
     """Create an evaluation run comparing the base model with the model(s) fine-tuned by ``train_run_id``.
 
@@ -314,6 +338,9 @@ def prepare_eval_job(
     it, laid out by the run's own template set (or chat/text columns). ``reference_columns`` names columns
     holding more references for each example (e.g. ``summary2``, ``summary3``): the rendered response stays
     the first reference, and the scores use all of them (ROUGE best-of, BLEU/chrF on all).
+
+    ``models`` adds more columns answering the same prompts (``[{"label", "model", "adapter"}]``, e.g. from
+    :func:`chosen_model`): another base model, a GGUF from Ollama... after the runs' columns.
     """
     from desktop_ift.core.evaluation.answer_length import measure
 
@@ -348,7 +375,7 @@ def prepare_eval_job(
                 "dataset version with the same split settings, or evaluate them separately."
             )
     many = len(runs) > 1
-    models = _models_for_runs(runs, include_base)
+    models = _add_chosen(_models_for_runs(runs, include_base), models)
     max_seq_length = int(first_job["config"].get("max_seq_length") or 512)
     answer_length = None
     if data_format != "text":
