@@ -230,9 +230,17 @@ def run_evaluation(job: dict, writer, stop) -> str:
 
 def _evaluate_documents(job: dict, rows: list[dict], models: list[dict], labels: list[str], gen: GenerationConfig,
                         max_seq_length: int, writer, stop) -> str:
-    """Continued pre-training runs: the held-out loss and perplexity of every model on the test documents."""
+    """Continued pre-training runs: the held-out loss and perplexity of every model on the test documents.
+
+    Cached as the answers of the other formats are (:mod:`desktop_ift.core.evaluation.cache`): the key is the
+    model and adapter files, the documents' texts in order, the maximum length they are cut at and the batch
+    size; a hit reuses the losses without loading the model and says so."""
+    from desktop_ift.core.evaluation import cache
     from desktop_ift.core.evaluation.response_loss import document_losses
 
+    use_cache = bool(job.get("use_cache", True))
+    texts = [str(row.get("text", "")) for row in rows]
+    settings = {"scored": "documents", "max_seq_length": max_seq_length, "batch_size": gen.batch_size}
     summary: dict[str, dict] = {}
     for spec, label in zip(models, labels):
         if stop.is_set():
@@ -241,20 +249,33 @@ def _evaluate_documents(job: dict, rows: list[dict], models: list[dict], labels:
         if is_encoder_decoder(path):
             raise DataError("An encoder-decoder model (T5, BART) cannot be scored on plain documents.",
                             hint="Evaluate continued pre-training with a decoder-only model.")
-        tokenizer = load_tokenizer(path)
-        writer.emit(ev.Progress, stage="loading model", done=0, total=1,
-                    message=f"{label}: loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
-        model = load_generation_model(path, adapter=adapter)
-        writer.emit(ev.Progress, stage="scoring", done=0, total=len(rows),
-                    message=f"{label}: loss on {len(rows)} test documents")
-        loss, per_doc = document_losses(model, tokenizer, rows, max_seq_length=max_seq_length,
-                                        batch_size=gen.batch_size, should_stop=stop.is_set)
-        del model
-        gc.collect()
-        _empty_cuda_cache()
-        if stop.is_set():
-            return _emit_cancelled(writer)
-        metrics = {**loss, "n_examples": len(rows), "labels": None}
+        key = cached = None
+        if use_cache:
+            key = cache.cache_key(cache.folder_fingerprint(path), _adapter_fingerprint(adapter), texts,
+                                  [""] * len(texts), settings)
+            cached = cache.lookup(writer.store, key)
+        if cached is not None and len(cached.get("per_doc", [])) == len(rows):
+            loss, per_doc = cached.get("loss") or {}, cached["per_doc"]
+            writer.emit(ev.Progress, stage="scoring", done=len(rows), total=len(rows),
+                        message=f"{label}: reused the losses of an identical earlier evaluation")
+        else:
+            cached = None
+            tokenizer = load_tokenizer(path)
+            writer.emit(ev.Progress, stage="loading model", done=0, total=1,
+                        message=f"{label}: loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
+            model = load_generation_model(path, adapter=adapter)
+            writer.emit(ev.Progress, stage="scoring", done=0, total=len(rows),
+                        message=f"{label}: loss on {len(rows)} test documents")
+            loss, per_doc = document_losses(model, tokenizer, rows, max_seq_length=max_seq_length,
+                                            batch_size=gen.batch_size, should_stop=stop.is_set)
+            del model
+            gc.collect()
+            _empty_cuda_cache()
+            if stop.is_set():
+                return _emit_cancelled(writer)
+            if key is not None:
+                cache.save(writer.store, key, spec["model"], adapter, {"loss": loss, "per_doc": per_doc})
+        metrics = {**loss, "n_examples": len(rows), "labels": None, "from_cache": cached is not None}
         writer.store.add_eval_examples(job["run_id"], label, [
             {"idx": int(row.get("idx", i)), "prompt": str(row.get("text", "")), "reference": "", "output": "",
              "scores": {} if value is None else {"text_loss": float(value)}}
