@@ -16,6 +16,15 @@ import gc
 import os
 
 from desktop_ift.core import events as ev
+from desktop_ift.core.evaluation import cache
+from desktop_ift.core.evaluation.generation import GenerationStopped, generate_answers
+from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
+from desktop_ift.core.evaluation.response_loss import (
+    chat_answer_encoding,
+    chat_answer_loss,
+    document_losses,
+    response_loss,
+)
 from desktop_ift.core.jobs import DEMO_MODEL, read_jsonl
 from desktop_ift.core.modeling import (
     DataError,
@@ -79,8 +88,8 @@ def run_evaluation(job: dict, writer, stop) -> str:
     compute the teacher-forced loss on the answer tokens, then remember both. Scores are always recomputed
     from the answers (cheap), so a cached evaluation reports the same numbers as a fresh one.
     """
-    from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
-    from desktop_ift.core.evaluation.metrics import describe_text_metrics
+    # lazy: metrics loads scikit-learn (pandas) and sacrebleu, ~3 s, which a pretraining evaluation does not use
+    from desktop_ift.core.evaluation.metrics import compute_all, describe_text_metrics, per_example_scores
 
     gen = GenerationConfig.from_dict(job.get("generation") or {})
     models = job.get("models") or []
@@ -128,12 +137,6 @@ def run_evaluation(job: dict, writer, stop) -> str:
     )
     if fmt == "text":
         return _evaluate_documents(job, rows, models, labels, gen, max_seq_length, writer, stop)
-    # The heavy imports come after `started`, so a watcher knows at once that the worker is up.
-    from desktop_ift.core.evaluation import cache
-    from desktop_ift.core.evaluation.generation import GenerationStopped, generate_answers
-    from desktop_ift.core.evaluation.metrics import compute_all, per_example_scores
-    from desktop_ift.core.evaluation.response_loss import chat_answer_encoding, chat_answer_loss, response_loss
-
     references = [item.reference for item in items]
     all_references = [item.references for item in items]
     several = any(len(r) > 1 for r in all_references)
@@ -235,9 +238,6 @@ def _evaluate_documents(job: dict, rows: list[dict], models: list[dict], labels:
     Cached as the answers of the other formats are (:mod:`desktop_ift.core.evaluation.cache`): the key is the
     model and adapter files, the documents' texts in order, the maximum length they are cut at and the batch
     size; a hit reuses the losses without loading the model and says so."""
-    from desktop_ift.core.evaluation import cache
-    from desktop_ift.core.evaluation.response_loss import document_losses
-
     use_cache = bool(job.get("use_cache", True))
     texts = [str(row.get("text", "")) for row in rows]
     settings = {"scored": "documents", "max_seq_length": max_seq_length, "batch_size": gen.batch_size}
@@ -288,11 +288,9 @@ def _evaluate_documents(job: dict, rows: list[dict], models: list[dict], labels:
 
 
 def _adapter_fingerprint(adapter: str | None) -> str:
-    from desktop_ift.core.evaluation.cache import folder_fingerprint
-
     if not adapter or not os.path.isdir(adapter):
         return ""
-    return folder_fingerprint(adapter)
+    return cache.folder_fingerprint(adapter)
 
 
 def _empty_cuda_cache() -> None:
