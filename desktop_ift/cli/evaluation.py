@@ -167,7 +167,9 @@ def register(sub) -> None:
                         "ROUGE takes the best, BLEU/chrF use all")
     p.add_argument("--no-stemmer", action="store_true",
                    help="ROUGE without the Porter stemmer (default: stemming on, as in most papers)")
-    p.add_argument("--no-cache", action="store_true", help="generate again even if identical answers are stored")
+    p.add_argument("--no-cache", action="store_true",
+                   help="generate and score again even if an identical evaluation (answers or document losses) "
+                        "is stored")
     p.add_argument("--no-base", action="store_true", help="leave the base model out")
     p.add_argument("--model", action="append", help="also evaluate this model on the same prompts (repeatable): "
                    + MODEL_CHOICES)
