@@ -104,7 +104,7 @@ def chosen_model(choice: str, model: str) -> dict:
     elif is_gguf_choice(choice):
         label = choice if choice.startswith(("ollama:", "lmstudio:")) else Path(choice).name
     else:
-        label = Path(model).name or model
+        label = Path(model).name if Path(model).is_absolute() else model  # a folder, or a hub id
     return {"label": label, "model": model, "adapter": None}
 
 
