@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from desktop_ift.core.evaluation.generation import generate_answers
-    from desktop_ift.core.modeling import describe_device, encode_prompt, format_prompt, load_causal_lm, load_tokenizer
+    from desktop_ift.core.modeling import describe_device, load_causal_lm, load_tokenizer
+    from desktop_ift.core.prompt_format import encode_prompt, format_prompt
     from desktop_ift.core.training.config import GenerationConfig
     from desktop_ift.core.training.tiny_model import ensure_demo_model
 

@@ -2,8 +2,8 @@
 
 Baseline (naive): what a straightforward script -- and the training collator -- does: for every row and
 template, ``render_row`` (Jinja), format the training text with
-:func:`desktop_ift.core.modeling.format_example` and encode it with
-:func:`desktop_ift.core.modeling.encode_example`, calling the transformers tokenizer of the same folder once
+:func:`desktop_ift.core.prompt_format.format_example` and encode it with
+:func:`desktop_ift.core.prompt_format.encode_example`, calling the transformers tokenizer of the same folder once
 per text.
 Ours: :func:`desktop_ift.core.templates.token_preview.set_lengths` -- column-wise rendering
 (:class:`~desktop_ift.core.templates.batch_render.TableRenderer`), the chat template rendered once and
@@ -113,7 +113,7 @@ def main() -> int:
 
     import pyarrow as pa
 
-    from desktop_ift.core import modeling
+    from desktop_ift.core import modeling, prompt_format
     from desktop_ift.core.templates.batch_render import TableRenderer
     from desktop_ift.core.templates.render import PromptTemplate, render_row
     from desktop_ift.core.templates.template_set import TemplateSet
@@ -155,8 +155,8 @@ def main() -> int:
         for row in rows:
             for template in templates:
                 ex = render_row(template, row)
-                prompt_text, full_text = modeling.format_example(hf_tokenizer, ex.system, ex.prompt, ex.response)
-                prompt_ids, completion_ids = modeling.encode_example(hf_tokenizer, prompt_text, full_text)
+                prompt_text, full_text = prompt_format.format_example(hf_tokenizer, ex.system, ex.prompt, ex.response)
+                prompt_ids, completion_ids = prompt_format.encode_example(hf_tokenizer, prompt_text, full_text)
                 naive_totals.append(len(prompt_ids) + len(completion_ids))
         naive_s = time.perf_counter() - start
 
@@ -177,7 +177,7 @@ def main() -> int:
         "naive_s": round(naive_s, 2),
         "naive_rows_timed": n_naive,
         "identical": identical,
-        "baseline": "per-row render_row + modeling.format_example + encode_example with the transformers tokenizer",
+        "baseline": "per-row render_row + prompt_format.format_example + encode_example with the transformers tokenizer",
     }
     print(json.dumps(result))
     return 0 if identical else 1

@@ -128,7 +128,8 @@ def run_textbook(args, model_dir, train, val) -> dict:
     """(a) pad every example to max_length, labels = input ids (pad masked), plain Trainer."""
     from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
-    from desktop_ift.core.modeling import format_example, load_tokenizer
+    from desktop_ift.core.modeling import load_tokenizer
+    from desktop_ift.core.prompt_format import format_example
 
     tok = load_tokenizer(model_dir)
     texts = [format_example(tok, r["system"], r["prompt"], r["response"])[1] for r in train]
@@ -152,7 +153,8 @@ def run_trl(args, model_dir, train, val, gradient_checkpointing=None) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from desktop_ift.core.modeling import format_prompt, load_tokenizer
+    from desktop_ift.core.modeling import load_tokenizer
+    from desktop_ift.core.prompt_format import format_prompt
 
     tok = load_tokenizer(model_dir)
     data = Dataset.from_list([{"prompt": format_prompt(tok, r["system"], r["prompt"]), "completion": r["response"]}

@@ -13,7 +13,13 @@ import argparse
 import sys
 
 from desktop_ift import __version__
+from desktop_ift.cli.app import cmd_gui
 from desktop_ift.cli.common import EXIT_CANCELLED, EXIT_FAILED, CliError
+from desktop_ift.core.data.importers import DataImportError
+from desktop_ift.core.job_format import JobError
+from desktop_ift.core.store import StoreError, disk_full_message, is_disk_full
+from desktop_ift.core.templates.render import TemplateError
+from desktop_ift.core.training.config import ConfigError
 
 COMMAND_MODULES = ("app", "data", "training", "evaluation", "runs", "templates")
 
@@ -35,12 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types whose message is meant for the user (printed without a traceback)."""
-    from desktop_ift.core.data.importers import DataImportError
-    from desktop_ift.core.jobs import JobError
-    from desktop_ift.core.store import StoreError
-    from desktop_ift.core.templates.render import TemplateError
-    from desktop_ift.core.training.config import ConfigError
-
     return (CliError, DataImportError, JobError, StoreError, ConfigError, TemplateError, ValueError)
 
 
@@ -48,8 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``desktop-ift``; returns the exit code."""
     args = build_parser().parse_args(argv)
     if not getattr(args, "command", None):
-        from desktop_ift.cli.app import cmd_gui
-
         return cmd_gui(args)
     try:
         return int(args.func(args) or 0)
@@ -59,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_CANCELLED
     except Exception as exc:  # a full disk reaches SQLite anywhere: say it plainly, never a traceback
-        from desktop_ift.core.store import disk_full_message, is_disk_full
-
         if not is_disk_full(exc):
             raise
         print(f"desktop-ift: {disk_full_message(None)}", file=sys.stderr)

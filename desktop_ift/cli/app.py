@@ -7,7 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from desktop_ift.cli.common import open_store, run_job
+from desktop_ift.cli.common import open_store, resolve_cli_model, run_job
+from desktop_ift.cli.training import train_config_from_args
+from desktop_ift.cli.workspace import register as register_workspace  # --check / --fresh (#15)
+from desktop_ift.core.demo import demo_settings, ensure_demo_project
+from desktop_ift.core.evaluation.comparison import format_comparison
+from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
+from desktop_ift.core.models.bundled import format_parameters, model_parameters
+from desktop_ift.core.training.prepare import prepare_train_job
 
 
 def cmd_gui(args) -> int:
@@ -25,12 +32,6 @@ def cmd_demo(args) -> int:
     """The whole flow on the demo: import -> template -> split -> train -> evaluate -> table."""
     if not args.headless:
         return cmd_gui(args)
-    from desktop_ift.cli.training import train_config_from_args
-    from desktop_ift.core.demo import demo_settings, ensure_demo_project
-    from desktop_ift.core.evaluation.comparison import format_comparison
-    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
-    from desktop_ift.core.jobs import prepare_train_job
-    from desktop_ift.core.models.bundled import format_parameters, model_parameters
 
     started = time.time()
     store = open_store()
@@ -70,34 +71,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def resolve_cli_model(value: str | None, workspace) -> str:
-    """``--model`` (None: the bundled SmolLM2) -> the job's model entry, converting the bundled model on
-    first use with its progress printed; a missing bundled model is a CliError saying how to install it."""
-    from desktop_ift.cli.common import CliError
-    from desktop_ift.core.models.bundled import BUNDLED_DIRNAME, is_bundled_converted, resolve_model_option
-    from desktop_ift.core.models.gguf_convert import GgufError
-
-    if value in (None, "smollm2") and not is_bundled_converted(workspace):
-        print(f"Preparing {BUNDLED_DIRNAME} (first use: converting the bundled 4-bit GGUF once, about a minute)",
-              flush=True)
-    from desktop_ift.core.models.discovery import is_gguf_choice
-
-    if value and is_gguf_choice(value):
-        print(f"Preparing {value} (a GGUF model: converted once into the workspace, then reused by its hash)",
-              flush=True)
-    last = [-1]
-
-    def progress(message: str, fraction: float) -> None:
-        if int(fraction * 10) != last[0]:
-            last[0] = int(fraction * 10)
-            print(f"  {fraction:4.0%} {message}", flush=True)
-
-    try:
-        return resolve_model_option(value, workspace, progress)
-    except GgufError as exc:
-        raise CliError(str(exc)) from exc
-
-
 MODEL_HELP = ("'smollm2' (default: SmolLM2-135M-Instruct, installed with the app), 'tiny' (a tiny random "
               "model for quick tests), a local Hugging Face model folder, a .gguf file, ollama:NAME[:TAG] or "
               "lmstudio:PUBLISHER/REPO/FILE.gguf (converted once into the workspace)")
@@ -105,7 +78,6 @@ MODEL_HELP = ("'smollm2' (default: SmolLM2-135M-Instruct, installed with the app
 
 def register(sub) -> None:
     sub.add_parser("gui", help="start the app").set_defaults(func=cmd_gui)
-    from desktop_ift.cli.workspace import register as register_workspace  # --check / --fresh (#15)
 
     register_workspace(sub)
     p = sub.add_parser("demo", help="the whole flow on the built-in demo")

@@ -6,6 +6,15 @@ import sys
 import time
 from pathlib import Path
 
+from desktop_ift.core import events as ev
+from desktop_ift.core.demo import ensure_demo_project
+from desktop_ift.core.job_format import read_job
+from desktop_ift.core.job_process import describe_event, run_job_process
+from desktop_ift.core.models.bundled import BUNDLED_DIRNAME, is_bundled_converted, resolve_model_option
+from desktop_ift.core.models.discovery import is_gguf_choice
+from desktop_ift.core.models.gguf_convert import GgufError
+from desktop_ift.core.store import Store
+
 EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 3
 
 
@@ -15,8 +24,6 @@ class CliError(Exception):
 
 def open_store():
     """The workspace (``DESKTOP_IFT_HOME`` or the platform's user-data folder)."""
-    from desktop_ift.core.store import Store
-
     return Store.open()
 
 
@@ -43,15 +50,35 @@ def find_project(store, name: str | None):
             raise CliError(f"No project named {name!r} (projects: {known}). "
                            "Create one with: desktop-ift import FILE --project NAME")
         return project
-    from desktop_ift.core.demo import ensure_demo_project
 
     return ensure_demo_project(store)
 
 
+def resolve_cli_model(value: str | None, workspace) -> str:
+    """``--model`` (None: the bundled SmolLM2) -> the job's model entry, converting the bundled model on
+    first use with its progress printed; a missing bundled model is a CliError saying how to install it."""
+    if value in (None, "smollm2") and not is_bundled_converted(workspace):
+        print(f"Preparing {BUNDLED_DIRNAME} (first use: converting the bundled 4-bit GGUF once, about a minute)",
+              flush=True)
+
+    if value and is_gguf_choice(value):
+        print(f"Preparing {value} (a GGUF model: converted once into the workspace, then reused by its hash)",
+              flush=True)
+    last = [-1]
+
+    def progress(message: str, fraction: float) -> None:
+        if int(fraction * 10) != last[0]:
+            last[0] = int(fraction * 10)
+            print(f"  {fraction:4.0%} {message}", flush=True)
+
+    try:
+        return resolve_model_option(value, workspace, progress)
+    except GgufError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def print_event(event) -> None:
     """Print one event as a timestamped human line (events not worth a line are skipped)."""
-    from desktop_ift.core.job_process import describe_event
-
     text = describe_event(event)
     if text:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
@@ -59,10 +86,6 @@ def print_event(event) -> None:
 
 def run_job(job_path: Path, as_json: bool = False) -> int:
     """Run a job file in a worker process, printing its events; returns the CLI exit code."""
-    from desktop_ift.core import events as ev
-    from desktop_ift.core.job_process import run_job_process
-    from desktop_ift.core.jobs import read_job
-
     job = read_job(job_path)
     on_event = (lambda e: print(ev.encode(e), flush=True)) if as_json else print_event
     code, terminal = run_job_process(job_path, on_event=on_event)

@@ -9,11 +9,14 @@ import json
 from pathlib import Path
 
 from desktop_ift.cli.common import CliError, add_project_option, find_project, open_store, project_name
+from desktop_ift.core.data.cleaning import Recipe, apply_recipe_to, lineage
+from desktop_ift.core.data.combine import combine_as_splits
+from desktop_ift.core.data.importers import ImportOptions, import_dataset, load_dataset_table
+from desktop_ift.core.data.splits import SPLIT_NAMES, SplitSpec, split_table
+from desktop_ift.core.data.table_summary import summarize_columns
 
 
 def _options_from_args(args):
-    from desktop_ift.core.data.importers import ImportOptions
-
     sheet = args.sheet
     if sheet is not None and sheet.isdigit():
         sheet = int(sheet) - 1  # the command line counts sheets from 1, like a person does
@@ -24,8 +27,6 @@ def _options_from_args(args):
 
 
 def cmd_import(args) -> int:
-    from desktop_ift.core.data.importers import import_dataset
-
     store = open_store()
     name = project_name(args, "My project")
     project = store.find_project(name)
@@ -50,16 +51,11 @@ def _make_current(store, record) -> str:
 
 
 def _dataset(store, dataset_id: int):
-    from desktop_ift.core.data.importers import load_dataset_table
-
     record = store.get_dataset(dataset_id)
     return record, load_dataset_table(record)
 
 
 def cmd_inspect(args) -> int:
-    from desktop_ift.core.data.cleaning import lineage
-    from desktop_ift.core.data.table_summary import summarize_columns
-
     store = open_store()
     record, table = _dataset(store, args.dataset)
     print(f"Dataset {record.id}: {record.label}")
@@ -80,8 +76,6 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_split(args) -> int:
-    from desktop_ift.core.data.splits import SPLIT_NAMES, SplitSpec, split_table
-
     store = open_store()
     record, table = _dataset(store, args.dataset)
     train, validation, test = args.ratios
@@ -100,8 +94,6 @@ def cmd_split(args) -> int:
 
 
 def cmd_clean(args) -> int:
-    from desktop_ift.core.data.cleaning import Recipe, apply_recipe_to
-
     store = open_store()
     try:
         text = Path(args.recipe).read_text(encoding="utf-8")
@@ -119,8 +111,6 @@ def cmd_clean(args) -> int:
 
 
 def cmd_combine(args) -> int:
-    from desktop_ift.core.data.combine import combine_as_splits
-
     store = open_store()
     train = store.get_dataset(args.train)
     parts = {"train": args.train, "validation": args.validation, "test": args.test}

@@ -6,14 +6,14 @@ import json
 import sys
 from pathlib import Path
 
-from desktop_ift.cli.app import resolve_cli_model
-from desktop_ift.cli.common import CliError, open_store, run_job
+from desktop_ift.cli.common import CliError, open_store, resolve_cli_model, run_job
 from desktop_ift.core.demo import DEMO_GENERATION
 from desktop_ift.core.evaluation.comparison import format_comparison
 from desktop_ift.core.evaluation.eval_jobs import chosen_model, prepare_benchmark_job, prepare_eval_job
 from desktop_ift.core.evaluation.report import write_report
 from desktop_ift.core.evaluation.results import load_comparison
-from desktop_ift.core.jobs import read_job, validate_model_choice
+from desktop_ift.core.job_format import read_job
+from desktop_ift.core.models.choice import validate_model_choice
 from desktop_ift.core.training.config import GenerationConfig
 
 

@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 
 from desktop_ift.cli.common import CliError, open_store
+from desktop_ift.core.errors import WorkerError
+from desktop_ift.core.models.gguf_export import export_gguf
+from desktop_ift.core.store import StoreError
 
 
 def cmd_export_gguf(args) -> int:
     """Convert a finished run's model (an adapter merged first) to GGUF in the new folder DEST."""
-    from desktop_ift.core.modeling import WorkerError
-    from desktop_ift.core.models.gguf_export import export_gguf
-    from desktop_ift.core.store import StoreError
-
     store = open_store()
     try:
         run_id = store.get_run(args.run).id

@@ -12,7 +12,9 @@ import sys
 import time
 from typing import IO
 
-from desktop_ift.core import run_state as rs
+from desktop_ift.core import events as ev, run_state as rs
+from desktop_ift.core.job_process import describe_event
+from desktop_ift.core.runs import ensure_ready
 
 BAR_WIDTH = 28
 EXIT_BY_STATUS = {"finished": 0, "failed": 1, "lost": 1, "paused": 3, "cancelled": 3}
@@ -39,8 +41,6 @@ def progress_line(state: rs.RunState, loss: float | None, now: float | None = No
 def watch(store, run_id: str, interval: float = 0.5, out: IO[str] | None = None,
           probe: rs.Probe = rs.process_alive) -> int:
     """Follow ``run_id`` to its end; returns 0 finished, 1 failed or lost, 3 paused or cancelled."""
-    from desktop_ift.core.runs import ensure_ready
-
     out = out or sys.stdout
     live = out.isatty()
     ensure_ready(store)
@@ -71,9 +71,6 @@ def watch(store, run_id: str, interval: float = 0.5, out: IO[str] | None = None,
 
 def _follow(store, run_id, state, loss, interval, out, live, probe):
     """Read and show new events until the run is over; returns the final state, loss and shown line."""
-    from desktop_ift.core import events as ev
-    from desktop_ift.core.job_process import describe_event
-
     shown = ""
     while True:
         for event in store.events(run_id, state.last_seq):

@@ -12,6 +12,14 @@ import time
 from pathlib import Path
 
 from desktop_ift.cli.common import CliError, find_project, open_store, run_job
+from desktop_ift.cli.run_watch import watch
+from desktop_ift.core.errors import WorkerError
+from desktop_ift.core.runs import (
+    RunActionError, cancel_run, delete_run, export_metrics_csv, latest_checkpoint, prepare_resume, request_pause,
+    resume_note, run_state, run_states, run_summary, runs_to_delete, stop_keep_best,
+)
+from desktop_ift.core.store import StoreError
+from desktop_ift.core.training.export import export_model, export_summary, trained_model_folder
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -24,8 +32,6 @@ def _fmt_duration(seconds: float | None) -> str:
 
 
 def _get_run(store, run_id: str):
-    from desktop_ift.core.store import StoreError
-
     try:
         return store.get_run(run_id)
     except StoreError as exc:
@@ -34,8 +40,6 @@ def _get_run(store, run_id: str):
 
 def cmd_runs(args) -> int:
     """List runs, newest first, each with its state (a run whose worker is gone reads lost)."""
-    from desktop_ift.core.runs import run_states
-
     store = open_store()
     project = find_project(store, args.project) if getattr(args, "project", None) else None
     records = store.list_runs(project.id if project else None)
@@ -50,8 +54,6 @@ def cmd_runs(args) -> int:
 
 def cmd_show(args) -> int:
     """Print one run: status, settings, progress, best validation loss, final scores, checkpoint."""
-    from desktop_ift.core.runs import latest_checkpoint, run_state, run_summary
-
     store = open_store()
     run = _get_run(store, args.run)
     state = run_state(store, run.id)
@@ -96,8 +98,6 @@ def cmd_delete(args) -> int:
     """Delete a run, its evaluations and their folders (asks unless --yes)."""
     import sys
 
-    from desktop_ift.core.runs import RunActionError, delete_run, runs_to_delete
-
     store = open_store()
     doomed = runs_to_delete(store, _get_run(store, args.run).id)
     if not args.yes:
@@ -119,8 +119,6 @@ def cmd_delete(args) -> int:
 
 def cmd_export_metrics(args) -> int:
     """Write a run's per-step metrics to a CSV file."""
-    from desktop_ift.core.runs import RunActionError, export_metrics_csv
-
     store = open_store()
     run = _get_run(store, args.run)
     try:
@@ -133,8 +131,6 @@ def cmd_export_metrics(args) -> int:
 
 def cmd_resume(args) -> int:
     """Continue a paused, cancelled, failed or lost training run from its newest checkpoint that loads."""
-    from desktop_ift.core.runs import RunActionError, prepare_resume, resume_note
-
     store = open_store()
     run = _get_run(store, args.run)
     try:
@@ -148,8 +144,6 @@ def cmd_resume(args) -> int:
 
 def cmd_pause(args) -> int:
     """Pause a running training run: it saves a checkpoint and stops; ``runs resume`` continues it."""
-    from desktop_ift.core.runs import RunActionError, request_pause
-
     store = open_store()
     run = _get_run(store, args.run)
     try:
@@ -162,8 +156,6 @@ def cmd_pause(args) -> int:
 
 def cmd_cancel(args) -> int:
     """Cancel a run: a running worker stops (keeping a checkpoint); a paused or lost run is given up."""
-    from desktop_ift.core.runs import RunActionError, cancel_run
-
     store = open_store()
     run = _get_run(store, args.run)
     try:
@@ -177,8 +169,6 @@ def cmd_cancel(args) -> int:
 def cmd_watch(args) -> int:
     """Follow a run (started here, in the GUI or another terminal) to its end with a live progress line;
     exits with the run's outcome: 0 finished, 1 failed or lost, 3 paused or cancelled."""
-    from desktop_ift.cli.run_watch import watch
-
     store = open_store()
     run = _get_run(store, args.run)
     return watch(store, run.id, interval=args.interval)
@@ -186,8 +176,6 @@ def cmd_watch(args) -> int:
 
 def cmd_stop_keep_best(args) -> int:
     """Ask a running training run to stop now and keep its best validation checkpoint as the output."""
-    from desktop_ift.core.runs import RunActionError, stop_keep_best
-
     store = open_store()
     run = _get_run(store, args.run)
     try:
@@ -201,9 +189,6 @@ def cmd_stop_keep_best(args) -> int:
 def cmd_export_model(args) -> int:
     """Copy a finished training run's model to a new folder; ``--merge`` merges a LoRA adapter into its base."""
     import errno
-
-    from desktop_ift.core.modeling import WorkerError
-    from desktop_ift.core.training.export import export_model, export_summary, trained_model_folder
 
     store = open_store()
     run = _get_run(store, args.run)

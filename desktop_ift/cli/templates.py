@@ -15,6 +15,23 @@
 from __future__ import annotations
 
 from desktop_ift.cli.common import CliError, add_project_option, find_project, open_store, project_name
+from desktop_ift.cli.training import add_split_options, default_config, split_from_args
+from desktop_ift.core.data.importers import load_dataset_table
+from desktop_ift.core.store import StoreError
+from desktop_ift.core.templates.conversation import ConversationSpec, PretrainSpec
+from desktop_ift.core.templates.exports import FORMATS, export_parts
+from desktop_ift.core.templates.library import (
+    builtin_templates, current_training_source, export_library, import_library, library, list_sets, load_set,
+    rename_columns, save_set, save_to_library, set_training_source, user_templates,
+)
+from desktop_ift.core.templates.references import reference_columns, set_reference_columns
+from desktop_ift.core.templates.render import PromptTemplate
+from desktop_ift.core.templates.template_set import MODES
+from desktop_ift.core.templates.training_data import build_split_lines
+from desktop_ift.core.templates.validation import validate_source
+from desktop_ift.core.training.plan_lengths import plan_tokenizer
+from desktop_ift.core.training.prepare import default_split
+from desktop_ift.core.training.source import resolve_training_source
 
 
 def _project(args):
@@ -23,8 +40,6 @@ def _project(args):
 
 
 def cmd_list(args) -> int:
-    from desktop_ift.core.templates.library import current_training_source, list_sets
-
     store, project = _project(args)
     current = current_training_source(store, project.id)
     for t in store.list_templates(project.id):
@@ -37,8 +52,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_library(args) -> int:
-    from desktop_ift.core.templates.library import library
-
     store = open_store()
     for t in library(store):
         if args.task and t.task != args.task:
@@ -59,8 +72,6 @@ def _parse_map(pairs: list[str] | None) -> dict[str, str]:
 
 
 def cmd_use(args) -> int:
-    from desktop_ift.core.templates.library import library, rename_columns, set_training_source
-
     store, project = _project(args)
     matches = [t for t in library(store) if t.name == args.name]
     if not matches:
@@ -74,9 +85,6 @@ def cmd_use(args) -> int:
 
 
 def cmd_save_library(args) -> int:
-    from desktop_ift.core.templates.library import save_to_library
-    from desktop_ift.core.templates.render import PromptTemplate
-
     store = open_store()
     rec = store.get_template(args.template)
     saved = save_to_library(store, PromptTemplate(rec.prompt, rec.response, rec.system, rec.name), args.task or "")
@@ -85,16 +93,12 @@ def cmd_save_library(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from desktop_ift.core.templates.library import import_library
-
     added = import_library(open_store(), args.file)
     print(f"Added {len(added)} template(s) to your library: {', '.join(t.name for t in added)}")
     return 0
 
 
 def cmd_export(args) -> int:
-    from desktop_ift.core.templates.library import builtin_templates, export_library, user_templates
-
     store = open_store()
     templates = builtin_templates() if args.builtin else user_templates(store)
     if not templates:
@@ -105,9 +109,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_references(args) -> int:
-    from desktop_ift.core.store import StoreError
-    from desktop_ift.core.templates.references import reference_columns, set_reference_columns
-
     store = open_store()
     try:
         rec = store.get_template(args.template)
@@ -124,8 +125,6 @@ def cmd_references(args) -> int:
 
 
 def cmd_set(args) -> int:
-    from desktop_ift.core.templates.library import save_set, set_training_source
-
     store, project = _project(args)
     record = save_set(store, project.id, args.name, args.ids, args.mode, args.weights, args.seed)
     set_training_source(store, project.id, {"kind": "template_set", "set_id": record.id})
@@ -136,9 +135,6 @@ def cmd_set(args) -> int:
 
 def _source(store, project, args):
     """What to check or export: --template / --set / --chat / --pretrain, else the project's current choice."""
-    from desktop_ift.core.templates.conversation import ConversationSpec, PretrainSpec
-    from desktop_ift.core.templates.library import current_training_source, load_set
-
     if getattr(args, "template", None):
         return args.template
     if getattr(args, "set", None):
@@ -162,11 +158,6 @@ def _dataset(store, project, args):
 
 
 def cmd_check(args) -> int:
-    from desktop_ift.cli.training import default_config
-    from desktop_ift.core.data.importers import load_dataset_table
-    from desktop_ift.core.jobs import resolve_training_source
-    from desktop_ift.core.templates.validation import validate_source
-
     store, project = _project(args)
     dataset = _dataset(store, project, args)
     source = resolve_training_source(store, _source(store, project, args))
@@ -190,8 +181,6 @@ def cmd_check(args) -> int:
 
 def _tokenizer(store, model: str):
     """The tokenizer training will use (the demo model is built first when needed: a few seconds)."""
-    from desktop_ift.core.training.plan_lengths import plan_tokenizer
-
     tokenizer, label = plan_tokenizer(model, store.home)
     if tokenizer is None:
         raise CliError(f"Cannot count tokens with {model}: {label}.")
@@ -199,12 +188,6 @@ def _tokenizer(store, model: str):
 
 
 def cmd_export_data(args) -> int:
-    from desktop_ift.cli.training import split_from_args
-    from desktop_ift.core.data.importers import load_dataset_table
-    from desktop_ift.core.jobs import default_split, resolve_training_source
-    from desktop_ift.core.templates.exports import export_parts
-    from desktop_ift.core.templates.training_data import build_split_lines
-
     store, project = _project(args)
     dataset = _dataset(store, project, args)
     source = resolve_training_source(store, _source(store, project, args))
@@ -241,10 +224,6 @@ def _add_source_options(p) -> None:
 
 def register(sub) -> None:
     """Add the ``templates`` command and its subcommands."""
-    from desktop_ift.cli.training import add_split_options
-    from desktop_ift.core.templates.exports import FORMATS
-    from desktop_ift.core.templates.template_set import MODES
-
     top = sub.add_parser("templates", help="list, share and check prompt templates; export rendered data")
     add_project_option(top)
     top.set_defaults(func=cmd_list)

@@ -5,16 +5,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop_ift.cli.common import CliError, add_project_option, find_project, open_store, project_name, run_job
+from desktop_ift.cli.common import (
+    CliError, add_project_option, find_project, open_store, project_name, resolve_cli_model, run_job,
+)
+from desktop_ift.core.data.splits import SplitSpec, split_counts
+from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
+from desktop_ift.core.job_format import DEMO_MODEL
+from desktop_ift.core.models.bundled import BUNDLED_MODEL, bundled_shape, is_bundled_converted, model_parameters
+from desktop_ift.core.models.choice import validate_model_choice
+from desktop_ift.core.templates.conversation import ConversationSpec, PretrainSpec
+from desktop_ift.core.templates.library import current_training_source, load_set
+from desktop_ift.core.training.bundle import export_bundle, run_bundle
+from desktop_ift.core.training.config import TrainConfig
+from desktop_ift.core.training.hardware import detect_devices
+from desktop_ift.core.training.memory import fit_advice, load_shape
+from desktop_ift.core.training.prepare import build_plan
+from desktop_ift.core.training.presets import apply_preset, preset_names
+from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
+from desktop_ift.core.training.train_job import write_train_job
+
 
 def add_config_options(parser) -> None:
     """One option per TrainConfig field (``--lora-r``, ``--packing/--no-packing`` ...), with the field's help
     and choices, plus ``--preset``: the dataclass is the single place where a setting is described."""
     import argparse
     from dataclasses import MISSING, fields
-
-    from desktop_ift.core.training.config import TrainConfig
-    from desktop_ift.core.training.presets import preset_names
 
     parser.add_argument("--preset", choices=preset_names(), help="start from a preset (options given too win)")
     for f in fields(TrainConfig):
@@ -33,9 +48,6 @@ def add_config_options(parser) -> None:
 def default_config(model: str | None):
     """The settings a run starts from: the demo's for the demo model, else TrainConfig's defaults. Training
     and ``templates check`` share them (the same default maximum length)."""
-    from desktop_ift.core.demo import DEMO_TRAIN_CONFIG
-    from desktop_ift.core.training.config import TrainConfig
-
     return DEMO_TRAIN_CONFIG if (model or "demo") == "demo" else TrainConfig()
 
 
@@ -43,9 +55,6 @@ def train_config_from_args(args, base=None, **preset_context):
     """``base`` (default: TrainConfig()), then ``--preset`` (sized by ``preset_context``: parameters,
     lengths, n_train; see presets.sized_preset), then every option given on the command line."""
     from dataclasses import fields
-
-    from desktop_ift.core.training.config import TrainConfig
-    from desktop_ift.core.training.presets import apply_preset
 
     config = base or TrainConfig()
     if getattr(args, "preset", None):
@@ -73,8 +82,6 @@ def _job_path(spec: str) -> Path:
 
 
 def cmd_export_bundle(args) -> int:
-    from desktop_ift.core.training.bundle import export_bundle
-
     dest = Path(args.dest)
     if dest.exists():
         raise CliError(f"{dest} already exists; choose a new folder name for the bundle.")
@@ -83,8 +90,6 @@ def cmd_export_bundle(args) -> int:
 
 
 def cmd_run_bundle(args) -> int:
-    from desktop_ift.core.training.bundle import run_bundle
-
     bundle = Path(args.bundle)
     if not (bundle / "job.json").exists():
         raise CliError(f"{bundle} is not a training bundle (it has no job.json). Export one with export-bundle.")
@@ -93,20 +98,11 @@ def cmd_run_bundle(args) -> int:
 
 def cmd_estimate(args) -> int:
     """Print the devices and whether the job would fit, without loading the model (no torch)."""
-    from desktop_ift.core.jobs import DEMO_MODEL, validate_model_choice
-    from desktop_ift.core.training.hardware import detect_devices
-    from desktop_ift.core.training.memory import fit_advice, load_shape
-
-    from desktop_ift.cli.app import resolve_cli_model
-    from desktop_ift.core.models.bundled import BUNDLED_MODEL, bundled_shape, is_bundled_converted
-
     home = open_store().home
     shape = None
     if args.model in (None, BUNDLED_MODEL) and not is_bundled_converted(home):
         shape = bundled_shape()  # the bundled model's shape is known without converting it
     elif (model := validate_model_choice(resolve_cli_model(args.model, home))) == DEMO_MODEL:
-        from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
-
         folder = home / "models" / DEMO_MODEL_DIRNAME
         if not (folder / "config.json").exists():
             raise CliError("The demo model is built on its first training run; estimate a model folder instead.")
@@ -122,8 +118,6 @@ def cmd_estimate(args) -> int:
 def split_from_args(args):
     """The split the options name, or None (the dataset's own split column if it has one, else 80/10/10):
     ``--split-column COL``; ``--split TRAIN VAL TEST``, ``--split-seed``, ``--stratify COL``."""
-    from desktop_ift.core.data.splits import SplitSpec
-
     column = getattr(args, "split_column", None)
     ratios, stratify = getattr(args, "split", None), getattr(args, "stratify", None)
     if column and (ratios or stratify):
@@ -152,9 +146,6 @@ def add_split_options(p) -> None:
 
 def _training_source(store, project, args):
     """--format with its options, --template, --set, else what the project trains on."""
-    from desktop_ift.core.templates.conversation import ConversationSpec, PretrainSpec
-    from desktop_ift.core.templates.library import current_training_source, load_set
-
     fmt = args.format
     if fmt == "chat":
         if not args.chat:
@@ -180,8 +171,6 @@ def _training_source(store, project, args):
 
 def cmd_prepare_train(args) -> int:
     """Build the plan, print it, then write the job (the last line printed is the job.json path)."""
-    from desktop_ift.core.jobs import build_plan, write_train_job
-
     store = open_store()
     project = find_project(store, project_name(args))
     dataset_id = args.dataset or project.settings.get("dataset_id")
@@ -189,10 +178,6 @@ def cmd_prepare_train(args) -> int:
     if not dataset_id or source is None:
         raise CliError(f"Project {project.name!r} has no current dataset or template: name them with --dataset ID "
                        "--template ID (see: desktop-ift datasets / desktop-ift templates).")
-    from desktop_ift.cli.app import resolve_cli_model
-    from desktop_ift.core.data.splits import split_counts
-    from desktop_ift.core.jobs import DEMO_MODEL
-    from desktop_ift.core.models.bundled import is_bundled_converted, model_parameters
 
     if (args.model or "smollm2").strip().lower() == "smollm2" and not is_bundled_converted(store.home):
         # the bundled model's first use converts it (about a minute, 540 MB): check that the data and the

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from desktop_ift.cli.common import EXIT_FAILED
+from desktop_ift.core.paths import workspace_home
+from desktop_ift.core.store import check_workspace, start_fresh_workspace
 
 
 def cmd_workspace(args) -> int:
-    from desktop_ift.core.paths import workspace_home
-    from desktop_ift.core.store import check_workspace, start_fresh_workspace
-
     home = workspace_home()
     if args.fresh:
         kept = start_fresh_workspace(home)

@@ -9,6 +9,8 @@ transformers.
 
 from __future__ import annotations
 
+from desktop_ift.core.data import demo_data
+from desktop_ift.core.data.importers import import_dataset
 from desktop_ift.core.store import Project, Store
 from desktop_ift.core.training.config import GenerationConfig, TrainConfig
 
@@ -91,13 +93,9 @@ def ensure_demo_project(store: Store) -> Project:
     The ids are remembered in the project's settings (``dataset_id``, ``template_id``). A second call
     imports nothing; if the project exists but lost its dataset or template, they are added again.
     """
-    from desktop_ift.core.data import demo_data
-
     project = store.find_project(DEMO_PROJECT) or store.create_project(DEMO_PROJECT)
     dataset_ids = {d.id for d in store.list_datasets(project.id)}
     if project.settings.get("dataset_id") not in dataset_ids:
-        from desktop_ift.core.data.importers import import_dataset
-
         record = import_dataset(store, project.id, demo_data.DEMO_CSV, name=DEMO_DATASET_NAME)
         project = store.update_project_settings(project.id, dataset_id=record.id)
     template_ids = {t.id for t in store.list_templates(project.id)}

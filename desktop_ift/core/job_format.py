@@ -1,8 +1,40 @@
-"""The job file's bottom layer: its version, the worker's job kinds, the special model name, the error
-type, and reading/writing job files and their JSON-lines data. Imports nothing of the project, so any
-module (``modeling``, the worker, the preparation in :mod:`desktop_ift.core.jobs`) can use it without an
-import circle. The job format itself is described in :mod:`desktop_ift.core.jobs`; a training job's
-``plan`` key is a :class:`~desktop_ift.core.training.plan.TrainPlan`.
+"""The job file: its format, version, the worker's job kinds, the special model name, the error type, and
+reading/writing job files and their JSON-lines data. Imports nothing of the project, so any module (the
+worker, the training and evaluation preparation) can use it without an import circle.
+
+A run is prepared entirely in the parent (cheap, no torch; training: :mod:`desktop_ift.core.training.prepare`):
+the dataset snapshot is rendered through the template, split, and written as JSON-lines files into the run
+folder next to a ``job.json`` that names everything the worker needs. The worker then depends on nothing
+but that folder and the workspace, so a job can be re-run from a terminal
+(``desktop-ift train runs/<id>/job.json``) or copied to another machine.
+
+Job file, training (``kind: "train"``)::
+
+    {"kind": "train", "version": 1, "run_id": ..., "workspace": "/abs/home",
+     "model": "demo" | "/abs/path/to/hf/folder",
+     "model_source": {} | {where a model converted from GGUF came from: gguf_file, source, name, sha256, ...},
+     "config": {TrainConfig fields},
+     "data": {"train": "/abs/.../train.jsonl", "validation": "...", "test": "..."},
+     "output_dir": "/abs/.../output", "resume_from": null | "/abs/checkpoint",
+     "source": {"project_id", "dataset_id", "dataset_version", "template": {...}, "split": {...}},
+     "plan": {TrainPlan.to_dict(): core.training.plan -- what was shown before launch, with the counts the
+              worker must reproduce}}
+
+Job file, evaluation (``kind: "evaluate"``, prepared by ``core.evaluation.eval_jobs``)::
+
+    {"kind": "evaluate", "version": 1, "run_id": ..., "workspace": ...,
+     "test_data": "/abs/.../test.jsonl",
+     "models": [{"label": "base", "model": "demo" | path, "adapter": null},
+                {"label": "fine-tuned", "model": "demo" | path, "adapter": "/abs/output" | null}],
+     "generation": {GenerationConfig fields}, "labels": "auto" | [..] | null}
+
+Each data line is one of (``job["data_format"]`` names which; the worker also tells them apart by keys)::
+
+    instruction: {"idx": row index in the snapshot, "system", "prompt", "response", "template": label}
+    chat:        {"idx": first row of the conversation, "system", "messages": [{"role", "content"}, ...]}
+    text:        {"idx": row index, "text"}                  (continued pre-training)
+
+The special model ``"demo"`` is the tiny model the worker builds in ``<workspace>/models`` on first use.
 """
 
 from __future__ import annotations

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Callable
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import worker_command
+from desktop_ift.core.job_format import read_job, worker_command
+from desktop_ift.core.runs import report_oom_kill
+from desktop_ift.core.store import Store, StoreError
+from desktop_ift.core.training.memory import oom_kill_count
 
 
 def run_job_process(
@@ -27,8 +30,6 @@ def run_job_process(
     leaves it working, and ``desktop-ift runs watch RUN`` re-attaches to it.
     Returns ``(exit code, terminal event or None)``; None means the process died without saying why.
     """
-    from desktop_ift.core.training.memory import oom_kill_count
-
     oom_kills_before = oom_kill_count()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     new_session = {"start_new_session": True} if os.name == "posix" else {
@@ -78,10 +79,6 @@ def run_job_process(
 
 def _oom_ending(job_path: Path | str, code: int, oom_kills_before: int | None) -> ev.Event | None:
     """The ``failed`` event written for a worker the kernel killed for lack of memory, or None."""
-    from desktop_ift.core.jobs import read_job
-    from desktop_ift.core.runs import report_oom_kill
-    from desktop_ift.core.store import Store, StoreError
-
     try:
         job = read_job(job_path)
         with Store.open(job["workspace"]) as store:

@@ -14,6 +14,8 @@ import os
 import time
 from pathlib import Path
 
+from desktop_ift.core.run_state import process_create_time
+
 LOCK_NAME = "worker.lock"
 _WIN_LOCK_OFFSET = 1 << 20  # Windows locks a byte range: lock one far past the text others read
 
@@ -95,8 +97,6 @@ class RunLock:
 
 def acquire(run_dir: Path | str, pid: int | None = None, create_time: float | None = None) -> RunLock:
     """Take the run's lock for this process, or raise :class:`RunBusy` naming the live holder."""
-    from desktop_ift.core.run_state import process_create_time
-
     path = Path(run_dir) / LOCK_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

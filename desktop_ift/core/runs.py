@@ -31,7 +31,12 @@ from typing import Iterable
 from desktop_ift.core import events as ev
 from desktop_ift.core import run_state as rs
 from desktop_ift.core.job_format import rebase_job
+from desktop_ift.core.run_lock import RunBusy, live_holder
 from desktop_ift.core.store import RunRecord, Store, StoreError
+from desktop_ift.core.templates.library import save_set
+from desktop_ift.core.training.config import TrainConfig
+from desktop_ift.core.training.memory import _limit_for, out_of_memory_message, was_oom_killed
+from desktop_ift.core.training.recipe import latest_checkpoint as recipe_latest_checkpoint
 
 AREA = "run_lifecycle"
 MIGRATIONS = [
@@ -101,8 +106,6 @@ def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
 def worker_alive(store: Store, run: RunRecord) -> bool:
     """Whether a worker is working on ``run`` now: the lock of its folder is held, or its current attempt's
     exact process (pid and creation time) still runs."""
-    from desktop_ift.core.run_lock import live_holder
-
     if live_holder(run.run_dir) is not None:
         return True
     return run_state(store, run.id).status == "running"
@@ -121,8 +124,6 @@ def lost_runs(store: Store, project_id: int | None = None) -> list[rs.RunState]:
 
 def live_worker_message(run: RunRecord) -> str:
     """Why nothing may start a worker on ``run`` now ("" when no live worker holds it)."""
-    from desktop_ift.core.run_lock import RunBusy, live_holder
-
     holder = live_holder(run.run_dir)
     return str(RunBusy(Path(run.run_dir), holder)) if holder is not None else ""
 
@@ -134,8 +135,6 @@ def report_oom_kill(store: Store, run_id: str, exit_code: int | None, oom_kills_
     it (the cgroup's OOM-kill count rose since ``oom_kills_before``, or memory was at the limit), write a
     ``failed`` event saying so, with what to change, for every reader to see; else None (the run reads lost).
     ``folder`` is the memory cgroup to read (default: this process's own)."""
-    from desktop_ift.core.training.memory import was_oom_killed, out_of_memory_message, _limit_for
-
     if not was_oom_killed(exit_code, oom_kills_before, folder=folder):
         return None
     state = run_state(store, run_id, probe=None)
@@ -160,8 +159,6 @@ def latest_checkpoint(run_dir: Path | str) -> Path | None:
 
     The recipe decides what a complete checkpoint is; its module imports no torch at load time.
     """
-    from desktop_ift.core.training.recipe import latest_checkpoint as recipe_latest_checkpoint
-
     return recipe_latest_checkpoint(run_dir)
 
 
@@ -333,8 +330,6 @@ def clone_settings(store: Store, run_id: str) -> dict:
     seed, weights of a set of several, else None), ``missing_templates`` (names no longer in the project),
     ``format_spec`` (a chat or pre-training run's spec, else None) and ``split`` (SplitSpec fields: ratios
     and seed, stratify column or the data's split column)."""
-    from desktop_ift.core.training.config import TrainConfig
-
     run = store.get_run(run_id)
     if run.kind != "train":
         raise RunActionError("Only a training run's settings can be cloned.")
@@ -394,8 +389,6 @@ def clone_training_source(store: Store, project_id: int, settings: dict) -> dict
     :func:`clone_settings`'s result: one template, a set of several (saved as "Template set"), the chat or
     pre-training spec, or None when none of its templates is left. Raises ``ValueError`` (LibraryError)
     when the set cannot be saved."""
-    from desktop_ift.core.templates.library import save_set
-
     ids = settings.get("template_ids") or []
     if settings.get("format_spec"):
         return dict(settings["format_spec"])

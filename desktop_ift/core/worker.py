@@ -45,7 +45,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from desktop_ift.core import events as ev
+from desktop_ift.core.disk import DiskSpaceError
+from desktop_ift.core.errors import WorkerError
+from desktop_ift.core.job_format import JOB_KINDS, JobError, read_job
+from desktop_ift.core.run_lock import RunBusy, acquire
+from desktop_ift.core.run_state import process_create_time
 from desktop_ift.core.store import Store
+from desktop_ift.core.training.config import ConfigError
+from desktop_ift.core.training.launcher import LaunchError, prepare_launch
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -156,8 +163,6 @@ class EventWriter:
     def _complete(self, event_cls: type[ev.Event], fields: dict) -> tuple[type[ev.Event], dict]:
         """Number the attempt and name the process on ``started``; turn a stop asked as a pause into ``paused``."""
         if event_cls is ev.Started:
-            from desktop_ift.core.run_state import process_create_time
-
             started = self.store.conn.execute("SELECT COUNT(*) FROM events WHERE run_id=? AND type='started'",
                                               (self.run_id,)).fetchone()[0]
             fields = {"attempt": int(started) + 1, "create_time": process_create_time() or 0.0, **fields}
@@ -196,10 +201,6 @@ def _set_offline_environment(allow_download: bool = False) -> None:
 
 def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     """``(message, hint)`` in plain words for an exception that ended a job."""
-    from desktop_ift.core.jobs import JobError
-    from desktop_ift.core.modeling import WorkerError
-    from desktop_ift.core.training.config import ConfigError
-
     text = str(exc)
     lowered = text.lower()
     # CUDA/MPS say "out of memory"; PyTorch's CPU allocator says "can't allocate memory" (error code 12)
@@ -216,7 +217,6 @@ def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
         return exc.message, exc.hint
     if _is_disk_full(exc):
         return disk_full_message(exc, run_dir)
-    from desktop_ift.core.training.launcher import LaunchError
 
     if isinstance(exc, LaunchError):
         return text, "Choose another multi-GPU strategy in the advanced settings, or install what it names."
@@ -266,8 +266,6 @@ def disk_full_message(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     from the run's largest checkpoint so far (the model's size when there is none yet)."""
     import shutil
 
-    from desktop_ift.core.disk import DiskSpaceError
-
     if isinstance(exc, DiskSpaceError):  # refused before writing: it already says what is needed and free
         return (exc.message.split(". Free some space")[0] + ".",
                 "Free some disk space (old runs and checkpoints take the most), then resume the run: it continues "
@@ -305,8 +303,6 @@ def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str
     never left silent.
     """
     import subprocess
-
-    from desktop_ift.core.training.launcher import LaunchError, prepare_launch
 
     run_dir = store.run_dir(run_id)
     try:
@@ -359,11 +355,9 @@ def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str
 def run_job(job: dict, writer: EventWriter, stop: StopFlag) -> str:
     """Run ``job`` (already read) and return how it ended: ``"finished"``, ``"cancelled"``.
 
-    The function for each job kind is named in :data:`desktop_ift.core.jobs.JOB_KINDS`.
+    The function for each job kind is named in :data:`desktop_ift.core.job_format.JOB_KINDS`.
     """
     import importlib
-
-    from desktop_ift.core.jobs import JOB_KINDS
 
     module_name, func_name = JOB_KINDS[job["kind"]].split(":")
     return getattr(importlib.import_module(module_name), func_name)(job, writer, stop)
@@ -371,8 +365,6 @@ def run_job(job: dict, writer: EventWriter, stop: StopFlag) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: read the job file named in ``argv``, run it, and return the exit code."""
-    from desktop_ift.core.jobs import read_job
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 1:
         print("usage: python -m desktop_ift.core.worker JOB.json", file=sys.stderr)
@@ -388,7 +380,6 @@ def main(argv: list[str] | None = None) -> int:
 
     lock = None
     if "RANK" not in os.environ:  # the supervising process (or the only one) holds the run
-        from desktop_ift.core.run_lock import RunBusy, acquire
 
         try:
             lock = acquire(store.run_dir(run_id))

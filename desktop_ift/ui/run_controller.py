@@ -21,7 +21,7 @@ from PySide6.QtCore import QIODevice, QObject, QProcess, QProcessEnvironment, QT
 from desktop_ift.core import events as ev
 from desktop_ift.core import run_state as rs
 from desktop_ift.core import runs as run_ops
-from desktop_ift.core.jobs import worker_command
+from desktop_ift.core.job_format import worker_command
 from desktop_ift.core.store import Store, StoreError
 from desktop_ift.core.training.memory import oom_kill_count
 

@@ -11,7 +11,7 @@ import pytest
 
 from desktop_ift.core.evaluation import answer_length
 from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job, suggest_answer_length
-from desktop_ift.core.jobs import JOB_VERSION, JobError, read_job
+from desktop_ift.core.job_format import JOB_VERSION, JobError, read_job
 from desktop_ift.core.training.config import GenerationConfig
 
 

@@ -19,7 +19,7 @@ from desktop_ift.core.evaluation.benchmark_data import (
     read_questions,
 )
 from desktop_ift.core.evaluation.comparison import comparison_rows, format_comparison, is_improvement
-from desktop_ift.core.jobs import JobError
+from desktop_ift.core.job_format import JobError
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_choice_scores_equal_unbatched_log_likelihoods(tiny):
     import torch
 
     from desktop_ift.core.evaluation.benchmarks import build_prompt, score_choices
-    from desktop_ift.core.modeling import encode_prompt
+    from desktop_ift.core.prompt_format import encode_prompt
 
     tokenizer, model = tiny
     questions, _ = load_benchmark([builtin_path()])
@@ -173,7 +173,7 @@ def test_cache_key_follows_what_decides_the_answers(tmp_path, tiny_model_dir, st
 
 
 def _finished_train_run(store, tmp_path, name, test_rows, method="lora"):
-    from desktop_ift.core.jobs import JOB_VERSION
+    from desktop_ift.core.job_format import JOB_VERSION
 
     run = store.create_run("train", config={}, name=name)
     run_dir = Path(run.run_dir)
@@ -189,7 +189,7 @@ def _finished_train_run(store, tmp_path, name, test_rows, method="lora"):
 
 def test_several_fine_tuned_runs_in_one_evaluation(store, tmp_path, toy):
     from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
-    from desktop_ift.core.jobs import read_job
+    from desktop_ift.core.job_format import read_job
 
     rows = toy.rows(6)
     a = _finished_train_run(store, tmp_path, "lora r8", rows)
@@ -218,7 +218,7 @@ def test_empty_test_split_is_refused_before_anything_runs(store, tmp_path):
 
 def test_benchmark_job_refuses_a_bad_file_and_writes_nothing(store, tmp_path, toy):
     from desktop_ift.core.evaluation.eval_jobs import prepare_benchmark_job
-    from desktop_ift.core.jobs import read_job
+    from desktop_ift.core.job_format import read_job
 
     run = _finished_train_run(store, tmp_path, "r", toy.rows(4))
     bad = tmp_path / "bad.csv"
@@ -308,7 +308,7 @@ def test_chat_prompt_uses_the_chat_template_with_history(tiny):
 
 def test_playground_on_a_hub_model_needs_it_in_the_local_cache(tmp_path, monkeypatch):
     from desktop_ift.core.evaluation.eval_jobs import prepare_chat_job
-    from desktop_ift.core.jobs import JobError
+    from desktop_ift.core.job_format import JobError
     from desktop_ift.core.store import Store
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
@@ -345,7 +345,7 @@ def test_chat_prompt_is_the_training_layout_with_and_without_a_chat_template(tin
     from types import SimpleNamespace
 
     from desktop_ift.core.evaluation.playground import chat_prompt
-    from desktop_ift.core.modeling import format_chat_segments, format_prompt
+    from desktop_ift.core.prompt_format import format_chat_segments, format_prompt
 
     tokenizer, _ = tiny
     talk = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},

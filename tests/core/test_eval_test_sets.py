@@ -8,7 +8,8 @@ import pytest
 from desktop_ift.core.data.importers import import_dataset
 from desktop_ift.core.data.splits import SplitSpec
 from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
-from desktop_ift.core.jobs import JobError, prepare_train_job, read_job, read_jsonl
+from desktop_ift.core.job_format import JobError, read_job, read_jsonl
+from desktop_ift.core.training.prepare import prepare_train_job
 from desktop_ift.core.training.config import TrainConfig
 
 

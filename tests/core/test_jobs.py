@@ -7,8 +7,9 @@ import pytest
 from desktop_ift.core.data.importers import import_dataset
 from desktop_ift.core.data.splits import SplitSpec
 from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
-from desktop_ift.core.jobs import (JobError, prepare_train_job, read_job, read_jsonl,
-                                   validate_model_choice, worker_command)
+from desktop_ift.core.job_format import JobError, read_job, read_jsonl, worker_command
+from desktop_ift.core.models.choice import validate_model_choice
+from desktop_ift.core.training.prepare import prepare_train_job
 from desktop_ift.core.training.config import GenerationConfig, TrainConfig
 
 
@@ -106,7 +107,8 @@ def test_reading_something_that_is_not_a_job(tmp_path):
 def test_a_hub_model_id_needs_the_local_cache_or_an_explicit_download(store, project, tmp_path, monkeypatch):
     """A hub id is accepted when the model is in the local Hugging Face cache; otherwise only when the user
     allowed downloading, which the job then records for the worker."""
-    from desktop_ift.core.jobs import JobError, validate_model_choice
+    from desktop_ift.core.job_format import JobError
+    from desktop_ift.core.models.choice import validate_model_choice
 
     cache = tmp_path / "hub"
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))

@@ -1,4 +1,5 @@
-"""Loading model folders and formatting examples (modeling.py), on the real tiny model."""
+"""Loading model folders (modeling.py), finding hub models (hub_cache.py) and formatting examples
+(prompt_format.py), on the real tiny model."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import shutil
 
 import pytest
 
-from desktop_ift.core import modeling
-from desktop_ift.core.modeling import ModelFolderError
+from desktop_ift.core import hub_cache, modeling, prompt_format
+from desktop_ift.core.errors import ModelFolderError
 
 
 @pytest.fixture
@@ -34,27 +35,27 @@ def test_pad_token_is_kept_when_present(tiny_model_dir):
 
 def test_format_prompt_uses_the_chat_template(tiny_model_dir):
     tok = modeling.load_tokenizer(tiny_model_dir)
-    assert modeling.format_prompt(tok, "Be brief.", "Hello") == "<s><|system|>\nBe brief.\n<|user|>\nHello\n<|assistant|>\n"
-    assert modeling.format_prompt(tok, "", "Hello") == "<s><|user|>\nHello\n<|assistant|>\n"
+    assert prompt_format.format_prompt(tok, "Be brief.", "Hello") == "<s><|system|>\nBe brief.\n<|user|>\nHello\n<|assistant|>\n"
+    assert prompt_format.format_prompt(tok, "", "Hello") == "<s><|user|>\nHello\n<|assistant|>\n"
 
 
 def test_format_prompt_without_chat_template_uses_the_plain_layout(tiny_model_dir):
     tok = modeling.load_tokenizer(tiny_model_dir)
     tok.chat_template = None
-    assert modeling.format_prompt(tok, "", "Hello") == "### Instruction:\nHello\n\n### Response:\n"
-    assert modeling.format_prompt(tok, "Be brief.", "Hello") == (
+    assert prompt_format.format_prompt(tok, "", "Hello") == "### Instruction:\nHello\n\n### Response:\n"
+    assert prompt_format.format_prompt(tok, "Be brief.", "Hello") == (
         "Be brief.\n\n### Instruction:\nHello\n\n### Response:\n")
     # Without the template the bos token is added by encoding, not written in the text.
-    ids = modeling.encode_prompt(tok, modeling.format_prompt(tok, "", "Hello"))
+    ids = prompt_format.encode_prompt(tok, prompt_format.format_prompt(tok, "", "Hello"))
     assert isinstance(ids, list) and ids
 
 
 def test_training_and_evaluation_see_the_same_prompt_tokens(tiny_model_dir):
     tok = modeling.load_tokenizer(tiny_model_dir)
-    prompt_text, full_text = modeling.format_example(tok, "Sys", "Ticket: refund please", "billing")
+    prompt_text, full_text = prompt_format.format_example(tok, "Sys", "Ticket: refund please", "billing")
     assert full_text == prompt_text + "billing" + tok.eos_token
-    prompt_ids, completion_ids = modeling.encode_example(tok, prompt_text, full_text)
-    assert prompt_ids == modeling.encode_prompt(tok, modeling.format_prompt(tok, "Sys", "Ticket: refund please"))
+    prompt_ids, completion_ids = prompt_format.encode_example(tok, prompt_text, full_text)
+    assert prompt_ids == prompt_format.encode_prompt(tok, prompt_format.format_prompt(tok, "Sys", "Ticket: refund please"))
     assert prompt_ids.count(tok.bos_token_id) == 1, "the chat template writes <s>; encoding must not add another"
     assert completion_ids[-1] == tok.eos_token_id
     assert tok.decode(completion_ids, skip_special_tokens=True) == "billing"
@@ -161,18 +162,18 @@ def test_a_hub_id_in_the_local_cache_resolves_without_network(tmp_path, monkeypa
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert modeling.hub_cache_dir() == tmp_path / "hf-home" / "hub"
+    assert hub_cache.hub_cache_dir() == tmp_path / "hf-home" / "hub"
     repo = _fake_hub_cache(tmp_path / "hf-home" / "hub", "acme/tiny", ["old", "new"], main="old")
     assert modeling.resolve_model("acme/tiny", tmp_path) == repo / "snapshots" / "old"  # refs/main wins
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "other"))  # read now, not at import
-    assert modeling.find_in_hub_cache("acme/tiny") is None
+    assert hub_cache.find_in_hub_cache("acme/tiny") is None
     repo = _fake_hub_cache(tmp_path / "other", "acme/tiny", ["a", "b"])
     import os
 
     os.utime(repo / "snapshots" / "a", (1, 1))
-    assert modeling.find_in_hub_cache("acme/tiny") == repo / "snapshots" / "b"  # no refs: the newest
-    assert modeling.find_in_hub_cache("not an id") is None
-    assert modeling.looks_like_hub_id("acme/tiny") and not modeling.looks_like_hub_id(str(tmp_path))
+    assert hub_cache.find_in_hub_cache("acme/tiny") == repo / "snapshots" / "b"  # no refs: the newest
+    assert hub_cache.find_in_hub_cache("not an id") is None
+    assert hub_cache.looks_like_hub_id("acme/tiny") and not hub_cache.looks_like_hub_id(str(tmp_path))
 
 
 def test_an_adapter_folder_names_its_base_model(tmp_path, tiny_model_dir):
@@ -191,5 +192,5 @@ def test_encoder_inputs_at_evaluation_equal_those_of_seq2seq_training(tiny_model
             {"system": "", "prompt": "Ticket: late parcel", "response": "shipping"}]
     trained = tokenize_seq2seq_rows(rows, tok, max_seq_length=16)
     for row, features in zip(rows, trained):
-        text = modeling.format_model_prompt(tok, row["system"], row["prompt"], seq2seq=True)
-        assert modeling.encode_source(tok, text, max_length=16) == features["input_ids"]
+        text = prompt_format.format_model_prompt(tok, row["system"], row["prompt"], seq2seq=True)
+        assert prompt_format.encode_source(tok, text, max_length=16) == features["input_ids"]

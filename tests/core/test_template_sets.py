@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from desktop_ift.core.data.importers import import_dataset
 from desktop_ift.core.data.splits import SplitSpec
-from desktop_ift.core.jobs import JobError, prepare_train_job, read_job, read_jsonl
+from desktop_ift.core.job_format import JobError, read_job, read_jsonl
+from desktop_ift.core.training.prepare import prepare_train_job
 from desktop_ift.core.templates.batch_render import render_table
 from desktop_ift.core.templates.conversation import ConversationSpec, PretrainSpec
 from desktop_ift.core.templates.render import PromptTemplate, TemplateError, render_row

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from desktop_ift.core import modeling
+from desktop_ift.core import modeling, prompt_format
 from desktop_ift.core.templates.batch_render import TableRenderer
 from desktop_ift.core.templates.render import PromptTemplate
 from desktop_ift.core.templates.template_set import TemplateSet
@@ -36,15 +36,15 @@ def test_preview_text_and_tokens_equal_the_workers(which, tiny_model_dir, plain_
     assert bool(light.chat_template) == bool(real.chat_template) == (which == "chat")
     for line in LINES:
         preview = preview_example(light, line, max_seq_length=512)
-        prompt_text, full_text = modeling.format_example(real, line["system"], line["prompt"], line["response"])
-        prompt_ids, completion_ids = modeling.encode_example(real, prompt_text, full_text)
+        prompt_text, full_text = prompt_format.format_example(real, line["system"], line["prompt"], line["response"])
+        prompt_ids, completion_ids = prompt_format.encode_example(real, prompt_text, full_text)
         assert preview.text == full_text
         assert preview.ids == prompt_ids + completion_ids and preview.n_tokens == len(prompt_ids) + len(completion_ids)
         assert preview.trained == [False] * len(prompt_ids) + [True] * len(completion_ids)
         assert preview.spans[1] == (full_text[len(prompt_text):], True)
     if which == "chat":
         preview = preview_example(light, CHAT, max_seq_length=512)
-        ids, trained = modeling.encode_segments(real, modeling.format_chat_segments(real, CHAT["system"],
+        ids, trained = prompt_format.encode_segments(real, prompt_format.format_chat_segments(real, CHAT["system"],
                                                                                      CHAT["messages"]))
         assert (preview.ids, preview.trained) == (ids, trained)
 
@@ -63,8 +63,8 @@ def test_batch_lengths_equal_one_by_one_encoding(tiny_model_dir):
     responses = ["billing", "a longer answer here", "billing"] * 5
     p, c = example_lengths(light, systems, prompts, responses)
     for i in range(15):
-        prompt_text, full_text = modeling.format_example(real, systems[i], prompts[i], responses[i])
-        prompt_ids, completion_ids = modeling.encode_example(real, prompt_text, full_text)
+        prompt_text, full_text = prompt_format.format_example(real, systems[i], prompts[i], responses[i])
+        prompt_ids, completion_ids = prompt_format.encode_example(real, prompt_text, full_text)
         assert (p[i], c[i]) == (len(prompt_ids), len(completion_ids))
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from desktop_ift.core.data.importers import import_dataset
 from desktop_ift.core.data.splits import SplitSpec
-from desktop_ift.core.jobs import JobError, build_plan, prepare_train_job, read_jsonl
+from desktop_ift.core.job_format import JobError, read_jsonl
+from desktop_ift.core.training.prepare import build_plan, prepare_train_job
 from desktop_ift.core.modeling import load_tokenizer
 from desktop_ift.core.training.collator import tokenize_rows
 from desktop_ift.core.training.config import TrainConfig

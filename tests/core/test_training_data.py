@@ -68,7 +68,7 @@ def test_text_rows_train_on_every_token_and_long_texts_are_split_not_dropped(tok
 
 
 def test_a_long_example_keeps_its_whole_response_and_loses_prompt_tokens_or_is_dropped_if_chosen(tok):
-    from desktop_ift.core.modeling import encode_example, format_example
+    from desktop_ift.core.prompt_format import encode_example, format_example
 
     row = {"system": "", "prompt": "please read all of this " * 30 + "and answer", "response": "billing"}
     prompt_ids, completion_ids = encode_example(tok, *format_example(tok, "", row["prompt"], row["response"]))
@@ -90,7 +90,7 @@ def test_a_long_example_keeps_its_whole_response_and_loses_prompt_tokens_or_is_d
 
 
 def test_a_long_conversation_keeps_its_final_answer_and_its_start_and_loses_the_earliest_turns(tok):
-    from desktop_ift.core.modeling import encode_segments, format_chat_segments
+    from desktop_ift.core.prompt_format import encode_segments, format_chat_segments
 
     row = {"system": "Be brief.", "messages": [
         {"role": "user", "content": "Ticket: " + "the parcel is late again " * 20},

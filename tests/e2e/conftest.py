@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import worker_command
+from desktop_ift.core.job_format import worker_command
 from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import GenerationConfig, TrainConfig
 
@@ -27,7 +27,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def make_train_job(store: Store, model: str, config: TrainConfig, train: list[dict],
                    validation: list[dict] = (), test: list[dict] = ()) -> Path:
-    """Create a queued training run with the given rows and return its job.json (format of core.jobs)."""
+    """Create a queued training run with the given rows and return its job.json (format of core.job_format)."""
     run = store.create_run("train", config=config.to_dict(), name="test run")
     run_dir = Path(run.run_dir)
     (run_dir / "data").mkdir(exist_ok=True)

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import worker_command
+from desktop_ift.core.job_format import worker_command
 from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import GenerationConfig
 

@@ -218,7 +218,7 @@ def test_tiny_model_template_and_plain_layout(tiny_model_dir):
     """The tiny model's chat template translates; a model without one gets the plain layout training uses."""
     from transformers import AutoTokenizer
 
-    from desktop_ift.core.modeling import format_prompt
+    from desktop_ift.core.prompt_format import format_prompt
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     if tokenizer.chat_template:

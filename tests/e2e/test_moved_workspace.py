@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
-from desktop_ift.core.jobs import read_job
+from desktop_ift.core.job_format import read_job
 from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import TrainConfig
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_ift.core.modeling import DataError
+from desktop_ift.core.errors import DataError
 from desktop_ift.core.training.config import ConfigError, TrainConfig
 from desktop_ift.core.training.recipe import run_training
 from desktop_ift.core.worker import EventWriter, classify_error

@@ -146,7 +146,7 @@ def test_an_empty_training_split_fails_in_plain_words(store, tiny_model_dir, wor
 def test_a_job_file_that_is_not_a_job_exits_with_a_message(tmp_path):
     import subprocess
 
-    from desktop_ift.core.jobs import worker_command
+    from desktop_ift.core.job_format import worker_command
 
     bad = tmp_path / "job.json"
     bad.write_text("{}")
@@ -160,7 +160,7 @@ def test_a_watcher_that_goes_away_does_not_stop_the_worker(store, tiny_model_dir
     """The GUI dies (its end of the pipe closes): the worker keeps going and the store gets everything."""
     import subprocess
 
-    from desktop_ift.core.jobs import worker_command
+    from desktop_ift.core.job_format import worker_command
 
     config = TrainConfig(method="lora", max_steps=6, batch_size=4, logging_steps=1)
     job = worker.train_job(store, str(tiny_model_dir), config, toy.rows(24))

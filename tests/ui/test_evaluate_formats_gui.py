@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_ift.core.jobs import worker_command
+from desktop_ift.core.job_format import worker_command
 from desktop_ift.core.training.config import TrainConfig
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from desktop_ift.core import events as ev
 from desktop_ift.core.evaluation.metrics import describe_text_metrics
-from desktop_ift.core.jobs import JOB_VERSION
+from desktop_ift.core.job_format import JOB_VERSION
 
 
 def _train_run(store, tiny_model_dir, project_id, parts):
@@ -125,7 +125,8 @@ def test_a_pretraining_evaluation_shows_held_out_loss(window, qtbot, store, tiny
 
 def test_a_separately_imported_test_set_with_more_references_is_evaluated(window, qtbot, store, tmp_path):
     from desktop_ift.core.data.importers import import_dataset
-    from desktop_ift.core.jobs import prepare_train_job, read_job, read_jsonl
+    from desktop_ift.core.job_format import read_job, read_jsonl
+    from desktop_ift.core.training.prepare import prepare_train_job
     from desktop_ift.core.training.config import TrainConfig
 
     project = window.state.project

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from desktop_ift.core import runs as run_ops
-from desktop_ift.core.jobs import prepare_train_job
+from desktop_ift.core.training.prepare import prepare_train_job
 from desktop_ift.core.training.config import TrainConfig
 
 

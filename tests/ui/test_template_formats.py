@@ -47,7 +47,8 @@ def _chat_panel(window, qtbot):
 
 
 def test_chat_preview_saves_source_and_prepares_chat_lines(window, qtbot, tmp_path, store):
-    from desktop_ift.core.jobs import prepare_train_job, read_job, read_jsonl
+    from desktop_ift.core.job_format import read_job, read_jsonl
+    from desktop_ift.core.training.prepare import prepare_train_job
     from desktop_ift.core.templates.library import current_training_source
     from desktop_ift.core.training.config import TrainConfig
 
@@ -99,7 +100,8 @@ def test_roles_that_do_not_alternate_name_the_conversation_and_block_training(wi
 
 
 def test_pretrain_previews_first_document_and_saves_source(window, qtbot, tmp_path, store):
-    from desktop_ift.core.jobs import prepare_train_job, read_job, read_jsonl
+    from desktop_ift.core.job_format import read_job, read_jsonl
+    from desktop_ift.core.training.prepare import prepare_train_job
     from desktop_ift.core.templates.library import current_training_source
     from desktop_ift.core.training.config import TrainConfig
 

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from desktop_ift.core.data.snapshots import load_dataset_table, save_dataset_table
 from desktop_ift.core.store import DatasetRecord, Store
 
 RECIPE_VERSION = 1
@@ -346,8 +347,6 @@ def apply_recipe_to(store: Store, dataset_id: int, recipe: Recipe) -> DatasetRec
     The new version remembers its parent and the recipe (see :func:`lineage`); the parent is untouched.
     Raises :class:`CleaningError` if a step cannot work or no row is left.
     """
-    from desktop_ift.core.data.snapshots import load_dataset_table, save_dataset_table
-
     ensure_tables(store)
     parent = store.get_dataset(dataset_id)
     if not recipe.steps:

@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from desktop_ift.core.data.import_common import (
     DataImportError,
+    ImportNotice,
     ImportOptions,
     column_from_values,
     drop_unnamed_blank_columns,
@@ -84,8 +85,6 @@ def _formulas_without_results(path: Path, sheet_title: str, numbers: list[int], 
     """A notice for formula cells that were saved without their result (openpyxl reads them as empty)."""
     import openpyxl
     from openpyxl.utils import get_column_letter
-
-    from desktop_ift.core.data.import_common import ImportNotice
 
     wanted = {n: i for i, n in enumerate(numbers)}
     found: list[str] = []

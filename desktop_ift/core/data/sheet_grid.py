@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop_ift.core.data.excel_importer import _choose_sheet, _open
 from desktop_ift.core.data.import_common import to_text
 
 
@@ -32,8 +33,6 @@ def _text(value) -> str:
 def read_sheet_grid(path: Path | str, sheet: str | int | None = None, max_rows: int = 30) -> SheetGrid:
     """The first ``max_rows`` filled rows of ``sheet`` (name or 0-based index; default the first) as text,
     empty rows skipped but counted. Raises :class:`DataImportError` when the workbook cannot be opened."""
-    from desktop_ift.core.data.excel_importer import _choose_sheet, _open
-
     path = Path(path)
     workbook = _open(path)
     try:

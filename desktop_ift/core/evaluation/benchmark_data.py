@@ -21,7 +21,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from desktop_ift.core.modeling import DataError
+from desktop_ift.core.errors import DataError
 from desktop_ift.core.paths import resources_dir
 
 LETTERS = ("A", "B", "C", "D")

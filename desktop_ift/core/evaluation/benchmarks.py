@@ -33,13 +33,15 @@ from typing import Callable
 from desktop_ift.core import events as ev
 from desktop_ift.core.evaluation.benchmark_data import LETTERS, Question, load_benchmark
 from desktop_ift.core.evaluation.runner import resolve_model_spec
+from desktop_ift.core.errors import DataError
 from desktop_ift.core.modeling import (
-    DataError,
     describe_device,
-    encode_prompt,
-    encode_source,
     load_generation_model,
     load_tokenizer,
+)
+from desktop_ift.core.prompt_format import (
+    encode_prompt,
+    encode_source,
     padding_id,
 )
 from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded, shortest_first

@@ -17,23 +17,15 @@ from desktop_ift.core.data.importers import load_dataset_table
 from desktop_ift.core.evaluation.answer_length import measure
 from desktop_ift.core.evaluation.benchmark_data import BenchmarkFormatError, builtin_path, load_benchmark
 from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
-from desktop_ift.core.jobs import (
-    DEMO_MODEL,
-    JOB_VERSION,
-    JobError,
-    _check_source,
-    _render_error,
-    read_job,
-    read_jsonl,
-    resolve_training_source,
-    validate_model_choice,
-)
-from desktop_ift.core.modeling import find_in_hub_cache, looks_like_hub_id
+from desktop_ift.core.hub_cache import find_in_hub_cache, looks_like_hub_id
+from desktop_ift.core.job_format import DEMO_MODEL, JOB_VERSION, JobError, read_job, read_jsonl
+from desktop_ift.core.models.choice import validate_model_choice
 from desktop_ift.core.models.discovery import is_gguf_choice
 from desktop_ift.core.store import RunRecord, Store, StoreError
 from desktop_ift.core.templates.references import job_reference_columns
 from desktop_ift.core.templates.render import TemplateError
 from desktop_ift.core.templates.training_data import build_split_lines
+from desktop_ift.core.training.source import check_source, render_error, resolve_training_source
 from desktop_ift.core.training.config import GenerationConfig
 
 
@@ -207,12 +199,12 @@ def _dataset_lines(store: Store, train_job: dict, dataset_id: int, indices: list
     except (StoreError, ValueError, TypeError) as exc:
         raise JobError(f"The test set {dataset_id} cannot be found ({exc}). Choose an imported dataset.") from exc
     source = resolve_training_source(store, _training_source_spec(train_job))
-    _check_source(source, dataset.column_names)
+    check_source(source, dataset.column_names)
     table = load_dataset_table(dataset)
     try:
         built = build_split_lines(source, table, None)
     except (TemplateError, ValueError) as exc:
-        raise JobError(_render_error(exc) if isinstance(exc, TemplateError) else str(exc)) from exc
+        raise JobError(render_error(exc) if isinstance(exc, TemplateError) else str(exc)) from exc
     if built.problems:
         raise JobError(built.problems)
     return dataset, table, built.lines.get("all", [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from desktop_ift.core.modeling import encode_prompt, encode_source, padding_id
+from desktop_ift.core.prompt_format import encode_prompt, encode_source, padding_id
 from desktop_ift.core.training.config import GenerationConfig
 
 

@@ -35,13 +35,15 @@ from desktop_ift.core.evaluation.generation import stop_token_ids
 from desktop_ift.core.evaluation.runner import resolve_model_spec
 from desktop_ift.core.modeling import (
     describe_device,
+    is_encoder_decoder,
+    load_generation_model,
+    load_tokenizer,
+)
+from desktop_ift.core.prompt_format import (
     encode_prompt,
     encode_source,
     format_chat_segments,
     format_prompt,
-    is_encoder_decoder,
-    load_generation_model,
-    load_tokenizer,
     seq2seq_source,
 )
 from desktop_ift.core.training.config import ConfigError, GenerationConfig

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from desktop_ift.core.modeling import encode_segments, format_chat_segments, padding_id
+from desktop_ift.core.prompt_format import encode_segments, format_chat_segments, padding_id
 from desktop_ift.core.training.collator import (
     IGNORE_INDEX,
     PaddingCollator,

@@ -25,17 +25,17 @@ from desktop_ift.core.evaluation.response_loss import (
     document_losses,
     response_loss,
 )
-from desktop_ift.core.jobs import DEMO_MODEL, read_jsonl
+from desktop_ift.core.errors import DataError
+from desktop_ift.core.job_format import DEMO_MODEL, read_jsonl
 from desktop_ift.core.modeling import (
-    DataError,
     adapter_base_model,
     describe_device,
-    format_model_prompt,
     is_encoder_decoder,
     load_generation_model,
     load_tokenizer,
     resolve_model,
 )
+from desktop_ift.core.prompt_format import format_model_prompt
 from desktop_ift.core.training.config import GenerationConfig
 
 

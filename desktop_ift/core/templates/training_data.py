@@ -1,6 +1,6 @@
 """From a table and what to train on (template set, chat columns, text columns) to data lines per split.
 
-Used by run preparation (``core.jobs``) and by the exports, so an exported dataset holds exactly the
+Used by run preparation (``core.training.prepare``) and by the exports, so an exported dataset holds exactly the
 examples a run would train on. The split is made on source units — rows, or whole conversations for
 chat — *before* a template set expands them, so the variants of one row never land in two splits.
 """
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from desktop_ift.core.data.splits import SplitError, split_indices
 from desktop_ift.core.templates.batch_render import TableRenderer
 from desktop_ift.core.templates.conversation import (
     ConversationSpec,
@@ -72,8 +73,6 @@ def build_split_lines(source, table: pa.Table, split=None) -> BuiltData:
     """The data lines ``source`` makes from ``table``, divided by ``split`` (a SplitSpec; None: one part
     called ``all``). Raises TemplateError (naming the row) when a row cannot be rendered, ConversationError
     for a missing column, SplitError for a stratify column the table lacks."""
-    from desktop_ift.core.data.splits import SplitError, split_indices
-
     if not isinstance(source, (TemplateSet, ConversationSpec, PretrainSpec)):
         raise TypeError(f"cannot build training data from {type(source).__name__}")
     units, first_rows, problems = _units(source, table)

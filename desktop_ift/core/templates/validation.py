@@ -16,8 +16,14 @@ import numpy as np
 import pyarrow as pa
 
 from desktop_ift.core.templates.batch_render import TableRenderer
+from desktop_ift.core.templates.conversation import (
+    ConversationError, ConversationSpec, build_conversations, build_documents, check_columns,
+)
+from desktop_ift.core.templates.format_lengths import MeasuredLengths, chat_findings, document_examples
 from desktop_ift.core.templates.render import TemplateError, check_template
 from desktop_ift.core.templates.template_set import TemplateSet, assignments
+from desktop_ift.core.templates.token_preview import set_lengths
+from desktop_ift.core.training.plan_lengths import chat_dropped
 
 HISTOGRAM_BINS = 30
 
@@ -116,8 +122,6 @@ def validate(template_set: TemplateSet, table: pa.Table, tokenizer=None, max_seq
     problems.extend(_empty_problems(rendered, row_idx, n_rows))
     problems.extend(_duplicate_problems(rendered, row_idx))
     if tokenizer is not None:
-        from desktop_ift.core.templates.token_preview import set_lengths
-
         counts = set_lengths(tokenizer, template_set, renderer, data_key, cache)
         _length_findings(report, counts["total"], counts["row"])
     return report
@@ -184,9 +188,6 @@ def validate_source(source, table: pa.Table, tokenizer=None, max_seq_length: int
     """:func:`validate` for a TemplateSet; for chat (ConversationSpec) or pre-training (PretrainSpec)
     settings: missing columns, conversations whose roles do not alternate, empty texts, duplicates and,
     with a tokenizer, the token length of every conversation/document (:func:`format_report`)."""
-    from desktop_ift.core.templates.conversation import (
-        ConversationError, ConversationSpec, build_conversations, build_documents, check_columns)
-
     if isinstance(source, TemplateSet):
         return validate(source, table, tokenizer, max_seq_length, cache, data_key)
     try:
@@ -200,8 +201,6 @@ def validate_source(source, table: pa.Table, tokenizer=None, max_seq_length: int
         units, bad = build_documents(table, source), []
     lengths = None
     if tokenizer is not None and units:
-        from desktop_ift.core.templates.format_lengths import MeasuredLengths
-
         lengths = MeasuredLengths(kind)
         lengths.extend(tokenizer, units, len(units))
     return format_report(kind, units, bad, table.num_rows, max_seq_length, lengths, completion_only)
@@ -277,9 +276,6 @@ def _duplicate_unit_problems(items: list[dict], chat: bool) -> list[Problem]:
 
 
 def _chat_length_problems(items, lengths, max_len: int, completion_only: bool, of: str) -> list[Problem]:
-    from desktop_ift.core.templates.format_lengths import chat_findings
-    from desktop_ift.core.training.plan_lengths import chat_dropped
-
     found = chat_findings(lengths.as_chat(), max_len, completion_only)
     found["dropped"] = chat_dropped(lengths.as_chat(), max_len, completion_only)
     out = []
@@ -301,8 +297,6 @@ def _chat_length_problems(items, lengths, max_len: int, completion_only: bool, o
 
 
 def _document_length_problems(items, lengths, max_len: int, of: str) -> list[Problem]:
-    from desktop_ift.core.templates.format_lengths import document_examples
-
     long_units = np.nonzero(lengths.total > max_len)[0].tolist()
     if not long_units:
         return []

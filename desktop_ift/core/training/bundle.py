@@ -14,7 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
-from desktop_ift.core.jobs import DEMO_MODEL, read_job
+from desktop_ift.core.job_format import DEMO_MODEL, read_job
+from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import TrainConfig, save_yaml
 from desktop_ift.core.training.launcher import accelerate_config, shell_line
 
@@ -72,8 +73,6 @@ desktop-ift run-bundle . "$@"
 def run_bundle(bundle_dir: Path | str, model: str | None = None) -> Path:
     """Make a bundle runnable here: create ``workspace/`` with the run (same id) and write
     ``workspace-job.json`` with absolute paths. Returns that job file (run it with the worker)."""
-    from desktop_ift.core.store import Store
-
     root = Path(bundle_dir).resolve()
     job = json.loads((root / BUNDLE_JOB).read_text(encoding="utf-8"))
     if model:

@@ -19,6 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from desktop_ift.core.prompt_format import (
+    encode_example, encode_segments, encode_source, format_chat_segments, format_example, seq2seq_source,
+)
+from desktop_ift.core.training.plan_lengths import cut_chat, cut_instruction
+
 IGNORE_INDEX = -100  # positions with this label do not count in the loss
 FORMATS = ("instruction", "chat", "text")
 
@@ -41,8 +46,6 @@ def detect_format(rows: list[dict]) -> str:
 
 
 def _encode_instruction_parts(row: dict, tokenizer) -> tuple[list[int], list[int]]:
-    from desktop_ift.core.modeling import encode_example, format_example
-
     prompt_text, full_text = format_example(tokenizer, row.get("system", ""), row["prompt"], row["response"])
     return encode_example(tokenizer, prompt_text, full_text)
 
@@ -53,8 +56,6 @@ def _encode_instruction(row: dict, tokenizer) -> tuple[list[int], list[bool]]:
 
 
 def _encode_chat(row: dict, tokenizer) -> tuple[list[int], list[bool]]:
-    from desktop_ift.core.modeling import encode_segments, format_chat_segments
-
     return encode_segments(tokenizer, format_chat_segments(tokenizer, row.get("system", ""), row["messages"]))
 
 
@@ -79,8 +80,6 @@ def tokenize_rows(rows: list[dict], tokenizer, max_seq_length: int, completion_o
     (:func:`~desktop_ift.core.training.plan_lengths.cut_chat`; one left with nothing to train on is left out). Text
     rows longer than ``max_seq_length`` become several examples. The plan counts the same way beforehand.
     """
-    from desktop_ift.core.training.plan_lengths import cut_chat, cut_instruction
-
     data_format = data_format or detect_format(rows)
     out = []
     for row in rows:
@@ -122,7 +121,6 @@ def tokenize_seq2seq_rows(rows: list[dict], tokenizer, max_seq_length: int) -> l
     data_format = detect_format(rows)
     if data_format != "instruction":
         raise ValueError(f"encoder-decoder models train on prompt/response rows, not {data_format} rows")
-    from desktop_ift.core.modeling import encode_source, seq2seq_source
 
     out = []
     for row in rows:

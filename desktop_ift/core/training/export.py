@@ -14,7 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop_ift.core.modeling import WorkerError
+from desktop_ift.core.errors import WorkerError
+from desktop_ift.core.modeling import adapter_base_model, load_generation_model
 
 
 class ExportError(WorkerError):
@@ -59,8 +60,6 @@ def _check_destination(dest: Path) -> None:
 
 def _merge(source: Path, target: Path) -> None:
     """Load the base named by the adapter, merge the adapter into it, and save a standalone model."""
-    from desktop_ift.core.modeling import adapter_base_model, load_generation_model
-
     base = adapter_base_model(source)
     if not base or not Path(base).is_dir():
         raise ExportError(f"The base model the adapter was trained on ({base or 'not named'}) is not on this "

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from desktop_ift.core.training.config import TrainConfig
+from desktop_ift.core.training.hardware import detect_devices
 
 
 class LaunchError(RuntimeError):
@@ -24,8 +25,6 @@ class LaunchError(RuntimeError):
 
 def gpu_count() -> int:
     """NVIDIA GPUs on this machine (from nvidia-smi; no torch)."""
-    from desktop_ift.core.training.hardware import detect_devices
-
     return sum(1 for g in detect_devices().gpus if g.kind == "cuda")
 
 

@@ -2,8 +2,8 @@
 
 A :class:`TrainPlan` holds the exact template set (every template's text), the split with its counts, the
 data format, the maximum length and what happens to longer examples (with how many are affected), the
-model, the method and every setting. It is built by :func:`desktop_ift.core.jobs.build_plan`, shown the
-same way by the Train page and ``prepare-train`` (:meth:`TrainPlan.describe`), written into ``job.json``
+model, the method and every setting. It is built by :func:`desktop_ift.core.training.prepare.build_plan`,
+shown the same way by the Train page and ``prepare-train`` (:meth:`TrainPlan.describe`), written into ``job.json``
 (the ``plan`` key) and the run record, and the worker checks its own counts against it
 (:func:`check_counts`): a difference is an error, never a log line.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from desktop_ift.core.data.splits import SplitSpec
 from desktop_ift.core.training.config import TrainConfig
 
 PLAN_VERSION = 1
@@ -92,8 +93,6 @@ class PlanSplit:
 
     def spec(self):
         """The :class:`~desktop_ift.core.data.splits.SplitSpec` that makes this split."""
-        from desktop_ift.core.data.splits import SplitSpec
-
         return SplitSpec(train=self.train, validation=self.validation, test=self.test, seed=self.seed,
                          stratify_column=self.stratify_column,
                          split_column=self.split_column if self.method == "column" else None)

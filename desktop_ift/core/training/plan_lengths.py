@@ -20,6 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop_ift.core.hub_cache import find_in_hub_cache, looks_like_hub_id
+from desktop_ift.core.models.bundled import BUNDLED_DIRNAME, bundled_model_dir, bundled_tokenizer_dir
+from desktop_ift.core.templates.format_lengths import chat_lengths, document_examples, document_lengths
+from desktop_ift.core.templates.token_preview import LightTokenizer, PreviewError, example_lengths
+from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
+
 HISTOGRAM_BINS = 30  # as the Templates page's validation histogram
 
 
@@ -98,8 +104,6 @@ def chat_dropped(found, max_len: int, completion_only: bool = True, overflow: st
 
 
 def _demo_folder(workspace: Path | str) -> Path:
-    from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
-
     return Path(workspace) / "models" / DEMO_MODEL_DIRNAME
 
 
@@ -121,8 +125,6 @@ def ensure_demo_tokenizer(workspace: Path | str, timeout: float = 300) -> Path:
 def model_folder(model: str, workspace: Path | str) -> Path | None:
     """The folder the worker loads ``model`` from, when it is on this computer (None for a hub id that is
     not in the local cache)."""
-    from desktop_ift.core.modeling import find_in_hub_cache, looks_like_hub_id
-
     if model == "demo":
         return _demo_folder(workspace)
     if looks_like_hub_id(model):
@@ -132,10 +134,7 @@ def model_folder(model: str, workspace: Path | str) -> Path | None:
 
 def plan_tokenizer(model: str, workspace: Path | str, build_demo: bool = True):
     """``(LightTokenizer or None, label)``: the tokenizer of the chosen model, or why there is none."""
-    from desktop_ift.core.templates.token_preview import LightTokenizer, PreviewError
-
     if model == "smollm2":  # the bundled model before it is converted: its tokenizer alone, from its GGUF
-        from desktop_ift.core.models.bundled import BUNDLED_DIRNAME, bundled_model_dir, bundled_tokenizer_dir
 
         converted = bundled_model_dir(workspace)
         folder = converted if (converted / "tokenizer.json").exists() else bundled_tokenizer_dir(workspace)
@@ -180,8 +179,6 @@ def plan_tokenizer(model: str, workspace: Path | str, build_demo: bool = True):
 
 
 def _instruction_counts(tok, lines: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    from desktop_ift.core.templates.token_preview import example_lengths
-
     prompt, completion = example_lengths(tok, [str(x.get("system") or "") for x in lines],
                                          [x["prompt"] for x in lines], [x["response"] for x in lines])
     return prompt + completion, np.ones(len(lines), dtype=bool)
@@ -193,13 +190,9 @@ def _part_lengths(tok, data_format: str, lines: list[dict], max_len: int, overfl
     if not lines:
         return np.zeros(0, dtype=np.int64), 0
     if data_format == "text":
-        from desktop_ift.core.templates.format_lengths import document_examples, document_lengths
-
         totals = document_lengths(tok, [x["text"] for x in lines])
         return totals, int(document_examples(totals, max_len).sum())
     if data_format == "chat":
-        from desktop_ift.core.templates.format_lengths import chat_lengths
-
         found = chat_lengths(tok, lines)
         return found.total, int((~chat_dropped(found, max_len, completion_only, overflow, side)).sum())
     totals, _ = _instruction_counts(tok, lines)

@@ -1,6 +1,6 @@
 """The fine-tuning recipe: setup -> train -> save, with transformers' Trainer and peft.
 
-``run_training(job, writer, stop)`` reads a prepared training job (see :mod:`desktop_ift.core.jobs`),
+``run_training(job, writer, stop)`` reads a prepared training job (see :mod:`desktop_ift.core.job_format`),
 loads the model through :mod:`desktop_ift.core.modeling` (decoder-only through ``AutoModelForCausalLM``,
 encoder-decoder such as T5/BART through ``AutoModelForSeq2SeqLM``), trains (full, LoRA, DoRA or QLoRA),
 reports through :class:`~desktop_ift.core.training.callbacks.EventCallback`, and writes a standard Hugging
@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import DEMO_MODEL, read_jsonl
+from desktop_ift.core.errors import DataError
+from desktop_ift.core.job_format import DEMO_MODEL, read_jsonl
 from desktop_ift.core.modeling import (
-    DataError,
     checking,
     describe_device,
     is_encoder_decoder,
@@ -46,7 +46,15 @@ from desktop_ift.core.modeling import (
     load_tokenizer,
     resolve_model,
 )
+from desktop_ift.core.models.discovery import origin_text
+from desktop_ift.core.training.cache import cache_key, cached_tokenize, tokenizer_fingerprint
+from desktop_ift.core.training.collator import (
+    PackingCollator, PaddingCollator, detect_format, tokenize_rows, tokenize_seq2seq_rows,
+)
 from desktop_ift.core.training.config import ConfigError, TrainConfig, save_yaml
+from desktop_ift.core.training.hardware import detect_devices
+from desktop_ift.core.training.memory import fit_advice, load_shape
+from desktop_ift.core.training.plan import check_counts
 
 CHECKPOINT_PREFIX = "checkpoint-"
 
@@ -181,8 +189,6 @@ def packing_is_exact(model, features: list[dict], pad_token_id: int) -> bool:
     """
     import torch
 
-    from desktop_ift.core.training.collator import PackingCollator
-
     sample = [dict(input_ids=f["input_ids"][:12], labels=f["labels"][:12]) for f in features[:2]]
     if len(sample) < 2 or any(len(s["input_ids"]) < 2 for s in sample):
         return True
@@ -235,9 +241,6 @@ def _world_size() -> int:
 def tokenize_split(rows: list[dict], job: dict, part: str, tokenizer, model_path: Path, config: TrainConfig,
                    seq2seq: bool) -> tuple[list[dict], bool]:
     """Tokenize one split, through the workspace cache; returns ``(features, cache_hit)``."""
-    from desktop_ift.core.training.cache import cache_key, cached_tokenize, tokenizer_fingerprint
-    from desktop_ift.core.training.collator import tokenize_rows, tokenize_seq2seq_rows
-
     def build():
         if seq2seq:
             return tokenize_seq2seq_rows(rows, tokenizer, config.max_seq_length)
@@ -260,9 +263,6 @@ def tokenize_split(rows: list[dict], job: dict, part: str, tokenizer, model_path
 def _memory_info(model_path: Path, config: TrainConfig) -> dict:
     """The pre-launch memory estimate and device check, for the ``started`` event (never raises)."""
     try:
-        from desktop_ift.core.training.hardware import detect_devices
-        from desktop_ift.core.training.memory import fit_advice, load_shape
-
         advice = fit_advice(load_shape(model_path), config, detect_devices().training_device)
         return {"memory_estimate_gb": round(advice.estimate.total / 2**30, 2), "memory_fits": advice.fits,
                 "memory_message": advice.message()}
@@ -291,7 +291,6 @@ def run_training(job: dict, writer, stop) -> str:
     if not train_rows:
         raise DataError("The training split has no examples, so there is nothing to train on.",
                         hint="Import data with some rows, or give the training split a larger share.")
-    from desktop_ift.core.training.collator import detect_format
 
     try:
         data_format = detect_format(train_rows)
@@ -321,7 +320,6 @@ def run_training(job: dict, writer, stop) -> str:
     from transformers import Trainer, TrainingArguments
 
     from desktop_ift.core.training.callbacks import EventCallback, TensorBoardScalars
-    from desktop_ift.core.training.collator import PackingCollator, PaddingCollator
 
     from transformers import set_seed
 
@@ -373,7 +371,6 @@ def run_training(job: dict, writer, stop) -> str:
     writer.emit(ev.Progress, stage="preparing data", done=0, total=1, message="Tokenizing the data")
     train_ds, train_hit = tokenize_split(train_rows, job, "train", tokenizer, model_path, config, seq2seq)
     val_ds, _ = tokenize_split(val_rows, job, "validation", tokenizer, model_path, config, seq2seq)
-    from desktop_ift.core.training.plan import check_counts
 
     if not seq2seq:  # the plan counted what this collator makes; any difference stops the run
         for part, made in (("train", len(train_ds)), ("validation", len(val_ds))):
@@ -582,7 +579,6 @@ def _origin_text(job: dict) -> str:
     origin = job.get("model_source") or {}
     if not origin:
         return ""
-    from desktop_ift.core.models.discovery import origin_text
 
     sha = f", SHA-256 {origin['sha256']}" if origin.get("sha256") else ""
     return (f"\nThe base model was converted by desktop_ift from the {origin_text(origin)}: "

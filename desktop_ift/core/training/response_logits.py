@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer
 
+from desktop_ift.core.modeling import checking
+
 IGNORE_INDEX = -100
 
 
@@ -68,7 +70,6 @@ def response_loss_is_exact(model, batch: dict) -> bool:
     """Check on this model and one collated ``batch`` that :func:`response_loss` equals the model's loss."""
     if not supports_response_logits(model) or not bool((batch["labels"] != IGNORE_INDEX).any()):
         return False
-    from desktop_ift.core.modeling import checking
 
     try:
         with checking(model) as device:

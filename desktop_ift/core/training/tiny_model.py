@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from desktop_ift.core.data import demo_data
+
 DEMO_MODEL_DIRNAME = "demo-tiny-llama"
 DEMO_INITIALIZER_RANGE = 0.1
 
@@ -145,8 +147,6 @@ def build_tiny_model(
 
 def demo_texts() -> list[str]:
     """Texts the demo tokenizer is trained on: the demo rows rendered through the demo template, and more."""
-    from desktop_ift.core.data import demo_data
-
     template = demo_data.DEMO_TEMPLATE
     texts: list[str] = [template.get("system", ""), template.get("prompt", ""), template.get("response", "")]
     for row in demo_data.generate_demo_rows():

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import JobError
+from desktop_ift.core.job_format import JobError
 from desktop_ift.core.store import Store, StoreError
 from desktop_ift.core.training.config import ConfigError, GenerationConfig
 from desktop_ift.ui import theme

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.jobs import JobError, worker_command
+from desktop_ift.core.job_format import JobError, worker_command
 from desktop_ift.core.training.config import GenerationConfig
 from desktop_ift.ui import theme
 from desktop_ift.ui.widgets.page import card, muted_label, section_label

@@ -72,7 +72,7 @@ def write_bundle(job_path: Path | str, dest: Path | str) -> Path:
 
 def bundle_instructions(written: Path, model: str) -> str:
     """What to do with a bundle on the other machine, in a few lines."""
-    from desktop_ift.core.jobs import DEMO_MODEL
+    from desktop_ift.core.job_format import DEMO_MODEL
 
     folder = written.stem if written.suffix.lower() == ".zip" else written.name
     unpack = f"unzip {written.name} -d {folder} && " if written.suffix.lower() == ".zip" else ""

@@ -12,8 +12,10 @@ from PySide6.QtWidgets import (
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
 )
 
-from desktop_ift.core.jobs import DEMO_MODEL, JobError, validate_model_choice, write_train_job
-from desktop_ift.core.modeling import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
+from desktop_ift.core.job_format import DEMO_MODEL, JobError
+from desktop_ift.core.models.choice import validate_model_choice
+from desktop_ift.core.training.train_job import write_train_job
+from desktop_ift.core.hub_cache import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
 from desktop_ift.core.models.bundled import (
     BUNDLED_DIRNAME, BUNDLED_LABEL, BUNDLED_MODEL, BUNDLED_PARAMETERS, INSTALL_HINT, bundled_available,
     bundled_model_dir, format_parameters, is_bundled_converted,
@@ -64,7 +66,7 @@ def qlora_unavailable_reason(hardware) -> str:
 def _make_plan(home, args: dict, build_demo: bool):
     """Build the plan of ``args`` (from :meth:`TrainPage._plan_inputs`) in its own workspace connection:
     what the Template set tab ticked (or the chat / pre-training choice) -- nothing else decides it."""
-    from desktop_ift.core.jobs import build_plan
+    from desktop_ift.core.training.prepare import build_plan
     from desktop_ift.core.templates.library import current_training_source
     from desktop_ift.core.training.plan_lengths import plan_tokenizer
 
