@@ -1,4 +1,4 @@
-"""Preparing evaluation runs (the evaluation counterpart of :mod:`desktop_ift.core.jobs`).
+"""Preparing evaluation runs (the evaluation counterpart of :mod:`desktop_ift.core.training.prepare`).
 
 Everything here is cheap and torch-free: the GUI calls it on its own thread. A prepared run's folder
 holds a ``job.json`` that :mod:`desktop_ift.core.worker` runs.

@@ -1,6 +1,6 @@
 """The evaluation job: every model answers the same test prompts, then is scored the same way.
 
-``run_evaluation(job, writer, stop)`` reads an evaluation job (see :mod:`desktop_ift.core.jobs`), and for
+``run_evaluation(job, writer, stop)`` reads an evaluation job (see :mod:`desktop_ift.core.job_format`), and for
 each entry of ``job["models"]`` (the base model, base + LoRA adapter, or a fully fine-tuned folder) loads
 it, generates answers with progress events, scores them with
 :func:`desktop_ift.core.evaluation.metrics.compute_all`, stores per-example rows, emits an ``eval`` event
