@@ -16,8 +16,10 @@ from desktop_ift import __version__
 from desktop_ift.cli.app import cmd_gui
 from desktop_ift.cli.common import EXIT_CANCELLED, EXIT_FAILED, CliError
 from desktop_ift.core.data.importers import DataImportError
+from desktop_ift.core.disk import WORKSPACE_ADVICE, disk_full_message
 from desktop_ift.core.job_format import JobError
-from desktop_ift.core.store import StoreError, disk_full_message, is_disk_full
+from desktop_ift.core.paths import workspace_home
+from desktop_ift.core.store import StoreError, is_disk_full
 from desktop_ift.core.templates.render import TemplateError
 from desktop_ift.core.training.config import ConfigError
 
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a full disk reaches SQLite anywhere: say it plainly, never a traceback
         if not is_disk_full(exc):
             raise
-        print(f"desktop-ift: {disk_full_message(None)}", file=sys.stderr)
+        message = disk_full_message(workspace_home(), writing="the workspace database", advice=WORKSPACE_ADVICE)
+        print(f"desktop-ift: {message}", file=sys.stderr)
         return EXIT_FAILED
 
 

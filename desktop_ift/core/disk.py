@@ -1,5 +1,6 @@
 """Disk space, said in plain words: is there room for a checkpoint, a save or an export before it starts,
-and what to tell the user when a write ran out of space (ENOSPC).
+and what to tell the user when a write ran out of space (ENOSPC): :func:`disk_full_message` is the one
+wording the checks, the worker and the workspace database all use.
 
 Used by the worker (checkpoints, the final save), the export code and the workspace; nothing here writes.
 """
@@ -14,13 +15,23 @@ from pathlib import Path
 # Room kept free beyond the estimate: file systems need some, and the database must still take the events.
 SAFETY_BYTES = 64 * 1024 * 1024
 
+#: What to do about a full disk, after the message (the default advice of :func:`disk_full_message`).
+FREE_SPACE_ADVICE = ("Free some space (old runs and their checkpoints are usually the largest: desktop-ift runs "
+                     "delete RUN) or choose a folder on another disk, then try again.")
+#: The advice when the workspace database could not be written (SQLite cannot tell a full disk from a
+#: read-only one).
+WORKSPACE_ADVICE = ("Nothing could be saved (a read-only disk reads the same); what was saved before is intact. "
+                    "Free some space (old runs and checkpoints are the largest) and try again.")
+
 
 class DiskSpaceError(OSError):
-    """Not enough free space for a write; ``str(e)`` is the message for the user."""
+    """Not enough free space for a write; ``str(e)`` is the message for the user, ``summary`` the same
+    without the advice (for callers that give their own hint)."""
 
-    def __init__(self, message: str, needed: int, free: int, where: Path):
+    def __init__(self, message: str, needed: int, free: int, where: Path, summary: str = ""):
         super().__init__(errno.ENOSPC, message)
         self.message, self.needed, self.free, self.where = message, needed, free, where
+        self.summary = summary or message
 
     def __str__(self) -> str:
         return self.message
@@ -73,15 +84,31 @@ def folder_size(path: Path | str) -> int:
     return total
 
 
-def disk_full_message(path: Path | str, needed: int | None = None, free: int | None = None,
-                      what: str = "") -> str:
-    """``The disk is full (1.2 GB needed, 300 MB free on /data)...`` with what to do about it."""
-    free = free_bytes(path) if free is None else free
-    amounts = f"{human_bytes(needed)} needed, " if needed else ""
+def disk_full_message(where: Path | str | None, needed: int | None = None, free: int | None = None,
+                      what: str = "", writing: str = "", estimated: bool = False,
+                      advice: str = FREE_SPACE_ADVICE) -> str:
+    """The app's one way to say a disk is full, before a write (:func:`check_free_space`), after a worker's
+    save failed, or when the workspace database could not be written::
+
+        The disk is full[ to save WHAT] ([about ]NEEDED needed, FREE free on WHERE)[ while writing FILE]. ADVICE
+
+    ``where`` is the folder named (a file system's mount point, or the folder being written; None: not
+    known, and no amounts are given); its free space is measured unless ``free`` is given ("unknown" when it
+    cannot be read). ``needed`` None says "more space needed"; ``estimated`` puts "about" before an amount
+    that is an estimate. ``advice`` "" leaves the advice out, for a caller that shows its own hint.
+    """
+    amount = f"{'about ' if estimated else ''}{human_bytes(needed)} needed" if needed else "more space needed"
+    if where is not None:
+        if free is None:
+            try:
+                free = free_bytes(where)
+            except OSError:
+                free = None
+        amount += f", {human_bytes(free) if free is not None else 'unknown'} free on {where}"
     subject = f" to save {what}" if what else ""
-    return (f"The disk is full{subject} ({amounts}{human_bytes(free)} free on {mount_point(path)}). Free some "
-            "space (old runs and their checkpoints are usually the largest: desktop-ift runs delete RUN) or "
-            "choose a folder on another disk, then try again.")
+    file = f" while writing {writing}" if writing else ""
+    text = f"The disk is full{subject} ({amount}){file}."
+    return f"{text} {advice}" if advice else text
 
 
 def check_free_space(path: Path | str, needed: int, what: str = "this") -> None:
@@ -89,8 +116,9 @@ def check_free_space(path: Path | str, needed: int, what: str = "this") -> None:
     margin fit on the file system holding ``path``. Call it before a checkpoint, a save or an export."""
     free = free_bytes(path)
     if needed + SAFETY_BYTES > free:
-        raise DiskSpaceError(disk_full_message(path, needed + SAFETY_BYTES, free, what), needed, free,
-                             mount_point(path))
+        where = mount_point(path)
+        summary = disk_full_message(where, needed + SAFETY_BYTES, free, what, advice="")
+        raise DiskSpaceError(f"{summary} {FREE_SPACE_ADVICE}", needed, free, where, summary)
 
 
 def is_disk_full_error(exc: BaseException) -> bool:

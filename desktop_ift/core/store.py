@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from desktop_ift.core import events as ev
+from desktop_ift.core.disk import WORKSPACE_ADVICE, disk_full_message
 from desktop_ift.core.paths import workspace_home
 
 SCHEMA_VERSION = 2
@@ -259,7 +260,8 @@ class Store:
                 store = cls._open_read_only(home, db_path)  # a full disk: listings still work
                 if store is not None:
                     return store
-                raise StoreError(disk_full_message(home)) from exc
+                raise StoreError(disk_full_message(home, writing="the workspace database",
+                                                   advice=WORKSPACE_ADVICE)) from exc
             raise StoreError(
                 f"The workspace database {db_path} cannot be opened ({exc}). Check that the folder is writable "
                 "and that no other program holds it locked, then try again.") from exc
@@ -728,7 +730,8 @@ class _Transaction:
                     pass
         if isinstance(exc, sqlite3.OperationalError) and is_disk_full(exc):
             home = _home_of(self.conn)
-            raise StoreError(disk_full_message(home)) from exc
+            raise StoreError(disk_full_message(home, writing="the workspace database",
+                                               advice=WORKSPACE_ADVICE)) from exc
 
 
 def _split_sql(script: str) -> list[str]:
@@ -905,13 +908,6 @@ def is_disk_full(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "disk is full" in text or "database or disk is full" in text or "readonly database" in text \
         or "read-only file system" in text
-
-
-def disk_full_message(home: Path | None) -> str:
-    where = f" ({home})" if home else ""
-    return (f"The disk holding the workspace{where} is full (or read-only), so nothing could be saved; "
-            "what was saved before is intact. Free some space (old runs and checkpoints are the largest) "
-            "and try again.")
 
 
 def _home_of(conn: sqlite3.Connection) -> Path | None:

@@ -35,7 +35,6 @@ Exit codes: 0 finished, 1 failed, 3 cancelled or paused (EXIT_CANCELLED), 2 the 
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import sys
@@ -45,7 +44,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.disk import DiskSpaceError
+from desktop_ift.core.disk import (
+    DiskSpaceError, disk_full_message, existing_parent, folder_size, is_disk_full_error,
+)
 from desktop_ift.core.errors import WorkerError
 from desktop_ift.core.job_format import JOB_KINDS, JobError, read_job
 from desktop_ift.core.run_lock import RunBusy, acquire
@@ -215,8 +216,8 @@ def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
         )
     if isinstance(exc, WorkerError):
         return exc.message, exc.hint
-    if _is_disk_full(exc):
-        return disk_full_message(exc, run_dir)
+    if is_disk_full_error(exc):
+        return _disk_full(exc, run_dir)
 
     if isinstance(exc, LaunchError):
         return text, "Choose another multi-GPU strategy in the advanced settings, or install what it names."
@@ -228,67 +229,23 @@ def classify_error(exc: BaseException, run_dir: Path) -> tuple[str, str]:
     )
 
 
-def _is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an error it wraps: torch and safetensors re-raise as RuntimeError) is ENOSPC."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return True
-        text = str(exc).lower()
-        if "no space left on device" in text or "disk quota exceeded" in text:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+RESUME_HINT = ("Free some disk space (old runs and checkpoints take the most), then resume the run: it continues "
+               "from its last complete checkpoint.")
 
 
-def _folder_size(folder: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
-    return total
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
-
-
-def disk_full_message(exc: BaseException, run_dir: Path) -> tuple[str, str]:
-    """``("The disk is full (… needed, … free on …).", hint)``: what a checkpoint or save needs is estimated
-    from the run's largest checkpoint so far (the model's size when there is none yet)."""
-    import shutil
-
+def _disk_full(exc: BaseException, run_dir: Path) -> tuple[str, str]:
+    """``("The disk is full (about … needed, … free on …) while writing FILE.", hint)``: what a checkpoint or
+    save needs is estimated from the run's largest checkpoint so far."""
     if isinstance(exc, DiskSpaceError):  # refused before writing: it already says what is needed and free
-        return (exc.message.split(". Free some space")[0] + ".",
-                "Free some disk space (old runs and checkpoints take the most), then resume the run: it continues "
-                "from its last complete checkpoint.")
-
-    target = Path(getattr(exc, "filename", None) or run_dir)
-    where = target if target.is_dir() else target.parent
-    while not where.exists() and where != where.parent:
-        where = where.parent
-    try:
-        usage = shutil.disk_usage(where)
-        free = _human_bytes(usage.free)
-    except OSError:
-        free = "unknown"
+        return exc.summary, RESUME_HINT
+    filename = getattr(exc, "filename", None)
+    target = Path(filename or run_dir)
+    where = existing_parent(target if target.is_dir() else target.parent)
     checkpoints = Path(run_dir) / "checkpoints"
-    sizes = [_folder_size(p) for p in checkpoints.iterdir() if p.is_dir()] if checkpoints.is_dir() else []
-    needed = f"about {_human_bytes(max(sizes))} needed" if sizes and max(sizes) else "more space needed"
-    writing = f" while writing {Path(exc.filename).name}" if getattr(exc, "filename", None) else ""
-    return (
-        f"The disk is full ({needed}, {free} free on {where}){writing}.",
-        "Free some disk space (old runs and checkpoints take the most), then resume the run: it continues from "
-        "its last complete checkpoint.",
-    )
+    sizes = [folder_size(p) for p in checkpoints.iterdir() if p.is_dir()] if checkpoints.is_dir() else []
+    needed = max(sizes, default=0) or None
+    writing = Path(filename).name if filename else ""
+    return disk_full_message(where, needed, writing=writing, estimated=True, advice=""), RESUME_HINT
 
 
 def _relaunch_if_distributed(job: dict, job_path: str, store: Store, run_id: str) -> Exception | int | None:

@@ -12,7 +12,7 @@ import pytest
 
 from desktop_ift.core import events as ev
 from desktop_ift.core import run_lock
-from desktop_ift.core.worker import PAUSE_REQUEST, EventWriter, classify_error, disk_full_message
+from desktop_ift.core.worker import PAUSE_REQUEST, EventWriter, classify_error
 
 
 def test_a_second_holder_is_refused_with_the_live_ones_pid_and_a_stale_lock_is_taken_over(tmp_path):
@@ -54,7 +54,7 @@ def test_the_writer_numbers_attempts_names_the_process_and_writes_a_pause(store)
 def test_a_full_disk_says_how_much_is_needed_and_free_where(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints" / "checkpoint-2").mkdir(parents=True)
-    (run_dir / "checkpoints" / "checkpoint-2" / "model.safetensors").write_bytes(b"\0" * 5 * 1024 * 1024)
+    (run_dir / "checkpoints" / "checkpoint-2" / "model.safetensors").write_bytes(b"\0" * 5_000_000)  # 5.0 MB
     exc = OSError(errno.ENOSPC, "No space left on device", str(run_dir / "checkpoints" / "checkpoint-4" / "x"))
     message, hint = classify_error(exc, run_dir)
     assert message.startswith("The disk is full (about 5.0 MB needed, ") and f"free on {run_dir}" in message
@@ -62,5 +62,5 @@ def test_a_full_disk_says_how_much_is_needed_and_free_where(tmp_path):
     wrapped = RuntimeError("[enforce fail at inline_container.cc] PytorchStreamWriter failed writing file")
     wrapped.__cause__ = OSError(errno.ENOSPC, "No space left on device")
     assert classify_error(wrapped, run_dir)[0].startswith("The disk is full")
-    assert disk_full_message(OSError(errno.ENOSPC, "full"), tmp_path / "nothing")[0].startswith(
+    assert classify_error(OSError(errno.ENOSPC, "full"), tmp_path / "nothing")[0].startswith(
         "The disk is full (more space needed, ")

@@ -99,7 +99,7 @@ class LightTokenizer:
         self.fingerprint = digest.hexdigest()[:16]
         self._counter = None
 
-    # --- the part of the transformers tokenizer interface modeling.py uses
+    # --- the part of the transformers tokenizer interface prompt_format.py uses
     def __call__(self, text: str, add_special_tokens: bool = True) -> dict:
         return {"input_ids": self._tok.encode(text, add_special_tokens=add_special_tokens).ids}
 
