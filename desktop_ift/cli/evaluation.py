@@ -6,13 +6,18 @@ import json
 import sys
 from pathlib import Path
 
-from desktop_ift.cli.common import CliError, open_store, run_job
+from desktop_ift.cli.common import CliError, open_store, resolve_cli_model, run_job
+from desktop_ift.core.demo import DEMO_GENERATION
+from desktop_ift.core.evaluation.comparison import format_comparison
+from desktop_ift.core.evaluation.eval_jobs import chosen_model, prepare_benchmark_job, prepare_eval_job
+from desktop_ift.core.evaluation.report import write_report
+from desktop_ift.core.evaluation.results import load_comparison
+from desktop_ift.core.job_format import read_job
+from desktop_ift.core.models.choice import validate_model_choice
+from desktop_ift.core.training.config import GenerationConfig
 
 
 def _generation(args):
-    from desktop_ift.core.demo import DEMO_GENERATION
-    from desktop_ift.core.training.config import GenerationConfig
-
     values = DEMO_GENERATION.to_dict()
     for name in ("max_examples", "temperature", "top_p", "repetition_penalty", "batch_size"):
         value = getattr(args, name, None)
@@ -31,18 +36,27 @@ def _labels(args):
     return "auto"
 
 
+def _chosen_models(store, choices: list[str] | None) -> list[dict]:
+    """The columns of the models named with ``--model``, read as training reads them: 'smollm2', 'tiny', a
+    folder, a hub id in the local cache, a .gguf file, ollama:NAME[:TAG], lmstudio:PATH (a GGUF or the bundled
+    model is converted once into the workspace, its progress printed), with training's messages."""
+    columns = []
+    for choice in choices or []:
+        model = validate_model_choice(resolve_cli_model(choice, store.home), workspace=store.home)
+        columns.append(chosen_model(choice, model))
+    return columns
+
+
 def cmd_prepare_eval(args) -> int:
-    from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
-
-    from desktop_ift.core.job_format import read_job
-
     runs = args.run if len(args.run) > 1 else args.run[0]
-    _, job_path = prepare_eval_job(open_store(), runs, _generation(args), labels=_labels(args),
+    store = open_store()
+    _, job_path = prepare_eval_job(store, runs, _generation(args), labels=_labels(args),
                                    use_cache=not args.no_cache, include_base=not args.no_base,
                                    max_new_tokens=args.max_new_tokens, split=args.split,
                                    use_stemmer=not args.no_stemmer, test_dataset_id=args.test_dataset,
                                    reference_columns=[c.strip() for c in (args.reference_columns or "").split(",")
-                                                      if c.strip()])
+                                                      if c.strip()],
+                                   models=_chosen_models(store, args.model))
     job = read_job(job_path)
     length = job.get("answer_length")
     test_set = job.get("test_set") or {}
@@ -70,8 +84,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from desktop_ift.core.evaluation.comparison import format_comparison
-
     store = open_store()
     results = store.eval_results(args.run)
     if not results:
@@ -80,8 +92,6 @@ def cmd_results(args) -> int:
         print(json.dumps(results, indent=2))
         return 0
     print(format_comparison(results))
-    from desktop_ift.core.evaluation.results import load_comparison
-
     notes = load_comparison(store, args.run).method_notes()
     if notes:
         print()
@@ -90,45 +100,31 @@ def cmd_results(args) -> int:
     return 0
 
 
-def cmd_prepare_benchmark(args) -> int:
-    from desktop_ift.core.evaluation.eval_jobs import prepare_benchmark_job
-
+def _prepare_benchmark(args) -> Path:
     if not args.file and not args.general:
         raise CliError("Give benchmark files (--file F, repeatable) or --general for the built-in forgetting check.")
-    from desktop_ift.core.models.choice import validate_model_choice
-
-    models = None
-    if args.model:
-        model = validate_model_choice(args.model)
-        models = [{"label": "demo" if model == "demo" else Path(model).name, "model": model, "adapter": None}]
-    _, job_path = prepare_benchmark_job(open_store(), args.run or None, files=args.file, k_shot=args.k_shot,
+    store = open_store()
+    models = _chosen_models(store, args.model) or None
+    _, job_path = prepare_benchmark_job(store, args.run or None, files=args.file, k_shot=args.k_shot,
                                         builtin="general" if args.general else None, models=models,
                                         max_questions=args.max_questions or 0)
-    print(job_path)
+    return job_path
+
+
+def cmd_prepare_benchmark(args) -> int:
+    print(_prepare_benchmark(args))
     return 0
 
 
 def cmd_prepare_benchmark_quiet(args) -> int:
-    import contextlib
-    import io
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        cmd_prepare_benchmark(args)
-    job_path = Path(buffer.getvalue().strip())
+    job_path = _prepare_benchmark(args)
     code = run_job(job_path, args.json)
     if code == 0 and not args.json:
-        from desktop_ift.core.evaluation.comparison import format_comparison
-        from desktop_ift.core.job_format import read_job
-
         print(format_comparison(open_store().eval_results(read_job(job_path)["run_id"])))
     return code
 
 
 def cmd_report(args) -> int:
-    from desktop_ift.core.evaluation.report import write_report
-    from desktop_ift.core.evaluation.results import load_comparison
-
     store = open_store()
     comp = load_comparison(store, args.run)
     if not comp.scores:
@@ -136,6 +132,11 @@ def cmd_report(args) -> int:
     for path in write_report(comp, Path(args.out)):
         print(path)
     return 0
+
+
+MODEL_CHOICES = ("'smollm2' (SmolLM2-135M-Instruct, installed with the app), 'tiny', a local Hugging Face model "
+                 "folder, a hub id in the local cache, a .gguf file, ollama:NAME[:TAG] or "
+                 "lmstudio:PUBLISHER/REPO/FILE.gguf (converted once into the workspace, as for training)")
 
 
 def _add_generation(p) -> None:
@@ -166,8 +167,12 @@ def register(sub) -> None:
                         "ROUGE takes the best, BLEU/chrF use all")
     p.add_argument("--no-stemmer", action="store_true",
                    help="ROUGE without the Porter stemmer (default: stemming on, as in most papers)")
-    p.add_argument("--no-cache", action="store_true", help="generate again even if identical answers are stored")
+    p.add_argument("--no-cache", action="store_true",
+                   help="generate and score again even if an identical evaluation (answers or document losses) "
+                        "is stored")
     p.add_argument("--no-base", action="store_true", help="leave the base model out")
+    p.add_argument("--model", action="append", help="also evaluate this model on the same prompts (repeatable): "
+                   + MODEL_CHOICES)
     p.set_defaults(func=cmd_prepare_eval)
 
     p = sub.add_parser("evaluate", help="run an evaluation job file in a worker process")
@@ -189,7 +194,8 @@ def register(sub) -> None:
         p.add_argument("--general", action="store_true", help="the built-in general-knowledge set (forgetting check)")
         p.add_argument("--k-shot", type=int, default=0, help="solved examples before each question (0-10)")
         p.add_argument("--max-questions", type=int, help="score at most this many questions")
-        p.add_argument("--model", help="score this model folder (or 'demo') instead of training runs")
+        p.add_argument("--model", action="append",
+                       help="score this model instead of training runs (repeatable): " + MODEL_CHOICES)
         if name == "benchmark":
             p.add_argument("--json", action="store_true", help="print the raw event lines")
         p.set_defaults(func=func)

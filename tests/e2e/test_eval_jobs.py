@@ -66,6 +66,65 @@ def test_re_evaluating_the_same_thing_reuses_the_answers(setup, tiny_model_dir, 
     # (Other settings, prompts or adapter content give another key: tests/core/test_eval_core.py.)
 
 
+def test_re_scoring_the_same_test_documents_reuses_the_losses(setup, tiny_model_dir, toy, worker, tmp_path):
+    """Continued pre-training evaluations are cached as the other formats are: the same models on the same
+    documents at the same maximum length reuse the losses (no model loaded, said in the progress); other
+    documents, another adapter or another maximum length are scored again."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    store, adapter = setup
+    docs = [{"idx": i, "text": f"Ticket {i}: {r['prompt']} It was about {r['response']}."}
+            for i, r in enumerate(toy.rows(6))]
+    models = [{"label": "base", "model": str(tiny_model_dir), "adapter": None},
+              {"label": "fine-tuned", "model": str(tiny_model_dir), "adapter": adapter}]
+
+    def evaluate(rows, models, max_seq_length=64):
+        job = worker.eval_job(store, rows, models, GenerationConfig(batch_size=4))
+        job.write_text(json.dumps({**json.loads(job.read_text()), "max_seq_length": max_seq_length}))
+        result = worker.run(job)
+        assert result.returncode == 0, result.last
+        return result, {e.model_label: e.metrics for e in result.of_type("eval")}
+
+    def reused(result) -> list[str]:
+        return [e.message.split(":")[0] for e in result.of_type("progress") if "reused the losses" in e.message]
+
+    first, scores = evaluate(docs, models)
+    assert [m["from_cache"] for m in scores.values()] == [False, False] and not reused(first)
+    assert scores["base"]["text_loss"] != scores["fine-tuned"]["text_loss"]
+
+    again, cached = evaluate(docs, models)
+    assert reused(again) == ["base", "fine-tuned"]
+    assert not [e for e in again.of_type("progress") if e.stage == "loading model"]  # no model loaded
+    for label, metrics in cached.items():
+        assert metrics["from_cache"] is True
+        assert {k: v for k, v in metrics.items() if k != "from_cache"} == {
+            k: v for k, v in scores[label].items() if k != "from_cache"}
+    per_doc = lambda run_id: sorted((x["model_label"], x["idx"], x["scores"]["text_loss"])  # noqa: E731
+                                    for x in store.eval_examples(run_id))
+    assert per_doc(again.run_id) == per_doc(first.run_id)
+
+    edited = [dict(d) for d in docs]
+    edited[3]["text"] += " Closed."
+    changed, _ = evaluate(edited, models)
+    assert not reused(changed) and all(e.metrics["from_cache"] is False for e in changed.of_type("eval"))
+
+    torch.manual_seed(1)  # another fine-tuned model: the base is reused, the new adapter is scored
+    other = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)),
+                           LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
+                                      init_lora_weights=False))
+    other.save_pretrained(str(tmp_path / "other-adapter"))
+    swapped, swapped_scores = evaluate(docs, [models[0], {**models[1], "adapter": str(tmp_path / "other-adapter")}])
+    assert reused(swapped) == ["base"] and swapped_scores["fine-tuned"]["from_cache"] is False
+    assert swapped_scores["fine-tuned"]["text_loss"] != scores["fine-tuned"]["text_loss"]
+
+    shorter, _ = evaluate(docs, models, max_seq_length=8)  # documents cut into other pieces: another loss
+    assert not reused(shorter)
+
+
 def test_forgetting_check_on_base_and_fine_tuned(setup, tiny_model_dir, worker, tmp_path, monkeypatch):
     from desktop_ift.core.evaluation.eval_jobs import prepare_benchmark_job
 

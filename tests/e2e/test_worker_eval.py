@@ -99,14 +99,15 @@ def test_sigterm_stops_between_batches(trained, tiny_model_dir, toy, worker):
 def test_demo_flow_fine_tuned_beats_base(workspace_home, worker):
     """The headless demo, step by step: demo project, the demo model built in the worker, the demo
     settings; the fine-tuned model must reach accuracy >= 0.9 where the random base model cannot."""
-    from desktop_ift.core import demo, jobs
+    from desktop_ift.core import demo
     from desktop_ift.core.evaluation.eval_jobs import prepare_eval_job
+    from desktop_ift.core.training.prepare import prepare_train_job
 
     store = Store.open(workspace_home)
     project = demo.ensure_demo_project(store)
     assert demo.ensure_demo_project(store).id == project.id and len(store.list_datasets(project.id)) == 1
-    run, job = jobs.prepare_train_job(store, project.id, project.settings["dataset_id"],
-                                      project.settings["template_id"], demo.DEMO_TRAIN_CONFIG)
+    run, job = prepare_train_job(store, project.id, project.settings["dataset_id"],
+                                 project.settings["template_id"], demo.DEMO_TRAIN_CONFIG)
     trained = worker.run(job, timeout=400)
     assert trained.returncode == 0, trained.last
     assert any(e.type == "progress" and e.stage == "building the demo model" for e in trained.events)

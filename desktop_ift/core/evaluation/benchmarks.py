@@ -44,6 +44,7 @@ from desktop_ift.core.prompt_format import (
     encode_source,
     padding_id,
 )
+from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded, shortest_first
 
 
 def format_question(q: Question, with_answer: bool = False) -> str:
@@ -87,8 +88,6 @@ def score_choices(model, tokenizer, contexts: list[str], continuations: list[lis
     from the left to fit the model. Returns None when ``should_stop()`` turned true.
     """
     import torch
-
-    from desktop_ift.core.training.collator import right_padded, shortest_first
 
     limit = getattr(tokenizer, "model_max_length", 0) or 0
     limit = limit if 0 < limit < 1_000_000 else 4096
@@ -134,8 +133,6 @@ def _score_choices_seq2seq(model, tokenizer, contexts, continuations, limit, bat
     encoder input; a continuation's score is the sum of the decoder's log-probabilities of its tokens, written
     from the start token. Single-token continuations of one context share one pass."""
     import torch
-
-    from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded, shortest_first
 
     # items: (encoder ids, index of the context, decoder target ids, [(slot, continuation ids)])
     items = []

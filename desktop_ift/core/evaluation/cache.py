@@ -10,6 +10,9 @@ A cache entry is keyed by a fingerprint of everything that decides the answers a
   references (they decide the loss);
 * the generation settings and the maximum sequence length used for the loss.
 
+Continued pre-training test documents are cached the same way: their texts take the prompts' place, and the
+settings are the maximum length the documents are cut at and the batch size (nothing is generated).
+
 Only greedy answers (temperature 0) are cached: sampled answers are one random draw, and reusing them
 would hide how much they vary. The table is owned by this module (``store.ensure_schema("evaluation")``).
 """
@@ -80,7 +83,8 @@ def cacheable(generation: dict) -> bool:
 
 
 def lookup(store, key: str) -> dict | None:
-    """The cached ``{"outputs": [...], "loss": ..., "response_tokens": ...}`` for ``key``, or None."""
+    """The cached payload for ``key`` (``{"outputs", "loss", "cut"}`` for answers, ``{"loss", "per_doc"}`` for
+    test documents), or None."""
     store.ensure_schema(AREA, MIGRATIONS)
     row = store.conn.execute("SELECT payload FROM eval_cache WHERE key=?", (key,)).fetchone()
     if row is None:
@@ -91,13 +95,14 @@ def lookup(store, key: str) -> dict | None:
 
 
 def save(store, key: str, model: str, adapter: str | None, payload: dict) -> None:
-    """Remember ``payload`` (answers and loss) under ``key``."""
+    """Remember ``payload`` (answers and loss, or per-document losses) under ``key``."""
     store.ensure_schema(AREA, MIGRATIONS)
     now = time.time()
     store.conn.execute(
         "INSERT OR REPLACE INTO eval_cache (key, model, adapter, n_examples, payload, created_at, used_at)"
         " VALUES (?,?,?,?,?,?,?)",
-        (key, str(model), str(adapter or ""), len(payload.get("outputs", [])), json.dumps(payload), now, now),
+        (key, str(model), str(adapter or ""), len(payload.get("outputs") or payload.get("per_doc") or []),
+         json.dumps(payload), now, now),
     )
 
 

@@ -25,6 +25,7 @@ def comparison_rows(results: dict[str, dict[str, float | None]], baseline: str |
     ``results`` is ``{model label: {metric: value}}`` (as ``Store.eval_results`` returns). ``baseline`` is
     the label the change is measured against (default: the first model).
     """
+    # lazy: metrics loads scikit-learn (pandas) and sacrebleu, ~3 s, kept out of GUI start and CLI listings
     from desktop_ift.core.evaluation.metrics import SCALAR_METRICS
 
     labels = list(results)

@@ -1,4 +1,4 @@
-"""Preparing evaluation runs (the evaluation counterpart of :mod:`desktop_ift.core.jobs`).
+"""Preparing evaluation runs (the evaluation counterpart of :mod:`desktop_ift.core.training.prepare`).
 
 Everything here is cheap and torch-free: the GUI calls it on its own thread. A prepared run's folder
 holds a ``job.json`` that :mod:`desktop_ift.core.worker` runs.
@@ -13,8 +13,19 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from desktop_ift.core.job_format import JOB_VERSION, JobError, read_job, read_jsonl
+from desktop_ift.core.data.importers import load_dataset_table
+from desktop_ift.core.evaluation.answer_length import measure
+from desktop_ift.core.evaluation.benchmark_data import BenchmarkFormatError, builtin_path, load_benchmark
+from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
+from desktop_ift.core.hub_cache import find_in_hub_cache, looks_like_hub_id
+from desktop_ift.core.job_format import DEMO_MODEL, JOB_VERSION, JobError, read_job, read_jsonl
+from desktop_ift.core.models.choice import validate_model_choice
+from desktop_ift.core.models.discovery import is_gguf_choice
 from desktop_ift.core.store import RunRecord, Store, StoreError
+from desktop_ift.core.templates.references import job_reference_columns
+from desktop_ift.core.templates.render import TemplateError
+from desktop_ift.core.templates.training_data import build_split_lines
+from desktop_ift.core.training.source import check_source, render_error, resolve_training_source
 from desktop_ift.core.training.config import GenerationConfig
 
 
@@ -73,6 +84,28 @@ def _models_for_runs(runs: list[tuple[RunRecord, dict]], include_base: bool) -> 
     return models
 
 
+def chosen_model(choice: str, model: str) -> dict:
+    """The column of a model named by the user (``--model``) rather than by a training run: ``choice`` is what
+    was typed (``tiny``, ``smollm2``, a folder, a ``.gguf`` file, ``ollama:NAME[:TAG]``, ``lmstudio:PATH``),
+    ``model`` the job entry it resolved to (see :func:`desktop_ift.core.models.bundled.resolve_model_option`).
+    The label is what the user will recognise: ``tiny``, the file name of a ``.gguf``, the ``ollama:``/
+    ``lmstudio:`` name as typed, else the model folder's name (or the hub id)."""
+    choice = str(choice).strip()
+    if model == DEMO_MODEL:
+        label = "tiny"
+    elif is_gguf_choice(choice):
+        label = choice if choice.startswith(("ollama:", "lmstudio:")) else Path(choice).name
+    else:
+        label = Path(model).name if Path(model).is_absolute() else model  # a folder, or a hub id
+    return {"label": label, "model": model, "adapter": None}
+
+
+def _add_chosen(models: list[dict], chosen: list[dict] | None) -> list[dict]:
+    """``models`` followed by the ``chosen`` columns, each label made unique among them."""
+    taken = {m["label"] for m in models}
+    return models + [{**m, "label": _unique(m["label"], taken)} for m in chosen or []]
+
+
 def _same_test_rows(job_a: dict, job_b: dict) -> bool:
     """Whether two training jobs hold out the same rows of the same dataset version as their test split
     (their prompts may still differ: another template)."""
@@ -116,8 +149,6 @@ def _tokenizer_folder(train: RunRecord, train_job: dict) -> str | None:
 
 
 def _read_items(path: Path, what: str):
-    from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
-
     rows = read_jsonl(path) if path.exists() else []
     if not rows:
         raise JobError(f"The {what} is empty, so there is nothing to evaluate. Train again with a test ratio "
@@ -135,8 +166,6 @@ def suggest_answer_length(store: Store, train_run_id: str, split: str = "test", 
     ``split`` (or of the test set ``test_dataset_id``) would use: derived from its references (``value``
     None) or the user's ``value`` measured against them. None for continued pre-training data (nothing is
     generated)."""
-    from desktop_ift.core.evaluation.answer_length import measure
-
     train, train_job = _finished_train_run(store, train_run_id)
     path, test_set, what, _ = _evaluation_data(store, train, train_job, split, test_dataset_id, reference_columns)
     try:
@@ -165,23 +194,17 @@ def _training_source_spec(train_job: dict):
 def _dataset_lines(store: Store, train_job: dict, dataset_id: int, indices: list[int] | None = None):
     """The data lines the run's template set / columns make from a dataset (all rows), and its record and
     table (for reference columns)."""
-    from desktop_ift.core.data.importers import load_dataset_table
-    from desktop_ift.core.training.source import (check_source as _check_source, render_error as _render_error,
-                                                  resolve_training_source)
-    from desktop_ift.core.templates.render import TemplateError
-    from desktop_ift.core.templates.training_data import build_split_lines
-
     try:
         dataset = store.get_dataset(int(dataset_id))
     except (StoreError, ValueError, TypeError) as exc:
         raise JobError(f"The test set {dataset_id} cannot be found ({exc}). Choose an imported dataset.") from exc
     source = resolve_training_source(store, _training_source_spec(train_job))
-    _check_source(source, dataset.column_names)
+    check_source(source, dataset.column_names)
     table = load_dataset_table(dataset)
     try:
         built = build_split_lines(source, table, None)
     except (TemplateError, ValueError) as exc:
-        raise JobError(_render_error(exc) if isinstance(exc, TemplateError) else str(exc)) from exc
+        raise JobError(render_error(exc) if isinstance(exc, TemplateError) else str(exc)) from exc
     if built.problems:
         raise JobError(built.problems)
     return dataset, table, built.lines.get("all", [])
@@ -211,7 +234,7 @@ def _add_references(lines: list[dict], table, columns: list[str], where: str) ->
 def _label_choice(labels, train_job: dict):
     """``(labels for the worker, where they came from)``; ``"train"`` detects the set on the training data."""
     if labels == "train":
-        from desktop_ift.core.evaluation.items import eval_items
+        # lazy: metrics loads scikit-learn (pandas) and sacrebleu, ~3 s; the GUI and the CLI import this module
         from desktop_ift.core.evaluation.metrics import detect_label_set
 
         path = Path((train_job.get("data") or {}).get("train", ""))
@@ -241,8 +264,6 @@ def _evaluation_data(store: Store, first: RunRecord, first_job: dict, split: str
     reference_columns = [c for c in (reference_columns or []) if c]
     from_template = not reference_columns
     if from_template:  # none given: the columns the run's templates name as further references
-        from desktop_ift.core.templates.references import job_reference_columns
-
         reference_columns = job_reference_columns(first_job)
     test_set = None
     if test_dataset_id is not None:
@@ -259,8 +280,6 @@ def _evaluation_data(store: Store, first: RunRecord, first_job: dict, split: str
         dataset_id = (first_job.get("source") or {}).get("dataset_id")
         if dataset_id is None:
             raise JobError("The run does not record its dataset, so the reference columns cannot be looked up.")
-        from desktop_ift.core.data.importers import load_dataset_table
-
         dataset = store.get_dataset(int(dataset_id))
         table = load_dataset_table(dataset)
     if reference_columns:
@@ -296,6 +315,7 @@ def prepare_eval_job(
     use_stemmer: bool = True,
     test_dataset_id: int | None = None,
     reference_columns: list[str] | None = None,
+    models: list[dict] | None = None,
 ) -> tuple[RunRecord, Path]:
     """Create an evaluation run comparing the base model with the model(s) fine-tuned by ``train_run_id``.
 
@@ -315,9 +335,10 @@ def prepare_eval_job(
     it, laid out by the run's own template set (or chat/text columns). ``reference_columns`` names columns
     holding more references for each example (e.g. ``summary2``, ``summary3``): the rendered response stays
     the first reference, and the scores use all of them (ROUGE best-of, BLEU/chrF on all).
-    """
-    from desktop_ift.core.evaluation.answer_length import measure
 
+    ``models`` adds more columns answering the same prompts (``[{"label", "model", "adapter"}]``, e.g. from
+    :func:`chosen_model`): another base model, a GGUF from Ollama... after the runs' columns.
+    """
     generation = generation or GenerationConfig()
     run_ids = _run_ids(train_run_id)
     runs = [_finished_train_run(store, rid) for rid in run_ids]
@@ -325,7 +346,7 @@ def prepare_eval_job(
     test_path, test_set, what, split = _evaluation_data(store, first, first_job, split, test_dataset_id,
                                                          reference_columns)
     try:
-        _, data_format, items = _read_items(test_path, what)
+        _, fmt, items = _read_items(test_path, what)
     except JobError:
         if test_set is not None:
             test_path.unlink(missing_ok=True)
@@ -349,10 +370,10 @@ def prepare_eval_job(
                 "dataset version with the same split settings, or evaluate them separately."
             )
     many = len(runs) > 1
-    models = _models_for_runs(runs, include_base)
+    models = _add_chosen(_models_for_runs(runs, include_base), models)
     max_seq_length = int(first_job["config"].get("max_seq_length") or 512)
     answer_length = None
-    if data_format != "text":
+    if fmt != "text":
         refs = [r for item in items for r in item.references]
         answer_length = measure(refs, _tokenizer_folder(first, first_job), max_new_tokens)
         generation = GenerationConfig.from_dict({**generation.to_dict(), "max_new_tokens": answer_length.value})
@@ -362,7 +383,7 @@ def prepare_eval_job(
         "evaluate",
         config={"generation": generation.to_dict(), "models": models, "train_run_id": run_ids[0],
                 "train_run_ids": run_ids, "labels": worker_labels, "labels_source": labels_source,
-                "split": split, "test_set": test_set, "data_format": data_format, "use_stemmer": bool(use_stemmer),
+                "split": split, "test_set": test_set, "data_format": fmt, "use_stemmer": bool(use_stemmer),
                 "answer_length": answer_length.to_dict() if answer_length else None},
         project_id=first.project_id,
         name=f"evaluate {name}" + ("" if split == "test" else f" ({split} split)" if test_set is None or
@@ -381,7 +402,7 @@ def prepare_eval_job(
         "test_data": str(test_path),
         "split": split,
         "test_set": test_set,
-        "data_format": data_format,
+        "data_format": fmt,
         "models": models,
         "generation": generation.to_dict(),
         "answer_length": answer_length.to_dict() if answer_length else None,
@@ -417,8 +438,6 @@ def prepare_benchmark_job(
     before anything runs (JobError naming the file and its missing columns). ``models`` may be given
     directly instead of training runs (``[{"label", "model", "adapter"}]``).
     """
-    from desktop_ift.core.evaluation.benchmark_data import BenchmarkFormatError, builtin_path, load_benchmark
-
     if k_shot < 0 or k_shot > 10:
         raise JobError(f"The number of solved examples (k-shot) must be between 0 and 10 (got {k_shot}).")
     paths = [str(Path(f).expanduser().resolve()) for f in (files or [])]
@@ -457,9 +476,6 @@ def prepare_chat_job(store: Store, model: str, adapter: str | None = None,
                      generation: GenerationConfig | None = None, label: str = "",
                      project_id: int | None = None) -> tuple[RunRecord, Path]:
     """Create a playground session (``kind: "chat"``): one model loaded once, answering requests on stdin."""
-    from desktop_ift.core.models.choice import validate_model_choice
-    from desktop_ift.core.hub_cache import find_in_hub_cache, looks_like_hub_id
-
     if looks_like_hub_id(model):  # a run trained on a hub model: the worker loads it from the local cache
         if find_in_hub_cache(model) is None:
             raise JobError(f"The model {model} is not in the local Hugging Face cache, so it cannot be loaded "

@@ -16,7 +16,15 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from desktop_ift.core.prompt_format import padding_id
+from desktop_ift.core.prompt_format import encode_segments, format_chat_segments, padding_id
+from desktop_ift.core.training.collator import (
+    IGNORE_INDEX,
+    PaddingCollator,
+    right_padded,
+    shortest_first,
+    tokenize_rows,
+    tokenize_seq2seq_rows,
+)
 
 
 def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512, batch_size: int = 8,
@@ -25,8 +33,6 @@ def response_loss(model, tokenizer, rows: list[dict], max_seq_length: int = 512,
     (``system``/``prompt``/``response`` dicts). Rows whose answer is cut away entirely by
     ``max_seq_length`` do not count. Returns an empty dict when no response token is left."""
     import torch
-
-    from desktop_ift.core.training.collator import IGNORE_INDEX, PaddingCollator, shortest_first, tokenize_rows
 
     if getattr(model.config, "is_encoder_decoder", False):
         return _seq2seq_response_loss(model, tokenizer, rows, max_seq_length, batch_size, should_stop)
@@ -68,8 +74,6 @@ def _seq2seq_response_loss(model, tokenizer, rows: list[dict], max_seq_length: i
     right itself to make its inputs), so no shift here."""
     import torch
 
-    from desktop_ift.core.training.collator import IGNORE_INDEX, right_padded, shortest_first, tokenize_seq2seq_rows
-
     features = tokenize_seq2seq_rows(rows, tokenizer, max_seq_length)
     if not features:
         return {}
@@ -96,8 +100,6 @@ def chat_answer_encoding(tokenizer, item) -> tuple[list[int], list[int]]:
     history through the model's chat template and the last assistant turn with its end-of-turn marker,
     laid out and tokenized piece by piece exactly as training does (``modeling.format_chat_segments`` and
     ``encode_segments``). The context ids are what the model is given to write the answer."""
-    from desktop_ift.core.prompt_format import encode_segments, format_chat_segments
-
     messages = list(item.history) + [{"role": "assistant", "content": item.answer}]
     segments = format_chat_segments(tokenizer, item.system, messages)
     ids, trained = encode_segments(tokenizer, segments)
@@ -129,8 +131,6 @@ def document_losses(model, tokenizer, rows: list[dict], max_seq_length: int = 51
 
     Returns ``({"text_loss", "perplexity", "text_tokens"}, per-document mean loss)``; the first is empty
     when stopped or when no document has two tokens."""
-    from desktop_ift.core.training.collator import tokenize_rows
-
     features, owner = [], []
     for i, row in enumerate(rows):
         for feature in tokenize_rows([row], tokenizer, max_seq_length, completion_only=False, data_format="text"):
@@ -156,8 +156,6 @@ def _causal_nll(model, tokenizer, features: list[dict], batch_size: int,
     """Summed NLL and token count of the labelled positions of ``features`` (next-token prediction), in
     total and per feature; ``(0, 0, [])`` when stopped."""
     import torch
-
-    from desktop_ift.core.training.collator import IGNORE_INDEX, PaddingCollator, shortest_first
 
     if not features:
         return 0.0, 0, []

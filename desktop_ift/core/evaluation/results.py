@@ -30,7 +30,7 @@ class ExampleRow:
 
     def category(self) -> str:
         """The class of the example (its subject for a benchmark, else its normalized reference)."""
-        from desktop_ift.core.evaluation.metrics import normalize_answer
+        from desktop_ift.core.evaluation.metrics import normalize_answer  # lazy: see the note at the top
 
         for scores in self.scores.values():
             if isinstance(scores.get("subject"), str):
@@ -158,7 +158,7 @@ def load_comparison(store, run_id: str) -> Comparison:
 
 def predicted_class(output: str, labels: list[str] | None) -> str:
     """The class an answer was mapped to (``(none)`` when it matches no label)."""
-    from desktop_ift.core.evaluation.metrics import NO_LABEL, match_label
+    from desktop_ift.core.evaluation.metrics import NO_LABEL, match_label  # lazy: see the note at the top
 
     if not labels:
         return ""

@@ -1,6 +1,6 @@
 """The evaluation job: every model answers the same test prompts, then is scored the same way.
 
-``run_evaluation(job, writer, stop)`` reads an evaluation job (see :mod:`desktop_ift.core.jobs`), and for
+``run_evaluation(job, writer, stop)`` reads an evaluation job (see :mod:`desktop_ift.core.job_format`), and for
 each entry of ``job["models"]`` (the base model, base + LoRA adapter, or a fully fine-tuned folder) loads
 it, generates answers with progress events, scores them with
 :func:`desktop_ift.core.evaluation.metrics.compute_all`, stores per-example rows, emits an ``eval`` event
@@ -16,8 +16,17 @@ import gc
 import os
 
 from desktop_ift.core import events as ev
-from desktop_ift.core.job_format import DEMO_MODEL, read_jsonl
+from desktop_ift.core.evaluation import cache
+from desktop_ift.core.evaluation.generation import GenerationStopped, generate_answers
+from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
+from desktop_ift.core.evaluation.response_loss import (
+    chat_answer_encoding,
+    chat_answer_loss,
+    document_losses,
+    response_loss,
+)
 from desktop_ift.core.errors import DataError
+from desktop_ift.core.job_format import DEMO_MODEL, read_jsonl
 from desktop_ift.core.modeling import (
     adapter_base_model,
     describe_device,
@@ -79,8 +88,8 @@ def run_evaluation(job: dict, writer, stop) -> str:
     compute the teacher-forced loss on the answer tokens, then remember both. Scores are always recomputed
     from the answers (cheap), so a cached evaluation reports the same numbers as a fresh one.
     """
-    from desktop_ift.core.evaluation.items import EvalDataError, data_format, eval_items
-    from desktop_ift.core.evaluation.metrics import describe_text_metrics
+    # lazy: metrics loads scikit-learn (pandas) and sacrebleu, ~3 s, which a pretraining evaluation does not use
+    from desktop_ift.core.evaluation.metrics import compute_all, describe_text_metrics, per_example_scores
 
     gen = GenerationConfig.from_dict(job.get("generation") or {})
     models = job.get("models") or []
@@ -128,12 +137,6 @@ def run_evaluation(job: dict, writer, stop) -> str:
     )
     if fmt == "text":
         return _evaluate_documents(job, rows, models, labels, gen, max_seq_length, writer, stop)
-    # The heavy imports come after `started`, so a watcher knows at once that the worker is up.
-    from desktop_ift.core.evaluation import cache
-    from desktop_ift.core.evaluation.generation import GenerationStopped, generate_answers
-    from desktop_ift.core.evaluation.metrics import compute_all, per_example_scores
-    from desktop_ift.core.evaluation.response_loss import chat_answer_encoding, chat_answer_loss, response_loss
-
     references = [item.reference for item in items]
     all_references = [item.references for item in items]
     several = any(len(r) > 1 for r in all_references)
@@ -230,9 +233,14 @@ def run_evaluation(job: dict, writer, stop) -> str:
 
 def _evaluate_documents(job: dict, rows: list[dict], models: list[dict], labels: list[str], gen: GenerationConfig,
                         max_seq_length: int, writer, stop) -> str:
-    """Continued pre-training runs: the held-out loss and perplexity of every model on the test documents."""
-    from desktop_ift.core.evaluation.response_loss import document_losses
+    """Continued pre-training runs: the held-out loss and perplexity of every model on the test documents.
 
+    Cached as the answers of the other formats are (:mod:`desktop_ift.core.evaluation.cache`): the key is the
+    model and adapter files, the documents' texts in order, the maximum length they are cut at and the batch
+    size; a hit reuses the losses without loading the model and says so."""
+    use_cache = bool(job.get("use_cache", True))
+    texts = [str(row.get("text", "")) for row in rows]
+    settings = {"scored": "documents", "max_seq_length": max_seq_length, "batch_size": gen.batch_size}
     summary: dict[str, dict] = {}
     for spec, label in zip(models, labels):
         if stop.is_set():
@@ -241,20 +249,33 @@ def _evaluate_documents(job: dict, rows: list[dict], models: list[dict], labels:
         if is_encoder_decoder(path):
             raise DataError("An encoder-decoder model (T5, BART) cannot be scored on plain documents.",
                             hint="Evaluate continued pre-training with a decoder-only model.")
-        tokenizer = load_tokenizer(path)
-        writer.emit(ev.Progress, stage="loading model", done=0, total=1,
-                    message=f"{label}: loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
-        model = load_generation_model(path, adapter=adapter)
-        writer.emit(ev.Progress, stage="scoring", done=0, total=len(rows),
-                    message=f"{label}: loss on {len(rows)} test documents")
-        loss, per_doc = document_losses(model, tokenizer, rows, max_seq_length=max_seq_length,
-                                        batch_size=gen.batch_size, should_stop=stop.is_set)
-        del model
-        gc.collect()
-        _empty_cuda_cache()
-        if stop.is_set():
-            return _emit_cancelled(writer)
-        metrics = {**loss, "n_examples": len(rows), "labels": None}
+        key = cached = None
+        if use_cache:
+            key = cache.cache_key(cache.folder_fingerprint(path), _adapter_fingerprint(adapter), texts,
+                                  [""] * len(texts), settings)
+            cached = cache.lookup(writer.store, key)
+        if cached is not None and len(cached.get("per_doc", [])) == len(rows):
+            loss, per_doc = cached.get("loss") or {}, cached["per_doc"]
+            writer.emit(ev.Progress, stage="scoring", done=len(rows), total=len(rows),
+                        message=f"{label}: reused the losses of an identical earlier evaluation")
+        else:
+            cached = None
+            tokenizer = load_tokenizer(path)
+            writer.emit(ev.Progress, stage="loading model", done=0, total=1,
+                        message=f"{label}: loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
+            model = load_generation_model(path, adapter=adapter)
+            writer.emit(ev.Progress, stage="scoring", done=0, total=len(rows),
+                        message=f"{label}: loss on {len(rows)} test documents")
+            loss, per_doc = document_losses(model, tokenizer, rows, max_seq_length=max_seq_length,
+                                            batch_size=gen.batch_size, should_stop=stop.is_set)
+            del model
+            gc.collect()
+            _empty_cuda_cache()
+            if stop.is_set():
+                return _emit_cancelled(writer)
+            if key is not None:
+                cache.save(writer.store, key, spec["model"], adapter, {"loss": loss, "per_doc": per_doc})
+        metrics = {**loss, "n_examples": len(rows), "labels": None, "from_cache": cached is not None}
         writer.store.add_eval_examples(job["run_id"], label, [
             {"idx": int(row.get("idx", i)), "prompt": str(row.get("text", "")), "reference": "", "output": "",
              "scores": {} if value is None else {"text_loss": float(value)}}
@@ -267,11 +288,9 @@ def _evaluate_documents(job: dict, rows: list[dict], models: list[dict], labels:
 
 
 def _adapter_fingerprint(adapter: str | None) -> str:
-    from desktop_ift.core.evaluation.cache import folder_fingerprint
-
     if not adapter or not os.path.isdir(adapter):
         return ""
-    return folder_fingerprint(adapter)
+    return cache.folder_fingerprint(adapter)
 
 
 def _empty_cuda_cache() -> None:
