@@ -19,8 +19,8 @@ from desktop_ift.core.training.bundle import export_bundle, run_bundle
 from desktop_ift.core.training.config import TrainConfig
 from desktop_ift.core.training.hardware import detect_devices
 from desktop_ift.core.training.memory import fit_advice, load_shape
-from desktop_ift.core.training.prepare import build_plan
-from desktop_ift.core.training.presets import apply_preset, preset_names
+from desktop_ift.core.training.prepare import build_plan, training_lengths
+from desktop_ift.core.training.presets import apply_preset, preset_names, sized_preset
 from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
 from desktop_ift.core.training.train_job import write_train_job
 
@@ -188,8 +188,22 @@ def cmd_prepare_train(args) -> int:
     split = split_from_args(args)
     n_train = split_counts(store.get_dataset(int(dataset_id)).n_rows, split)["train"] \
         if split is not None and not split.split_column else None
-    config = train_config_from_args(args, default_config(model),
-                                    parameters=model_parameters(model, store.home), n_train=n_train)
+    context = {"parameters": model_parameters(model, store.home), "n_train": n_train}
+    if args.preset:
+        # a preset is sized to the data as on the Train page: count the training examples' token lengths first
+        _, built = build_plan(store, project.id, int(dataset_id), source, default_config(model), model, split,
+                              allow_download=args.allow_download, tokenizer=None)
+        context["lengths"] = training_lengths(store, source, built, model)
+        context["n_train"] = len(built.lines.get("train", []))
+        sized = sized_preset(args.preset, **context)
+        print(f"Preset {args.preset!r}: " + " ".join(sized.notes or ("its own values.",))
+              + ("" if context["lengths"] else " (the examples' lengths could not be counted with this model's "
+                 "tokenizer, so the preset's own maximum length is used)"))
+        yours = [f"--{k.replace('_', '-')} {getattr(args, k)}" for k, v in sized.values.items()
+                 if getattr(args, k, None) is not None and getattr(args, k) != v]
+        if yours:
+            print("Your options win over the preset: " + ", ".join(yours) + ".")
+    config = train_config_from_args(args, default_config(model), **context)
     if args.drop_long:
         config = type(config).from_dict({**config.to_dict(), "overflow": "drop"})
     planned = build_plan(store, project.id, int(dataset_id), source, config, model, split,

@@ -49,6 +49,9 @@ def test_quick_try_on_the_bundled_model_visibly_learns(bundled_model_in_workspac
     job_path = Path(out.stdout.strip().splitlines()[-1])
     config = json.loads(job_path.read_text())["config"]
     assert config["max_steps"] == 20 and config["learning_rate"] == 1e-3 and not config["packing"]
+    # sized to the demo tickets' token lengths in SmolLM2's tokenizer, said before launch (not the cap of 512)
+    assert "Preset 'Quick try':" in out.stdout and "fits the longest example" in out.stdout
+    assert f"Maximum length {config['max_seq_length']} tokens" in out.stdout and config["max_seq_length"] < 512
     started = time.time()
     out = cli(workspace_home, "train", str(job_path), timeout=900)
     elapsed = time.time() - started

@@ -168,3 +168,35 @@ def test_project_means_the_same_before_or_after_the_subcommand(workspace_home, t
         demo = [p for p in store.list_projects() if p.name != "ds"]
         assert all(not store.list_templates(p.id) for p in demo)  # nothing went to another project
         assert ds.settings["dataset_id"] and ds.settings["template_id"]  # the import and the use are current
+
+
+def test_a_preset_is_sized_to_the_counted_token_lengths_and_says_so(workspace_home, demo_model_in_workspace,
+                                                                     tmp_path):
+    home = workspace_home
+    rows = ["id,text,label"] + [f"{i},{'word ' * (5 + 3 * i)},{'a' if i % 2 else 'b'}" for i in range(60)]
+    src = tmp_path / "lengths.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert cli(home, "import", str(src), "--project", "Len").returncode == 0
+    from desktop_ift.core.store import Store
+    from desktop_ift.core.training.plan_lengths import plan_tokenizer, train_lengths
+
+    with Store.open(home) as store:
+        project = store.find_project("Len")
+        template = store.save_template(project.id, "Echo", "Text: {{ text }}", "{{ label }}")
+    out = cli(home, "prepare-train", "--model", "tiny", "--project", "Len", "--template", str(template.id),
+              "--preset", "Quick try", "--split", "1", "0", "0")
+    job = _job(out)
+    # the longest example counted independently with the same tokenizer decides the maximum length
+    tok, _ = plan_tokenizer("demo", home)
+    lines = [json.loads(x) for x in Path(job["data"]["train"]).read_text(encoding="utf-8").splitlines()]
+    longest = max(train_lengths(tok, "instruction", lines))
+    expected = min(512, max(64, 32 * -(-longest // 32)))
+    assert job["config"]["max_seq_length"] == expected
+    assert f"Maximum length {expected} tokens: fits the longest example ({longest} tokens)." in out.stdout
+    assert job["plan"]["lengths"]["longer"]["train"] == 0
+
+    # an option given on the command line still wins over the preset
+    out = cli(home, "prepare-train", "--model", "tiny", "--project", "Len", "--template", str(template.id),
+              "--preset", "Quick try", "--split", "1", "0", "0", "--max-seq-length", "48")
+    assert _job(out)["config"]["max_seq_length"] == 48
+    assert "Your options win over the preset: --max-seq-length 48." in out.stdout

@@ -74,13 +74,13 @@ def generate_answers(
     ``encoded`` gives the prompts' token ids directly (chat histories, encoded piece by piece exactly as in
     training); otherwise each prompt text is encoded here.
 
-    Prompts are encoded with :func:`~desktop_ift.core.modeling.encode_prompt` (the exact ids used in
+    Prompts are encoded with :func:`~desktop_ift.core.prompt_format.encode_prompt` (the exact ids used in
     training), sorted by length and generated ``gen.batch_size`` at a time with LEFT padding. Temperature 0
     means greedy decoding. ``on_batch(done, total)`` is called after each batch; when ``should_stop()``
     turns true, :class:`GenerationStopped` is raised before the next batch.
 
     An encoder-decoder model (T5, BART) gets each prompt as its encoder input
-    (:func:`~desktop_ift.core.modeling.encode_source`, cut to ``max_source_length`` as in training, right
+    (:func:`~desktop_ift.core.prompt_format.encode_source`, cut to ``max_source_length`` as in training, right
     padding) and its decoder writes the answer from the start token: the answer is everything it generates.
     """
     import torch

@@ -98,7 +98,7 @@ def _seq2seq_response_loss(model, tokenizer, rows: list[dict], max_seq_length: i
 def chat_answer_encoding(tokenizer, item) -> tuple[list[int], list[int]]:
     """``(context_ids, answer_ids)`` of a chat :class:`~desktop_ift.core.evaluation.items.EvalItem`: the
     history through the model's chat template and the last assistant turn with its end-of-turn marker,
-    laid out and tokenized piece by piece exactly as training does (``modeling.format_chat_segments`` and
+    laid out and tokenized piece by piece exactly as training does (``prompt_format.format_chat_segments`` and
     ``encode_segments``). The context ids are what the model is given to write the answer."""
     messages = list(item.history) + [{"role": "assistant", "content": item.answer}]
     segments = format_chat_segments(tokenizer, item.system, messages)

@@ -200,6 +200,11 @@ def _part_lengths(tok, data_format: str, lines: list[dict], max_len: int, overfl
     return totals, made
 
 
+def train_lengths(tok, data_format: str, lines: list[dict]) -> list[int]:
+    """The token length of each of ``lines`` (whole, before any cut), as :func:`measure` counts them."""
+    return [int(n) for n in _part_lengths(tok, data_format, lines, 1 << 30, "truncate", True)[0]]
+
+
 def cover_length(totals: np.ndarray, share: float = 0.95) -> int:
     """The smallest maximum length that holds ``share`` of the examples whole (0 without examples)."""
     if len(totals) == 0:

@@ -20,7 +20,7 @@ from desktop_ift.core.templates.template_set import TemplateSet
 from desktop_ift.core.templates.training_data import build_split_lines, data_format_of
 from desktop_ift.core.training.config import TrainConfig
 from desktop_ift.core.training.plan import PlanError, PlanLengths, PlanSplit, PlanTemplate, TrainPlan
-from desktop_ift.core.training.plan_lengths import measure, plan_tokenizer
+from desktop_ift.core.training.plan_lengths import measure, plan_tokenizer, train_lengths
 from desktop_ift.core.training.source import check_source, render_error, resolve_training_source
 from desktop_ift.core.training.train_job import write_train_job
 
@@ -126,6 +126,17 @@ def build_plan(
                        f"tokens) and longer examples are dropped, so nothing would train. Raise the maximum "
                        f"length (a maximum of {plan.lengths.cover95:,} covers 95%), or truncate them instead.")
     return plan, built
+
+
+def training_lengths(store: Store, template_id, built, model: str) -> list[int] | None:
+    """The token length of every training example of ``built`` (the second value of :func:`build_plan`),
+    counted with ``model``'s tokenizer, to size a preset to the data; None when that tokenizer is not at hand
+    (a hub model not downloaded, an encoder-decoder model)."""
+    tokenizer, _ = plan_tokenizer(model, store.home)
+    if tokenizer is None:
+        return None
+    worker_format = data_format_of(resolve_training_source(store, template_id))
+    return train_lengths(tokenizer, worker_format, built.lines.get("train", []))
 
 
 def prepare_train_job(
