@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_ift.core import events as ev
+from desktop_ift.core import run_state as rs
+from desktop_ift.core import runs as run_ops
 from desktop_ift.core.jobs import JobError
 from desktop_ift.core.store import Store, StoreError
 from desktop_ift.core.training.config import ConfigError, GenerationConfig
@@ -50,7 +52,8 @@ class EvaluatePage(Page):
         super().__init__(parent)
         self.state = state
         self.eval_run_id = ""
-        self.status = ""  # of the shown evaluation run: running, finished, failed, cancelled
+        # the shown evaluation run's state: folded from its events by core (run_state), like every screen
+        self.eval_state = rs.RunState(run_id="")
         self.preparing = False
         self.labels: list[str] = []
         self.comparison = None
@@ -105,6 +108,11 @@ class EvaluatePage(Page):
         state.runs_changed.connect(self.reload_runs)
         state.busy_changed.connect(lambda _b: self._update_button())
         self.reload_runs()
+
+    @property
+    def status(self) -> str:
+        """The shown evaluation run's status from its :class:`RunState` ("" when none is shown)."""
+        return self.eval_state.status if self.eval_state.run_id else ""
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
@@ -407,13 +415,15 @@ class EvaluatePage(Page):
 
     def _fill_result_combo(self) -> None:
         runs = sorted(self._result_runs(), key=lambda r: r.created_at, reverse=True)
+        states = run_ops.run_states(self.state.store, runs)  # the status each one shows, from its events
         self.result_combo.blockSignals(True)
         self.result_combo.clear()
         for run in runs:
             when = time.strftime("%d %b %H:%M", time.localtime(run.created_at))
             what = "Evaluation" if run.kind == "evaluate" else f"Benchmark: {run.name}"
-            self.result_combo.addItem(f"{what} — {when}{'' if run.status == 'finished' else f' ({run.status})'}",
-                                      run.id)
+            status = states[run.id]
+            note = "" if status.status == "finished" else f" ({status.words.lower()})"
+            self.result_combo.addItem(f"{what} — {when}{note}", run.id)
         idx = self.result_combo.findData(self.eval_run_id)
         self.result_combo.setCurrentIndex(max(idx, 0))
         self.result_combo.setVisible(bool(runs))
@@ -429,7 +439,9 @@ class EvaluatePage(Page):
             if self.selected_train_run() else []
         others = self._result_runs()
         preferred = next((r for r in others if r.id == self.state.eval_run_id), None)
-        chosen = preferred or next((r for r in evals if r.status == "finished"), None) or (evals[0] if evals else None)
+        finished = run_ops.run_states(self.state.store, evals, probe=None)  # finished needs no liveness probe
+        chosen = preferred or next((r for r in evals if finished[r.id].status == "finished"), None) or (
+            evals[0] if evals else None)
         self.show_eval(chosen.id if chosen else "")
 
     def _settings_changed(self) -> None:
@@ -642,10 +654,8 @@ class EvaluatePage(Page):
     def on_event(self, event: ev.Event) -> None:
         if event.run_id != self.eval_run_id:
             return
-        if event.terminal:
-            self.status = event.type
+        self.eval_state = rs.apply(self.eval_state, event)
         if isinstance(event, ev.Started):
-            self.status = "running"
             self._set_progress(0, 0, "Loading the models…")
         elif isinstance(event, ev.Progress):
             self._set_progress(event.done, event.total, event.message or event.stage)
@@ -657,10 +667,18 @@ class EvaluatePage(Page):
             self.show_eval(self.eval_run_id)
         elif isinstance(event, ev.Failed):
             self._set_progress(None, None, "")
-            self.banner.show_message(event.hint and f"What to try: {event.hint}" or "See the worker log.",
-                                     "error", event.message or "The evaluation failed.")
+            self._show_ended_state()
         elif isinstance(event, ev.Cancelled):
             self._set_progress(None, None, "")
+            self._show_ended_state()
+
+    def _show_ended_state(self) -> None:
+        """Say, in the words of the run's state, how the shown evaluation ended badly (failed, lost, cancelled)."""
+        state = self.eval_state
+        if state.status in ("failed", "lost"):
+            self.banner.show_message(state.hint and f"What to try: {state.hint}" or "See the worker log.",
+                                     "error", state.reason or "The evaluation failed.")
+        elif state.status == "cancelled":
             self.banner.show_message("The evaluation was cancelled.", "info")
 
     def _set_progress(self, done: int | None, total: int | None, text: str) -> None:
@@ -682,10 +700,10 @@ class EvaluatePage(Page):
     def show_eval(self, eval_run_id: str) -> None:
         """Show an evaluation or benchmark run's scores and examples from the store ("" clears)."""
         self.eval_run_id = eval_run_id
-        self.status = ""
+        self.eval_state = rs.RunState(run_id="")
         if eval_run_id:
             try:
-                self.status = self.state.store.get_run(eval_run_id).status
+                self.eval_state = run_ops.run_state(self.state.store, eval_run_id)
             except StoreError:
                 pass
             self.state.set_eval_run(eval_run_id)
@@ -719,16 +737,9 @@ class EvaluatePage(Page):
             self.method_summary.setText("")
             self.results_tabs.hide()
             self.results_empty.show()
-            status = ""
-            if self.eval_run_id:
-                try:
-                    run = self.state.store.get_run(self.eval_run_id)
-                    status = {"running": "Evaluating…", "queued": "Starting…"}.get(run.status, "")
-                    if run.status == "failed":
-                        self.banner.show_message(run.hint and f"What to try: {run.hint}" or "",
-                                                 "error", run.message or "The evaluation failed.")
-                except StoreError:
-                    pass
+            status = {"running": "Evaluating…", "queued": "Starting…"}.get(self.status, "")
+            if self.status in ("failed", "lost"):
+                self._show_ended_state()
             self.results_label.setText(status)
             return
         from desktop_ift.core.evaluation.comparison import comparison_rows, format_delta, format_value, is_improvement
@@ -777,7 +788,7 @@ class EvaluatePage(Page):
         try:
             run = self.state.store.get_run(self.eval_run_id)
             when = time.strftime("%d %b %Y %H:%M", time.localtime(run.ended_at or run.created_at))
-            state = "" if run.status == "finished" else f" ({run.status})"
+            state = "" if self.status == "finished" else f" ({self.eval_state.words.lower()})"
             self.results_label.setText(f"  {when}{state}")
         except StoreError:
             pass

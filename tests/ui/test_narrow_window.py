@@ -1,0 +1,49 @@
+"""The smallest window (1024×680) as a user meets it, and the Evaluate page's own run state: the examples table
+shows several rows, the template picker shows the whole name, the Monitor's Export button fits its arrow, and
+the evaluation's status is the one RunState every screen folds from the events."""
+
+from __future__ import annotations
+
+from desktop_ift.core import events as ev
+from desktop_ift.core import run_state as rs
+from desktop_ift.core import runs as run_ops
+
+
+def _finished_train(store, project_id, name="run"):
+    run = store.create_run("train", {}, project_id=project_id, name=name)
+    store.append_event(ev.Started(run_id=run.id, seq=1, pid=1))
+    store.append_event(ev.Finished(run_id=run.id, seq=2))
+    return run
+
+
+def test_the_evaluation_status_is_the_runstate_folded_from_its_events(window):
+    """Live events and a re-read from the store give the same status as core's fold (and the CLI): a worker
+    that died without a final event reads "lost", not "running"."""
+    store, project_id = window.store, window.state.project.id
+    train = _finished_train(store, project_id)
+    evaluation = store.create_run("evaluate", {}, project_id=project_id, name="eval", parent_run_id=train.id)
+    window.state.runs_changed.emit()
+    page = window.evaluate_page
+    page.show_eval(evaluation.id)
+    assert page.status == "queued" == run_ops.run_state(store, evaluation.id).status
+    started = ev.Started(run_id=evaluation.id, seq=1, job_kind="evaluate", pid=999_999_999)
+    store.append_event(started)
+    page.on_event(started)
+    assert page.status == "running" and page.eval_state.kind == "evaluate"
+    assert page.progress.maximum() == 0  # busy: "Loading the models…"
+    # another run's events are not this one's
+    page.on_event(ev.Failed(run_id="another", seq=2, message="not mine"))
+    assert page.status == "running"
+    # re-opened from the store, the dead worker (no such pid) makes the same fold say "lost"
+    page.show_eval(evaluation.id)
+    assert page.status == "lost" == run_ops.run_state(store, evaluation.id).status
+    assert page.banner.isVisibleTo(page) and "lost" in page.banner.title_label.text().lower() + \
+        page.banner.text_label.text().lower()
+    failed = ev.Failed(run_id=evaluation.id, seq=2, message="The test split is empty.", hint="Split the data.")
+    store.append_event(failed)
+    page.show_eval(evaluation.id)
+    page.on_event(failed)  # already folded from the store: ignored by the fold, the banner still says why
+    assert page.status == "failed" == rs.load(store, evaluation.id).status
+    assert "The test split is empty." in page.banner.title_label.text() + page.banner.text_label.text()
+    window.state.runs_changed.emit()
+    assert "Lost" not in page.result_combo.currentText() and "(failed)" in page.result_combo.currentText()
