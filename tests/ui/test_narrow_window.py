@@ -47,3 +47,35 @@ def test_the_evaluation_status_is_the_runstate_folded_from_its_events(window):
     assert "The test split is empty." in page.banner.title_label.text() + page.banner.text_label.text()
     window.state.runs_changed.emit()
     assert "Lost" not in page.result_combo.currentText() and "(failed)" in page.result_combo.currentText()
+
+
+def _ink_runs(image, inset=4, light=200):
+    """Runs ``(first x, last x)`` of neighbouring columns of ``image`` (inside its border) that hold ink: a
+    pixel darker than ``light``. A word is one run (its letters touch within 2 px); a separate arrow another."""
+    cols = [x for x in range(inset, image.width() - inset)
+            if any(image.pixelColor(x, y).lightness() < light for y in range(inset, image.height() - inset))]
+    runs = []
+    for x in cols:
+        if runs and x - runs[-1][1] <= 3:
+            runs[-1][1] = x
+        else:
+            runs.append([x, x])
+    return [tuple(r) for r in runs]
+
+
+def test_the_monitor_export_arrow_is_beside_its_text_not_on_it(window, qtbot):
+    """At 1024×680 the Export button's menu arrow is drawn right of the word "Export", apart from it (it sat on
+    the "t")."""
+    window.resize(1024, 680)
+    page = window.monitor_page
+    window.show_page(page)
+    qtbot.wait(50)
+    button = page.export_button
+    assert button.menu() is not None and button.isVisible()
+    assert button.width() >= button.sizeHint().width()  # not squeezed below what it asks for
+    runs = _ink_runs(button.grab().toImage())
+    assert len(runs) == 2, runs  # the word, then the arrow, with a gap between them
+    (word_start, word_end), (arrow_start, arrow_end) = runs
+    word_width = button.fontMetrics().horizontalAdvance("Export")
+    assert word_end - word_start + 1 >= word_width - 4  # the first run is the whole word
+    assert arrow_end - arrow_start < 14  # the second is only the arrow
