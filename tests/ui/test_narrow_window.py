@@ -79,3 +79,34 @@ def test_the_monitor_export_arrow_is_beside_its_text_not_on_it(window, qtbot):
     word_width = button.fontMetrics().horizontalAdvance("Export")
     assert word_end - word_start + 1 >= word_width - 4  # the first run is the whole word
     assert arrow_end - arrow_start < 14  # the second is only the arrow
+
+
+def _text_room(combo) -> int:
+    """The width the combo's style gives its text (the field left of the arrow)."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    return combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                        QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+
+
+def test_the_template_picker_shows_the_whole_name_at_1024(window, qtbot):
+    """The demo template's name fits the picker at 1024×680 (it read "Classify supp"), Save stays on the
+    picker's line, and a name too long for any window is whole in the picker's tooltip."""
+    window.resize(1024, 680)
+    page = window.templates_page
+    window.show_page(page)
+    qtbot.wait(50)
+    combo = page.template_combo
+    name = combo.currentText()
+    assert name == "Classify support tickets"
+    assert _text_room(combo) >= combo.fontMetrics().horizontalAdvance(name)
+    assert name in combo.toolTip()
+    assert abs(page.save_button.geometry().center().y() - combo.geometry().center().y()) <= 4
+    assert page.save_button.geometry().right() <= page.save_button.parentWidget().width()
+    long_name = "Summarise the customer message in one sentence for the weekly report"
+    page.name_edit.setText(long_name)
+    assert page.save()
+    qtbot.waitUntil(lambda: combo.currentText() == long_name, timeout=5000)
+    assert long_name in combo.toolTip()

@@ -50,6 +50,25 @@ def _labelled(text: str, widget: QWidget) -> QWidget:
     return box
 
 
+class TemplateCombo(QComboBox):
+    """The template picker. Its tooltip names the whole chosen template, whatever the window cuts off."""
+
+    HINT = "The project's saved templates: pick one to edit it"
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setToolTip(self.HINT)
+        self.currentIndexChanged.connect(lambda _i: self._name_in_tooltip())
+
+    def setCurrentIndex(self, index: int) -> None:  # noqa: N802 - Qt API
+        super().setCurrentIndex(index)
+        self._name_in_tooltip()  # also when the page set it with signals blocked
+
+    def _name_in_tooltip(self) -> None:
+        name = self.currentText()
+        self.setToolTip(f"Template: {name}\n{self.HINT}" if name else self.HINT)
+
+
 def placeholder(column: str) -> str:
     try:
         from desktop_ift.core.templates.render import placeholder_for
@@ -72,10 +91,9 @@ class TemplatesPage(Page):
         self._loading = False
 
         # header: template picker, name, new, save
-        self.template_combo = QComboBox()
+        self.template_combo = TemplateCombo()
         self.template_combo.setMinimumWidth(100)
         self.template_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.template_combo.setToolTip("The project's saved templates")
         self.template_combo.currentIndexChanged.connect(self._combo_changed)
         self.new_button = QPushButton("New")
         self.new_button.setToolTip("Start a new, empty template")
@@ -85,7 +103,10 @@ class TemplatesPage(Page):
         self.save_button = QPushButton("Save")
         self.save_button.setProperty("variant", "primary")
         # Ctrl+S is the window's File → Save template action (a button's shortcut is lost when its text changes)
-        self.save_button.setMinimumWidth(self.save_button.fontMetrics().horizontalAdvance("Save *") + 40)
+        # a little less side padding on New and Save: the picker beside them needs the room for a whole name
+        for button in (self.new_button, self.save_button):
+            button.setStyleSheet("QPushButton { padding-left: 10px; padding-right: 10px; }")
+        self.save_button.setMinimumWidth(self.save_button.fontMetrics().horizontalAdvance("Save *") + 32)
         self.save_button.clicked.connect(self.save)
         self.library_button = QPushButton("Library…")
         self.library_button.setToolTip("Ready-made phrasings for common tasks, and your own saved templates")
@@ -147,7 +168,8 @@ class TemplatesPage(Page):
     def _build_editor_card(self) -> QWidget:
         frame, layout = card(spacing=6)
         pick_row = QHBoxLayout()
-        pick_row.addWidget(QLabel("Template"))
+        # no "Template" label: at 1024 pixels its width is what the picker needs to show a whole name
+        # ("Classify supp…"); the picker heads the template's card and its tooltip says what it is
         pick_row.addWidget(self.template_combo, 1)
         pick_row.addWidget(self.new_button)
         pick_row.addWidget(self.save_button)
