@@ -110,3 +110,52 @@ def test_the_template_picker_shows_the_whole_name_at_1024(window, qtbot):
     assert page.save()
     qtbot.waitUntil(lambda: combo.currentText() == long_name, timeout=5000)
     assert long_name in combo.toolTip()
+
+
+def _evaluation_with_examples(store, project_id, n=12):
+    train = _finished_train(store, project_id)
+    run = store.create_run("evaluate", {}, project_id=project_id, name="eval", parent_run_id=train.id)
+    metrics = {"base": {"rougeL": 0.2, "bleu": 5.0, "exact_match": 0.1}, "fine-tuned": {"rougeL": 0.6, "bleu": 30.0,
+                                                                                         "exact_match": 0.5}}
+    for seq, (label, values) in enumerate(metrics.items(), 1):
+        store.append_event(ev.Eval(run_id=run.id, seq=seq, model_label=label, metrics=values))
+    store.append_event(ev.Finished(run_id=run.id, seq=3))
+    shared = ("You are a support triage assistant. Classify this customer message into one of: billing, shipping, "
+              "technical, account, returns. Answer with the category only.\n\nMessage: ")
+    for label in metrics:
+        store.add_eval_examples(run.id, label, [
+            {"idx": i, "prompt": shared + f"message number {i} about an order", "reference": "billing",
+             "output": "billing" if label == "fine-tuned" else "I think this is about billing",
+             "scores": {"rougeL": 1.0 if label == "fine-tuned" else 0.4}} for i in range(n)])
+    return train, run
+
+
+def _inside(widget, outer) -> bool:
+    """``widget`` lies wholly inside ``outer`` (nothing of it cut off at the window's edge)."""
+    from PySide6.QtCore import QPoint, QRect
+
+    return QRect(QPoint(0, 0), outer.size()).contains(QRect(widget.mapTo(outer, QPoint(0, 0)), widget.size()))
+
+
+def test_at_1024_the_examples_table_shows_four_rows_and_nothing_is_cut(window, qtbot):
+    """At 1024×680 with an evaluation shown: the per-example table's visible area holds at least four rows, the
+    shared-prompt line and the example count are inside the window (a long prefix widened the page past it and
+    left one row), and the Evaluate button is in view."""
+    train, run = _evaluation_with_examples(window.store, window.state.project.id)
+    window.state.runs_changed.emit()
+    window.resize(1024, 680)
+    page = window.evaluate_page
+    window.show_page(page)
+    qtbot.wait(100)
+    assert page.eval_run_id == run.id and page.examples_table.rowCount() == 12
+    table = page.examples_table
+    assert table.viewport().height() >= 4 * table.rowHeight(0), (table.viewport().height(), table.rowHeight(0))
+    view = page.examples_view
+    assert view.shared_label.isVisible() and _inside(view.shared_label, window)
+    assert view.shared_label.is_elided() and "support triage" in view.shared_label.toolTip()
+    assert _inside(view.count_label, window) and view.count_label.text() == "12 of 12 examples"
+    assert _inside(page.evaluate_button, window)
+    assert page.evaluate_button.visibleRegion().boundingRect().size() == page.evaluate_button.size()
+    # the scores are there too, with their export button whole
+    assert page.results_table.viewport().height() >= 2 * page.results_table.rowHeight(0)
+    assert page.export_button.width() >= page.export_button.sizeHint().width()

@@ -31,13 +31,16 @@ from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.config_form import ConfigForm
+from desktop_ift.ui.widgets.elided_label import ElidedLabel
 from desktop_ift.ui.widgets.eval_confusion import ConfusionView
 from desktop_ift.ui.widgets.eval_examples import ExamplesView
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 
 GENERATION_FIELDS = ["max_new_tokens", "max_examples", "temperature", "top_p", "repetition_penalty"]
-LABEL_TITLES = {"base": "Base model", "fine-tuned": "Fine-tuned"}
+LABEL_TITLES = {"base": "Base", "fine-tuned": "Fine-tuned"}  # short: a 1024-pixel window gives each ~70 px
+LABEL_TIPS = {"base": "The base model, before fine-tuning", "fine-tuned": "The fine-tuned model of the chosen run"}
 RESULT_KINDS = ("evaluate", "benchmark")
+MIN_EXAMPLE_ROWS = 4  # rows of the per-example table a 1024×680 window shows without dragging the splitter
 
 
 class EvaluatePage(Page):
@@ -122,9 +125,19 @@ class EvaluatePage(Page):
         super().showEvent(event)
         self._fit_split()
 
+    def examples_height(self, rows: int = MIN_EXAMPLE_ROWS) -> int:
+        """The height the examples card needs to show ``rows`` rows of the per-example table (its tabs, sort
+        bar, shared-prompt line and header included)."""
+        details, table = self.compare_split.widget(1), self.examples_table
+        chrome = details.height() - table.viewport().height()
+        if details.height() <= 0 or table.viewport().height() <= 0:
+            chrome = 190  # not laid out yet: what the tabs, the bars and the header take at the default font
+        return chrome + rows * table.verticalHeader().defaultSectionSize()
+
     def _fit_split(self) -> None:
-        """Give the settings the height they need (no scrolling) when the window has it, keeping at least
-        280 px for the examples; a splitter the user dragged stays where it was put."""
+        """Give the settings the height they need (no scrolling) when the window has it, keeping room for at
+        least MIN_EXAMPLE_ROWS rows of examples (a short window shrinks the settings and scores first: they
+        scroll, the Evaluate button below them stays); a splitter the user dragged stays where it was put."""
         if self._split_dragged:
             return
         total = sum(self.compare_split.sizes())
@@ -132,7 +145,9 @@ class EvaluatePage(Page):
             return
         action = self.evaluate_button.parentWidget()
         wanted = (self.setup_scroll.widget().sizeHint().height() + action.sizeHint().height() + 16)
-        top = max(min(wanted, total - 280), int(total * 0.4))
+        bottom = self.examples_height()
+        top = max(min(wanted, total - bottom), min(int(total * 0.4), total - bottom))
+        top = max(top, self.compare_split.widget(0).minimumSizeHint().height())
         self.compare_split.blockSignals(True)
         self.compare_split.setSizes([top, total - top])
         self.compare_split.blockSignals(False)
@@ -260,17 +275,9 @@ class EvaluatePage(Page):
         return box
 
     def _build_results_card(self) -> QWidget:
-        frame, layout = card()
-        head = QHBoxLayout()
-        head.addWidget(section_label("Scores"))
-        head.addStretch(1)
-        self.export_button = QPushButton("Export report…")
-        self.export_button.setToolTip("An HTML report with the charts, plus every score and answer as CSV and JSON.")
-        self.export_button.clicked.connect(self.export_report)
-        head.addWidget(self.export_button)
-        layout.addLayout(head)
-        # which evaluation, on a line of its own (beside the title and the button it was squeezed to a few
-        # letters in a 1024-pixel window)
+        frame, layout = card(spacing=8)
+        # which evaluation, its date and the export on one line (the "Scores" title is the first tab's name):
+        # a short window keeps its height for the scores and the examples
         chooser = QHBoxLayout()
         self.result_combo = QComboBox()
         self.result_combo.setToolTip("Evaluations and benchmarks of this training run, newest first.")
@@ -278,8 +285,11 @@ class EvaluatePage(Page):
         self.result_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.result_combo.setMinimumContentsLength(12)
         chooser.addWidget(self.result_combo, 1)
-        self.results_label = muted_label(wrap=False)
-        chooser.addWidget(self.results_label)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.setToolTip("An HTML report with the charts, plus every score and answer as CSV and JSON.")
+        self.export_button.clicked.connect(self.export_report)
+        self.export_button.setMinimumWidth(self.export_button.sizeHint().width())  # never cut to "xport report."
+        chooser.addWidget(self.export_button)
         layout.addLayout(chooser)
         self.results_tabs = QTabWidget()
         self.results_tabs.setDocumentMode(True)
@@ -290,12 +300,17 @@ class EvaluatePage(Page):
         self.results_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.results_table.verticalHeader().setDefaultSectionSize(28)
         self.results_table.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.results_table.verticalHeader().setMinimumWidth(110)
-        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.results_table.horizontalHeader().setStretchLastSection(True)
+        self.results_table.verticalHeader().setMinimumWidth(80)
+        # a long metric name ("Answers cut at the length limit") is cut with "…" (whole on hover), not the scores
+        self.results_table.verticalHeader().setMaximumWidth(92)
+        for header in (self.results_table.verticalHeader(), self.results_table.horizontalHeader()):
+            header.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # the models' columns share the card's width: no sideways scrolling in a narrow window
+        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.results_table.horizontalHeader().setMinimumSectionSize(60)
         self.results_table.setShowGrid(False)
         self.results_table.setAlternatingRowColors(True)
-        self.results_tabs.addTab(self.results_table, "Table")
+        self.results_tabs.addTab(self.results_table, "Scores")
         self.chart_holder = QWidget()
         QVBoxLayout(self.chart_holder).setContentsMargins(0, 0, 0, 0)
         self.results_tabs.addTab(self.chart_holder, "Bar chart")
@@ -310,10 +325,15 @@ class EvaluatePage(Page):
         method_scroll.setWidget(self.method_view)
         self.results_tabs.addTab(method_scroll, "How it was measured")
         layout.addWidget(self.results_tabs, 1)
-        # the label set and the answer limit under the table: what accuracy/F1 and the answers depend on
-        self.method_summary = muted_label("")
-        self.method_summary.setWordWrap(True)
-        layout.addWidget(self.method_summary)
+        # the label set and the answer limit under the table: what accuracy/F1 and the answers depend on (one
+        # line; all of it on hover and in "How it was measured")
+        self.method_summary = ElidedLabel()
+        self.method_summary.setProperty("role", "muted")
+        summary_row = QHBoxLayout()
+        summary_row.addWidget(self.method_summary, 1)
+        self.results_label = muted_label(wrap=False)  # when the shown evaluation ended, or that it is going on
+        summary_row.addWidget(self.results_label)
+        layout.addLayout(summary_row)
         self.results_empty = muted_label("No evaluation yet. Pick a finished training run and press "
                                          "“Evaluate base vs fine-tuned”.")
         layout.addWidget(self.results_empty)
@@ -752,11 +772,15 @@ class EvaluatePage(Page):
         rows = comparison_rows(results, baseline=baseline)
         self.labels = labels
         others = [label for label in labels if label != baseline]
-        change_titles = (["Change vs base"] if len(others) == 1 else
+        change_titles = (["Change"] if len(others) == 1 else
                          [f"Δ {LABEL_TITLES.get(label, label)}" for label in others])
         headers = [LABEL_TITLES.get(label, label) for label in labels] + change_titles
+        tips = [LABEL_TIPS.get(label, label) for label in labels] + [
+            f"Change vs base: {LABEL_TITLES.get(label, label)} minus base (green: better)" for label in others]
         table.setColumnCount(len(headers))
         table.setHorizontalHeaderLabels(headers)
+        for c, tip in enumerate(tips):
+            table.horizontalHeaderItem(c).setToolTip(tip)
         table.setRowCount(len(rows))
         bold = QFont()
         bold.setBold(True)
@@ -817,7 +841,7 @@ class EvaluatePage(Page):
 
         if self.chart is None:
             self.chart = build_chart()
-            self.chart.setMinimumHeight(180)
+            self.chart.setMinimumHeight(80)  # more would keep the examples below from their rows in a short window
             self.chart_holder.layout().addWidget(self.chart)
         self.chart_bars = draw_scores(self.chart, rows, labels)
 
