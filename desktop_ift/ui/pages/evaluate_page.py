@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
@@ -121,6 +121,12 @@ class EvaluatePage(Page):
         super().resizeEvent(event)
         self._fit_split()
 
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if obj is self.results_table and event.type() == QEvent.Type.Resize:
+            # metric names get a quarter of the scores' width: whole in a wide window, cut ("…") in a narrow one
+            self.results_table.verticalHeader().setMaximumWidth(max(88, min(260, event.size().width() // 4)))
+        return super().eventFilter(obj, event)
+
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
         self._fit_split()
@@ -145,8 +151,9 @@ class EvaluatePage(Page):
             return
         action = self.evaluate_button.parentWidget()
         wanted = (self.setup_scroll.widget().sizeHint().height() + action.sizeHint().height() + 16)
-        bottom = self.examples_height()
-        top = max(min(wanted, total - bottom), min(int(total * 0.4), total - bottom))
+        # the examples get at least 4 rows, and two fifths of a tall window (more rows to read at 1920×1080)
+        bottom = max(self.examples_height(), int(total * 0.4))
+        top = min(wanted, total - bottom)
         top = max(top, self.compare_split.widget(0).minimumSizeHint().height())
         self.compare_split.blockSignals(True)
         self.compare_split.setSizes([top, total - top])
@@ -302,7 +309,8 @@ class EvaluatePage(Page):
         self.results_table.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.results_table.verticalHeader().setMinimumWidth(80)
         # a long metric name ("Answers cut at the length limit") is cut with "…" (whole on hover), not the scores
-        self.results_table.verticalHeader().setMaximumWidth(92)
+        self.results_table.verticalHeader().setMaximumWidth(88)
+        self.results_table.installEventFilter(self)
         for header in (self.results_table.verticalHeader(), self.results_table.horizontalHeader()):
             header.setTextElideMode(Qt.TextElideMode.ElideRight)
         # the models' columns share the card's width: no sideways scrolling in a narrow window
