@@ -159,3 +159,70 @@ def test_at_1024_the_examples_table_shows_four_rows_and_nothing_is_cut(window, q
     # the scores are there too, with their export button whole
     assert page.results_table.viewport().height() >= 2 * page.results_table.rowHeight(0)
     assert page.export_button.width() >= page.export_button.sizeHint().width()
+
+
+def test_a_run_trained_outside_the_window_is_on_the_monitor_when_it_opens(window, qtbot, store):
+    """A run trained from the command line (``desktop-ift demo --headless``): the next window's Monitor shows
+    it, curve and status (it listed the run over empty plots saying "Start a run on the Train page")."""
+    from desktop_ift.ui.app import create_main_window
+
+    run = store.create_run("train", {}, project_id=window.state.project.id, name="trained from the CLI")
+    store.append_event(ev.Started(run_id=run.id, seq=1, pid=1, total_steps=3))
+    for step in (1, 2, 3):
+        store.append_event(ev.Log(run_id=run.id, seq=1 + step, step=step, total_steps=3, loss=2.0 / step))
+    store.append_event(ev.Finished(run_id=run.id, seq=5))
+    window.state.remember(train_run_id=None)  # this window never showed a run: nothing remembered
+    second = create_main_window(store)
+    qtbot.addWidget(second)
+    second.show()
+    monitor = second.monitor_page
+    qtbot.waitUntil(lambda: monitor.run_id == run.id and not monitor.loading, timeout=10000)
+    assert monitor.status == "finished" and monitor.status_badge.text() == "Finished"
+    assert monitor.curves.n == 3
+    second.run_controller.detach()
+
+
+def _whole(widget) -> bool:
+    """Shown and not cut: all of it painted, and its text has the height it needs at its width."""
+    return (widget.isVisible() and widget.visibleRegion().boundingRect().size() == widget.size()
+            and (not widget.hasHeightForWidth() or widget.height() >= widget.heightForWidth(widget.width())))
+
+
+def test_the_report_exported_message_is_whole_at_1024(window, qtbot, tmp_path):
+    """The success message after "Export report…" at 1024×680 (the #16 "success banner clipped": four long
+    file names with nothing to wrap at, cut at the banner's edge and its bottom): whole, with the folder and
+    every file on hover."""
+    train, run = _evaluation_with_examples(window.store, window.state.project.id)
+    window.state.runs_changed.emit()
+    window.resize(1024, 680)
+    page = window.evaluate_page
+    window.show_page(page)
+    qtbot.wait(50)
+    target = tmp_path / "a_folder_with_a_rather_long_name" / "evaluation_report_of_the_support_ticket_classifier.html"
+    page.write_report(str(target))
+    qtbot.waitUntil(lambda: page.banner.isVisible(), timeout=10000)
+    qtbot.wait(100)
+    banner = page.banner
+    assert banner.title_label.text() == "Report exported" and "4 files in" in banner.text_label.text()
+    assert _inside(banner, window) and _whole(banner) and _whole(banner.text_label)
+    assert banner.text_label.fontMetrics().horizontalAdvance(banner.text_label.text()) <= \
+        2 * banner.text_label.width()  # two lines at most: nothing runs past the edge
+    assert all(str(p) in banner.text_label.toolTip() for p in target.parent.iterdir())
+    assert len(list(target.parent.iterdir())) == 4
+    assert page.examples_table.viewport().height() >= 4 * page.examples_table.rowHeight(0)
+
+
+def test_a_long_error_under_the_evaluate_button_is_whole_at_1024(window, qtbot):
+    """A long message under the button in the smallest window is never cut: the examples give up height."""
+    train, run = _evaluation_with_examples(window.store, window.state.project.id)
+    window.state.runs_changed.emit()
+    window.resize(1024, 680)
+    page = window.evaluate_page
+    window.show_page(page)
+    qtbot.wait(50)
+    page.banner.show_message("The fine-tuned model of this run cannot be loaded: its adapter folder was moved or "
+                             "deleted. Train the run again, or pick another finished run in the list above. "
+                             "The base model is not affected.", "error", "Evaluation cannot start")
+    qtbot.wait(100)
+    assert _inside(page.banner, window) and _whole(page.banner) and _whole(page.banner.text_label)
+    assert _inside(page.evaluate_button, window)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
     QListWidget,
@@ -122,6 +123,8 @@ class EvaluatePage(Page):
         self._fit_split()
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if obj is self.banner and event.type() == QEvent.Type.Show:
+            QTimer.singleShot(0, self._keep_actions_whole)  # once the column has laid the message out
         if obj is self.results_table and event.type() == QEvent.Type.Resize:
             # metric names get a quarter of the scores' width: whole in a wide window, cut ("…") in a narrow one
             self.results_table.verticalHeader().setMaximumWidth(max(88, min(260, event.size().width() // 4)))
@@ -154,7 +157,7 @@ class EvaluatePage(Page):
         # the examples get at least 4 rows, and two fifths of a tall window (more rows to read at 1920×1080)
         bottom = max(self.examples_height(), int(total * 0.4))
         top = min(wanted, total - bottom)
-        top = max(top, self.compare_split.widget(0).minimumSizeHint().height())
+        top = max(top, self.compare_split.widget(0).minimumSizeHint().height(), self._actions_height())
         self.compare_split.blockSignals(True)
         self.compare_split.setSizes([top, total - top])
         self.compare_split.blockSignals(False)
@@ -266,6 +269,24 @@ class EvaluatePage(Page):
         layout.addStretch(1)
         return frame
 
+    def _actions_height(self) -> int:
+        """The height the left column needs to show the Evaluate button, its progress and its message whole
+        (with a sliver of the settings above them)."""
+        action = self.evaluate_button.parentWidget()
+        width = action.width()
+        needed = action.heightForWidth(width) if action.hasHeightForWidth() else -1
+        return self.setup_scroll.minimumSizeHint().height() + 8 + max(needed, action.sizeHint().height())
+
+    def _keep_actions_whole(self) -> None:
+        """A message shown under the Evaluate button is never cut: the examples below give up the height."""
+        sizes = self.compare_split.sizes()
+        need = self._actions_height()
+        if len(sizes) == 2 and sizes[0] < need:
+            moved = min(need - sizes[0], max(0, sizes[1] - self.compare_split.widget(1).minimumSizeHint().height()))
+            self.compare_split.blockSignals(True)
+            self.compare_split.setSizes([sizes[0] + moved, sizes[1] - moved])
+            self.compare_split.blockSignals(False)
+
     def _build_action_box(self) -> QWidget:
         """The Evaluate button with its progress and its error messages, always in view."""
         box = QWidget()
@@ -279,6 +300,7 @@ class EvaluatePage(Page):
         self.blocker_label.hide()
         for widget in (self.evaluate_button, self.blocker_label, self.progress, self.progress_label, self.banner):
             layout.addWidget(widget)
+        self.banner.installEventFilter(self)
         return box
 
     def _build_results_card(self) -> QWidget:
@@ -887,6 +909,22 @@ class EvaluatePage(Page):
             with Store.open(home) as store:
                 return [str(p) for p in write_report(load_comparison(store, run_id), path)]
 
-        run_in_background(work, lambda files: self.banner.show_message(
-            "Written: " + ", ".join(f.rsplit("/", 1)[-1] for f in files), "success", "Report exported"),
-            lambda exc: self.banner.show_message(f"{exc}", "error", "The report could not be written"))
+        run_in_background(work, self._report_written,
+                          lambda exc: self.banner.show_message(f"{exc}", "error", "The report could not be written"))
+
+    def _report_written(self, files: list[str]) -> None:
+        """Say where the report went in a few words that fit under the button (the file names, long and with
+        no space to wrap at, were cut at the banner's edge); every file on hover, and a button opens the folder."""
+        if not files:
+            return
+        folder = str(Path(files[0]).parent)
+        # the text's room beside the banner's icon, its "Open folder" button and its close button
+        room = max(120, self.evaluate_button.width() - 190)
+        metrics = self.banner.text_label.fontMetrics()
+        lead = f"{len(files)} files in "
+        where = metrics.elidedText(folder, Qt.TextElideMode.ElideMiddle, room - metrics.horizontalAdvance(lead))
+        # two short lines: the space under the button is small in a 1024×680 window (a longer message was cut)
+        self.banner.show_message(lead + where, "success", "Report exported",
+                                 action=("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(folder))))
+        self.banner.text_label.setToolTip("The HTML report, the scores and every answer (CSV), and all of it as "
+                                          "JSON:\n" + "\n".join(files))
