@@ -226,3 +226,22 @@ def test_a_long_error_under_the_evaluate_button_is_whole_at_1024(window, qtbot):
     qtbot.wait(100)
     assert _inside(page.banner, window) and _whole(page.banner) and _whole(page.banner.text_label)
     assert _inside(page.evaluate_button, window)
+
+
+def test_with_problems_shown_the_template_card_rows_never_overlap_at_1024(window, qtbot):
+    """At 1024×680 with the Problems box shown, every row of the template card keeps its own band (the
+    "Response" title was drawn over the prompt editor: the rows asked 9 px more than the window has)."""
+    window.resize(1024, 680)
+    page = window.templates_page
+    window.show_page(page)
+    page.prompt_edit.setPlainText("Classify this message.\n\nMessage: {{ no_such_column }}")
+    page.refresh_preview()
+    qtbot.waitUntil(lambda: page.problems_list.isVisible(), timeout=10000)
+    qtbot.wait(100)
+    card = page.name_edit.parentWidget()
+    layout = card.layout()
+    assert card.height() >= layout.minimumSize().height()
+    bands = [layout.itemAt(i).geometry() for i in range(layout.count()) if not layout.itemAt(i).isEmpty()]
+    for above, below in zip(bands, bands[1:]):
+        assert above.bottom() < below.top(), (above, below)
+    assert bands[-1].bottom() < card.height()

@@ -35,7 +35,7 @@ FIELD_HELP = {
 }
 FORMATS = (("Instruction (templates)", "instruction"), ("Multi-turn chat", "chat"),
            ("Continued pre-training", "pretrain"))
-CHIPS_HINT = "click to insert at the cursor, or drag into an editor"
+CHIPS_HINT = "click to insert, or drag into an editor"  # one line at 1024 px (two made the card overlap)
 FIELD_HINTS = {"system": "optional", "prompt": "what the model is asked", "response": "what it should answer"}
 
 
@@ -166,7 +166,8 @@ class TemplatesPage(Page):
 
     # ------------------------------------------------------------------ layout
     def _build_editor_card(self) -> QWidget:
-        frame, layout = card(spacing=6)
+        # 5 px between rows: with Problems shown, 6 asked 9 px more than a 1024×680 window has (rows overlapped)
+        frame, layout = card(spacing=5)
         pick_row = QHBoxLayout()
         # no "Template" label: at 1024 pixels its width is what the picker needs to show a whole name
         # ("Classify supp…"); the picker heads the template's card and its tooltip says what it is
@@ -566,7 +567,7 @@ class TemplatesPage(Page):
             self.problems_list.addItem(item)
         # three lines of text (one long problem wraps onto two); more scroll
         self.problems_list.setFixedHeight(self.problems_list.fontMetrics().lineSpacing() * 3
-                                          + 2 * self.problems_list.frameWidth() + 8)
+                                          + 2 * self.problems_list.frameWidth() + 4)
 
     def problem_texts(self) -> list[str]:
         return [self.problems_list.item(i).text() for i in range(self.problems_list.count())]
