@@ -245,3 +245,20 @@ def test_with_problems_shown_the_template_card_rows_never_overlap_at_1024(window
     for above, below in zip(bands, bands[1:]):
         assert above.bottom() < below.top(), (above, below)
     assert bands[-1].bottom() < card.height()
+
+
+def test_a_long_file_name_beside_the_dataset_picker_stays_inside_the_window(window, qtbot, tmp_path):
+    """After importing a file with a long name at 1024×680, "N columns · from <file>" is cut with "…" inside the
+    window (it ran past the right edge), the whole path on hover; the import's success message is whole."""
+    window.resize(1024, 680)
+    page = window.data_page
+    window.show_page(page)
+    path = tmp_path / "tickets_march_export_from_the_helpdesk_system_with_a_long_name.csv"
+    path.write_text("id,text,label\n" + "".join(f"{i},message number {i},billing\n" for i in range(30)))
+    page.import_file(path)
+    qtbot.waitUntil(lambda: page.banner.isVisible() and "imported" in page.banner.message, timeout=20000)
+    qtbot.wait(100)
+    info = page.info_label
+    assert info.text() == f"3 columns · from {path.name}" and info.is_elided() and info.toolTip() == str(path)
+    assert _inside(info, window) and info.fontMetrics().horizontalAdvance(info.shown_text()) <= info.width()
+    assert _inside(page.banner, window) and _whole(page.banner.text_label)
