@@ -140,7 +140,7 @@ class DataPage(Page):
         # cut with "…" when the file name is long (it ran past the window's edge at 1024 px); the path on hover
         self.info_label = ElidedLabel()
         self.info_label.setProperty("role", "muted")
-        picker.addWidget(self.info_label, 1)
+        picker.addWidget(self.info_label)  # its text's width when the window has it, the rest to the picker
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setFixedWidth(140)

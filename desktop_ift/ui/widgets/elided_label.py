@@ -3,21 +3,21 @@ text is its tooltip."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 
 class ElidedLabel(QLabel):
-    """Shows its text on one line, cut with "…" to the width it is given (its minimum width is
-    small, so a long text never pushes its layout wider than the window); the tooltip holds the whole text,
-    or ``tooltip`` when one is set."""
+    """Shows its text on one line, cut with "…" to the width it is given. It asks for the whole text's width
+    but makes do with 40 px (a long text never pushes its layout wider than the window); the tooltip holds the
+    whole text, or ``tooltip`` when one is set."""
 
     def __init__(self, text: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self._full = ""
         self._tooltip = ""
         self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(40)
         self.set_full_text(text)
 
@@ -26,6 +26,15 @@ class ElidedLabel(QLabel):
         self._full = " ".join(str(text).split())
         self._tooltip = tooltip
         self._elide()
+        self.updateGeometry()  # the width it asks for follows the text
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        margins = self.contentsMargins()
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + margins.left() + margins.right() + 2,
+                     super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(40, super().minimumSizeHint().height())
 
     def text(self) -> str:  # what the label says: the whole text (the shown part is :meth:`shown_text`)
         return self._full
