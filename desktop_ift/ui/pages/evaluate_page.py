@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from desktop_ift.core import events as ev
 from desktop_ift.core import run_state as rs
 from desktop_ift.core import runs as run_ops
+from desktop_ift.core.evaluation.results import load_comparison
 from desktop_ift.core.jobs import JobError
 from desktop_ift.core.store import Store, StoreError
 from desktop_ift.core.training.config import ConfigError, GenerationConfig
@@ -766,8 +767,6 @@ class EvaluatePage(Page):
         self.fill_examples()
 
     def _load_comparison(self):
-        from desktop_ift.core.evaluation.results import load_comparison
-
         if not self.eval_run_id:
             return None
         try:
@@ -904,7 +903,6 @@ class EvaluatePage(Page):
 
         def work():
             from desktop_ift.core.evaluation.report import write_report
-            from desktop_ift.core.evaluation.results import load_comparison
 
             with Store.open(home) as store:
                 return [str(p) for p in write_report(load_comparison(store, run_id), path)]

@@ -15,9 +15,11 @@ from PySide6.QtWidgets import (
 from desktop_ift.core.store import StoreError
 from desktop_ift.core.templates.references import (
     parse_columns, reference_columns, row_references, set_reference_columns)
+from desktop_ift.core.templates.render import PromptTemplate, check_template, render_row
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.bounded_work import LatestOnly
+from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner, status_icon
 from desktop_ift.ui.widgets.column_chip import ColumnChip
 from desktop_ift.ui.widgets.flow_layout import FlowLayout
@@ -492,8 +494,6 @@ class TemplatesPage(Page):
         self.tools.refresh()
 
     def _refresh_example(self) -> None:
-        from desktop_ift.core.templates.render import PromptTemplate, check_template, render_row
-
         texts = self.current_texts()
         template = PromptTemplate(prompt=texts["prompt"], response=texts["response"], system=texts["system"],
                                   name=texts["name"])
@@ -598,8 +598,6 @@ class TemplatesPage(Page):
     # ------------------------------------------------------------------ template set, library, export
     def current_template(self):
         """The editors' texts as a PromptTemplate."""
-        from desktop_ift.core.templates.render import PromptTemplate
-
         texts = self.current_texts()
         return PromptTemplate(prompt=texts["prompt"], response=texts["response"], system=texts["system"],
                               name=texts["name"])
@@ -721,7 +719,6 @@ class TemplatesPage(Page):
         """Write the ticked templates' examples in ``fmt`` into ``folder`` off the GUI thread."""
         from desktop_ift.core.templates.exports import export_parts
         from desktop_ift.core.templates.training_data import build_split_lines
-        from desktop_ift.ui.tasks import run_in_background
 
         table, source = self.state.table(), self._export_source()
         if table is None or source is None:
