@@ -36,6 +36,9 @@ STATUS_WORDS = {"queued": "Queued", "running": "Running", "paused": "Paused", "c
                 "lost": "Lost", "failed": "Failed", "finished": "Finished"}
 CREATE_TIME_TOLERANCE_S = 1.0  # psutil's create_time is exact to the clock tick; 1 s absorbs any rounding
 VALIDATION_METRIC = "eval_loss"
+#: The job kinds a ``started`` event names that the fold takes as the run's kind (a run folded live from a
+#: blank state learns from its ``started`` that it is an evaluation or a benchmark, not a training run).
+JOB_KINDS = ("train", "evaluate", "benchmark")
 
 Probe = Callable[[int, "float | None"], bool]
 
@@ -170,7 +173,7 @@ def apply(state: RunState, event: ev.Event) -> RunState:
         if state.status == "running" or (state.status == "lost" and state.attempt_started is not None):
             closed = _close_attempt(state, state.last_time)
         attempt = event.attempt or (state.attempts + 1)
-        return replace(s, kind=event.job_kind if event.job_kind in ("train", "evaluate") else s.kind,
+        return replace(s, kind=event.job_kind if event.job_kind in JOB_KINDS else s.kind,
                        status="running", reason="", hint="", attempts=max(attempt, state.attempts + 1),
                        pid=event.pid or None, create_time=event.create_time or None,
                        attempt_started=event.time, first_started=s.first_started or event.time,

@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop_ift.core import runs as run_ops
 from desktop_ift.core.store import DatasetRecord, Project, RunRecord, Store, StoreError, TemplateRecord
 from desktop_ift.ui.tasks import run_in_background
 
@@ -194,8 +195,6 @@ class AppState(QObject):
 
     def finished_runs(self, kind: str = "train") -> list[RunRecord]:
         """The project's runs whose RunState is finished (newest first): what the Evaluate page offers."""
-        from desktop_ift.core import runs as run_ops
-
         records = self.runs(kind)
         states = run_ops.run_states(self.store, records, probe=None)  # finished needs no liveness probe
         return [r for r in records if states[r.id].status == "finished"]

@@ -394,12 +394,16 @@ class MainWindow(QMainWindow):
                                  "checkpoint on the Monitor or Runs page.", "error")
         if self.run_controller.is_running:
             return
-        if self.state.train_run_id:
+        # the run this window showed last, else the newest (one trained from the command line too: the Monitor
+        # named it in its run list over empty plots and "Start a run on the Train page")
+        runs = self.state.runs("train")
+        run_id = self.state.train_run_id or (runs[0].id if runs else "")
+        if run_id:
             try:
-                self.store.get_run(self.state.train_run_id)
+                self.store.get_run(run_id)
             except StoreError:
                 return
-            self.monitor_page.load_run(self.state.train_run_id)
+            self.monitor_page.load_run(run_id)
 
     def _on_event(self, event: ev.Event) -> None:
         self.monitor_page.on_event(event)

@@ -14,6 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, Signal
 from PySide6.QtWidgets import QApplication
 
+from desktop_ift.core.models.bundled import bundled_available
+
 BUILD_CODE = ("import sys; from desktop_ift.core.training.tiny_model import ensure_demo_model; "
               "ensure_demo_model(sys.argv[1])")
 #: the bundled SmolLM2 (the default since #14): its tokenizer alone, read from its GGUF (seconds; the weights
@@ -28,8 +30,6 @@ def demo_chosen(state) -> bool:
     SmolLM2 when installed), whose tokenizer may not be there yet; the builder then prepares it."""
     chosen = state.setting("train_model") or "demo"
     if chosen == "smollm2":
-        from desktop_ift.core.models.bundled import bundled_available
-
         return bundled_available()
     return chosen == "demo"
 

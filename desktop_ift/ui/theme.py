@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QFont, QFontDatabase, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from desktop_ift.core.paths import icons_dir, resources_dir
+from desktop_ift.ui import tooltips
 
 # A restrained palette: neutrals plus one accent (the indigo of the app icon).
 ACCENT = "#4f46e5"
@@ -99,8 +100,6 @@ def apply(app: QApplication) -> None:
         font.setPointSizeF(10)
         app.setFont(font)
     app.setStyleSheet(load_stylesheet())
-    from desktop_ift.ui import tooltips
-
     tooltips.install(app)  # long tooltips wrap at ~60 characters instead of one screen-wide line
     # Background threads (template previews, table loads) compete with the GUI thread for the interpreter, and
     # every Qt event that reaches Python (the tooltip filter above sees them all) must take it back. At the

@@ -168,3 +168,18 @@ def test_the_status_line_is_plain_words_with_details_apart():
     running = rs.fold(RUN, Stream().started(attempt=1).logs([1]).add(ev.Paused, step=1).add(
         ev.Resumed, attempt=2).started(attempt=2).events)
     assert rs.status_line(running) == "Training (attempt 2, continued from its checkpoint)…"
+
+
+def test_an_evaluation_or_benchmark_folded_live_from_a_blank_state_reads_as_one():
+    """A screen that starts from ``RunState(run_id=...)`` and applies the worker's events (the Evaluate page,
+    the run controller) learns the kind from ``started``: no "Training…" or "step 0" for an evaluation."""
+    for kind in ("evaluate", "benchmark"):
+        events = [ev.Started(run_id=RUN, seq=1, time=T0, job_kind=kind, pid=7),
+                  ev.Progress(run_id=RUN, seq=2, time=T0 + 1, stage="generating", done=3, total=8)]
+        running = rs.fold(RUN, events)
+        assert (running.kind, running.status) == (kind, "running")
+        assert rs.status_line(running) == "Evaluating…" and running.progress_text() == ""
+        done = rs.apply(running, ev.Finished(run_id=RUN, seq=3, time=T0 + 2))
+        assert (done.status, done.reason) == ("finished", "Finished.")
+        failed = rs.apply(running, ev.Failed(run_id=RUN, seq=3, time=T0 + 2, message="No test split.", hint="Split."))
+        assert (failed.status, failed.reason, failed.hint) == ("failed", "No test split.", "Split.")

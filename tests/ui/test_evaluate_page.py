@@ -45,7 +45,8 @@ def test_fills_side_by_side_table_from_the_store(window):
     assert page.eval_run_id == run.id  # re-opening shows the last evaluation
     table = page.results_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    assert headers == ["Base model", "Fine-tuned", "Change vs base"]
+    assert headers == ["Base", "Fine-tuned", "Change"]  # short: each gets ~70 px in a 1024-pixel window
+    assert "minus base" in table.horizontalHeaderItem(2).toolTip()
     names = [table.verticalHeaderItem(r).text() for r in range(table.rowCount())]
     assert names == ["ROUGE-L", "BLEU", "Exact match"]  # SCALAR_METRICS order, only those present
     better = page.result_cell("ROUGE-L", 1)
@@ -96,7 +97,7 @@ def test_several_fine_tuned_models_get_a_change_column_each(window):
     page = _open(window, train)
     table = page.results_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    assert headers == ["Base model", "Fine-tuned", "fine-tuned: other", "Δ Fine-tuned", "Δ fine-tuned: other"]
+    assert headers == ["Base", "Fine-tuned", "fine-tuned: other", "Δ Fine-tuned", "Δ fine-tuned: other"]
     assert page.result_cell("BLEU", 2).font().bold()  # 40.0 is the best BLEU
     assert page.result_cell("ROUGE-L", 4).foreground().color().name() == "#b91c1c"  # 0.1 < 0.2: worse
     assert len(page.chart_bars) == 3

@@ -19,6 +19,7 @@ from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.data_cell_dialog import CellTextDialog
 from desktop_ift.ui.widgets.data_cleaning_panel import CleaningPanel
 from desktop_ift.ui.widgets.data_column_card import ColumnCard
+from desktop_ift.ui.widgets.elided_label import ElidedLabel
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 
 FILE_KINDS = "Tables (*.csv *.tsv *.txt *.json *.jsonl *.ndjson *.xlsx *.xlsm *.parquet *.pq *.arrow *.feather *.ipc)"
@@ -136,8 +137,10 @@ class DataPage(Page):
         self.dataset_combo.setToolTip("Every import is kept as a new version; pick the one to work with.")
         self.dataset_combo.currentIndexChanged.connect(self._combo_changed)
         picker.addWidget(self.dataset_combo, 3)  # the name gets the room; the file name is on the side
-        self.info_label = muted_label(wrap=False)
-        picker.addWidget(self.info_label, 1)
+        # cut with "…" when the file name is long (it ran past the window's edge at 1024 px); the path on hover
+        self.info_label = ElidedLabel()
+        self.info_label.setProperty("role", "muted")
+        picker.addWidget(self.info_label)  # its text's width when the window has it, the rest to the picker
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setFixedWidth(140)
@@ -414,9 +417,8 @@ class DataPage(Page):
             return
         self.stack.setCurrentWidget(self.table_split)
         self.cleaning_panel.set_dataset(record, self.state.table(record.id))
-        self.info_label.setText(f"{len(record.columns)} columns · from "
-                                f"{Path(record.source_path).name}")
-        self.info_label.setToolTip(record.source_path)
+        self.info_label.set_full_text(f"{len(record.columns)} columns · from {Path(record.source_path).name}",
+                                      tooltip=record.source_path)
         self._fill_stratify(record.column_names)
         self.update_counts()
         table = self.state.table(record.id)

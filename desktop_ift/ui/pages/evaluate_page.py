@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
     QListWidget,
@@ -21,6 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_ift.core import events as ev
+from desktop_ift.core import run_state as rs
+from desktop_ift.core import runs as run_ops
+from desktop_ift.core.evaluation.results import load_comparison
 from desktop_ift.core.job_format import JobError
 from desktop_ift.core.store import Store, StoreError
 from desktop_ift.core.training.config import ConfigError, GenerationConfig
@@ -29,13 +33,16 @@ from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.config_form import ConfigForm
+from desktop_ift.ui.widgets.elided_label import ElidedLabel
 from desktop_ift.ui.widgets.eval_confusion import ConfusionView
 from desktop_ift.ui.widgets.eval_examples import ExamplesView
 from desktop_ift.ui.widgets.page import Page, card, muted_label, section_label
 
 GENERATION_FIELDS = ["max_new_tokens", "max_examples", "temperature", "top_p", "repetition_penalty"]
-LABEL_TITLES = {"base": "Base model", "fine-tuned": "Fine-tuned"}
+LABEL_TITLES = {"base": "Base", "fine-tuned": "Fine-tuned"}  # short: a 1024-pixel window gives each ~70 px
+LABEL_TIPS = {"base": "The base model, before fine-tuning", "fine-tuned": "The fine-tuned model of the chosen run"}
 RESULT_KINDS = ("evaluate", "benchmark")
+MIN_EXAMPLE_ROWS = 4  # rows of the per-example table a 1024×680 window shows without dragging the splitter
 
 
 class EvaluatePage(Page):
@@ -50,7 +57,8 @@ class EvaluatePage(Page):
         super().__init__(parent)
         self.state = state
         self.eval_run_id = ""
-        self.status = ""  # of the shown evaluation run: running, finished, failed, cancelled
+        # the shown evaluation run's state: folded from its events by core (run_state), like every screen
+        self.eval_state = rs.RunState(run_id="")
         self.preparing = False
         self.labels: list[str] = []
         self.comparison = None
@@ -106,17 +114,40 @@ class EvaluatePage(Page):
         state.busy_changed.connect(lambda _b: self._update_button())
         self.reload_runs()
 
+    @property
+    def status(self) -> str:
+        """The shown evaluation run's status from its :class:`RunState` ("" when none is shown)."""
+        return self.eval_state.status if self.eval_state.run_id else ""
+
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
         self._fit_split()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if obj is self.banner and event.type() == QEvent.Type.Show:
+            QTimer.singleShot(0, self._keep_actions_whole)  # once the column has laid the message out
+        if obj is self.results_table and event.type() == QEvent.Type.Resize:
+            # metric names get a quarter of the scores' width: whole in a wide window, cut ("…") in a narrow one
+            self.results_table.verticalHeader().setMaximumWidth(max(88, min(260, event.size().width() // 4)))
+        return super().eventFilter(obj, event)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
         self._fit_split()
 
+    def examples_height(self, rows: int = MIN_EXAMPLE_ROWS) -> int:
+        """The height the examples card needs to show ``rows`` rows of the per-example table (its tabs, sort
+        bar, shared-prompt line and header included)."""
+        details, table = self.compare_split.widget(1), self.examples_table
+        chrome = details.height() - table.viewport().height()
+        if details.height() <= 0 or table.viewport().height() <= 0:
+            chrome = 190  # not laid out yet: what the tabs, the bars and the header take at the default font
+        return chrome + rows * table.verticalHeader().defaultSectionSize()
+
     def _fit_split(self) -> None:
-        """Give the settings the height they need (no scrolling) when the window has it, keeping at least
-        280 px for the examples; a splitter the user dragged stays where it was put."""
+        """Give the settings the height they need (no scrolling) when the window has it, keeping room for at
+        least MIN_EXAMPLE_ROWS rows of examples (a short window shrinks the settings and scores first: they
+        scroll, the Evaluate button below them stays); a splitter the user dragged stays where it was put."""
         if self._split_dragged:
             return
         total = sum(self.compare_split.sizes())
@@ -124,7 +155,10 @@ class EvaluatePage(Page):
             return
         action = self.evaluate_button.parentWidget()
         wanted = (self.setup_scroll.widget().sizeHint().height() + action.sizeHint().height() + 16)
-        top = max(min(wanted, total - 280), int(total * 0.4))
+        # the examples get at least 4 rows, and two fifths of a tall window (more rows to read at 1920×1080)
+        bottom = max(self.examples_height(), int(total * 0.4))
+        top = min(wanted, total - bottom)
+        top = max(top, self.compare_split.widget(0).minimumSizeHint().height(), self._actions_height())
         self.compare_split.blockSignals(True)
         self.compare_split.setSizes([top, total - top])
         self.compare_split.blockSignals(False)
@@ -236,6 +270,24 @@ class EvaluatePage(Page):
         layout.addStretch(1)
         return frame
 
+    def _actions_height(self) -> int:
+        """The height the left column needs to show the Evaluate button, its progress and its message whole
+        (with a sliver of the settings above them)."""
+        action = self.evaluate_button.parentWidget()
+        width = action.width()
+        needed = action.heightForWidth(width) if action.hasHeightForWidth() else -1
+        return self.setup_scroll.minimumSizeHint().height() + 8 + max(needed, action.sizeHint().height())
+
+    def _keep_actions_whole(self) -> None:
+        """A message shown under the Evaluate button is never cut: the examples below give up the height."""
+        sizes = self.compare_split.sizes()
+        need = self._actions_height()
+        if len(sizes) == 2 and sizes[0] < need:
+            moved = min(need - sizes[0], max(0, sizes[1] - self.compare_split.widget(1).minimumSizeHint().height()))
+            self.compare_split.blockSignals(True)
+            self.compare_split.setSizes([sizes[0] + moved, sizes[1] - moved])
+            self.compare_split.blockSignals(False)
+
     def _build_action_box(self) -> QWidget:
         """The Evaluate button with its progress and its error messages, always in view."""
         box = QWidget()
@@ -249,20 +301,13 @@ class EvaluatePage(Page):
         self.blocker_label.hide()
         for widget in (self.evaluate_button, self.blocker_label, self.progress, self.progress_label, self.banner):
             layout.addWidget(widget)
+        self.banner.installEventFilter(self)
         return box
 
     def _build_results_card(self) -> QWidget:
-        frame, layout = card()
-        head = QHBoxLayout()
-        head.addWidget(section_label("Scores"))
-        head.addStretch(1)
-        self.export_button = QPushButton("Export report…")
-        self.export_button.setToolTip("An HTML report with the charts, plus every score and answer as CSV and JSON.")
-        self.export_button.clicked.connect(self.export_report)
-        head.addWidget(self.export_button)
-        layout.addLayout(head)
-        # which evaluation, on a line of its own (beside the title and the button it was squeezed to a few
-        # letters in a 1024-pixel window)
+        frame, layout = card(spacing=8)
+        # which evaluation, its date and the export on one line (the "Scores" title is the first tab's name):
+        # a short window keeps its height for the scores and the examples
         chooser = QHBoxLayout()
         self.result_combo = QComboBox()
         self.result_combo.setToolTip("Evaluations and benchmarks of this training run, newest first.")
@@ -270,8 +315,11 @@ class EvaluatePage(Page):
         self.result_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.result_combo.setMinimumContentsLength(12)
         chooser.addWidget(self.result_combo, 1)
-        self.results_label = muted_label(wrap=False)
-        chooser.addWidget(self.results_label)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.setToolTip("An HTML report with the charts, plus every score and answer as CSV and JSON.")
+        self.export_button.clicked.connect(self.export_report)
+        self.export_button.setMinimumWidth(self.export_button.sizeHint().width())  # never cut to "xport report."
+        chooser.addWidget(self.export_button)
         layout.addLayout(chooser)
         self.results_tabs = QTabWidget()
         self.results_tabs.setDocumentMode(True)
@@ -282,12 +330,18 @@ class EvaluatePage(Page):
         self.results_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.results_table.verticalHeader().setDefaultSectionSize(28)
         self.results_table.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.results_table.verticalHeader().setMinimumWidth(110)
-        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.results_table.horizontalHeader().setStretchLastSection(True)
+        self.results_table.verticalHeader().setMinimumWidth(80)
+        # a long metric name ("Answers cut at the length limit") is cut with "…" (whole on hover), not the scores
+        self.results_table.verticalHeader().setMaximumWidth(88)
+        self.results_table.installEventFilter(self)
+        for header in (self.results_table.verticalHeader(), self.results_table.horizontalHeader()):
+            header.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # the models' columns share the card's width: no sideways scrolling in a narrow window
+        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.results_table.horizontalHeader().setMinimumSectionSize(60)
         self.results_table.setShowGrid(False)
         self.results_table.setAlternatingRowColors(True)
-        self.results_tabs.addTab(self.results_table, "Table")
+        self.results_tabs.addTab(self.results_table, "Scores")
         self.chart_holder = QWidget()
         QVBoxLayout(self.chart_holder).setContentsMargins(0, 0, 0, 0)
         self.results_tabs.addTab(self.chart_holder, "Bar chart")
@@ -302,10 +356,15 @@ class EvaluatePage(Page):
         method_scroll.setWidget(self.method_view)
         self.results_tabs.addTab(method_scroll, "How it was measured")
         layout.addWidget(self.results_tabs, 1)
-        # the label set and the answer limit under the table: what accuracy/F1 and the answers depend on
-        self.method_summary = muted_label("")
-        self.method_summary.setWordWrap(True)
-        layout.addWidget(self.method_summary)
+        # the label set and the answer limit under the table: what accuracy/F1 and the answers depend on (one
+        # line; all of it on hover and in "How it was measured")
+        self.method_summary = ElidedLabel()
+        self.method_summary.setProperty("role", "muted")
+        summary_row = QHBoxLayout()
+        summary_row.addWidget(self.method_summary, 1)
+        self.results_label = muted_label(wrap=False)  # when the shown evaluation ended, or that it is going on
+        summary_row.addWidget(self.results_label)
+        layout.addLayout(summary_row)
         self.results_empty = muted_label("No evaluation yet. Pick a finished training run and press "
                                          "“Evaluate base vs fine-tuned”.")
         layout.addWidget(self.results_empty)
@@ -407,13 +466,15 @@ class EvaluatePage(Page):
 
     def _fill_result_combo(self) -> None:
         runs = sorted(self._result_runs(), key=lambda r: r.created_at, reverse=True)
+        states = run_ops.run_states(self.state.store, runs)  # the status each one shows, from its events
         self.result_combo.blockSignals(True)
         self.result_combo.clear()
         for run in runs:
             when = time.strftime("%d %b %H:%M", time.localtime(run.created_at))
             what = "Evaluation" if run.kind == "evaluate" else f"Benchmark: {run.name}"
-            self.result_combo.addItem(f"{what} — {when}{'' if run.status == 'finished' else f' ({run.status})'}",
-                                      run.id)
+            status = states[run.id]
+            note = "" if status.status == "finished" else f" ({status.words.lower()})"
+            self.result_combo.addItem(f"{what} — {when}{note}", run.id)
         idx = self.result_combo.findData(self.eval_run_id)
         self.result_combo.setCurrentIndex(max(idx, 0))
         self.result_combo.setVisible(bool(runs))
@@ -429,7 +490,9 @@ class EvaluatePage(Page):
             if self.selected_train_run() else []
         others = self._result_runs()
         preferred = next((r for r in others if r.id == self.state.eval_run_id), None)
-        chosen = preferred or next((r for r in evals if r.status == "finished"), None) or (evals[0] if evals else None)
+        finished = run_ops.run_states(self.state.store, evals, probe=None)  # finished needs no liveness probe
+        chosen = preferred or next((r for r in evals if finished[r.id].status == "finished"), None) or (
+            evals[0] if evals else None)
         self.show_eval(chosen.id if chosen else "")
 
     def _settings_changed(self) -> None:
@@ -642,10 +705,8 @@ class EvaluatePage(Page):
     def on_event(self, event: ev.Event) -> None:
         if event.run_id != self.eval_run_id:
             return
-        if event.terminal:
-            self.status = event.type
+        self.eval_state = rs.apply(self.eval_state, event)
         if isinstance(event, ev.Started):
-            self.status = "running"
             self._set_progress(0, 0, "Loading the models…")
         elif isinstance(event, ev.Progress):
             self._set_progress(event.done, event.total, event.message or event.stage)
@@ -657,10 +718,18 @@ class EvaluatePage(Page):
             self.show_eval(self.eval_run_id)
         elif isinstance(event, ev.Failed):
             self._set_progress(None, None, "")
-            self.banner.show_message(event.hint and f"What to try: {event.hint}" or "See the worker log.",
-                                     "error", event.message or "The evaluation failed.")
+            self._show_ended_state()
         elif isinstance(event, ev.Cancelled):
             self._set_progress(None, None, "")
+            self._show_ended_state()
+
+    def _show_ended_state(self) -> None:
+        """Say, in the words of the run's state, how the shown evaluation ended badly (failed, lost, cancelled)."""
+        state = self.eval_state
+        if state.status in ("failed", "lost"):
+            self.banner.show_message(state.hint and f"What to try: {state.hint}" or "See the worker log.",
+                                     "error", state.reason or "The evaluation failed.")
+        elif state.status == "cancelled":
             self.banner.show_message("The evaluation was cancelled.", "info")
 
     def _set_progress(self, done: int | None, total: int | None, text: str) -> None:
@@ -682,10 +751,10 @@ class EvaluatePage(Page):
     def show_eval(self, eval_run_id: str) -> None:
         """Show an evaluation or benchmark run's scores and examples from the store ("" clears)."""
         self.eval_run_id = eval_run_id
-        self.status = ""
+        self.eval_state = rs.RunState(run_id="")
         if eval_run_id:
             try:
-                self.status = self.state.store.get_run(eval_run_id).status
+                self.eval_state = run_ops.run_state(self.state.store, eval_run_id)
             except StoreError:
                 pass
             self.state.set_eval_run(eval_run_id)
@@ -698,8 +767,6 @@ class EvaluatePage(Page):
         self.fill_examples()
 
     def _load_comparison(self):
-        from desktop_ift.core.evaluation.results import load_comparison
-
         if not self.eval_run_id:
             return None
         try:
@@ -719,16 +786,9 @@ class EvaluatePage(Page):
             self.method_summary.setText("")
             self.results_tabs.hide()
             self.results_empty.show()
-            status = ""
-            if self.eval_run_id:
-                try:
-                    run = self.state.store.get_run(self.eval_run_id)
-                    status = {"running": "Evaluating…", "queued": "Starting…"}.get(run.status, "")
-                    if run.status == "failed":
-                        self.banner.show_message(run.hint and f"What to try: {run.hint}" or "",
-                                                 "error", run.message or "The evaluation failed.")
-                except StoreError:
-                    pass
+            status = {"running": "Evaluating…", "queued": "Starting…"}.get(self.status, "")
+            if self.status in ("failed", "lost"):
+                self._show_ended_state()
             self.results_label.setText(status)
             return
         from desktop_ift.core.evaluation.comparison import comparison_rows, format_delta, format_value, is_improvement
@@ -741,11 +801,15 @@ class EvaluatePage(Page):
         rows = comparison_rows(results, baseline=baseline)
         self.labels = labels
         others = [label for label in labels if label != baseline]
-        change_titles = (["Change vs base"] if len(others) == 1 else
+        change_titles = (["Change"] if len(others) == 1 else
                          [f"Δ {LABEL_TITLES.get(label, label)}" for label in others])
         headers = [LABEL_TITLES.get(label, label) for label in labels] + change_titles
+        tips = [LABEL_TIPS.get(label, label) for label in labels] + [
+            f"Change vs base: {LABEL_TITLES.get(label, label)} minus base (green: better)" for label in others]
         table.setColumnCount(len(headers))
         table.setHorizontalHeaderLabels(headers)
+        for c, tip in enumerate(tips):
+            table.horizontalHeaderItem(c).setToolTip(tip)
         table.setRowCount(len(rows))
         bold = QFont()
         bold.setBold(True)
@@ -777,7 +841,7 @@ class EvaluatePage(Page):
         try:
             run = self.state.store.get_run(self.eval_run_id)
             when = time.strftime("%d %b %Y %H:%M", time.localtime(run.ended_at or run.created_at))
-            state = "" if run.status == "finished" else f" ({run.status})"
+            state = "" if self.status == "finished" else f" ({self.eval_state.words.lower()})"
             self.results_label.setText(f"  {when}{state}")
         except StoreError:
             pass
@@ -806,7 +870,7 @@ class EvaluatePage(Page):
 
         if self.chart is None:
             self.chart = build_chart()
-            self.chart.setMinimumHeight(180)
+            self.chart.setMinimumHeight(80)  # more would keep the examples below from their rows in a short window
             self.chart_holder.layout().addWidget(self.chart)
         self.chart_bars = draw_scores(self.chart, rows, labels)
 
@@ -839,11 +903,26 @@ class EvaluatePage(Page):
 
         def work():
             from desktop_ift.core.evaluation.report import write_report
-            from desktop_ift.core.evaluation.results import load_comparison
 
             with Store.open(home) as store:
                 return [str(p) for p in write_report(load_comparison(store, run_id), path)]
 
-        run_in_background(work, lambda files: self.banner.show_message(
-            "Written: " + ", ".join(f.rsplit("/", 1)[-1] for f in files), "success", "Report exported"),
-            lambda exc: self.banner.show_message(f"{exc}", "error", "The report could not be written"))
+        run_in_background(work, self._report_written,
+                          lambda exc: self.banner.show_message(f"{exc}", "error", "The report could not be written"))
+
+    def _report_written(self, files: list[str]) -> None:
+        """Say where the report went in a few words that fit under the button (the file names, long and with
+        no space to wrap at, were cut at the banner's edge); every file on hover, and a button opens the folder."""
+        if not files:
+            return
+        folder = str(Path(files[0]).parent)
+        # the text's room beside the banner's icon, its "Open folder" button and its close button
+        room = max(120, self.evaluate_button.width() - 190)
+        metrics = self.banner.text_label.fontMetrics()
+        lead = f"{len(files)} files in "
+        where = metrics.elidedText(folder, Qt.TextElideMode.ElideMiddle, room - metrics.horizontalAdvance(lead))
+        # two short lines: the space under the button is small in a 1024×680 window (a longer message was cut)
+        self.banner.show_message(lead + where, "success", "Report exported",
+                                 action=("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(folder))))
+        self.banner.text_label.setToolTip("The HTML report, the scores and every answer (CSV), and all of it as "
+                                          "JSON:\n" + "\n".join(files))

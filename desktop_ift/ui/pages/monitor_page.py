@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSizePolicy, QSlider, QToolButton,
+    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSizePolicy, QSlider,
     QWidget,
 )
 
@@ -160,9 +160,9 @@ class MonitorPage(Page):
         self.crosshair_label.setToolTip("Values under the mouse on the loss plot. " + CROSSHAIR_HINT)
         # its text changes with every mouse move: it must never resize (and so repaint) the plots
         self.crosshair_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.export_button = QToolButton()
-        self.export_button.setText("Export")
-        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # a push button, as on the Runs page: its padding holds the menu arrow (a tool button drew it on the text)
+        self.export_button = QPushButton("Export")
+        self.export_button.setToolTip("Save the loss plot as an image, or the run's metrics as CSV")
         menu = QMenu(self.export_button)
         menu.addAction("Loss plot as PNG…", lambda: self._choose_export("png"))
         menu.addAction("Loss plot as SVG…", lambda: self._choose_export("svg"))

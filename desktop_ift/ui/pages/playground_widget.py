@@ -203,8 +203,8 @@ class PlaygroundWidget(QWidget):
                 return "", ""
             template = ((run.config or {}).get("source") or {}).get("template") or {}
             if template:
-                return str(template.get("system") or ""), f"the template “{template.get('name') or '?'}” of " \
-                    f"{run.name or run.id}"
+                return str(template.get("system") or ""), f"the template “{template.get('name') or '?'}” that " \
+                    "trained this model"
             return "", ""
         record = self.state.template() if hasattr(self.state, "template") else None
         if record is None:

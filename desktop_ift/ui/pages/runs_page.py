@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from desktop_ift.core import run_state as rs
 from desktop_ift.core import runs as run_ops
+from desktop_ift.core.job_format import DEMO_MODEL
 from desktop_ift.core.store import StoreError
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
@@ -72,8 +73,6 @@ def write_bundle(job_path: Path | str, dest: Path | str) -> Path:
 
 def bundle_instructions(written: Path, model: str) -> str:
     """What to do with a bundle on the other machine, in a few lines."""
-    from desktop_ift.core.job_format import DEMO_MODEL
-
     folder = written.stem if written.suffix.lower() == ".zip" else written.name
     unpack = f"unzip {written.name} -d {folder} && " if written.suffix.lower() == ".zip" else ""
     model_arg = "" if model == DEMO_MODEL else " --model /path/to/the/model"

@@ -15,9 +15,11 @@ from PySide6.QtWidgets import (
 from desktop_ift.core.store import StoreError
 from desktop_ift.core.templates.references import (
     parse_columns, reference_columns, row_references, set_reference_columns)
+from desktop_ift.core.templates.render import PromptTemplate, check_template, render_row
 from desktop_ift.ui import theme
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.bounded_work import LatestOnly
+from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner, status_icon
 from desktop_ift.ui.widgets.column_chip import ColumnChip
 from desktop_ift.ui.widgets.flow_layout import FlowLayout
@@ -35,7 +37,7 @@ FIELD_HELP = {
 }
 FORMATS = (("Instruction (templates)", "instruction"), ("Multi-turn chat", "chat"),
            ("Continued pre-training", "pretrain"))
-CHIPS_HINT = "click to insert at the cursor, or drag into an editor"
+CHIPS_HINT = "click to insert, or drag into an editor"  # one line at 1024 px (two made the card overlap)
 FIELD_HINTS = {"system": "optional", "prompt": "what the model is asked", "response": "what it should answer"}
 
 
@@ -48,6 +50,25 @@ def _labelled(text: str, widget: QWidget) -> QWidget:
     row.addWidget(QLabel(text))
     row.addWidget(widget)
     return box
+
+
+class TemplateCombo(QComboBox):
+    """The template picker. Its tooltip names the whole chosen template, whatever the window cuts off."""
+
+    HINT = "The project's saved templates: pick one to edit it"
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setToolTip(self.HINT)
+        self.currentIndexChanged.connect(lambda _i: self._name_in_tooltip())
+
+    def setCurrentIndex(self, index: int) -> None:  # noqa: N802 - Qt API
+        super().setCurrentIndex(index)
+        self._name_in_tooltip()  # also when the page set it with signals blocked
+
+    def _name_in_tooltip(self) -> None:
+        name = self.currentText()
+        self.setToolTip(f"Template: {name}\n{self.HINT}" if name else self.HINT)
 
 
 def placeholder(column: str) -> str:
@@ -72,10 +93,9 @@ class TemplatesPage(Page):
         self._loading = False
 
         # header: template picker, name, new, save
-        self.template_combo = QComboBox()
+        self.template_combo = TemplateCombo()
         self.template_combo.setMinimumWidth(100)
         self.template_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.template_combo.setToolTip("The project's saved templates")
         self.template_combo.currentIndexChanged.connect(self._combo_changed)
         self.new_button = QPushButton("New")
         self.new_button.setToolTip("Start a new, empty template")
@@ -85,7 +105,10 @@ class TemplatesPage(Page):
         self.save_button = QPushButton("Save")
         self.save_button.setProperty("variant", "primary")
         # Ctrl+S is the window's File → Save template action (a button's shortcut is lost when its text changes)
-        self.save_button.setMinimumWidth(self.save_button.fontMetrics().horizontalAdvance("Save *") + 40)
+        # a little less side padding on New and Save: the picker beside them needs the room for a whole name
+        for button in (self.new_button, self.save_button):
+            button.setStyleSheet("QPushButton { padding-left: 10px; padding-right: 10px; }")
+        self.save_button.setMinimumWidth(self.save_button.fontMetrics().horizontalAdvance("Save *") + 32)
         self.save_button.clicked.connect(self.save)
         self.library_button = QPushButton("Library…")
         self.library_button.setToolTip("Ready-made phrasings for common tasks, and your own saved templates")
@@ -145,9 +168,11 @@ class TemplatesPage(Page):
 
     # ------------------------------------------------------------------ layout
     def _build_editor_card(self) -> QWidget:
-        frame, layout = card(spacing=6)
+        # 5 px between rows: with Problems shown, 6 asked 9 px more than a 1024×680 window has (rows overlapped)
+        frame, layout = card(spacing=5)
         pick_row = QHBoxLayout()
-        pick_row.addWidget(QLabel("Template"))
+        # no "Template" label: at 1024 pixels its width is what the picker needs to show a whole name
+        # ("Classify supp…"); the picker heads the template's card and its tooltip says what it is
         pick_row.addWidget(self.template_combo, 1)
         pick_row.addWidget(self.new_button)
         pick_row.addWidget(self.save_button)
@@ -469,8 +494,6 @@ class TemplatesPage(Page):
         self.tools.refresh()
 
     def _refresh_example(self) -> None:
-        from desktop_ift.core.templates.render import PromptTemplate, check_template, render_row
-
         texts = self.current_texts()
         template = PromptTemplate(prompt=texts["prompt"], response=texts["response"], system=texts["system"],
                                   name=texts["name"])
@@ -544,7 +567,7 @@ class TemplatesPage(Page):
             self.problems_list.addItem(item)
         # three lines of text (one long problem wraps onto two); more scroll
         self.problems_list.setFixedHeight(self.problems_list.fontMetrics().lineSpacing() * 3
-                                          + 2 * self.problems_list.frameWidth() + 8)
+                                          + 2 * self.problems_list.frameWidth() + 4)
 
     def problem_texts(self) -> list[str]:
         return [self.problems_list.item(i).text() for i in range(self.problems_list.count())]
@@ -575,8 +598,6 @@ class TemplatesPage(Page):
     # ------------------------------------------------------------------ template set, library, export
     def current_template(self):
         """The editors' texts as a PromptTemplate."""
-        from desktop_ift.core.templates.render import PromptTemplate
-
         texts = self.current_texts()
         return PromptTemplate(prompt=texts["prompt"], response=texts["response"], system=texts["system"],
                               name=texts["name"])
@@ -698,7 +719,6 @@ class TemplatesPage(Page):
         """Write the ticked templates' examples in ``fmt`` into ``folder`` off the GUI thread."""
         from desktop_ift.core.templates.exports import export_parts
         from desktop_ift.core.templates.training_data import build_split_lines
-        from desktop_ift.ui.tasks import run_in_background
 
         table, source = self.state.table(), self._export_source()
         if table is None or source is None:

@@ -12,16 +12,19 @@ from PySide6.QtWidgets import (
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
 )
 
+from desktop_ift.core.hub_cache import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
 from desktop_ift.core.job_format import DEMO_MODEL, JobError
 from desktop_ift.core.models.choice import validate_model_choice
+from desktop_ift.core.training.prepare import build_plan
 from desktop_ift.core.training.train_job import write_train_job
-from desktop_ift.core.hub_cache import find_in_hub_cache, hub_cache_dir, looks_like_hub_id
 from desktop_ift.core.models.bundled import (
     BUNDLED_DIRNAME, BUNDLED_LABEL, BUNDLED_MODEL, BUNDLED_PARAMETERS, INSTALL_HINT, bundled_available,
-    bundled_model_dir, format_parameters, is_bundled_converted,
+    bundled_model_dir, bundled_shape, format_parameters, is_bundled_converted,
 )
 from desktop_ift.core.store import Store
 from desktop_ift.core.training.config import ConfigError, TrainConfig
+from desktop_ift.core.training.hardware import detect_devices
+from desktop_ift.core.training.memory import fit_advice, load_shape
 from desktop_ift.core.training.plan import PlanLengths
 from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.conversion_process import start_conversion
@@ -66,7 +69,6 @@ def qlora_unavailable_reason(hardware) -> str:
 def _make_plan(home, args: dict, build_demo: bool):
     """Build the plan of ``args`` (from :meth:`TrainPage._plan_inputs`) in its own workspace connection:
     what the Template set tab ticked (or the chat / pre-training choice) -- nothing else decides it."""
-    from desktop_ift.core.training.prepare import build_plan
     from desktop_ift.core.templates.library import current_training_source
     from desktop_ift.core.training.plan_lengths import plan_tokenizer
 
@@ -869,8 +871,6 @@ class TrainPage(Page):
     # ------------------------------------------------------------------ devices and memory
     def _detect_hardware(self) -> None:
         """Find the devices off the GUI thread (nvidia-smi can take a moment), then refresh the estimate."""
-        from desktop_ift.core.training.hardware import detect_devices
-
         def done(hw):
             self.hardware = hw
             self._qlora_reason = qlora_unavailable_reason(hw)
@@ -884,16 +884,12 @@ class TrainPage(Page):
 
     def _model_shape(self):
         """The shape of the chosen model from its config.json and weight headers (cached), or None."""
-        from desktop_ift.core.training.memory import load_shape
-
         model = self.model_choice()
         if model == DEMO_MODEL:
             from desktop_ift.core.training.tiny_model import DEMO_MODEL_DIRNAME
 
             folder = Path(self.state.store.home) / "models" / DEMO_MODEL_DIRNAME
         elif model == BUNDLED_MODEL:
-            from desktop_ift.core.models.bundled import bundled_shape
-
             return bundled_shape()  # not converted yet: its shape is known
         elif self.hub_radio.isChecked():
             folder = find_in_hub_cache(model)
@@ -938,8 +934,6 @@ class TrainPage(Page):
                                      and not self.model_error else "—")
             self.memory_banner.clear()
             return
-        from desktop_ift.core.training.memory import fit_advice
-
         advice = fit_advice(shape, config, device)
         self.memory_advice = advice
         est = advice.estimate

@@ -11,7 +11,10 @@ from PySide6.QtWidgets import (
     QLineEdit, QListWidget, QListWidgetItem, QMenu, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from desktop_ift.core.data.cleaning import OPERATORS, CleaningStep, Recipe
+from desktop_ift.core.data.cleaning import (
+    OPERATORS, CleaningStep, Recipe, apply_recipe_to, latest_recipe, lineage, preview_counts,
+)
+from desktop_ift.core.store import Store
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.page import muted_label, section_label
@@ -188,8 +191,6 @@ class CleaningPanel(QFrame):
 
     def _offer_previous_recipe(self, record) -> None:
         """A fresh import of a name that was cleaned before starts with that recipe (re-apply in one click)."""
-        from desktop_ift.core.data.cleaning import latest_recipe, lineage
-
         store = self.state.store
         if lineage(store, record.id) is not None:
             return
@@ -273,8 +274,6 @@ class CleaningPanel(QFrame):
     # ------------------------------------------------------------------ counts
     def refresh_counts(self) -> None:
         """Rows left after each step, computed on the loaded table in the background."""
-        from desktop_ift.core.data.cleaning import preview_counts
-
         self._generation += 1
         generation, table, recipe = self._generation, self.table, copy.deepcopy(self.recipe)
         if table is None or not recipe.steps:
@@ -328,15 +327,11 @@ class CleaningPanel(QFrame):
         """Save the cleaned rows as the next version of the dataset (in the background)."""
         if self.record is None or not self.recipe.steps or self.applying:
             return
-        from desktop_ift.core.store import Store
-
         home, dataset_id, recipe = self.state.store.home, self.record.id, copy.deepcopy(self.recipe)
         self.applying = True
         self._refresh_list()
 
         def work():
-            from desktop_ift.core.data.cleaning import apply_recipe_to
-
             with Store.open(home) as store:
                 return apply_recipe_to(store, dataset_id, recipe)
 

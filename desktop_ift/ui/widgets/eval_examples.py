@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from desktop_ift.core.evaluation.results import Comparison, ExampleRow
 from desktop_ift.ui import theme
+from desktop_ift.ui.widgets.elided_label import ElidedLabel
 
 SORTS = ["Test order", "Biggest gain first", "Biggest loss first"]
 ALL_CLASSES = "All classes"
@@ -101,9 +102,10 @@ class ExamplesView(QWidget):
         bar.addWidget(self.count_label, 1, Qt.AlignmentFlag.AlignRight)
         layout.addLayout(bar)
         # the prompt text every example shares, once, so the table's prompt column shows what differs
-        self.shared_label = QLabel()
+        # one line cut to the width with "…" (the whole text on hover): a long prefix widened the page past
+        # a 1024-pixel window and cut the table's right edge
+        self.shared_label = ElidedLabel()
         self.shared_label.setProperty("role", "muted")
-        self.shared_label.setTextFormat(Qt.TextFormat.PlainText)
         self.shared_label.hide()
         layout.addWidget(self.shared_label)
         self.shared = ("", "")
@@ -260,9 +262,9 @@ class ExamplesView(QWidget):
             parts.append(f"Every prompt starts with: “{_short(head.strip())}”")
         if tail:
             parts.append(f"and ends with: “{_short(tail.strip())}”")
-        self.shared_label.setText(" ".join(parts) + (" — the table shows the rest." if parts else ""))
-        self.shared_label.setToolTip(f"<p style='white-space:pre-wrap'>{html.escape(head + '…' + tail)[:3000]}</p>"
-                                     if parts else "")
+        self.shared_label.set_full_text(
+            " ".join(parts) + (" — the table shows the rest." if parts else ""),
+            f"<p style='white-space:pre-wrap'>{html.escape(head + '…' + tail)[:3000]}</p>" if parts else "")
         self.shared_label.setVisible(bool(parts))
 
     def _show_selected(self) -> None:

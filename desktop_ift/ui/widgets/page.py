@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from desktop_ift.ui.widgets.flow_layout import FlowLayout
+
 MARGIN = 16
 SPACING = 12
 
@@ -54,8 +56,6 @@ class Page(QWidget):
         if below == self._actions_below:
             return
         if self._actions_flow is None:
-            from desktop_ift.ui.widgets.flow_layout import FlowLayout
-
             host = QWidget()
             self._actions_flow = FlowLayout(host, spacing=8)
             self._header.addWidget(host, 2, 0, 1, 2)

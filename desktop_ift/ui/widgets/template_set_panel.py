@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
+from desktop_ift.core.templates.render import PromptTemplate
 from desktop_ift.core.templates.template_set import MODE_LABELS, MODES, TemplateSet, expansion_counts
 from desktop_ift.ui.widgets.page import muted_label
 
@@ -105,8 +106,6 @@ class TemplateSetPanel(QWidget):
 
     def template_set(self, texts_by_id: dict[int, object] | None = None) -> TemplateSet | None:
         """The ticked templates as a set; ``texts_by_id`` overrides a template's text (the unsaved editor)."""
-        from desktop_ift.core.templates.render import PromptTemplate
-
         ids = self.ticked_ids()
         if not ids:
             return None

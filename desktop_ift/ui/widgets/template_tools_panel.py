@@ -9,6 +9,9 @@ from pathlib import Path
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
+from desktop_ift.core.models.bundled import bundled_model_dir, bundled_tokenizer_dir
+from desktop_ift.core.templates.render import TemplateError
+from desktop_ift.core.templates.template_set import TemplateSet, render_set
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.template_set_panel import TemplateSetPanel
 from desktop_ift.ui.widgets.template_token_view import TokenView
@@ -23,8 +26,6 @@ def model_folder(state) -> tuple[Path | None, str]:
 
     chosen = state.setting("train_model") or "demo"
     if chosen == "smollm2":  # the bundled model: its converted folder, else its tokenizer saved alone
-        from desktop_ift.core.models.bundled import bundled_model_dir, bundled_tokenizer_dir
-
         converted, alone = bundled_model_dir(state.store.home), bundled_tokenizer_dir(state.store.home)
         chosen = str(alone if not (converted / "tokenizer.json").exists() else converted)
         if not (Path(chosen) / "tokenizer.json").exists():
@@ -228,7 +229,6 @@ class TemplateToolsPanel(QWidget):
 
     # ------------------------------------------------------------------ tokens
     def refresh_tokens(self) -> None:
-        from desktop_ift.core.templates.template_set import render_set
         from desktop_ift.core.templates.token_preview import preview_example
 
         tokenizer, label = self._ensure_tokenizer()
@@ -243,9 +243,6 @@ class TemplateToolsPanel(QWidget):
         if table is None or template is None or table.num_rows == 0:
             self.tokens.show_message("Choose a dataset with rows to preview the tokens.")
             return
-        from desktop_ift.core.templates.render import TemplateError
-        from desktop_ift.core.templates.template_set import TemplateSet
-
         row = min(max(self._current_row(), 0), table.num_rows - 1)
         try:
             line = render_set(TemplateSet.single(template), table.slice(row, 1))[0]
