@@ -9,7 +9,7 @@ from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_ift.core.store import Store, StoreError
-from desktop_ift.ui import theme
+from desktop_ift.ui import theme, unexpected_errors
 from desktop_ift.ui.main_window import MainWindow
 
 ORGANIZATION = "desktop_ift"
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         QMessageBox.critical(None, "desktop_ift cannot start",
                              f"The workspace cannot be opened.\n\n{exc}")
         return 1
+    unexpected_errors.install(store.home)  # an error nobody caught is shown, and logged in the workspace
     windows = Windows(store, window)
     window.show()
     code = app.exec()
