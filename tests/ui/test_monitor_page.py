@@ -502,3 +502,29 @@ def test_resume_appears_once_the_paused_worker_has_let_go_of_the_run(window):
     worker.release()
     page._tick()
     assert page.resume_button.isVisibleTo(page)
+
+
+def test_the_plots_take_the_free_height_of_a_large_window(window, qtbot):
+    """At 1920×1080 the plots reach down to the collapsed worker-log line (no empty band between them); the
+    opened log takes its share from them, and closing it gives the plots everything again."""
+    from PySide6.QtCore import QPoint
+
+    page = window.monitor_page
+    window.show_page(page)
+    window.resize(1920, 1080)
+    qtbot.wait(100)
+
+    def top(widget):
+        return widget.mapTo(page, QPoint(0, 0)).y()
+
+    plots_bottom = top(page.plots_host) + page.plots_host.height()
+    gap = top(page.log_toggle) - plots_bottom
+    assert 0 <= gap <= 24, (plots_bottom, top(page.log_toggle))
+    closed_height = page.plots_host.height()
+    page.log_toggle.setChecked(True)
+    qtbot.wait(100)
+    assert page.log_view.height() >= 100 and page.plots_host.height() >= 400
+    assert top(page.log_toggle) >= top(page.plots_host) + page.plots_host.height()
+    page.log_toggle.setChecked(False)
+    qtbot.wait(100)
+    assert page.plots_host.height() == closed_height
