@@ -124,7 +124,7 @@ class RunsPage(Page):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         # The Run column takes the width the others leave (never under RUN_MIN: the table scrolls sideways
-        # instead); Final scores keeps to its text up to SCORES_MAX, cut with "…" and whole on hover
+        # instead); Final scores keeps to its text, short of room cut with "…" and whole on hover
         header.setSectionResizeMode(RUN_COL, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(SCORES_COL, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
@@ -280,18 +280,20 @@ class RunsPage(Page):
         return super().eventFilter(watched, event)
 
     def _fit_columns(self) -> None:
-        """Final scores as wide as its text (at most SCORES_MAX); the Run column gets what the other columns
-        leave of the table's width, at least RUN_MIN (and at least its names' width when that fits)."""
+        """The width the other columns leave goes to Run and Final scores: both whole when they fit, the Run
+        column taking what is left over; short of room, Final scores gives way first (down to SCORES_MAX,
+        cut with "…") and the Run column keeps at least RUN_MIN (the table then scrolls sideways)."""
         table, header = self.table, self.table.horizontalHeader()
 
         def contents(column: int) -> int:  # what ResizeToContents gives a column
             return max(header.sectionSizeHint(column), table.sizeHintForColumn(column))
 
-        table.setColumnWidth(SCORES_COL, min(contents(SCORES_COL), SCORES_MAX))
-        others = sum(table.columnWidth(SCORES_COL) if c == SCORES_COL else contents(c)
-                     for c in range(len(COLUMNS)) if c != RUN_COL)
-        free = table.viewport().width() - others
-        table.setColumnWidth(RUN_COL, max(RUN_MIN, free))
+        run_need, scores_need = contents(RUN_COL), contents(SCORES_COL)
+        free = table.viewport().width() - sum(contents(c) for c in range(len(COLUMNS))
+                                              if c not in (RUN_COL, SCORES_COL))
+        scores = min(scores_need, max(SCORES_MAX, free - run_need))
+        table.setColumnWidth(SCORES_COL, scores)
+        table.setColumnWidth(RUN_COL, max(RUN_MIN, free - scores))
 
     def _selection_changed(self) -> None:
         s = self.selected_summary()
