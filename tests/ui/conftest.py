@@ -59,6 +59,10 @@ def window(themed_app, qtbot, store, request):
     qtbot.waitExposed(win)
     qtbot.waitUntil(lambda: win.data_page.model.rowCount() > 0, timeout=15000)
     yield win
+    from PySide6.QtCore import QTimer
+
+    for timer in win.findChildren(QTimer):  # none may fire once the store is closed (a pending plan did)
+        timer.stop()
     win.run_controller.detach()
     if win.run_controller.process is not None:
         win.run_controller.process.kill()

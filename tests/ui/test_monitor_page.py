@@ -502,3 +502,57 @@ def test_resume_appears_once_the_paused_worker_has_let_go_of_the_run(window):
     worker.release()
     page._tick()
     assert page.resume_button.isVisibleTo(page)
+
+
+def test_the_plots_take_the_free_height_of_a_large_window(window, qtbot):
+    """At 1920×1080 the plots reach down to the collapsed worker-log line (no empty band between them); the
+    opened log takes its share from them, and closing it gives the plots everything again."""
+    from PySide6.QtCore import QPoint
+
+    page = window.monitor_page
+    window.show_page(page)
+    window.resize(1920, 1080)
+    qtbot.wait(100)
+
+    def top(widget):
+        return widget.mapTo(page, QPoint(0, 0)).y()
+
+    plots_bottom = top(page.plots_host) + page.plots_host.height()
+    gap = top(page.log_toggle) - plots_bottom
+    assert 0 <= gap <= 24, (plots_bottom, top(page.log_toggle))
+    closed_height = page.plots_host.height()
+    page.log_toggle.setChecked(True)
+    qtbot.wait(100)
+    assert page.log_view.height() >= 100 and page.plots_host.height() >= 400
+    assert top(page.log_toggle) >= top(page.plots_host) + page.plots_host.height()
+    page.log_toggle.setChecked(False)
+    qtbot.wait(100)
+    assert page.plots_host.height() == closed_height
+
+
+def test_the_loss_legend_never_covers_the_curves(window, qtbot, store):
+    """The legend names the three loss curves in a row outside the plotted area (a box inside it covered the
+    first steps or the end of the curve), readable and whole at 1024×680."""
+    from PySide6.QtCore import QPoint, QRect
+
+    page = window.monitor_page
+    run = _train_run(store, window)
+    page.load_run(run.id)
+    _feed(page, run.id, steps=8)
+    page.on_event(ev.Eval(run_id=run.id, seq=20, step=8, metrics={"eval_loss": 1.5}))
+    page.redraw_now()
+    window.show_page(page)
+    for size in ((1920, 1080), (1024, 680)):
+        window.resize(*size)
+        qtbot.wait(100)
+        assert page.loss_plot.getPlotItem().legend is None  # no legend item inside the plot
+        legend = page.plots.legend
+        box = page.loss_plot.getPlotItem().getViewBox()
+        view = page.loss_plot.mapFromScene(box.sceneBoundingRect()).boundingRect()
+        view = QRect(page.loss_plot.mapTo(page, view.topLeft()), view.size())
+        shown = QRect(legend.mapTo(page, QPoint(0, 0)), legend.size())
+        assert legend.isVisible() and not shown.intersects(view), (size, shown, view)
+        names = [label.text() for label in legend.names]
+        assert names == ["training (raw)", "training (smoothed)", "validation"]
+        for label in legend.names:  # whole, not cut
+            assert label.width() >= label.sizeHint().width(), (size, label.text(), label.width())

@@ -305,3 +305,45 @@ def test_clone_makes_the_runs_whole_template_set_the_training_choice(window, sto
     chosen = current_training_source(store, project.id)
     assert [t.name for t in chosen.templates] == [first.name, second.name] and chosen.mode == "all"
     assert window.train_page.advanced_form.values()["overflow"] == "drop"
+
+
+def _finished_with_scores(store, window, name):
+    done = _run(store, window, name, [2.0, 1.5, 1.0], val=0.8)
+    evaluation = store.create_run("evaluate", {}, project_id=window.state.project.id, parent_run_id=done.id)
+    store.append_event(ev.Eval(run_id=evaluation.id, seq=1, model_label="fine-tuned",
+                               metrics={"accuracy": 1.0, "exact_match": 1.0, "rougeL": 1.0}))
+    store.append_event(ev.Finished(run_id=evaluation.id, seq=2))
+    return done
+
+
+def test_the_run_column_shows_the_whole_name_and_scores_take_only_their_room(window, store, qtbot):
+    """At 1920×1080 the Run column shows the demo run's whole name (it was cut while the last column, Final
+    scores, stretched over empty width); at 1024×680 the table scrolls sideways rather than crushing the
+    names, and a cut name or score list is whole on hover."""
+    from desktop_ift.ui.pages.runs_page import COLUMNS
+
+    name = "Classify support tickets on support_tickets v1"
+    done = _finished_with_scores(store, window, name)
+    page = window.runs_page
+    window.show_page(page)
+    window.resize(1920, 1080)
+    qtbot.wait(100)
+    table, row = page.table, _row(page, done.id)
+    run_col, scores_col = COLUMNS.index("Run"), COLUMNS.index("Final scores")
+    metrics = table.fontMetrics()
+    needed = metrics.horizontalAdvance(name) + 12  # the cell's text margins
+    assert table.columnWidth(run_col) >= needed, (table.columnWidth(run_col), needed)
+    scores = table.item(row, scores_col).text()
+    assert metrics.horizontalAdvance(scores) <= table.columnWidth(scores_col) <= metrics.horizontalAdvance(scores) + 40
+    assert table.item(row, run_col).toolTip().startswith(name)
+    assert "exact_match: 1.0000" in table.item(row, scores_col).toolTip()
+
+    window.resize(1024, 680)
+    qtbot.wait(100)
+    assert table.columnWidth(run_col) >= 180  # names stay readable
+    total = sum(table.columnWidth(c) for c in range(len(COLUMNS)))
+    if total > table.viewport().width():
+        assert table.horizontalScrollBar().maximum() > 0  # the rest is reached by scrolling
+    window.resize(1920, 1080)
+    qtbot.wait(100)
+    assert table.columnWidth(run_col) >= needed  # back to the whole name

@@ -109,9 +109,10 @@ class MonitorPage(Page):
         self.plots_layout = QHBoxLayout(self.plots_host)
         self.plots_layout.setContentsMargins(0, 0, 0, 0)
         self.plots_layout.setSpacing(12)
-        # the room below the figures goes 2:1 to the plots and the open log (the log at most 180 px)
+        # the room below the figures goes to the plots; the open log takes a third of it (at most 180 px),
+        # the closed log line only its own height (a stretch on it left an empty band above it)
         self.body.addWidget(self.plots_host, 2)
-        self.body.addWidget(self._build_log_pane(), 1)
+        self.body.addWidget(self._build_log_pane(), 0)
 
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
@@ -242,6 +243,7 @@ class MonitorPage(Page):
     def _toggle_log(self, shown: bool) -> None:
         # the open log takes its room from the plots down to PLOTS_MIN_WITH_LOG: at 1024×680 both fit
         self.plots_host.setMinimumHeight(PLOTS_MIN_WITH_LOG if shown else PLOTS_MIN)
+        self.body.setStretchFactor(self.log_pane, 1 if shown else 0)
 
     # ------------------------------------------------------------------ view options
     def set_x_axis(self, axis: str) -> None:

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView, QFileDialog, QHeaderView, QMenu, QMessageBox, QPushButton, QSplitter,
@@ -29,6 +29,8 @@ from desktop_ift.ui.widgets.page import Page, card, muted_label
 
 COLUMNS = ("", "Status", "Run", "Model", "Method", "Dataset", "Template", "Started", "Duration", "Steps",
            "Best val. loss", "Final scores")
+RUN_COL, SCORES_COL = COLUMNS.index("Run"), COLUMNS.index("Final scores")
+RUN_MIN, SCORES_MAX = 180, 280  # px
 STATUS_TEXT = rs.STATUS_WORDS  # the same words on every screen and in the CLI
 STATUS_COLOR = {"finished": theme.SUCCESS, "failed": theme.DANGER, "lost": theme.DANGER, "running": theme.ACCENT,
                 "paused": theme.WARNING, "cancelled": theme.MUTED, "queued": theme.MUTED}
@@ -121,8 +123,14 @@ class RunsPage(Page):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        # The Run column takes the width the others leave (never under RUN_MIN: the table scrolls sideways
+        # instead); Final scores keeps to its text, short of room cut with "…" and whole on hover
+        header.setSectionResizeMode(RUN_COL, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(SCORES_COL, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.viewport().installEventFilter(self)
         self.table.itemChanged.connect(self._item_changed)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda *_: self._emit_selected(self.open_requested))
@@ -228,15 +236,15 @@ class RunsPage(Page):
                 if col == 1:
                     item.setForeground(QColor(STATUS_COLOR.get(s.status, theme.TEXT)))
                     item.setToolTip(state.reason)
-                if col == 2:
-                    item.setToolTip(run.id)
+                if col == RUN_COL:
+                    item.setToolTip(f"{text}\n{run.id}")
                 if col == 10 and s.best_val_step is not None:
                     item.setToolTip(f"at step {s.best_val_step}")
                 if col == 11 and s.final_scores:
                     item.setToolTip("\n".join(f"{k}: {v:.4f}" for k, v in s.final_scores.items() if v is not None))
                 self.table.setItem(row, col, item)
         self.table.blockSignals(False)
-        self.table.setColumnWidth(2, min(max(self.table.columnWidth(2), 180), 300))
+        self._fit_columns()
         if selected in ids:
             self.select_run(selected)
         elif self.summaries:
@@ -265,6 +273,27 @@ class RunsPage(Page):
         run_id = self.selected_run_id()
         if run_id:
             signal.emit(run_id)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
+            self._fit_columns()
+        return super().eventFilter(watched, event)
+
+    def _fit_columns(self) -> None:
+        """The width the other columns leave goes to Run and Final scores: both whole when they fit, the Run
+        column taking what is left over; short of room, Final scores gives way first (down to SCORES_MAX,
+        cut with "…") and the Run column keeps at least RUN_MIN (the table then scrolls sideways)."""
+        table, header = self.table, self.table.horizontalHeader()
+
+        def contents(column: int) -> int:  # what ResizeToContents gives a column
+            return max(header.sectionSizeHint(column), table.sizeHintForColumn(column))
+
+        run_need, scores_need = contents(RUN_COL), contents(SCORES_COL)
+        free = table.viewport().width() - sum(contents(c) for c in range(len(COLUMNS))
+                                              if c not in (RUN_COL, SCORES_COL))
+        scores = min(scores_need, max(SCORES_MAX, free - run_need))
+        table.setColumnWidth(SCORES_COL, scores)
+        table.setColumnWidth(RUN_COL, max(RUN_MIN, free - scores))
 
     def _selection_changed(self) -> None:
         s = self.selected_summary()

@@ -8,8 +8,9 @@ the redraws over timer ticks: repainting all five at once can stall the event lo
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QWidget
 
 from desktop_ift.core.run_curves import RunSeries
 from desktop_ift.ui import theme
@@ -20,6 +21,46 @@ SIDE_PLOTS = (("learning_rate", "Learning rate", "#0f766e"), ("grad_norm", "Grad
               ("tokens_per_second", "Tokens / second", "#2563eb"), ("memory_mb", "Memory (MB)", "#65a30d"))
 
 
+class LegendRow(QWidget):
+    """A plot's title on the left and its curves' legend (a line sample and a name each) on the right, in
+    one row above the plot. ``entries``: ``(pen, with_dot, name)``; :attr:`names` holds the name labels."""
+
+    def __init__(self, title: str, entries, parent: QWidget | None = None):
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.setSpacing(4)
+        heading = QLabel(title)
+        heading.setStyleSheet(f"color: {theme.TEXT}; font-size: 11pt; font-weight: 600;")
+        row.addWidget(heading)
+        row.addStretch(1)
+        self.names: list[QLabel] = []
+        for pen, with_dot, name in entries:
+            sample = QLabel()
+            sample.setPixmap(_line_sample(pen, with_dot))
+            label = QLabel(name)
+            label.setStyleSheet(f"color: {theme.MUTED}; font-size: 9pt;")
+            row.addSpacing(10)
+            row.addWidget(sample)
+            row.addWidget(label)
+            self.names.append(label)
+
+
+def _line_sample(pen, with_dot: bool) -> QPixmap:
+    """A 22×12 picture of a curve's line (and its point marker)."""
+    pixmap = QPixmap(22, 12)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(pen)
+    painter.drawLine(QPointF(1, 6), QPointF(21, 6))
+    if with_dot:
+        painter.setBrush(pen.color())
+        painter.drawEllipse(QPointF(11, 6), 3.5, 3.5)
+    painter.end()
+    return pixmap
+
+
 class RunPlots:
     """The plot widgets: :attr:`loss_card` (``crosshair_label`` above the loss plot) and :attr:`side` (the
     grid of small plots); ``describe(x)`` gives the crosshair's text."""
@@ -27,8 +68,8 @@ class RunPlots:
     def __init__(self, crosshair_label: QLabel, describe):
         self.loss_card, loss_layout = card(margins=8)
         self.loss_plot = make_plot("Loss", "loss")
+        self.loss_plot.getPlotItem().setTitle(None)  # the title is in the legend row above the plot
         self.loss_plot.setMouseEnabled(x=True, y=True)
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.TEXT, brush=pg.mkBrush(255, 255, 255, 220))
         self.loss_view = LivePlot(self.loss_plot)
         self.raw_line = self.loss_view.add_curve(line_pen(theme.ACCENT, 1.0, 90), "training (raw)")
         self.smooth_line = self.loss_view.add_curve(line_pen(theme.ACCENT, 2.0), "training (smoothed)",
@@ -39,7 +80,13 @@ class RunPlots:
         self.loss_view.add_item(self.val_curve)
         self.loss_plot.getPlotItem().getAxis("left").setWidth(58)
         self.crosshair = Crosshair(self.loss_plot, describe)
+        # The legend is a row above the plot (as TensorBoard and W&B show theirs): a box inside the plot
+        # covered the curves wherever it sat
+        self.legend = LegendRow("Loss", ((line_pen(theme.ACCENT, 1.0, 90), False, "training (raw)"),
+                                         (line_pen(theme.ACCENT, 2.0), False, "training (smoothed)"),
+                                         (line_pen(theme.VALIDATION, 1.5, 160), True, "validation")))
         loss_layout.addWidget(crosshair_label)
+        loss_layout.addWidget(self.legend)
         loss_layout.addWidget(self.loss_plot, 1)
         self.side = QWidget()
         grid = QGridLayout(self.side)
