@@ -30,6 +30,14 @@ def store(workspace_home):
             if not tasks._ACTIVE:
                 break
             wait_for_background_tasks()
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+
+        # no timer of any window may fire once the store is closed (a delivered result can restart one: the
+        # Train page's plan timer did, and its plan then read a closed database)
+        for widget in QApplication.topLevelWidgets():
+            for timer in widget.findChildren(QTimer):
+                timer.stop()
     s.close()
 
 
