@@ -118,3 +118,58 @@ def test_a_disabled_evaluate_button_says_why_under_it(window, qtbot):
     qtbot.wait(50)
     assert not page.evaluate_button.isEnabled()
     assert _fully_visible(page.blocker_label, window) and "finished training run" in page.blocker_label.text()
+
+
+LONG_RUN = "Classify support tickets on support_tickets v1"  # the demo run's name
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1024, 680)])
+def test_the_training_run_name_is_whole_when_the_window_has_room(window, qtbot, size):
+    """At 1920×1080 the picker shows the whole run name; in a narrow window it ends in "…" and the whole
+    name is on hover (it used to be cut mid-letter with room to spare)."""
+    _finished_train(window.store, window.state.project.id, LONG_RUN)
+    window.state.runs_changed.emit()
+    window.resize(*size)
+    page = window.evaluate_page
+    window.show_page(page)
+    qtbot.wait(50)
+    combo = page.run_combo
+    assert LONG_RUN in combo.toolTip()
+    if size[0] >= 1920:
+        assert combo.shown_text() == combo.currentText()
+        assert _fully_visible(page.evaluate_button, window)
+    else:
+        assert combo.shown_text().endswith("…") and combo.shown_text() != combo.currentText()
+        assert page.setup_card.width() == 360  # the narrow window keeps its results' width
+
+
+def test_long_prompts_get_a_fair_share_of_the_examples_table(window, qtbot):
+    """Long prompts and long answers: the prompt column is about as wide as each answer column (it was held
+    to a fifth while the answers took the rest)."""
+    store, project_id = window.store, window.state.project.id
+    train = _finished_train(store, project_id, "run")
+    run = store.create_run("evaluate", {}, project_id=project_id, name="eval", parent_run_id=train.id)
+    for seq, label in enumerate(("base", "fine-tuned"), 1):
+        store.append_event(ev.Eval(run_id=run.id, seq=seq, model_label=label, metrics={"rougeL": 0.5}))
+    store.append_event(ev.Finished(run_id=run.id, seq=3))
+    tickets = ["My order never arrived and the courier says it was delivered to a neighbour I do not know",
+               "The display of my robot vacuum flickers and shows lines after the update last night, help",
+               "I was charged twice for the same subscription this month and the bank shows both payments"]
+    for label in ("base", "fine-tuned"):
+        store.add_eval_examples(run.id, label, [
+            {"idx": i, "prompt": "Classify this message. Message: " + t, "reference": "shipping",
+             "output": "This customer message is categorized as billing, as it is about a payment " * 2,
+             "scores": {"rougeL": 0.5}} for i, t in enumerate(tickets)])
+    window.state.runs_changed.emit()
+    window.resize(1920, 1080)
+    page = window.evaluate_page
+    page.run_combo.setCurrentIndex(page.run_combo.findData(train.id))
+    window.show_page(page)
+    page.details_tabs.setCurrentIndex(0)
+    qtbot.wait(50)
+    table = page.examples_view.table
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    prompt_w = table.columnWidth(headers.index("Prompt"))
+    answer_w = table.columnWidth(headers.index("base"))
+    assert prompt_w >= 0.9 * answer_w, (prompt_w, answer_w)
+    assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 2

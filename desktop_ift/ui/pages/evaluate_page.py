@@ -33,6 +33,7 @@ from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.banner import Banner
 from desktop_ift.ui.widgets.config_form import ConfigForm
+from desktop_ift.ui.widgets.elided_combo import ElidedComboBox
 from desktop_ift.ui.widgets.elided_label import ElidedLabel
 from desktop_ift.ui.widgets.eval_confusion import ConfusionView
 from desktop_ift.ui.widgets.eval_examples import ExamplesView
@@ -42,6 +43,7 @@ GENERATION_FIELDS = ["max_new_tokens", "max_examples", "temperature", "top_p", "
 LABEL_TITLES = {"base": "Base", "fine-tuned": "Fine-tuned"}  # short: a 1024-pixel window gives each ~70 px
 LABEL_TIPS = {"base": "The base model, before fine-tuning", "fine-tuned": "The fine-tuned model of the chosen run"}
 RESULT_KINDS = ("evaluate", "benchmark")
+SETUP_WIDTH = 360  # the settings column's width in a narrow window (it widens for a long run name when it can)
 MIN_EXAMPLE_ROWS = 4  # rows of the per-example table a 1024×680 window shows without dragging the splitter
 
 
@@ -80,7 +82,7 @@ class EvaluatePage(Page):
         setup_scroll.setFrameShape(QFrame.Shape.NoFrame)
         setup_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         setup_scroll.setWidget(self._build_setup_card())
-        setup_scroll.setFixedWidth(360 + setup_scroll.verticalScrollBar().sizeHint().width() + 4)
+        setup_scroll.setFixedWidth(SETUP_WIDTH + setup_scroll.verticalScrollBar().sizeHint().width() + 4)
         self.setup_scroll = setup_scroll
         # the main button, its progress and its errors in a fixed row under the settings: never scrolled away
         left = QVBoxLayout()
@@ -121,7 +123,23 @@ class EvaluatePage(Page):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
+        self._fit_setup_width()
         self._fit_split()
+
+    def _fit_setup_width(self) -> None:
+        """Widen the settings column (from SETUP_WIDTH up to 30 % of the page) so the chosen training run's
+        name shows whole when the window has the room; a narrower window keeps SETUP_WIDTH and the name ends
+        in "…" (whole on hover)."""
+        combo, frame = self.run_combo, self.setup_card
+        around = frame.width() - combo.width() if combo.width() > 0 and frame.width() > combo.width() else 24
+        wanted = combo.whole_width() + around
+        width = max(SETUP_WIDTH, min(wanted, int(self.width() * 0.3)))
+        if width == frame.width():
+            return
+        bar = self.setup_scroll.width() - frame.width()
+        frame.setFixedWidth(width)
+        self.setup_scroll.setFixedWidth(width + bar)
+        self.action_box.setFixedWidth(width + bar)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
         if obj is self.banner and event.type() == QEvent.Type.Show:
@@ -166,10 +184,11 @@ class EvaluatePage(Page):
     # ------------------------------------------------------------------ building
     def _build_setup_card(self) -> QWidget:
         frame, layout = card()
-        frame.setFixedWidth(360)
+        frame.setFixedWidth(SETUP_WIDTH)
+        self.setup_card = frame
         layout.addWidget(section_label("Training run"))
-        self.run_combo = QComboBox()
-        self.run_combo.setToolTip("Only finished training runs have a fine-tuned model to evaluate.")
+        # the whole run name when the column has room, else "…" and the whole name on hover
+        self.run_combo = ElidedComboBox("Only finished training runs have a fine-tuned model to evaluate.")
         self.run_combo.currentIndexChanged.connect(self._run_changed)
         layout.addWidget(self.run_combo)
         self.also_list = QListWidget()
@@ -293,8 +312,9 @@ class EvaluatePage(Page):
         box = QWidget()
         box.setObjectName("EvaluateActions")
         box.setFixedWidth(self.setup_scroll.width())
+        self.action_box = box
         layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, self.setup_scroll.width() - 360, 0)
+        layout.setContentsMargins(0, 0, self.setup_scroll.width() - SETUP_WIDTH, 0)
         layout.setSpacing(6)
         # why the button is disabled, in words under it (a disabled button alone says nothing)
         self.blocker_label = muted_label("")
@@ -411,6 +431,8 @@ class EvaluatePage(Page):
         idx = self.run_combo.findData(wanted) if wanted else -1
         self.run_combo.setCurrentIndex(max(idx, 0))
         self.run_combo.blockSignals(False)
+        self.run_combo.show_whole_on_hover(self.run_combo.currentText())
+        self._fit_setup_width()
         self._fill_also(finished)
         self._update_button()
         self._fill_result_combo()

@@ -20,6 +20,7 @@ from desktop_ift.ui.widgets.elided_label import ElidedLabel
 SORTS = ["Test order", "Biggest gain first", "Biggest loss first"]
 ALL_CLASSES = "All classes"
 _CHARS = 160
+ANSWER_ROOM = 280  # pixels each model's answer gets before the prompt column takes more than a fifth
 
 
 def _short(text: str) -> str:
@@ -227,8 +228,10 @@ class ExamplesView(QWidget):
             self.detail.clear()
 
     def fit_columns(self) -> None:
-        """Share the table's width: scores narrow, the prompt (only what differs) and the reference at most a
-        fifth each and no wider than their text, the models' answers the rest, equally."""
+        """Share the table's width: scores narrow, the reference at most a seventh and no wider than its text,
+        then the prompt (only what differs) at least a fifth and no wider than its text: as wide as each
+        model's answer when the table has room for ANSWER_ROOM per answer besides; the answers the rest,
+        equally."""
         table = self.table
         n = table.columnCount()
         if n < 4:
@@ -241,9 +244,14 @@ class ExamplesView(QWidget):
         for c in scores:
             table.setColumnWidth(c, score_w)
         available = table.viewport().width() - table.columnWidth(0) - score_w * len(scores)
-        for c, share in ((1, 0.2), (2, 0.14)):
-            table.resizeColumnToContents(c)
-            table.setColumnWidth(c, max(70, min(table.columnWidth(c), int(available * share))))
+        table.resizeColumnToContents(2)
+        table.setColumnWidth(2, max(70, min(table.columnWidth(2), int(available * 0.14))))
+        # a narrow table keeps the answers readable first (ANSWER_ROOM each); the width beyond that is shared
+        # fairly: the prompt as wide as each answer
+        text_room = available - table.columnWidth(2)
+        fair = max(0.2 * available, min(text_room / (1 + len(answers)), text_room - ANSWER_ROOM * len(answers)))
+        table.resizeColumnToContents(1)
+        table.setColumnWidth(1, max(70, min(table.columnWidth(1), int(fair))))
         rest = available - table.columnWidth(1) - table.columnWidth(2)
         for c in answers:
             table.setColumnWidth(c, max(120, rest // max(1, len(answers))))
