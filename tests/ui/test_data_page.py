@@ -163,3 +163,32 @@ def test_separate_files_combine_into_one_dataset_split_by_column(window, qtbot, 
     qtbot.waitUntil(lambda: "Train 5" in page.counts_label.text(), timeout=15000)
     assert "Test 2" in page.counts_label.text()
     assert page.split_column_combo.currentData() == "split"
+
+
+def _shown_table(window, qtbot, size):
+    window.resize(*size)
+    page = window.data_page
+    window.show_page(page)
+    qtbot.waitUntil(lambda: page.model.rowCount() > 0, timeout=15000)
+    qtbot.wait(50)
+    header = page.table_view.horizontalHeader()
+    names = [page.model.headerData(c, Qt.Orientation.Horizontal) for c in range(page.model.columnCount())]
+    return page, {n: header.sectionSize(c) for c, n in enumerate(names)}
+
+
+def test_columns_share_a_wide_window_by_their_content(window, qtbot):
+    """At 1920×1080 the long "message" column gets the room (it was cut at 420 px while the last column,
+    "summary", stretched over everything left) and the table fits without sideways scrolling."""
+    page, widths = _shown_table(window, qtbot, (1920, 1080))
+    assert set(widths) >= {"message", "summary"}, widths
+    viewport = page.table_view.viewport().width()
+    assert widths["message"] > 420 and widths["message"] > widths["summary"], widths
+    assert sum(widths.values()) <= viewport + 1 and not page.table_view.horizontalScrollBar().isVisible()
+    short = [n for n in widths if n not in ("message", "summary")]
+    assert all(widths[n] < widths["summary"] for n in short), widths
+
+
+def test_a_narrow_window_keeps_readable_columns_and_scrolls_sideways(window, qtbot):
+    page, widths = _shown_table(window, qtbot, (1024, 680))
+    assert widths["message"] >= 400, widths  # not squashed to fit: the table scrolls sideways instead
+    assert page.table_view.horizontalScrollBar().maximum() > 0

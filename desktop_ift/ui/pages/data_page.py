@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QDialog, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
     QPushButton, QScrollArea, QSpinBox, QSplitter, QStackedWidget, QTableView, QVBoxLayout, QWidget,
@@ -16,6 +16,7 @@ from desktop_ift.ui.app_state import AppState
 from desktop_ift.ui.tasks import run_in_background
 from desktop_ift.ui.widgets.arrow_table_model import ArrowTableModel
 from desktop_ift.ui.widgets.banner import Banner
+from desktop_ift.ui.widgets.column_share import share_widths
 from desktop_ift.ui.widgets.data_cell_dialog import CellTextDialog
 from desktop_ift.ui.widgets.data_cleaning_panel import CleaningPanel
 from desktop_ift.ui.widgets.data_column_card import ColumnCard
@@ -181,7 +182,9 @@ class DataPage(Page):
         self.table_view.verticalHeader().setDefaultSectionSize(28)
         self.table_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table_view.horizontalHeader().setDefaultSectionSize(220)
-        self.table_view.horizontalHeader().setStretchLastSection(True)
+        # the columns share the width by their content (_share_columns), not the last one taking all the rest
+        self.table_view.horizontalHeader().setStretchLastSection(False)
+        self.table_view.viewport().installEventFilter(self)
         self.table_view.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.table_view.setToolTip("Double-click a cell to see its full text.")
         self.table_view.doubleClicked.connect(self.show_cell)
@@ -456,21 +459,40 @@ class DataPage(Page):
             self.banner.show_message(message, "error", "This dataset cannot be shown")
 
     def _fit_columns(self) -> None:
-        """Size columns from the header and a sample of rows (not the whole table): 90 to 420 px."""
-        header = self.table_view.horizontalHeader()
+        """Measure each column's content from the header and a sample of rows (not the whole table), then share
+        the table's width by it (:meth:`_share_columns`)."""
         count = self.model.columnCount()
+        self._natural_widths = []
         if not count:
             return
         metrics = self.table_view.fontMetrics()
-        bold = header.fontMetrics()
+        bold = self.table_view.horizontalHeader().fontMetrics()
         sample = range(min(40, self.model.rowCount()))
         for col in range(count):
             name = self.model.headerData(col, Qt.Orientation.Horizontal) or ""
             widest = bold.horizontalAdvance(name) + 28
             for row in sample:
                 text = self.model.data(self.model.index(row, col)) or ""
-                widest = max(widest, metrics.horizontalAdvance(text[:80]) + 20)
-            header.resizeSection(col, max(90, min(420, widest)))
+                widest = max(widest, metrics.horizontalAdvance(text[:400]) + 20)
+            self._natural_widths.append(max(90, widest))
+        self._share_columns()
+
+    def _share_columns(self) -> None:
+        """Columns share the table's width by their content: short columns whole, long-text columns the rest
+        (each at least its content up to 420 px: a narrow window scrolls sideways instead)."""
+        natural = getattr(self, "_natural_widths", [])
+        if not natural or len(natural) != self.model.columnCount():
+            return
+        available = self.table_view.viewport().width()
+        widths = share_widths(natural, [min(420, w) for w in natural], available)
+        header = self.table_view.horizontalHeader()
+        for col, width in enumerate(widths):
+            header.resizeSection(col, width)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if obj is self.table_view.viewport() and event.type() == QEvent.Type.Resize:
+            self._share_columns()
+        return super().eventFilter(obj, event)
 
     def _check_duplicates(self, dataset_id: int, table) -> None:
         """Count rows that repeat an earlier row exactly (in the background); from DUPLICATE_HINT_MIN on,
