@@ -12,8 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHeaderView, QMenu, QMessageBox, QPushButton, QSplitter,
-    QTableWidget, QTableWidgetItem, QWidget,
+    QAbstractItemView, QFileDialog, QHeaderView, QMenu, QMessageBox, QPushButton, QSplitter, QStyle,
+    QStyledItemDelegate, QStyleOptionViewItem, QTableWidget, QTableWidgetItem, QWidget,
 )
 
 from desktop_ift.core import run_state as rs
@@ -86,6 +86,15 @@ def bundle_instructions(written: Path, model: str) -> str:
             "(accelerate_config.yaml).")
 
 
+class _NoFocusFrame(QStyledItemDelegate):
+    """Draws a cell without the keyboard focus frame (the whole row's selection already shows it)."""
+
+    def paint(self, painter, option, index) -> None:
+        option = QStyleOptionViewItem(option)
+        option.state &= ~QStyle.StateFlag.State_HasFocus
+        super().paint(painter, option, index)
+
+
 class RunsPage(Page):
     key = "runs"
     title = "Runs"
@@ -131,6 +140,8 @@ class RunsPage(Page):
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.table.viewport().installEventFilter(self)
+        # the tick column has no text: the current cell's focus frame drew a thin empty box beside the tick
+        self.table.setItemDelegateForColumn(0, _NoFocusFrame(self.table))
         self.table.itemChanged.connect(self._item_changed)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda *_: self._emit_selected(self.open_requested))
@@ -339,14 +350,15 @@ class RunsPage(Page):
     # ------------------------------------------------------------------ overlay
     def _ensure_plot(self):
         if self._plot is None:
-            import pyqtgraph as pg
-
             from desktop_ift.ui.widgets.plots import make_plot
+            from desktop_ift.ui.widgets.run_plots import LegendRow
 
             self._plot = make_plot("Training loss (smoothed) and validation loss", "loss")
+            self._plot.getPlotItem().setTitle(None)  # the title is in the legend row above the plot
             self._plot.setMouseEnabled(x=True, y=True)
-            self._legend = self._plot.addLegend(offset=(-10, 10), labelTextColor=theme.TEXT,
-                                                brush=pg.mkBrush(255, 255, 255, 220))
+            # the legend is a row above the plot, as on the Monitor: a box inside the plot covered the curves
+            self.legend = LegendRow("Training loss (smoothed) and validation loss")
+            self.plot_layout.addWidget(self.legend)
             self.plot_layout.addWidget(self._plot, 1)
         return self._plot
 
@@ -366,7 +378,8 @@ class RunsPage(Page):
 
         plot = self._ensure_plot()
         plot.clear()
-        self._legend.clear()
+        entries = []
+        any_validation = False
         self.overlay_curves = {}
         store = self.state.store
         names = {s.id: (s.run.name or s.id) for s in self.summaries}
@@ -375,7 +388,8 @@ class RunsPage(Page):
             loss = store.metric_series(run_id, "loss")
             if loss:
                 arr = np.asarray(loss, dtype=np.float64)
-                curve = plot.plot(arr[:, 0], smooth(arr[:, 1], 0.85), pen=line_pen(color, 2.0), name=names[run_id])
+                curve = plot.plot(arr[:, 0], smooth(arr[:, 1], 0.85), pen=line_pen(color, 2.0))
+                entries.append((line_pen(color, 2.0), False, names[run_id]))
                 curve.setDownsampling(auto=True, method="peak")
                 curve.setClipToView(True)
                 self.overlay_curves[run_id] = curve
@@ -384,7 +398,13 @@ class RunsPage(Page):
                 arr = np.asarray(val, dtype=np.float64)
                 plot.plot(arr[:, 0], arr[:, 1], pen=pg.mkPen(QColor(color), width=1.2, style=Qt.PenStyle.DashLine),
                           symbol="o", symbolSize=6, symbolBrush=pg.mkBrush(color), symbolPen=None)
+                any_validation = True
+        if any_validation:  # one entry says what the dashed lines with dots are, in each run's colour
+            entries.append((pg.mkPen(QColor(theme.MUTED), width=1.2, style=Qt.PenStyle.DashLine), True,
+                            "validation (dashed)"))
+        self.legend.set_entries(entries)
         self._plot.setVisible(bool(ids))
+        self.legend.setVisible(bool(ids))
 
     # ------------------------------------------------------------------ actions
     def confirm(self, title: str, text: str, ok: str) -> bool:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QWidget
 
 from desktop_ift.core.run_curves import RunSeries
 from desktop_ift.ui import theme
+from desktop_ift.ui.widgets.elided_label import ElidedLabel
 from desktop_ift.ui.widgets.page import card
 from desktop_ift.ui.widgets.plots import Crosshair, LivePlot, line_pen, make_plot
 
@@ -23,26 +24,40 @@ SIDE_PLOTS = (("learning_rate", "Learning rate", "#0f766e"), ("grad_norm", "Grad
 
 class LegendRow(QWidget):
     """A plot's title on the left and its curves' legend (a line sample and a name each) on the right, in
-    one row above the plot. ``entries``: ``(pen, with_dot, name)``; :attr:`names` holds the name labels."""
+    one row above the plot. ``entries``: ``(pen, with_dot, name)``; :attr:`names` holds the name labels. A
+    name longer than the row's room ends in "…" (whole on hover): the row never widens its window."""
 
-    def __init__(self, title: str, entries, parent: QWidget | None = None):
+    def __init__(self, title: str, entries=(), parent: QWidget | None = None):
         super().__init__(parent)
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 0, 4, 0)
         row.setSpacing(4)
-        heading = QLabel(title)
-        heading.setStyleSheet(f"color: {theme.TEXT}; font-size: 11pt; font-weight: 600;")
-        row.addWidget(heading)
+        self.heading = QLabel(title)
+        self.heading.setStyleSheet(f"color: {theme.TEXT}; font-size: 11pt; font-weight: 600;")
+        row.addWidget(self.heading)
         row.addStretch(1)
+        self._entries = QHBoxLayout()
+        self._entries.setContentsMargins(0, 0, 0, 0)
+        self._entries.setSpacing(4)
+        row.addLayout(self._entries)
         self.names: list[QLabel] = []
+        self.set_entries(entries)
+
+    def set_entries(self, entries) -> None:
+        """Show ``entries`` (``(pen, with_dot, name)`` each) in place of the legend shown so far."""
+        while self._entries.count():
+            item = self._entries.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.names = []
         for pen, with_dot, name in entries:
             sample = QLabel()
             sample.setPixmap(_line_sample(pen, with_dot))
-            label = QLabel(name)
+            label = ElidedLabel(name)
             label.setStyleSheet(f"color: {theme.MUTED}; font-size: 9pt;")
-            row.addSpacing(10)
-            row.addWidget(sample)
-            row.addWidget(label)
+            self._entries.addSpacing(10)
+            self._entries.addWidget(sample)
+            self._entries.addWidget(label)
             self.names.append(label)
 
 
