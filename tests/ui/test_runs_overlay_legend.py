@@ -33,6 +33,7 @@ def test_the_overlay_legend_is_a_row_above_the_plot(window, store, qtbot, size):
     shown = QRect(legend.mapTo(page, QPoint(0, 0)), legend.size())
     assert legend.isVisible() and not shown.intersects(view), (shown, view)
     assert window.width() == size[0]  # a long run name never widens the window
+    assert not legend.names[-1].is_elided()  # "validation (dashed)" is whole, even at 1024×680
     page.set_checked([b.id])
     assert [label.text() for label in legend.names] == ["second run"]
 

@@ -357,7 +357,7 @@ class RunsPage(Page):
             self._plot.getPlotItem().setTitle(None)  # the title is in the legend row above the plot
             self._plot.setMouseEnabled(x=True, y=True)
             # the legend is a row above the plot, as on the Monitor: a box inside the plot covered the curves
-            self.legend = LegendRow("Training loss (smoothed) and validation loss")
+            self.legend = LegendRow("Loss (smoothed)")  # short: the names need the row at 1024 px
             self.plot_layout.addWidget(self.legend)
             self.plot_layout.addWidget(self._plot, 1)
         return self._plot
