@@ -192,3 +192,14 @@ def test_a_narrow_window_keeps_readable_columns_and_scrolls_sideways(window, qtb
     page, widths = _shown_table(window, qtbot, (1024, 680))
     assert widths["message"] >= 400, widths  # not squashed to fit: the table scrolls sideways instead
     assert page.table_view.horizontalScrollBar().maximum() > 0
+
+
+def test_a_column_the_user_widened_keeps_its_width_when_the_window_is_resized(window, qtbot):
+    page, widths = _shown_table(window, qtbot, (1920, 1080))
+    header = page.table_view.horizontalHeader()
+    names = [page.model.headerData(c, Qt.Orientation.Horizontal) for c in range(page.model.columnCount())]
+    col = names.index("summary")
+    header.resizeSection(col, widths["summary"] + 150)  # what dragging the header's edge does
+    window.resize(1500, 900)
+    qtbot.wait(100)
+    assert header.sectionSize(col) == widths["summary"] + 150

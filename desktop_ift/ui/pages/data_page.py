@@ -463,6 +463,10 @@ class DataPage(Page):
         the table's width by it (:meth:`_share_columns`)."""
         count = self.model.columnCount()
         self._natural_widths = []
+        self._user_sized = False  # a new table: its columns share the width until the user drags one
+        if not getattr(self, "_watching_drags", False):
+            self._watching_drags = True
+            self.table_view.horizontalHeader().sectionResized.connect(self._section_resized)
         if not count:
             return
         metrics = self.table_view.fontMetrics()
@@ -481,13 +485,21 @@ class DataPage(Page):
         """Columns share the table's width by their content: short columns whole, long-text columns the rest
         (each at least its content up to 420 px: a narrow window scrolls sideways instead)."""
         natural = getattr(self, "_natural_widths", [])
-        if not natural or len(natural) != self.model.columnCount():
-            return
+        if not natural or len(natural) != self.model.columnCount() or getattr(self, "_user_sized", False):
+            return  # a column the user sized by hand keeps its width (until another table is shown)
         available = self.table_view.viewport().width()
         widths = share_widths(natural, [min(420, w) for w in natural], available)
         header = self.table_view.horizontalHeader()
-        for col, width in enumerate(widths):
-            header.resizeSection(col, width)
+        self._sharing = True
+        try:
+            for col, width in enumerate(widths):
+                header.resizeSection(col, width)
+        finally:
+            self._sharing = False
+
+    def _section_resized(self, *_args) -> None:
+        if not getattr(self, "_sharing", False):
+            self._user_sized = True
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
         if obj is self.table_view.viewport() and event.type() == QEvent.Type.Resize:
